@@ -1,0 +1,179 @@
+//! The hash-chained catalog: `catalog/<seq>` objects, write-once, each naming the
+//! SHA-256 of its predecessor. A backup is committed when an entry lists it; the
+//! create-only put of the next entry is the commit point and the concurrency control.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::repo::Repository;
+use super::{layout, ArchiveError};
+use crate::codec::{open_blob, seal_blob, AeadId};
+use crate::store::StoreError;
+
+const MAGIC: &[u8; 8] = b"PGBKCAT\x01";
+const HEADER_LEN: usize = 8 + 1 + 1 + 2 + 16 + 8 + 8;
+const AAD_DOMAIN: &[u8] = b"pgbunker/v1/catalog";
+
+/// A committed backup as the catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveBackup {
+    pub bid: String,
+    pub manifest_sha256: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub keep_until: Option<String>,
+    #[serde(default)]
+    pub legal_hold: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub bid: String,
+    pub at: String,
+}
+
+/// The body of one catalog entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogState {
+    pub seq: u64,
+    pub prev_sha256: Option<String>,
+    pub live: Vec<LiveBackup>,
+    #[serde(default)]
+    pub tombstones: Vec<Tombstone>,
+}
+
+fn encode(repo: &Repository, state: &CatalogState) -> Result<Vec<u8>, ArchiveError> {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(MAGIC);
+    h.push(1);
+    let rk = repo.keys().map(|k| k.current.clone());
+    h.push(if rk.is_some() {
+        AeadId::Aes256GcmSiv
+    } else {
+        AeadId::None
+    } as u8);
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(repo.repo_id());
+    h.extend_from_slice(&state.seq.to_be_bytes());
+    let mut rk_id = [0u8; 8];
+    if let Some(rk) = &rk {
+        hex::decode_to_slice(rk.id(), &mut rk_id).expect("rk ids are 16 hex digits");
+    }
+    h.extend_from_slice(&rk_id);
+    let json = serde_json::to_vec(state).expect("catalog serializes");
+    let body = match &rk {
+        Some(rk) => {
+            let aad = [h.as_slice(), AAD_DOMAIN].concat();
+            seal_blob(&rk.catalog_key(), &aad, &json)
+                .map_err(|e| ArchiveError::codec("seal the catalog", e))?
+        }
+        None => json,
+    };
+    h.extend(body);
+    Ok(h)
+}
+
+fn decode(repo: &Repository, seq: u64, bytes: &[u8]) -> Result<CatalogState, ArchiveError> {
+    let bad = |why: &str| ArchiveError::Corrupt(format!("catalog entry {seq}: {why}"));
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(bad("not a catalog object"));
+    }
+    if bytes[8] != 1 {
+        return Err(bad("unknown catalog version"));
+    }
+    if &bytes[12..28] != repo.repo_id() {
+        return Err(bad("it belongs to another repository"));
+    }
+    if bytes[28..36] != seq.to_be_bytes() {
+        return Err(bad("its sequence number does not match its name"));
+    }
+    let (h, body) = bytes.split_at(HEADER_LEN);
+    let json = match (AeadId::from_u8(h[9]), repo.keys()) {
+        (Ok(AeadId::Aes256GcmSiv), Some(ring)) => {
+            let rk_id = hex::encode(&h[36..44]);
+            let rk = ring
+                .get(&rk_id)
+                .ok_or_else(|| bad("sealed with a repository key this key slot does not hold"))?;
+            let aad = [h, AAD_DOMAIN].concat();
+            open_blob(&rk.catalog_key(), &aad, body)
+                .map_err(|e| ArchiveError::codec(format!("open catalog entry {seq}"), e))?
+        }
+        (Ok(AeadId::None), None) => body.to_vec(),
+        _ => return Err(bad("its encryption does not match the repository's")),
+    };
+    let state: CatalogState =
+        serde_json::from_slice(&json).map_err(|e| ArchiveError::json("a catalog entry", e))?;
+    if state.seq != seq {
+        return Err(bad("its body names another sequence number"));
+    }
+    Ok(state)
+}
+
+pub(crate) async fn write_entry(
+    repo: &Repository,
+    state: &CatalogState,
+) -> Result<(), ArchiveError> {
+    let bytes = encode(repo, state)?;
+    repo.store()
+        .put_new(&layout::catalog_entry(state.seq), Bytes::from(bytes))
+        .await?;
+    Ok(())
+}
+
+/// The newest entry and the SHA-256 of its object. The link to its predecessor is
+/// checked so a replaced or truncated chain shows up at once.
+pub(crate) async fn read_latest(repo: &Repository) -> Result<(CatalogState, String), ArchiveError> {
+    let keys = repo.store().list(layout::CATALOG).await?;
+    let mut seqs: Vec<u64> = keys
+        .iter()
+        .filter_map(|k| layout::parse_catalog_seq(k))
+        .collect();
+    seqs.sort_unstable();
+    let Some(&last) = seqs.last() else {
+        return Err(ArchiveError::Corrupt("the catalog is missing".into()));
+    };
+    let bytes = repo.store().get(&layout::catalog_entry(last)).await?;
+    let state = decode(repo, last, &bytes)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    if last > 0 {
+        let prev = repo
+            .store()
+            .get_opt(&layout::catalog_entry(last - 1))
+            .await?
+            .ok_or_else(|| {
+                ArchiveError::Corrupt(format!("catalog entry {} is missing", last - 1))
+            })?;
+        let prev_sha = hex::encode(Sha256::digest(&prev));
+        if state.prev_sha256.as_deref() != Some(prev_sha.as_str()) {
+            return Err(ArchiveError::Corrupt(format!(
+                "catalog entry {last} does not chain to entry {}",
+                last - 1
+            )));
+        }
+    }
+    Ok((state, sha))
+}
+
+/// Appends an entry made by `change` from the newest one. When another writer commits
+/// first, the create-only put fails and we start again from its entry.
+pub(crate) async fn commit(
+    repo: &Repository,
+    change: impl Fn(&mut CatalogState),
+) -> Result<CatalogState, ArchiveError> {
+    for _ in 0..50 {
+        let (current, sha) = read_latest(repo).await?;
+        let mut next = current.clone();
+        next.seq = current.seq + 1;
+        next.prev_sha256 = Some(sha);
+        change(&mut next);
+        match write_entry(repo, &next).await {
+            Ok(()) => return Ok(next),
+            Err(ArchiveError::Store(StoreError::AlreadyExists(_))) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ArchiveError::Corrupt(
+        "could not commit to the catalog after 50 attempts (too many concurrent writers?)".into(),
+    ))
+}

@@ -1,0 +1,189 @@
+//! The manifest: one per backup, immutable, encrypted and authenticated. It holds the
+//! Catalog model and, per table, its chunks with lengths, hashes and row counts.
+
+use serde::{Deserialize, Serialize};
+
+use super::ArchiveError;
+use crate::catalog::Catalog;
+use crate::codec::{open_blob, seal_blob, AeadId, DataKey};
+
+const MAGIC: &[u8; 8] = b"PGBKMAN\x01";
+const HEADER_LEN: usize = 8 + 1 + 1 + 2 + 16 + 16 + 8 + 32;
+const AAD_DOMAIN: &[u8] = b"pgbunker/v1/manifest";
+
+/// Facts about the source server and the snapshot the backup saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub server_version: String,
+    pub server_version_num: i32,
+    #[serde(default)]
+    pub system_identifier: Option<String>,
+    pub database: String,
+    pub snapshot: String,
+    #[serde(default)]
+    pub lsn: Option<String>,
+    #[serde(default)]
+    pub in_recovery: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    pub index: u64,
+    /// Length of the stored object (header included).
+    pub ct_len: u64,
+    pub ct_sha256: String,
+    /// Length of the tuples once opened; also the decompression cap.
+    pub raw_len: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableRecord {
+    pub table_no: u32,
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    /// Order-independent checksum of the table's tuples (`pgcopy::TupleStats`), hex.
+    pub checksum: String,
+    pub chunks: Vec<ChunkRecord>,
+}
+
+impl TableRecord {
+    pub fn stored_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.ct_len).sum()
+    }
+}
+
+/// Options the backup ran with, kept for reports and reproducibility.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupParams {
+    pub jobs: usize,
+    pub chunk_bytes: usize,
+    pub compress_level: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub backup_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub source: SourceInfo,
+    pub params: BackupParams,
+    pub catalog: Catalog,
+    pub tables: Vec<TableRecord>,
+    /// Objects the source held that this backup does not contain ("kind: name").
+    #[serde(default)]
+    pub not_covered: Vec<String>,
+    /// SHA-256 of `summary.json`, so an edited summary shows up at verification.
+    #[serde(default)]
+    pub summary_sha256: String,
+}
+
+impl Manifest {
+    pub fn table(&self, table_no: u32) -> Option<&TableRecord> {
+        self.tables.iter().find(|t| t.table_no == table_no)
+    }
+}
+
+fn header(repo_id: &[u8; 16], backup: &[u8; 16], dek: Option<&DataKey>, rk_id: &str) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(MAGIC);
+    h.push(1);
+    h.push(if dek.is_some() {
+        AeadId::Aes256GcmSiv
+    } else {
+        AeadId::None
+    } as u8);
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(repo_id);
+    h.extend_from_slice(backup);
+    let mut rk = [0u8; 8];
+    if dek.is_some() {
+        hex::decode_to_slice(rk_id, &mut rk).expect("rk ids are 16 hex digits");
+    }
+    h.extend_from_slice(&rk);
+    h.extend_from_slice(&dek.map(DataKey::commitment).unwrap_or([0; 32]));
+    h
+}
+
+pub(crate) fn encode(
+    m: &Manifest,
+    repo_id: &[u8; 16],
+    backup: &[u8; 16],
+    dek: Option<&DataKey>,
+    rk_id: &str,
+) -> Result<Vec<u8>, ArchiveError> {
+    let json = serde_json::to_vec(m).expect("manifest serializes");
+    let packed = zstd::bulk::compress(&json, 3)
+        .map_err(|e| ArchiveError::Corrupt(format!("compressing the manifest: {e}")))?;
+    let mut out = header(repo_id, backup, dek, rk_id);
+    match dek {
+        Some(k) => {
+            let aad = [out.as_slice(), AAD_DOMAIN].concat();
+            out.extend(
+                seal_blob(&k.manifest_key(), &aad, &packed)
+                    .map_err(|e| ArchiveError::codec("seal the manifest", e))?,
+            );
+        }
+        None => out.extend(packed),
+    }
+    Ok(out)
+}
+
+/// The rk_id a manifest names, to pick the wrapped data key.
+pub(crate) fn rk_id_of(bytes: &[u8]) -> Result<Option<String>, ArchiveError> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(ArchiveError::Corrupt(
+            "a manifest has no valid header".into(),
+        ));
+    }
+    Ok((bytes[9] == AeadId::Aes256GcmSiv as u8).then(|| hex::encode(&bytes[44..52])))
+}
+
+/// Manifests are small, but a forged one must not make us allocate without bound.
+const MAX_MANIFEST_JSON: usize = 1 << 30;
+
+pub(crate) fn decode(
+    bytes: &[u8],
+    repo_id: &[u8; 16],
+    backup: &[u8; 16],
+    dek: Option<&DataKey>,
+) -> Result<Manifest, ArchiveError> {
+    let bad = |why: &str| ArchiveError::Corrupt(format!("manifest: {why}"));
+    let rk_id = rk_id_of(bytes)?;
+    if bytes[8] != 1 {
+        return Err(bad("unknown manifest version"));
+    }
+    let (h, body) = bytes.split_at(HEADER_LEN);
+    let expected = header(repo_id, backup, dek, rk_id.as_deref().unwrap_or(""));
+    if h[28..44] != expected[28..44] {
+        return Err(bad("it belongs to another backup"));
+    }
+    if h[12..28] != expected[12..28] {
+        return Err(bad("it belongs to another repository"));
+    }
+    if h[52..84] != expected[52..84] || h[9] != expected[9] {
+        return Err(bad("the data key does not match its commitment"));
+    }
+    let packed = match dek {
+        Some(k) => {
+            let aad = [h, AAD_DOMAIN].concat();
+            open_blob(&k.manifest_key(), &aad, body)
+                .map_err(|e| ArchiveError::codec("open the manifest", e))?
+        }
+        None => body.to_vec(),
+    };
+    let mut json = Vec::new();
+    let decoder = zstd::stream::read::Decoder::new(packed.as_slice())
+        .map_err(|e| bad(&format!("cannot decompress: {e}")))?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(decoder, MAX_MANIFEST_JSON as u64),
+        &mut json,
+    )
+    .map_err(|e| bad(&format!("cannot decompress: {e}")))?;
+    serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))
+}

@@ -1,0 +1,121 @@
+//! The repository format (see `schema/FORMAT.md`): layout, key slots, per-backup data
+//! keys, chunks, the encrypted manifest, the plaintext summary, and the hash-chained
+//! catalog that commits backups.
+
+mod chain;
+mod keyslot;
+mod layout;
+mod manifest;
+mod reader;
+mod repo;
+mod writer;
+
+pub use chain::{CatalogState, LiveBackup};
+pub use keyslot::KeySource;
+pub use layout::{new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
+pub use manifest::{BackupParams, ChunkRecord, Manifest, SourceInfo, TableRecord};
+pub use reader::BackupReader;
+pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
+pub use writer::{BackupWriter, ChunkSealer, Summary};
+
+use thiserror::Error;
+
+use crate::codec::CodecError;
+use crate::error::{Class, Classify};
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{what}: {source}")]
+    Codec {
+        what: String,
+        #[source]
+        source: CodecError,
+    },
+    #[error("{0} is not a pgbunker repository (no pgbunker.json)")]
+    NotARepository(String),
+    #[error("{0} already holds a pgbunker repository")]
+    AlreadyInitialized(String),
+    #[error("repository format version {0} is newer than this pgbunker understands (1)")]
+    NewerFormat(u32),
+    #[error("no encryption key given")]
+    NoKey,
+    #[error("the key does not open this repository (no key slot matches it)")]
+    WrongKey,
+    #[error("{0}")]
+    BadKeyInput(String),
+    #[error("the repository is corrupt: {0}")]
+    Corrupt(String),
+    #[error("backup {0:?} not found")]
+    NoSuchBackup(String),
+    #[error("the repository holds no complete backup yet")]
+    NoBackups,
+    #[error("invalid JSON in {what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ArchiveError {
+    pub(crate) fn codec(what: impl Into<String>, source: CodecError) -> Self {
+        ArchiveError::Codec {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+        ArchiveError::Json {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+impl Classify for ArchiveError {
+    fn class(&self) -> Class {
+        match self {
+            ArchiveError::Store(e) => e.class(),
+            ArchiveError::Codec { source, .. } => source.class(),
+            ArchiveError::NoKey | ArchiveError::WrongKey | ArchiveError::BadKeyInput(_) => {
+                Class::Key
+            }
+            ArchiveError::Corrupt(_) | ArchiveError::Json { .. } => Class::Corrupt,
+            ArchiveError::NoSuchBackup(_) => Class::Usage,
+            _ => Class::Repository,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            ArchiveError::Store(e) => e.hint(),
+            ArchiveError::Codec { source, .. } if source.class() == Class::Key => Some(
+                "PGBUNKER_KEY must be 64 hex characters; a key file must hold 32 raw bytes, \
+                 64 hex characters or base64 of 32 bytes"
+                    .into(),
+            ),
+            ArchiveError::NoKey => Some(
+                "set PGBUNKER_KEY_FILE (a file with 64 hex characters), PGBUNKER_KEY, or \
+                 PGBUNKER_PASSPHRASE / PGBUNKER_PASSPHRASE_FILE"
+                    .into(),
+            ),
+            ArchiveError::WrongKey => Some(
+                "use the key or passphrase this repository was created with \
+                 (`pgbunker key list` shows the slots)"
+                    .into(),
+            ),
+            ArchiveError::NotARepository(_) => {
+                Some("create one with `pgbunker init --repo <PATH>`".into())
+            }
+            ArchiveError::NoSuchBackup(_) | ArchiveError::NoBackups => {
+                Some("`pgbunker list --repo <PATH>` shows the backups".into())
+            }
+            ArchiveError::NewerFormat(_) => Some("upgrade pgbunker".into()),
+            _ => None,
+        }
+    }
+}

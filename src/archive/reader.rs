@@ -1,0 +1,148 @@
+//! Reading one committed backup: its manifest (checked against the catalog's hash and
+//! the data key's commitment) and its chunks (checked against the manifest).
+
+use sha2::{Digest, Sha256};
+
+use super::chain::LiveBackup;
+use super::layout::{is_valid_backup_id, BackupLayout};
+use super::manifest::{self, ChunkRecord, Manifest, TableRecord};
+use super::repo::Repository;
+use super::writer::dek_aad;
+use super::ArchiveError;
+use crate::codec::{open_blob, open_chunk, AeadId, ChunkHeader, CompId, DataKey, SecretKey};
+
+/// An opened backup. Cheap to clone; chunk reads may run concurrently.
+#[derive(Clone)]
+pub struct BackupReader {
+    repo: Repository,
+    layout: BackupLayout,
+    dek: Option<DataKey>,
+    manifest: std::sync::Arc<Manifest>,
+}
+
+impl BackupReader {
+    pub async fn open(repo: &Repository, live: &LiveBackup) -> Result<Self, ArchiveError> {
+        if !is_valid_backup_id(&live.bid) {
+            return Err(ArchiveError::Corrupt(format!(
+                "the catalog lists an invalid backup id {:?}",
+                live.bid
+            )));
+        }
+        let layout = BackupLayout::new(&live.bid);
+        let bytes = repo.store().get(&layout.manifest()).await?;
+        if hex::encode(Sha256::digest(&bytes)) != live.manifest_sha256 {
+            return Err(ArchiveError::Corrupt(format!(
+                "the manifest of backup {} does not match the catalog's hash",
+                live.bid
+            )));
+        }
+        let dek = match (manifest::rk_id_of(&bytes)?, repo.keys()) {
+            (Some(rk_id), Some(ring)) => {
+                let rk = ring.get(&rk_id).ok_or_else(|| {
+                    ArchiveError::Corrupt(format!(
+                        "backup {} was written with repository key {rk_id}, which this key \
+                         slot does not hold",
+                        live.bid
+                    ))
+                })?;
+                let wrapped = repo.store().get(&layout.dek(&rk_id)).await?;
+                let raw = open_blob(
+                    &rk.dek_wrapping_key(),
+                    &dek_aad(repo, &live.bid, &rk_id),
+                    &wrapped,
+                )
+                .map_err(|e| {
+                    ArchiveError::codec(format!("unwrap the data key of {}", live.bid), e)
+                })?;
+                let raw: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
+                    ArchiveError::Corrupt("a wrapped data key has the wrong size".into())
+                })?;
+                Some(DataKey::new(SecretKey::from_bytes(raw), &live.bid))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ArchiveError::Corrupt(format!(
+                    "the encryption of backup {} does not match the repository's",
+                    live.bid
+                )))
+            }
+        };
+        let manifest = manifest::decode(&bytes, repo.repo_id(), &layout.id_bytes(), dek.as_ref())?;
+        if manifest.backup_id != live.bid {
+            return Err(ArchiveError::Corrupt(
+                "the manifest names another backup".into(),
+            ));
+        }
+        Ok(BackupReader {
+            repo: repo.clone(),
+            layout,
+            dek,
+            manifest: std::sync::Arc::new(manifest),
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Fetches a chunk's object and checks its length and SHA-256 against the manifest.
+    pub async fn fetch_chunk(
+        &self,
+        table: &TableRecord,
+        chunk: &ChunkRecord,
+    ) -> Result<bytes::Bytes, ArchiveError> {
+        let key = self.layout.chunk(table.table_no, chunk.index);
+        let bytes = self.repo.store().get(&key).await?;
+        if bytes.len() as u64 != chunk.ct_len {
+            return Err(ArchiveError::Corrupt(format!(
+                "chunk {key} is {} bytes, the manifest says {}",
+                bytes.len(),
+                chunk.ct_len
+            )));
+        }
+        if hex::encode(Sha256::digest(&bytes)) != chunk.ct_sha256 {
+            return Err(ArchiveError::Corrupt(format!(
+                "chunk {key} does not match its SHA-256 in the manifest"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Authenticates, decrypts and decompresses a fetched chunk. CPU-bound.
+    pub fn open_chunk(
+        &self,
+        table: &TableRecord,
+        chunk: &ChunkRecord,
+        object: &[u8],
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let last = table.chunks.last().map(|c| c.index);
+        let expected = ChunkHeader {
+            aead: if self.dek.is_some() {
+                AeadId::Aes256GcmSiv
+            } else {
+                AeadId::None
+            },
+            comp: CompId::Zstd,
+            is_final: Some(chunk.index) == last,
+            table_no: table.table_no,
+            index: chunk.index,
+            backup: self.layout.id_bytes(),
+            dek_id: self.dek.as_ref().map(DataKey::id).unwrap_or([0; 8]),
+            nonce: [0; 12],
+        };
+        let key = self.dek.as_ref().map(DataKey::chunk_key);
+        open_chunk(
+            key.as_ref(),
+            &expected,
+            self.repo.repo_id(),
+            object,
+            chunk.raw_len as usize,
+        )
+        .map_err(|e| {
+            ArchiveError::codec(
+                format!("chunk {}", self.layout.chunk(table.table_no, chunk.index)),
+                e,
+            )
+        })
+    }
+}

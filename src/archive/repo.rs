@@ -1,0 +1,179 @@
+//! Opening and creating repositories.
+
+use bytes::Bytes;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::chain::{self, CatalogState};
+use super::keyslot::{self, KeyRing, KeySource};
+use super::{layout, ArchiveError};
+use crate::codec::RepoKey;
+use crate::store::Store;
+
+/// The repository format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `pgbunker.json`: the only object readable without a key besides summaries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub format: String,
+    pub version: u32,
+    pub repo_id: String,
+    pub created_at: String,
+    /// `aes-256-gcm-siv`, or `none` for repositories created with the plaintext flag.
+    pub encryption: String,
+}
+
+/// An open repository: its location, identity and (when encrypted) unlocked keys.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    store: Store,
+    config: RepoConfig,
+    repo_id: [u8; 16],
+    keys: Option<KeyRing>,
+}
+
+async fn read_config(store: &Store) -> Result<RepoConfig, ArchiveError> {
+    let Some(bytes) = store.get_opt(layout::CONFIG).await? else {
+        return Err(ArchiveError::NotARepository(store.location().into()));
+    };
+    let cfg: RepoConfig =
+        serde_json::from_slice(&bytes).map_err(|e| ArchiveError::json(layout::CONFIG, e))?;
+    if cfg.format != "pgbunker" {
+        return Err(ArchiveError::NotARepository(store.location().into()));
+    }
+    if cfg.version > FORMAT_VERSION {
+        return Err(ArchiveError::NewerFormat(cfg.version));
+    }
+    Ok(cfg)
+}
+
+fn parse_repo_id(cfg: &RepoConfig) -> Result<[u8; 16], ArchiveError> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(&cfg.repo_id, &mut id).map_err(|_| {
+        ArchiveError::Corrupt("repo_id in pgbunker.json is not 32 hex digits".into())
+    })?;
+    Ok(id)
+}
+
+impl Repository {
+    /// Creates a repository: a fresh repository id and key, one key slot for `key`,
+    /// the first (empty) catalog entry, and `pgbunker.json` last, so an interrupted
+    /// init never looks like a usable repository.
+    pub async fn init(
+        store: Store,
+        key: Option<&KeySource>,
+        plaintext: bool,
+    ) -> Result<(Repository, Option<String>), ArchiveError> {
+        if store.get_opt(layout::CONFIG).await?.is_some() {
+            return Err(ArchiveError::AlreadyInitialized(store.location().into()));
+        }
+        if key.is_none() && !plaintext {
+            return Err(ArchiveError::NoKey);
+        }
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        let config = RepoConfig {
+            format: "pgbunker".into(),
+            version: FORMAT_VERSION,
+            repo_id: hex::encode(id),
+            created_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("formatting now"),
+            encryption: if plaintext { "none" } else { "aes-256-gcm-siv" }.into(),
+        };
+        let mut repo = Repository {
+            store,
+            config,
+            repo_id: id,
+            keys: None,
+        };
+        let mut slot = None;
+        if !plaintext {
+            let ring = KeyRing::new(RepoKey::generate());
+            let source = key.expect("checked above");
+            slot =
+                Some(keyslot::write_slot(&repo.store, &repo.config.repo_id, source, &ring).await?);
+            repo.keys = Some(ring);
+        }
+        chain::write_entry(&repo, &CatalogState::default()).await?;
+        let json = serde_json::to_vec_pretty(&repo.config).expect("config serializes");
+        repo.store
+            .put_new(layout::CONFIG, Bytes::from(json))
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::AlreadyExists(_) => {
+                    ArchiveError::AlreadyInitialized(repo.store.location().into())
+                }
+                e => e.into(),
+            })?;
+        Ok((repo, slot))
+    }
+
+    /// Opens a repository and unlocks it with `key` (ignored for plaintext ones).
+    pub async fn open(store: Store, key: Option<&KeySource>) -> Result<Repository, ArchiveError> {
+        let config = read_config(&store).await?;
+        let repo_id = parse_repo_id(&config)?;
+        let keys = match config.encryption.as_str() {
+            "none" => None,
+            "aes-256-gcm-siv" => {
+                let source = key.ok_or(ArchiveError::NoKey)?;
+                Some(keyslot::unlock(&store, &config.repo_id, source).await?)
+            }
+            other => {
+                return Err(ArchiveError::Corrupt(format!(
+                    "unknown encryption {other:?} in pgbunker.json"
+                )))
+            }
+        };
+        Ok(Repository {
+            store,
+            config,
+            repo_id,
+            keys,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn repo_id(&self) -> &[u8; 16] {
+        &self.repo_id
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    pub(crate) fn keys(&self) -> Option<&KeyRing> {
+        self.keys.as_ref()
+    }
+
+    /// The newest catalog entry, its chain link to the previous one checked.
+    pub async fn catalog(&self) -> Result<CatalogState, ArchiveError> {
+        Ok(chain::read_latest(self).await?.0)
+    }
+
+    /// Resolves `latest` or a backup id to a committed backup.
+    pub async fn resolve(&self, which: &str) -> Result<chain::LiveBackup, ArchiveError> {
+        let cat = self.catalog().await?;
+        if which == "latest" {
+            return cat
+                .live
+                .iter()
+                .max_by(|a, b| a.bid.cmp(&b.bid))
+                .cloned()
+                .ok_or(ArchiveError::NoBackups);
+        }
+        cat.live
+            .iter()
+            .find(|b| b.bid == which)
+            .cloned()
+            .ok_or_else(|| ArchiveError::NoSuchBackup(which.into()))
+    }
+}

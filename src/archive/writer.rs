@@ -1,0 +1,197 @@
+//! Writing one backup: data key first, then chunks, then summary and manifest, then the
+//! catalog commit. Until the commit a backup is incomplete and never restorable.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::chain::{self, LiveBackup};
+use super::layout::{new_backup_id, BackupLayout};
+use super::manifest::{self, ChunkRecord, Manifest};
+use super::repo::Repository;
+use super::ArchiveError;
+use crate::codec::{
+    seal_blob, seal_chunk, AeadId, ChunkHeader, CompId, DataKey, SealedChunk, SecretKey,
+};
+
+/// `summary.json`: non-sensitive facts readable without the key (no names, no values).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub format_version: u32,
+    pub backup_id: String,
+    pub tool_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub server_version: String,
+    pub tables: u64,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub chunks: u64,
+    pub encrypted: bool,
+    #[serde(default)]
+    pub rk_id: Option<String>,
+    #[serde(default)]
+    pub dek_id: Option<String>,
+}
+
+pub(crate) fn dek_aad(repo: &Repository, bid: &str, rk_id: &str) -> Vec<u8> {
+    format!("pgbunker/v1/dek\0{}\0{bid}\0{rk_id}", repo.config().repo_id).into_bytes()
+}
+
+/// Everything a worker needs to seal chunks of one backup; cheap to clone into rayon.
+#[derive(Clone)]
+pub struct ChunkSealer {
+    key: Option<SecretKey>,
+    repo_id: [u8; 16],
+    backup: [u8; 16],
+    dek_id: [u8; 8],
+    level: i32,
+}
+
+impl ChunkSealer {
+    /// Compresses and encrypts whole tuples. CPU-bound: call it off the async runtime.
+    pub fn seal(
+        &self,
+        table_no: u32,
+        index: u64,
+        is_final: bool,
+        tuples: &[u8],
+    ) -> Result<SealedChunk, ArchiveError> {
+        let header = ChunkHeader {
+            aead: AeadId::None,
+            comp: CompId::Zstd,
+            is_final,
+            table_no,
+            index,
+            backup: self.backup,
+            dek_id: self.dek_id,
+            nonce: [0; 12],
+        };
+        seal_chunk(self.key.as_ref(), header, &self.repo_id, tuples, self.level)
+            .map_err(|e| ArchiveError::codec("seal a chunk", e))
+    }
+}
+
+/// A backup being written.
+pub struct BackupWriter {
+    repo: Repository,
+    layout: BackupLayout,
+    dek: Option<DataKey>,
+    sealer: ChunkSealer,
+}
+
+impl BackupWriter {
+    /// Starts a backup: a new id and data key; the wrapped key is written first so
+    /// even an interrupted backup's objects can be attributed (and pruned) later.
+    pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
+        let bid = new_backup_id();
+        let layout = BackupLayout::new(&bid);
+        let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), &bid));
+        if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {
+            let rk = &ring.current;
+            let wrapped = seal_blob(
+                &rk.dek_wrapping_key(),
+                &dek_aad(repo, &bid, &rk.id()),
+                dek.secret().expose(),
+            )
+            .map_err(|e| ArchiveError::codec("wrap the data key", e))?;
+            repo.store()
+                .put_new(&layout.dek(&rk.id()), Bytes::from(wrapped))
+                .await?;
+        }
+        let sealer = ChunkSealer {
+            key: dek.as_ref().map(DataKey::chunk_key),
+            repo_id: *repo.repo_id(),
+            backup: layout.id_bytes(),
+            dek_id: dek.as_ref().map(DataKey::id).unwrap_or([0; 8]),
+            level: compress_level,
+        };
+        Ok(BackupWriter {
+            repo: repo.clone(),
+            layout,
+            dek,
+            sealer,
+        })
+    }
+
+    pub fn backup_id(&self) -> &str {
+        &self.layout.bid
+    }
+
+    pub fn sealer(&self) -> ChunkSealer {
+        self.sealer.clone()
+    }
+
+    pub fn rk_id(&self) -> Option<String> {
+        self.repo.keys().map(|k| k.current.id())
+    }
+
+    pub fn dek_id(&self) -> Option<String> {
+        self.dek.as_ref().map(|d| hex::encode(d.id()))
+    }
+
+    /// Uploads a sealed chunk (create-only) and returns its manifest record.
+    pub async fn put_chunk(
+        &self,
+        table_no: u32,
+        index: u64,
+        sealed: SealedChunk,
+        raw_len: u64,
+        rows: u64,
+    ) -> Result<ChunkRecord, ArchiveError> {
+        let record = ChunkRecord {
+            index,
+            ct_len: sealed.bytes.len() as u64,
+            ct_sha256: hex::encode(sealed.sha256),
+            raw_len,
+            rows,
+        };
+        self.repo
+            .store()
+            .put_new(
+                &self.layout.chunk(table_no, index),
+                Bytes::from(sealed.bytes),
+            )
+            .await?;
+        Ok(record)
+    }
+
+    /// Writes summary and manifest, then commits the backup to the catalog. Only after
+    /// this returns is the backup complete.
+    pub async fn commit(
+        self,
+        mut manifest: Manifest,
+        summary: Summary,
+    ) -> Result<LiveBackup, ArchiveError> {
+        let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+        manifest.summary_sha256 = hex::encode(Sha256::digest(&summary_json));
+        self.repo
+            .store()
+            .put_new(&self.layout.summary(), Bytes::from(summary_json))
+            .await?;
+        let rk_id = self.rk_id().unwrap_or_default();
+        let bytes = manifest::encode(
+            &manifest,
+            self.repo.repo_id(),
+            &self.layout.id_bytes(),
+            self.dek.as_ref(),
+            &rk_id,
+        )?;
+        let live = LiveBackup {
+            bid: self.layout.bid.clone(),
+            manifest_sha256: hex::encode(Sha256::digest(&bytes)),
+            created_at: manifest.finished_at.clone(),
+            keep_until: None,
+            legal_hold: false,
+        };
+        self.repo
+            .store()
+            .put_new(&self.layout.manifest(), Bytes::from(bytes))
+            .await?;
+        let entry = live.clone();
+        chain::commit(&self.repo, move |state| state.live.push(entry.clone())).await?;
+        Ok(live)
+    }
+}

@@ -1,0 +1,144 @@
+//! The `pgbunker` binary: parses flags, calls the library, renders reports, and turns
+//! errors into a message, a hint and a documented exit code.
+
+mod cli;
+mod progress;
+mod render;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use clap::Parser;
+use pgbunker::archive::KeySource;
+use pgbunker::commands::{self, CommandError, RepoAccess};
+use pgbunker::error::Classify;
+use pgbunker::progress::{NoProgress, Progress};
+
+use cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PGBUNKER_LOG")
+                .unwrap_or_else(|_| format!("pgbunker={level}").into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let progress: Arc<dyn Progress> = if cli.no_progress || cli.json {
+        Arc::new(NoProgress)
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(progress::Bars::new())
+    } else {
+        Arc::new(progress::Lines)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the async runtime");
+    let code = match runtime.block_on(run(&cli, progress.clone())) {
+        Ok(()) => 0,
+        Err(e) => {
+            progress.finish();
+            render::error(&e);
+            e.class().exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn repo_access(location: &str) -> Result<RepoAccess, CommandError> {
+    Ok(RepoAccess {
+        location: location.to_owned(),
+        key: KeySource::from_env()?,
+    })
+}
+
+async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError> {
+    let json = cli.json;
+    match &cli.command {
+        Command::Init {
+            repo,
+            insecure_plaintext,
+        } => {
+            if *insecure_plaintext {
+                eprintln!(
+                    "WARNING: --insecure-plaintext: backups in this repository will NOT be \
+                     encrypted. Anyone who can read {} can read your data.",
+                    repo.repo
+                );
+            }
+            let opts = commands::init::InitOptions {
+                repo: repo_access(&repo.repo)?,
+                plaintext: *insecure_plaintext,
+            };
+            let report = commands::init::init(&opts).await?;
+            render::init(&report, json);
+        }
+        Command::Backup {
+            repo,
+            jobs,
+            compress_level,
+            dburl,
+            dbname,
+        } => {
+            let opts = commands::backup::BackupOptions {
+                repo: repo_access(&repo.repo)?,
+                source: dburl.clone().or_else(|| dbname.clone()),
+                dump: pgbunker::dump::DumpOptions {
+                    jobs: (*jobs).max(1),
+                    compress_level: *compress_level,
+                    ..Default::default()
+                },
+            };
+            let report = commands::backup::backup(&opts, progress).await?;
+            render::backup(&report, json);
+        }
+        Command::Restore {
+            repo,
+            backup,
+            target,
+            jobs,
+            no_analyze,
+        } => {
+            let opts = commands::restore::RestoreOptions {
+                repo: repo_access(&repo.repo)?,
+                backup: backup.clone(),
+                target: target.clone(),
+                load: pgbunker::load::LoadOptions {
+                    jobs: (*jobs).max(1),
+                    analyze: !no_analyze,
+                },
+            };
+            let report = commands::restore::restore(&opts, progress).await?;
+            render::restore(&report, json);
+        }
+        Command::List { repo } => {
+            let opts = commands::list::ListOptions {
+                repo: repo_access(&repo.repo)?,
+            };
+            let report = commands::list::list(&opts).await?;
+            render::list(&report, json);
+        }
+        Command::Demo {
+            scale,
+            jobs,
+            keep_repo,
+        } => {
+            let opts = commands::demo::DemoOptions {
+                scale: *scale,
+                jobs: (*jobs).max(1),
+                keep_repo: keep_repo.clone(),
+            };
+            let report = commands::demo::demo(&opts, progress).await?;
+            render::demo(&report, json);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The Catalog model: what a backup knows about the database's schema.
+//!
+//! Introspection fills it, the manifest stores it (serde), DDL generation and restore
+//! planning read it. New fields must be `#[serde(default)]` so older manifests keep
+//! reading: the manifest is a contract with users' archives.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Quotes an identifier for SQL. Always quoting is never wrong and avoids carrying a
+/// keyword list that changes between server versions.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal (standard_conforming_strings is on in every supported server).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A schema-qualified name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        QualName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The unquoted `schema.name` form users type in `-t` patterns and see in reports.
+    pub fn plain(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// Displays as quoted SQL: `"schema"."name"`.
+impl fmt::Display for QualName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.name)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Catalog {
+    /// `server_version_num` of the source, e.g. 150008.
+    pub server_version_num: i32,
+    pub encoding: String,
+    #[serde(default)]
+    pub schemas: Vec<Schema>,
+    #[serde(default)]
+    pub enums: Vec<EnumType>,
+    #[serde(default)]
+    pub sequences: Vec<Sequence>,
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+impl Catalog {
+    pub fn table(&self, name: &QualName) -> Option<&Table> {
+        self.tables.iter().find(|t| &t.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schema {
+    pub name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnumType {
+    pub name: QualName,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Which column owns a sequence (serial columns, identity columns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedBy {
+    pub table: QualName,
+    pub column: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: QualName,
+    /// `smallint`, `integer` or `bigint`.
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The value at backup time (sequences are not transactional: read at snapshot
+    /// start, like pg_dump does).
+    pub last_value: i64,
+    pub is_called: bool,
+    #[serde(default)]
+    pub owned_by: Option<OwnedBy>,
+    /// True when the sequence belongs to an identity column and is created with it.
+    #[serde(default)]
+    pub identity: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    Always,
+    ByDefault,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The type as `format_type()` prints it, schema-qualified where needed.
+    pub type_sql: String,
+    /// The source type's OID (binary COPY of arrays and composites embeds OIDs).
+    pub type_oid: u32,
+    pub not_null: bool,
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub identity: Option<IdentityKind>,
+    /// Expression of a stored generated column; such columns are never copied.
+    #[serde(default)]
+    pub generated: Option<String>,
+    #[serde(default)]
+    pub collation: Option<QualName>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    Check,
+    ForeignKey,
+    Exclusion,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Constraint {
+    pub name: String,
+    pub kind: ConstraintKind,
+    /// `pg_get_constraintdef()` output.
+    pub definition: String,
+    /// For foreign keys: the referenced table.
+    #[serde(default)]
+    pub references: Option<QualName>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    /// `pg_get_indexdef()` output.
+    pub definition: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Table {
+    pub oid: u32,
+    pub name: QualName,
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// On-disk size at backup time, used to schedule the largest work first.
+    #[serde(default)]
+    pub estimated_bytes: u64,
+}
+
+impl Table {
+    /// The quoted column list COPY reads and writes, in column order.
+    pub fn copy_column_list(&self) -> String {
+        self.columns
+            .iter()
+            .filter(|c| c.generated.is_none())
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The `COPY` statement for this table's copyable columns in binary format;
+    /// `direction` is `TO STDOUT` or `FROM STDIN`.
+    pub fn copy_statement(&self, direction: &str) -> String {
+        let cols = self.copy_column_list();
+        if cols.is_empty() {
+            format!("COPY {} {direction} (FORMAT binary)", self.name)
+        } else {
+            format!("COPY {} ({cols}) {direction} (FORMAT binary)", self.name)
+        }
+    }
+
+    /// Tables this one references through foreign keys (itself included when it refers
+    /// to itself).
+    pub fn referenced_tables(&self) -> impl Iterator<Item = &QualName> {
+        self.constraints
+            .iter()
+            .filter(|c| c.kind == ConstraintKind::ForeignKey)
+            .filter_map(|c| c.references.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_handles_awkward_names() {
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(
+            QualName::new("Public", "user").to_string(),
+            "\"Public\".\"user\""
+        );
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

@@ -1,0 +1,242 @@
+//! Chunk objects: a 64-byte header, then one zstd frame of whole COPY tuples sealed
+//! with AES-256-GCM-SIV. The header is the AAD (with the repository id), so a chunk
+//! moved to another table, index, backup or repository fails to open.
+
+use sha2::{Digest, Sha256};
+
+use super::aead::{decrypt, encrypt, random_nonce, AeadId, NONCE_LEN};
+use super::{CodecError, SecretKey};
+
+pub const CHUNK_HEADER_LEN: usize = 64;
+const MAGIC: &[u8; 8] = b"PGBKCHK\x01";
+const FORMAT_VERSION: u8 = 1;
+const FLAG_FINAL: u8 = 1;
+const AAD_DOMAIN: &[u8] = b"pgbunker/v1/chunk";
+
+/// Compression of the chunk payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CompId {
+    Zstd = 1,
+}
+
+/// The clear header of a chunk. Readers rebuild the expected header from the manifest
+/// and compare it byte for byte (all but the nonce) before decrypting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkHeader {
+    pub aead: AeadId,
+    pub comp: CompId,
+    pub is_final: bool,
+    pub table_no: u32,
+    pub index: u64,
+    pub backup: [u8; 16],
+    pub dek_id: [u8; 8],
+    pub nonce: [u8; NONCE_LEN],
+}
+
+impl ChunkHeader {
+    pub fn encode(&self) -> [u8; CHUNK_HEADER_LEN] {
+        let mut h = [0u8; CHUNK_HEADER_LEN];
+        h[..8].copy_from_slice(MAGIC);
+        h[8] = FORMAT_VERSION;
+        h[9] = self.aead as u8;
+        h[10] = self.comp as u8;
+        h[11] = if self.is_final { FLAG_FINAL } else { 0 };
+        h[12..16].copy_from_slice(&self.table_no.to_be_bytes());
+        h[16..24].copy_from_slice(&self.index.to_be_bytes());
+        h[24..40].copy_from_slice(&self.backup);
+        h[40..48].copy_from_slice(&self.dek_id);
+        h[48..60].copy_from_slice(&self.nonce);
+        h
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
+        if b.len() < CHUNK_HEADER_LEN {
+            return Err(CodecError::TooShort(b.len()));
+        }
+        if &b[..8] != MAGIC {
+            return Err(CodecError::HeaderMismatch("magic"));
+        }
+        if b[8] != FORMAT_VERSION {
+            return Err(CodecError::Unsupported {
+                what: "chunk format version",
+                id: b[8],
+            });
+        }
+        if b[10] != CompId::Zstd as u8 {
+            return Err(CodecError::Unsupported {
+                what: "compression",
+                id: b[10],
+            });
+        }
+        if b[11] & !FLAG_FINAL != 0 || b[60..64] != [0; 4] {
+            return Err(CodecError::HeaderMismatch("reserved bits"));
+        }
+        Ok(ChunkHeader {
+            aead: AeadId::from_u8(b[9])?,
+            comp: CompId::Zstd,
+            is_final: b[11] & FLAG_FINAL != 0,
+            table_no: u32::from_be_bytes(b[12..16].try_into().expect("4")),
+            index: u64::from_be_bytes(b[16..24].try_into().expect("8")),
+            backup: b[24..40].try_into().expect("16"),
+            dek_id: b[40..48].try_into().expect("8"),
+            nonce: b[48..60].try_into().expect("12"),
+        })
+    }
+}
+
+fn aad(header: &[u8; CHUNK_HEADER_LEN], repo_id: &[u8; 16]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(CHUNK_HEADER_LEN + 16 + AAD_DOMAIN.len());
+    a.extend_from_slice(header);
+    a.extend_from_slice(repo_id);
+    a.extend_from_slice(AAD_DOMAIN);
+    a
+}
+
+/// A chunk ready to upload, with what the manifest records about it.
+pub struct SealedChunk {
+    pub bytes: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+/// Compresses and seals whole tuples. `key` is `None` only for plaintext repositories.
+/// The result is opened again before it is returned, so a fault in this process never
+/// uploads a chunk that cannot be read back.
+pub fn seal_chunk(
+    key: Option<&SecretKey>,
+    mut header: ChunkHeader,
+    repo_id: &[u8; 16],
+    plaintext: &[u8],
+    level: i32,
+) -> Result<SealedChunk, CodecError> {
+    let compressed = zstd::bulk::compress(plaintext, level)
+        .map_err(|e| CodecError::Compression(e.to_string()))?;
+    header.aead = if key.is_some() {
+        AeadId::Aes256GcmSiv
+    } else {
+        AeadId::None
+    };
+    header.nonce = if key.is_some() {
+        random_nonce()
+    } else {
+        [0; NONCE_LEN]
+    };
+    let h = header.encode();
+    let mut bytes = Vec::with_capacity(CHUNK_HEADER_LEN + compressed.len() + 16);
+    bytes.extend_from_slice(&h);
+    match key {
+        Some(k) => {
+            let ct = encrypt(k, &header.nonce, &aad(&h, repo_id), &compressed)?;
+            if decrypt(k, &header.nonce, &aad(&h, repo_id), &ct)? != compressed {
+                return Err(CodecError::SelfCheck);
+            }
+            bytes.extend_from_slice(&ct);
+        }
+        None => bytes.extend_from_slice(&compressed),
+    }
+    let sha256 = Sha256::digest(&bytes).into();
+    Ok(SealedChunk { bytes, sha256 })
+}
+
+/// Opens a chunk: checks its header against `expected` (all fields but the nonce),
+/// authenticates and decrypts, then decompresses with the output capped at `raw_len`
+/// so a forged chunk cannot make us allocate without bound.
+pub fn open_chunk(
+    key: Option<&SecretKey>,
+    expected: &ChunkHeader,
+    repo_id: &[u8; 16],
+    object: &[u8],
+    raw_len: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let got = ChunkHeader::decode(object)?;
+    let checks: [(bool, &'static str); 6] = [
+        (got.is_final == expected.is_final, "final flag"),
+        (got.table_no == expected.table_no, "table number"),
+        (got.index == expected.index, "chunk index"),
+        (got.backup == expected.backup, "backup id"),
+        (got.dek_id == expected.dek_id, "data key id"),
+        (got.aead == expected.aead, "encryption"),
+    ];
+    if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+        return Err(CodecError::HeaderMismatch(what));
+    }
+    let h: [u8; CHUNK_HEADER_LEN] = object[..CHUNK_HEADER_LEN].try_into().expect("64");
+    let body = &object[CHUNK_HEADER_LEN..];
+    let compressed = match (key, got.aead) {
+        (Some(k), AeadId::Aes256GcmSiv) => decrypt(k, &got.nonce, &aad(&h, repo_id), body)?,
+        (None, AeadId::None) => body.to_vec(),
+        _ => return Err(CodecError::HeaderMismatch("encryption")),
+    };
+    let out = zstd::bulk::decompress(&compressed, raw_len).map_err(|e| {
+        if e.to_string().contains("too small") || e.to_string().contains("Destination") {
+            CodecError::TooLarge(raw_len)
+        } else {
+            CodecError::Compression(e.to_string())
+        }
+    })?;
+    if out.len() != raw_len {
+        return Err(CodecError::LengthMismatch {
+            got: out.len(),
+            want: raw_len,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(index: u64, is_final: bool) -> ChunkHeader {
+        ChunkHeader {
+            aead: AeadId::Aes256GcmSiv,
+            comp: CompId::Zstd,
+            is_final,
+            table_no: 3,
+            index,
+            backup: [9; 16],
+            dek_id: [4; 8],
+            nonce: [0; NONCE_LEN],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_binding_is_checked() {
+        let k = SecretKey::from_bytes([5; 32]);
+        let repo = [1u8; 16];
+        let data = b"some tuples ".repeat(1000);
+        let s = seal_chunk(Some(&k), header(2, true), &repo, &data, 3).unwrap();
+        assert!(s.bytes.len() < data.len());
+        assert_eq!(
+            open_chunk(Some(&k), &header(2, true), &repo, &s.bytes, data.len()).unwrap(),
+            data
+        );
+        // Moved to another place, or the FINAL flag stripped.
+        assert!(open_chunk(Some(&k), &header(3, true), &repo, &s.bytes, data.len()).is_err());
+        assert!(open_chunk(Some(&k), &header(2, false), &repo, &s.bytes, data.len()).is_err());
+        // Another repository, another key.
+        assert!(matches!(
+            open_chunk(Some(&k), &header(2, true), &[2; 16], &s.bytes, data.len()),
+            Err(CodecError::Decrypt)
+        ));
+        let k2 = SecretKey::from_bytes([6; 32]);
+        assert!(open_chunk(Some(&k2), &header(2, true), &repo, &s.bytes, data.len()).is_err());
+        // A flipped bit anywhere in the body.
+        let mut bad = s.bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(open_chunk(Some(&k), &header(2, true), &repo, &bad, data.len()).is_err());
+        // The size cap holds.
+        assert!(open_chunk(Some(&k), &header(2, true), &repo, &s.bytes, 10).is_err());
+    }
+
+    #[test]
+    fn plaintext_mode_still_checks_header_and_length() {
+        let repo = [1u8; 16];
+        let mut h = header(0, true);
+        h.aead = AeadId::None;
+        let s = seal_chunk(None, h.clone(), &repo, b"abc", 1).unwrap();
+        assert_eq!(open_chunk(None, &h, &repo, &s.bytes, 3).unwrap(), b"abc");
+        assert!(open_chunk(None, &h, &repo, &s.bytes, 2).is_err());
+    }
+}

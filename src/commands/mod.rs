@@ -1,0 +1,79 @@
+//! The operations pgbunker offers, one file per verb: `XxxOptions` in, `XxxReport` out.
+//! The binary parses flags into options and renders reports; everything else is here.
+
+pub mod backup;
+pub mod demo;
+pub mod init;
+pub mod list;
+pub mod restore;
+
+use thiserror::Error;
+
+use crate::archive::{ArchiveError, KeySource, Repository};
+use crate::dump::DumpError;
+use crate::error::{Class, Classify};
+use crate::load::LoadError;
+use crate::pg::PgError;
+use crate::sandbox::SandboxError;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("backup failed: {0}")]
+    Dump(#[from] DumpError),
+    #[error("restore failed: {0}")]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("demo check failed: {0}")]
+    DemoMismatch(String),
+}
+
+impl Classify for CommandError {
+    fn class(&self) -> Class {
+        match self {
+            CommandError::Archive(e) => e.class(),
+            CommandError::Store(e) => e.class(),
+            CommandError::Dump(e) => e.class(),
+            CommandError::Load(e) => e.class(),
+            CommandError::Pg(e) => e.class(),
+            CommandError::Sandbox(e) => e.class(),
+            CommandError::Usage(_) => Class::Usage,
+            CommandError::DemoMismatch(_) => Class::Internal,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            CommandError::Archive(e) => e.hint(),
+            CommandError::Store(e) => e.hint(),
+            CommandError::Dump(e) => e.hint(),
+            CommandError::Load(e) => e.hint(),
+            CommandError::Pg(e) => e.hint(),
+            CommandError::Sandbox(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// Where the repository is and how to unlock it; shared by every verb.
+#[derive(Debug)]
+pub struct RepoAccess {
+    pub location: String,
+    pub key: Option<KeySource>,
+}
+
+impl RepoAccess {
+    pub async fn open(&self) -> Result<Repository, CommandError> {
+        let store = Store::open(&self.location)?;
+        Ok(Repository::open(store, self.key.as_ref()).await?)
+    }
+}

@@ -1,0 +1,188 @@
+//! Reads `pg_catalog` into a [`Catalog`] inside the backup's snapshot. The only place
+//! with catalog SQL; the queries live in `sql/` beside this file.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
+use crate::catalog::{
+    Catalog, Column, Constraint, ConstraintKind, EnumType, IdentityKind, Index, OwnedBy, QualName,
+    Schema, Sequence, Table,
+};
+use crate::pg::PgError;
+
+/// What introspection found: the model, and what it could not cover.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub catalog: Catalog,
+    pub server_version: String,
+    pub database: String,
+    /// Objects present in the database that this version does not back up, as
+    /// "kind: name" lines. Shown to the user and kept in the manifest.
+    pub not_covered: Vec<String>,
+}
+
+async fn query(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, PgError> {
+    client
+        .query(sql, params)
+        .await
+        .map_err(|e| PgError::query(format!("read the catalog ({what})"), e))
+}
+
+/// Reads the catalog. Must run inside the snapshot transaction, with an empty
+/// `search_path` so every expression comes back schema-qualified.
+pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
+    let server = &query(client, "server", include_str!("sql/server.sql"), &[]).await?[0];
+    let mut catalog = Catalog {
+        server_version_num: server.get("server_version_num"),
+        encoding: server.get("encoding"),
+        ..Default::default()
+    };
+
+    for r in query(client, "schemas", include_str!("sql/schemas.sql"), &[]).await? {
+        catalog.schemas.push(Schema {
+            name: r.get(0),
+            comment: r.get(1),
+        });
+    }
+    for r in query(client, "enums", include_str!("sql/enums.sql"), &[]).await? {
+        catalog.enums.push(EnumType {
+            name: QualName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+            labels: r.get(2),
+            comment: r.get(3),
+        });
+    }
+    catalog.sequences = read_sequences(client).await?;
+    catalog.tables = read_tables(client).await?;
+
+    let not_covered = query(client, "coverage", include_str!("sql/not_covered.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    Ok(Introspection {
+        catalog,
+        server_version: server.get("server_version"),
+        database: server.get("database"),
+        not_covered,
+    })
+}
+
+async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
+    let mut out = Vec::new();
+    for r in query(client, "sequences", include_str!("sql/sequences.sql"), &[]).await? {
+        let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
+        let owner_table: Option<String> = r.get("owner_table");
+        let deptype: Option<String> = r.get("deptype");
+        let owned_by = owner_table.map(|t| OwnedBy {
+            table: QualName::new(r.get::<_, String>("owner_schema"), t),
+            column: r.get("owner_column"),
+        });
+        // Sequences are not transactional: this reads the current value, as pg_dump
+        // does. A sequence ahead of the data is harmless; behind it would not be.
+        let value = client
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .map_err(|e| PgError::query(format!("read sequence {}", name.plain()), e))?;
+        out.push(Sequence {
+            data_type: r.get("data_type"),
+            start: r.get("seqstart"),
+            increment: r.get("seqincrement"),
+            min: r.get("seqmin"),
+            max: r.get("seqmax"),
+            cache: r.get("seqcache"),
+            cycle: r.get("seqcycle"),
+            last_value: value.get(0),
+            is_called: value.get(1),
+            identity: deptype.as_deref() == Some("i"),
+            owned_by,
+            comment: r.get("comment"),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn constraint_kind(code: &str) -> ConstraintKind {
+    match code {
+        "p" => ConstraintKind::PrimaryKey,
+        "u" => ConstraintKind::Unique,
+        "f" => ConstraintKind::ForeignKey,
+        "x" => ConstraintKind::Exclusion,
+        _ => ConstraintKind::Check,
+    }
+}
+
+async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
+    let mut tables = Vec::new();
+    let mut by_oid = HashMap::new();
+    for r in query(client, "tables", include_str!("sql/tables.sql"), &[]).await? {
+        let oid: u32 = r.get(0);
+        by_oid.insert(oid, tables.len());
+        tables.push(Table {
+            oid,
+            name: QualName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
+            columns: Vec::new(),
+            constraints: Vec::new(),
+            indexes: Vec::new(),
+            comment: r.get(3),
+            estimated_bytes: r.get::<_, i64>(4).max(0) as u64,
+        });
+    }
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+
+    for r in query(client, "columns", include_str!("sql/columns.sql"), &[&oids]).await? {
+        let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
+        let identity = match r.get::<_, String>("identity").as_str() {
+            "a" => Some(IdentityKind::Always),
+            "d" => Some(IdentityKind::ByDefault),
+            _ => None,
+        };
+        let expr: Option<String> = r.get("default_expr");
+        let generated = r.get::<_, String>("generated") == "s";
+        let coll_name: Option<String> = r.get("coll_name");
+        t.columns.push(Column {
+            name: r.get("attname"),
+            type_sql: r.get("type_sql"),
+            type_oid: r.get("atttypid"),
+            not_null: r.get("attnotnull"),
+            default: if generated { None } else { expr.clone() },
+            generated: if generated { expr } else { None },
+            identity,
+            collation: coll_name.map(|n| QualName::new(r.get::<_, String>("coll_schema"), n)),
+            comment: r.get("comment"),
+        });
+    }
+    for r in query(
+        client,
+        "constraints",
+        include_str!("sql/constraints.sql"),
+        &[&oids],
+    )
+    .await?
+    {
+        let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
+        let ref_table: Option<String> = r.get("ref_table");
+        t.constraints.push(Constraint {
+            name: r.get("conname"),
+            kind: constraint_kind(&r.get::<_, String>("contype")),
+            definition: r.get("definition"),
+            references: ref_table.map(|n| QualName::new(r.get::<_, String>("ref_schema"), n)),
+            comment: r.get("comment"),
+        });
+    }
+    for r in query(client, "indexes", include_str!("sql/indexes.sql"), &[&oids]).await? {
+        let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
+        t.indexes.push(Index {
+            name: r.get(1),
+            definition: r.get(2),
+            comment: r.get(3),
+        });
+    }
+    Ok(tables)
+}

@@ -1,0 +1,18 @@
+-- Live columns of the given tables, in column order.
+SELECT a.attrelid, a.attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_sql,
+       a.atttypid, a.attnotnull,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
+       a.attidentity::text AS identity, a.attgenerated::text AS generated,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+            THEN cn.nspname END AS coll_schema,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+            THEN co.collname END AS coll_name,
+       pg_catalog.col_description(a.attrelid, a.attnum) AS comment
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum

@@ -1,0 +1,64 @@
+-- Objects this version does not back up: listed as warnings, never skipped silently.
+WITH user_ns AS (
+  SELECT oid, nspname FROM pg_catalog.pg_namespace
+  WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'
+), ext_member AS (
+  SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype = 'e'
+)
+SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                      WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table'
+                      WHEN 'c' THEN 'composite type' END AS kind,
+       n.nspname || '.' || c.relname AS name
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm', 'p', 'f', 'c')
+  AND ('pg_catalog.pg_class'::regclass, c.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'table inheritance', n.nspname || '.' || c.relname
+FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+JOIN user_ns n ON n.oid = c.relnamespace
+UNION ALL
+SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
+       n.nspname || '.' || p.proname
+FROM pg_catalog.pg_proc p JOIN user_ns n ON n.oid = p.pronamespace
+WHERE ('pg_catalog.pg_proc'::regclass, p.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'trigger', t.tgname || ' on ' || n.nspname || '.' || c.relname
+FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN user_ns n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'policy', p.polname || ' on ' || n.nspname || '.' || c.relname
+FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+JOIN user_ns n ON n.oid = c.relnamespace
+UNION ALL
+SELECT 'row-level security', n.nspname || '.' || c.relname
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND (c.relrowsecurity OR c.relforcerowsecurity)
+UNION ALL
+SELECT 'rule', r.rulename || ' on ' || n.nspname || '.' || c.relname
+FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+JOIN user_ns n ON n.oid = c.relnamespace WHERE r.rulename <> '_RETURN'
+UNION ALL
+SELECT 'extension', e.extname FROM pg_catalog.pg_extension e WHERE e.extname <> 'plpgsql'
+UNION ALL
+SELECT CASE t.typtype WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
+                      WHEN 'm' THEN 'multirange type' WHEN 'b' THEN 'base type' END,
+       n.nspname || '.' || t.typname
+FROM pg_catalog.pg_type t JOIN user_ns n ON n.oid = t.typnamespace
+WHERE t.typtype IN ('d', 'r', 'm', 'b') AND t.typelem = 0
+  AND ('pg_catalog.pg_type'::regclass, t.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'collation', n.nspname || '.' || co.collname
+FROM pg_catalog.pg_collation co JOIN user_ns n ON n.oid = co.collnamespace
+WHERE ('pg_catalog.pg_collation'::regclass, co.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'large objects', pg_catalog.count(*)::text || ' large object(s)'
+FROM pg_catalog.pg_largeobject_metadata HAVING pg_catalog.count(*) > 0
+UNION ALL
+SELECT 'ownership', n.nspname || '.' || c.relname || ' is owned by ' || pg_catalog.pg_get_userbyid(c.relowner)
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'S') AND c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+UNION ALL
+SELECT 'privileges', n.nspname || '.' || c.relname
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'S') AND c.relacl IS NOT NULL
+ORDER BY 1, 2

@@ -1,0 +1,21 @@
+//! pgbunker: logical, snapshot-consistent, encrypted PostgreSQL backups without pg_dump.
+//!
+//! Layers (each module imports only from the layers below it; see DESIGN.md):
+//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`) → `archive` →
+//! leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`, `progress`).
+
+pub mod archive;
+pub mod catalog;
+pub mod codec;
+pub mod commands;
+pub mod ddl;
+pub mod dump;
+pub mod error;
+pub mod introspect;
+pub mod load;
+pub mod pg;
+pub mod pgcopy;
+pub mod plan;
+pub mod progress;
+pub mod sandbox;
+pub mod store;

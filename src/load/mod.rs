@@ -1,0 +1,284 @@
+//! Restore: pre-data DDL, parallel `COPY … FROM STDIN (FORMAT binary)` in foreign-key
+//! order with chunks fetched and opened ahead, sequence values, then post-data
+//! (keys and indexes in parallel, then foreign keys), then ANALYZE.
+
+mod parallel;
+mod table;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use crate::archive::{ArchiveError, BackupReader};
+use crate::error::{Class, Classify};
+use crate::pg::{prepare_session, ConnSpec, PgError};
+use crate::pgcopy::CopyFormatError;
+use crate::progress::Progress;
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("the target database already has {} of the tables to restore: {}", .0.len(), .0.join(", "))]
+    NotEmpty(Vec<String>),
+    #[error("{section} failed at `{statement}`: {source}")]
+    Ddl {
+        section: &'static str,
+        statement: String,
+        #[source]
+        source: PgError,
+    },
+    #[error("chunk {chunk} of {table} is malformed: {source}")]
+    Tuples {
+        table: String,
+        chunk: u64,
+        #[source]
+        source: CopyFormatError,
+    },
+    #[error("{table}: {what} is {got}, the manifest says {want}")]
+    Mismatch {
+        table: String,
+        what: String,
+        got: String,
+        want: String,
+    },
+    #[error("a restore worker stopped unexpectedly: {0}")]
+    Worker(String),
+}
+
+impl Classify for LoadError {
+    fn class(&self) -> Class {
+        match self {
+            LoadError::Pg(e) => e.class(),
+            LoadError::Archive(e) => e.class(),
+            LoadError::NotEmpty(_) => Class::Usage,
+            LoadError::Ddl { source, .. } => source.class(),
+            LoadError::Tuples { .. } | LoadError::Mismatch { .. } => Class::Corrupt,
+            LoadError::Worker(_) => Class::Internal,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            LoadError::Pg(e) => e.hint(),
+            LoadError::Archive(e) => e.hint(),
+            LoadError::NotEmpty(_) => Some(
+                "restore into a new, empty database (createdb) or drop those tables first".into(),
+            ),
+            LoadError::Ddl { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Connections loading tables and building indexes at once.
+    pub jobs: usize,
+    /// Run ANALYZE on the restored tables at the end.
+    pub analyze: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            jobs: 4,
+            analyze: true,
+        }
+    }
+}
+
+/// A restored table.
+#[derive(Debug, Clone)]
+pub struct LoadedTable {
+    pub name: String,
+    pub rows: u64,
+    pub raw_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    pub tables: Vec<LoadedTable>,
+    pub statements: usize,
+}
+
+/// Restores the whole backup into the (empty) database `target`.
+pub async fn run(
+    target: &ConnSpec,
+    reader: &BackupReader,
+    opts: &LoadOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<LoadOutcome, LoadError> {
+    let cat = Arc::new(reader.manifest().catalog.clone());
+    let admin = target.connect().await?;
+    prepare_session(&admin).await?;
+    refuse_existing(&admin, &cat).await?;
+
+    progress.phase("pre-data");
+    let pre = crate::ddl::pre_data(&cat);
+    run_in_transaction(&admin, "pre-data", &pre).await?;
+
+    let raw: u64 = reader.manifest().tables.iter().map(|t| t.raw_bytes).sum();
+    progress.start("restore", cat.tables.len() as u64, raw);
+    let queue = Arc::new(Mutex::new(
+        crate::plan::restore_order(&cat)
+            .into_iter()
+            .collect::<VecDeque<usize>>(),
+    ));
+    let mut workers = JoinSet::new();
+    for _ in 0..opts.jobs.clamp(1, cat.tables.len().max(1)) {
+        let (target, queue, cat, reader, progress) = (
+            target.clone(),
+            queue.clone(),
+            cat.clone(),
+            reader.clone(),
+            progress.clone(),
+        );
+        workers.spawn(async move {
+            let client = target.connect().await?;
+            prepare_session(&client).await?;
+            client
+                .batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(|e| PgError::query("configure the load session", e))?;
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().expect("queue lock").pop_front();
+                let Some(i) = next else { break };
+                done.push(
+                    table::load_table(
+                        &client,
+                        &cat.tables[i],
+                        i as u32,
+                        &reader,
+                        progress.as_ref(),
+                    )
+                    .await?,
+                );
+            }
+            Ok::<_, LoadError>(done)
+        });
+    }
+    let mut tables = Vec::new();
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(mut t)) => tables.append(&mut t),
+            Ok(Err(e)) => {
+                workers.abort_all();
+                progress.finish();
+                return Err(e);
+            }
+            Err(e) => {
+                workers.abort_all();
+                progress.finish();
+                return Err(LoadError::Worker(e.to_string()));
+            }
+        }
+    }
+    progress.finish();
+
+    progress.phase("sequence values");
+    run_in_transaction(
+        &admin,
+        "sequence values",
+        &crate::ddl::sequence_values(&cat),
+    )
+    .await?;
+
+    progress.phase("post-data");
+    let post = crate::ddl::post_data(&cat);
+    parallel::run_statements(
+        target,
+        opts.jobs,
+        "post-data (keys and indexes)",
+        post.indexes.clone(),
+    )
+    .await?;
+    parallel::run_statements(
+        target,
+        opts.jobs,
+        "post-data (foreign keys)",
+        post.constraints.clone(),
+    )
+    .await?;
+    run_in_transaction(&admin, "post-data (comments)", &post.comments).await?;
+    let mut statements =
+        pre.len() + post.indexes.len() + post.constraints.len() + post.comments.len();
+    if opts.analyze {
+        progress.phase("analyze");
+        let analyze: Vec<String> = cat
+            .tables
+            .iter()
+            .map(|t| format!("ANALYZE {}", t.name))
+            .collect();
+        statements += analyze.len();
+        parallel::run_statements(target, opts.jobs, "analyze", analyze).await?;
+    }
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(LoadOutcome { tables, statements })
+}
+
+/// Restoring over existing tables would mix data; refuse before touching anything.
+async fn refuse_existing(
+    client: &tokio_postgres::Client,
+    cat: &crate::catalog::Catalog,
+) -> Result<(), LoadError> {
+    let names: Vec<String> = cat.tables.iter().map(|t| t.name.to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT n FROM pg_catalog.unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL",
+            &[&names],
+        )
+        .await
+        .map_err(|e| PgError::query("inspect the target database", e))?;
+    let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::NotEmpty(existing))
+    }
+}
+
+/// Runs statements one by one in a single transaction so a failure names the
+/// statement and leaves nothing half-created.
+async fn run_in_transaction(
+    client: &tokio_postgres::Client,
+    section: &'static str,
+    statements: &[String],
+) -> Result<(), LoadError> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| PgError::query(format!("start {section}"), e))?;
+    for s in statements {
+        if let Err(e) = client.batch_execute(s).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(LoadError::Ddl {
+                section,
+                statement: first_line(s),
+                source: PgError::query(section, e),
+            });
+        }
+    }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| PgError::query(format!("commit {section}"), e))?;
+    Ok(())
+}
+
+pub(crate) fn first_line(s: &str) -> String {
+    let l = s.lines().next().unwrap_or("");
+    if l.len() > 120 {
+        format!("{}…", &l[..l.floor_char_boundary(120)])
+    } else {
+        l.to_owned()
+    }
+}

@@ -1,0 +1,72 @@
+//! libpq habits on top of tokio-postgres: connection strings and URLs completed from
+//! the `PG*` environment, redacted display, friendly connection errors, snapshot export
+//! and attach, and raw COPY streams.
+
+mod conn;
+
+pub use conn::{ConnSpec, PgError};
+
+use tokio_postgres::Client;
+
+/// What the backup leader learns when it opens the snapshot everyone shares.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: String,
+    pub lsn: Option<String>,
+    pub in_recovery: bool,
+}
+
+/// Opens a read-only repeatable-read transaction on `client` and exports its snapshot
+/// so workers can see exactly the same data.
+pub async fn export_snapshot(client: &Client) -> Result<Snapshot, PgError> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| PgError::query("start the snapshot transaction", e))?;
+    let row = client
+        .query_one(
+            "SELECT pg_export_snapshot(), pg_is_in_recovery(), \
+             (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+              ELSE pg_current_wal_lsn() END)::text",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("export a snapshot", e))?;
+    Ok(Snapshot {
+        id: row.get(0),
+        in_recovery: row.get(1),
+        lsn: row.get(2),
+    })
+}
+
+/// Makes `client`'s new transaction see the leader's snapshot.
+pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), PgError> {
+    // The id comes from pg_export_snapshot(): hex digits and dashes only.
+    if !snapshot_id
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Err(PgError::Invalid(format!(
+            "unexpected snapshot id {snapshot_id:?}"
+        )));
+    }
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_id}'"
+        ))
+        .await
+        .map_err(|e| PgError::query("attach the exported snapshot", e))
+}
+
+/// Applies session settings every pgbunker session uses: no search_path surprises
+/// (every name we print or send is qualified) and no statement timeout cutting a COPY.
+pub async fn prepare_session(client: &Client) -> Result<(), PgError> {
+    client
+        .batch_execute(
+            "SELECT pg_catalog.set_config('search_path', '', false); \
+             SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SET client_encoding = 'UTF8'",
+        )
+        .await
+        .map_err(|e| PgError::query("prepare the session", e))
+}

@@ -1,0 +1,27 @@
+//! Progress events emitted by long operations.
+//!
+//! The library never draws anything: it reports events through this trait, and the
+//! binary decides between progress bars, log lines or nothing. Implementations must be
+//! cheap and thread-safe because workers call them from many tasks at once.
+
+/// Receives progress events from backup and restore.
+pub trait Progress: Send + Sync {
+    /// The operation knows its total amount of work (estimated raw bytes, table count).
+    fn start(&self, _phase: &str, _tables: u64, _estimated_bytes: u64) {}
+    /// A table started streaming. `label` is the qualified table name: show it locally,
+    /// it is never written to the repository in clear.
+    fn table_started(&self, _label: &str) {}
+    /// A chunk of a table was processed.
+    fn chunk_done(&self, _label: &str, _raw_bytes: u64, _rows: u64) {}
+    /// A table finished.
+    fn table_finished(&self, _label: &str, _rows: u64) {}
+    /// A phase outside table streaming (pre-data, post-data, ...) began.
+    fn phase(&self, _name: &str) {}
+    /// The operation ended (successfully or not); drawers should clear themselves.
+    fn finish(&self) {}
+}
+
+/// A progress sink that ignores everything, for tests and `--no-progress`.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,292 @@
+//! A throwaway PostgreSQL cluster: `initdb` into a temporary folder, started on a free
+//! loopback port with its own socket folder, stopped and removed on drop (also when a
+//! test panics). Used by the test suite, `pgbunker demo` and the benchmarks, so none of
+//! them needs a server set up beforehand.
+//!
+//! PostgreSQL refuses to run as root; when we are root the cluster runs as the
+//! unprivileged `nobody` user (or `PGBUNKER_SANDBOX_USER`).
+
+pub mod fixture;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use thiserror::Error;
+
+use crate::error::{Class, Classify};
+use crate::pg::{ConnSpec, PgError};
+
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    #[error("no PostgreSQL server binaries found (looked at {0})")]
+    NoBinaries(String),
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed: {output}")]
+    Failed { program: String, output: String },
+    #[error("no such OS user {0:?} to run PostgreSQL as (the server refuses root)")]
+    NoUser(String),
+    #[error("temporary folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Pg(#[from] PgError),
+}
+
+impl Classify for SandboxError {
+    fn class(&self) -> Class {
+        match self {
+            SandboxError::Pg(e) => e.class(),
+            _ => Class::Io,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            SandboxError::NoBinaries(_) => Some(
+                "install the PostgreSQL server (apt install postgresql) or set PGBUNKER_PG_BIN \
+                 to the folder holding initdb and pg_ctl"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Finds the server binaries: `PGBUNKER_PG_BIN`, else `pg_config --bindir`, else the
+/// newest `/usr/lib/postgresql/*/bin`.
+pub fn find_bindir() -> Result<PathBuf, SandboxError> {
+    let has_initdb = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
+    let mut looked = Vec::new();
+    if let Ok(dir) = std::env::var("PGBUNKER_PG_BIN") {
+        let p = PathBuf::from(&dir);
+        if has_initdb(&p) {
+            return Ok(p);
+        }
+        return Err(SandboxError::NoBinaries(format!(
+            "PGBUNKER_PG_BIN={dir} (no initdb and pg_ctl there)"
+        )));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has_initdb(&p) {
+            return Ok(p);
+        }
+        looked.push(format!("pg_config --bindir ({})", p.display()));
+    } else {
+        looked.push("pg_config (not on PATH)".into());
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, p)| has_initdb(p))
+        .collect();
+    candidates.sort();
+    looked.push("/usr/lib/postgresql/*/bin".into());
+    candidates
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or_else(|| SandboxError::NoBinaries(looked.join(", ")))
+}
+
+/// The uid/gid to run the server as, when we are root.
+fn unprivileged_user() -> Result<Option<(u32, u32)>, SandboxError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let name = std::env::var("PGBUNKER_SANDBOX_USER").unwrap_or_else(|_| "nobody".into());
+    let c = std::ffi::CString::new(name.clone()).map_err(|_| SandboxError::NoUser(name.clone()))?;
+    // SAFETY: getpwnam returns static storage or null; fields are copied out at once.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        if pw.is_null() {
+            return Err(SandboxError::NoUser(name));
+        }
+        Ok(Some(((*pw).pw_uid, (*pw).pw_gid)))
+    }
+}
+
+fn free_port() -> Result<u16, SandboxError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running throwaway cluster. The superuser is `postgres`, trust authentication on
+/// loopback only.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    port: u16,
+    run_as: Option<(u32, u32)>,
+    running: bool,
+}
+
+impl Sandbox {
+    /// Runs initdb and starts the server; retries on another port if the chosen one
+    /// was taken in the meantime.
+    pub fn start() -> Result<Sandbox, SandboxError> {
+        let bindir = find_bindir()?;
+        let run_as = unprivileged_user()?;
+        let dir = tempfile::Builder::new().prefix("pgbunker-pg-").tempdir()?;
+        if let Some((uid, gid)) = run_as {
+            let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes())
+                .map_err(|_| std::io::Error::other("temporary path contains NUL"))?;
+            // SAFETY: a valid C string path and plain ids.
+            if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
+        let mut sb = Sandbox {
+            dir,
+            bindir,
+            port: 0,
+            run_as,
+            running: false,
+        };
+        sb.run(
+            "initdb",
+            &[
+                "-D",
+                &sb.data_dir(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+            ],
+        )?;
+        let mut last = None;
+        for _ in 0..3 {
+            sb.port = free_port()?;
+            let opts = format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
+                 -c shared_buffers=64MB -c max_wal_size=2GB",
+                sb.port,
+                sb.dir.path().display()
+            );
+            let log = sb.dir.path().join("server.log");
+            match sb.run(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &sb.data_dir(),
+                    "-l",
+                    &log.display().to_string(),
+                    "-w",
+                    "-t",
+                    "120",
+                    "-o",
+                    &opts,
+                    "start",
+                ],
+            ) {
+                Ok(_) => {
+                    sb.running = true;
+                    return Ok(sb);
+                }
+                Err(e) => {
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: String = tail.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+                    last = Some(SandboxError::Failed {
+                        program: "pg_ctl start".into(),
+                        output: format!("{e}\nserver log (last lines, newest first):\n{tail}"),
+                    });
+                }
+            }
+        }
+        Err(last.expect("three attempts were made"))
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, SandboxError> {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(self.bindir.join(program));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("LC_ALL", "C")
+            .env_remove("PGDATA");
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let out = cmd.output().map_err(|source| SandboxError::Spawn {
+            program: program.into(),
+            source,
+        })?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            return Err(SandboxError::Failed {
+                program: program.into(),
+                output: text,
+            });
+        }
+        Ok(text)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The folder holding the server binaries this cluster runs.
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// A libpq URL for database `db` as the superuser.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn conn(&self, db: &str) -> ConnSpec {
+        ConnSpec::parse(Some(&self.url(db))).expect("a URL we built is valid")
+    }
+
+    /// Creates an empty database and returns how to reach it.
+    pub async fn create_database(&self, name: &str) -> Result<ConnSpec, SandboxError> {
+        let admin = self.conn("postgres").connect().await?;
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'",
+                format!("\"{}\"", name.replace('"', "\"\""))
+            ))
+            .await
+            .map_err(|e| PgError::query(format!("create database {name}"), e))?;
+        Ok(self.conn(name))
+    }
+
+    /// Stops the server now (also done on drop).
+    pub fn stop(&mut self) {
+        if self.running {
+            let _ = self.run(
+                "pg_ctl",
+                &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"],
+            );
+            self.running = false;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
