@@ -230,12 +230,16 @@ async fn refuse_existing(
     let names: Vec<String> = cat.tables.iter().map(|t| t.name.to_string()).collect();
     let rows = client
         .query(
-            "SELECT n FROM pg_catalog.unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL",
+            "SELECT i::int4 FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(n, i) \
+             WHERE pg_catalog.to_regclass(n) IS NOT NULL ORDER BY i",
             &[&names],
         )
         .await
         .map_err(|e| PgError::query("inspect the target database", e))?;
-    let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let existing: Vec<String> = rows
+        .iter()
+        .map(|r| cat.tables[r.get::<_, i32>(0) as usize - 1].name.plain())
+        .collect();
     if existing.is_empty() {
         Ok(())
     } else {

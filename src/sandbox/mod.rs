@@ -265,8 +265,8 @@ impl Sandbox {
         let admin = self.conn("postgres").connect().await?;
         admin
             .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'",
-                format!("\"{}\"", name.replace('"', "\"\""))
+                "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
+                name.replace('"', "\"\"")
             ))
             .await
             .map_err(|e| PgError::query(format!("create database {name}"), e))?;

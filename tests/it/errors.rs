@@ -1,0 +1,134 @@
+//! Bad input gets a clear message, a hint and a documented exit code.
+
+use crate::support::{ok, pgbunker, stderr, World, KEY};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_and_repository_mistakes() {
+    let w = World::start();
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+
+    let missing = pgbunker(&["list", "--repo", &repo], &env);
+    assert_eq!(missing.status.code(), Some(5), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("pgbunker init"),
+        "{}",
+        stderr(&missing)
+    );
+
+    std::fs::create_dir_all(&repo).unwrap();
+    let not_repo = pgbunker(&["list", "--repo", &repo], &env);
+    assert_eq!(not_repo.status.code(), Some(5));
+    assert!(stderr(&not_repo).contains("not a pgbunker repository"));
+
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let again = pgbunker(&["init", "--repo", &repo], &env);
+    assert_eq!(again.status.code(), Some(5));
+    assert!(stderr(&again).contains("already holds a pgbunker repository"));
+
+    let bad_scheme = pgbunker(&["list", "--repo", "ftp://example/x"], &env);
+    assert_eq!(bad_scheme.status.code(), Some(2));
+
+    // Nothing listens on port 1.
+    let unreachable = pgbunker(
+        &[
+            "backup",
+            "--repo",
+            &repo,
+            "postgresql://postgres:hunter2@127.0.0.1:1/db",
+        ],
+        &env,
+    );
+    assert_eq!(
+        unreachable.status.code(),
+        Some(3),
+        "{}",
+        stderr(&unreachable)
+    );
+    let msg = stderr(&unreachable);
+    assert!(
+        msg.contains("could not connect to postgresql://postgres@127.0.0.1:1/db"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("hint: check that the server is running"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("hunter2"),
+        "passwords are never printed: {msg}"
+    );
+
+    let no_db = pgbunker(
+        &["backup", "--repo", &repo, &w.pg.url("does_not_exist")],
+        &env,
+    );
+    assert_eq!(no_db.status.code(), Some(3));
+    assert!(
+        stderr(&no_db).contains("does not exist"),
+        "{}",
+        stderr(&no_db)
+    );
+
+    // A failed backup leaves nothing that looks complete.
+    let list = ok(pgbunker(&["list", "--repo", &repo], &env));
+    assert!(!list.contains("complete"), "{list}");
+
+    let unknown = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "20200101T000000Z-00000000",
+            "--target",
+            &w.pg.url("postgres"),
+        ],
+        &env,
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("not found"));
+    let empty = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &w.pg.url("postgres"),
+        ],
+        &env,
+    );
+    assert_eq!(empty.status.code(), Some(5));
+    assert!(
+        stderr(&empty).contains("no complete backup yet"),
+        "{}",
+        stderr(&empty)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_a_database_that_already_has_the_tables() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    ok(pgbunker(
+        &["backup", "--repo", &repo, &w.pg.url("heart")],
+        &env,
+    ));
+    let o = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &w.pg.url("heart"),
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already has"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("public.patients"), "{}", stderr(&o));
+}

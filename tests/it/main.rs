@@ -1,0 +1,9 @@
+//! One integration test binary (ripgrep's habit): every test talks to a real,
+//! throwaway PostgreSQL and runs the real `pgbunker` binary.
+
+mod support;
+
+mod errors;
+mod repository;
+mod roundtrip;
+mod security;

@@ -1,0 +1,134 @@
+//! Repository integrity: tampered or missing chunks are refused, incomplete backups
+//! never look complete, and a broken catalog chain is detected.
+
+use std::path::Path;
+
+use crate::support::{files, ok, pgbunker, stderr, World, KEY};
+
+async fn backed_up(w: &World) -> String {
+    w.fixture_db("heart", 1).await;
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    ok(pgbunker(
+        &["backup", "--repo", &repo, &w.pg.url("heart")],
+        &env,
+    ));
+    repo
+}
+
+fn chunks(repo: &str) -> Vec<std::path::PathBuf> {
+    files(Path::new(repo))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_or_missing_chunks_are_refused() {
+    let w = World::start();
+    let repo = backed_up(&w).await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    let biggest = chunks(&repo)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&biggest, &bytes).unwrap();
+
+    w.empty_db("t1").await;
+    let o = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &w.pg.url("t1"),
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not match its SHA-256"),
+        "{}",
+        stderr(&o)
+    );
+
+    std::fs::remove_file(&biggest).unwrap();
+    w.empty_db("t2").await;
+    let o = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &w.pg.url("t2"),
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is missing"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incomplete_backups_are_listed_as_such_and_never_restored() {
+    let w = World::start();
+    let repo = backed_up(&w).await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    // Leftovers of an interrupted run: chunks but no commit in the catalog.
+    let leftover = Path::new(&repo).join("backups/29991231T235959Z-deadbeef/t0");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("0.chk"), b"partial").unwrap();
+    let list = ok(pgbunker(&["list", "--repo", &repo], &env));
+    let first = list.lines().nth(1).unwrap();
+    assert!(
+        first.contains("29991231T235959Z-deadbeef") && first.contains("incomplete"),
+        "{list}"
+    );
+    assert!(list.lines().nth(2).unwrap().contains("complete"), "{list}");
+    // "latest" is the newest committed backup, not the leftover.
+    w.empty_db("t").await;
+    let out = ok(pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &w.pg.url("t"),
+        ],
+        &env,
+    ));
+    assert!(!out.contains("deadbeef"), "{out}");
+    let o = pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "29991231T235959Z-deadbeef",
+            "--target",
+            &w.pg.url("t"),
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_catalog_chain_is_detected() {
+    let w = World::start();
+    let repo = backed_up(&w).await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    // Roll the catalog back by replacing the newest entry with a copy of the first.
+    let cat = Path::new(&repo).join("catalog");
+    let entries = files(&cat);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    std::fs::copy(&entries[0], &entries[1]).unwrap();
+    let o = pgbunker(&["list", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("catalog entry 1"), "{}", stderr(&o));
+}

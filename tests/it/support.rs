@@ -1,0 +1,185 @@
+//! Test support: a throwaway cluster per test (pgbunker's own sandbox: initdb in a
+//! temp folder, free port, unprivileged user when root, removed on drop even when the
+//! test panics), the pgbunker binary, and independent oracles (pg_dump, text rows).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pgbunker::pg::ConnSpec;
+use pgbunker::sandbox::{fixture, Sandbox};
+
+pub const KEY: &str = "6f1b0c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
+pub const OTHER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+/// A running cluster plus a scratch folder for repositories.
+pub struct World {
+    pub pg: Sandbox,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn start() -> World {
+        let pg = Sandbox::start().unwrap_or_else(|e| {
+            panic!("could not start a throwaway PostgreSQL: {e}\nhint: install the PostgreSQL server or set PGBUNKER_PG_BIN")
+        });
+        World {
+            pg,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn repo(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Creates database `name` holding the fixture at `scale`.
+    pub async fn fixture_db(&self, name: &str, scale: u32) -> ConnSpec {
+        let conn = self
+            .pg
+            .create_database(name)
+            .await
+            .expect("create database");
+        let client = conn.connect().await.expect("connect");
+        fixture::load_heart_recovery(&client, scale)
+            .await
+            .expect("load fixture");
+        conn
+    }
+
+    pub async fn empty_db(&self, name: &str) -> ConnSpec {
+        self.pg
+            .create_database(name)
+            .await
+            .expect("create database")
+    }
+
+    /// `pg_dump --schema-only` of `db`, without what must differ between two
+    /// databases (comments with versions, the random \restrict key).
+    pub fn schema_dump(&self, db: &str) -> String {
+        let out = Command::new(self.pg.bindir().join("pg_dump"))
+            .args(["--schema-only", "--no-sync", "-d", &self.pg.url(db)])
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .lines()
+            .filter(|l| {
+                !l.starts_with("--")
+                    && !l.starts_with("\\restrict")
+                    && !l.starts_with("\\unrestrict")
+            })
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The pgbunker binary with a clean environment: only what the test passes.
+pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgbunker"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("PGBUNKER_") || k.starts_with("PG")) && k != "PGBUNKER_PG_BIN" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run pgbunker")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "pgbunker failed ({:?}):\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Every row of every user table, as sorted text: a multiset oracle independent of
+/// pgbunker's binary COPY code.
+pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
+    let client = conn.connect().await.expect("connect");
+    let tables = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname !~ '^pg_' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("list tables");
+    let mut out = Vec::new();
+    for t in tables {
+        let name: String = t.get(0);
+        let mut rows: Vec<String> = client
+            .query(&format!("SELECT t::text FROM {name} AS t"), &[])
+            .await
+            .expect("read rows")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        rows.sort();
+        out.push((name, rows));
+    }
+    out
+}
+
+/// `(sequence, last_value, is_called)` for every sequence.
+pub async fn sequence_values(conn: &ConnSpec) -> Vec<(String, i64, bool)> {
+    let client = conn.connect().await.expect("connect");
+    let seqs = client
+        .query(
+            "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("list sequences");
+    let mut out = Vec::new();
+    for s in seqs {
+        let name: String = s.get(0);
+        let r = client
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .expect("read sequence");
+        out.push((name, r.get(0), r.get(1)));
+    }
+    out
+}
+
+/// Every file below `dir`.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
