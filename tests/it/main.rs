@@ -4,6 +4,7 @@
 mod support;
 
 mod errors;
+mod format;
 mod repository;
 mod roundtrip;
 mod security;

@@ -96,16 +96,18 @@ pub fn list(r: &ListReport, json: bool) {
         return;
     }
     println!(
-        "{:<27} {:<11} {:<26} {:>7} {:>12} {:>10} {:>10}",
+        "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}",
         "BACKUP", "STATUS", "CREATED", "TABLES", "ROWS", "RAW", "STORED"
     );
     let dash = || "-".to_string();
     for b in &r.backups {
         println!(
-            "{:<27} {:<11} {:<26} {:>7} {:>12} {:>10} {:>10}",
+            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}",
             b.backup_id,
             b.status,
-            b.created_at.clone().unwrap_or_else(dash),
+            b.created_at
+                .as_deref()
+                .map_or_else(dash, |t| format!("{}Z", &t[..t.len().min(19)])),
             b.tables.map_or_else(dash, |v| v.to_string()),
             b.rows.map_or_else(dash, |v| v.to_string()),
             b.raw_bytes.map_or_else(dash, size),

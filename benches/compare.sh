@@ -1,0 +1,450 @@
+#!/usr/bin/env bash
+# benches/compare.sh — pgbunker against pg_dump / pg_restore, end to end, on one machine.
+#
+# Usage:
+#   benches/compare.sh [--scale N] [--jobs N] [--pgbench-scale N]
+#
+#   --scale N          heart-recovery fixture scale loaded into db `heart`
+#                      (1 ≈ 10 MB, 10 ≈ 100 MB, 100 ≈ 1 GB). Default 10.
+#   --jobs N           parallelism given to every tool that has one. Default 2.
+#   --pgbench-scale N  also run everything on `pgbench -i -s N` in db `bench`
+#                      (1 ≈ 15 MB). Default 0 = skip.
+#
+# What it does, all in one run, on a throwaway PostgreSQL it starts itself:
+#   * finds the server binaries (PGBUNKER_PG_BIN, else `pg_config --bindir`, else the
+#     newest /usr/lib/postgresql/*/bin), runs initdb in a mktemp folder (as `nobody`
+#     when run as root) and starts it on a free loopback port with fsync=off. The
+#     cluster and every file the script made are removed on exit, whatever happens;
+#   * builds pgbunker (`cargo build --release -q`), unless PGBUNKER_BIN names a binary;
+#   * loads the fixture (and pgbench), then VACUUM (FREEZE, ANALYZE) so that no timed
+#     step pays for setting hint bits on freshly loaded rows;
+#   * for each database, times (wall clock, and peak RSS with GNU time if
+#     /usr/bin/time exists):
+#       backup   pgbunker backup --jobs N            into a fresh encrypted repository
+#                pg_dump -Fd -j N --no-sync          (pgbunker does not fsync either)
+#                pg_dump -Fc | openssl enc -aes-256-cbc -pbkdf2   (the cron runbook)
+#                raw COPY … TO STDOUT (FORMAT binary) of every table to /dev/null,
+#                one psql session, one table after another (the floor: what the
+#                server alone costs to read the data out)
+#       restore  pgbunker restore latest --jobs N    into a new empty database
+#                pg_restore -j N -d                  from the -Fd dump, new empty db
+#   * checks that both restored databases hold the same rows, indexes, constraints
+#     and sequence values as the source (not timed);
+#   * prints one plain-text table per database. "vs pgbunker" is the step's time
+#     divided by pgbunker's time for the same job: above 1.00 means pgbunker was faster.
+#
+# Exit status: 0 when every step and check succeeded, 1 otherwise (the table is
+# still printed, failed steps say FAILED and the tail of their log is shown).
+#
+# Caveats when reading the numbers:
+#   * peak RSS is GNU time's %M: the largest single process of the command. For
+#     `pg_dump -j N` / `pg_restore -j N` (one process per worker) and for the
+#     openssl pipeline, the tree as a whole uses more. The server is not counted.
+#   * pgbunker restore runs ANALYZE at the end; pg_restore does not.
+#   * pg_dump compresses with gzip (level 6 by default); pgbunker uses zstd level 3 and
+#     encrypts; pg_dump -Fd does not encrypt.
+#   * client and server share the machine's cores.
+#
+# Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_BIN (use this pgbunker,
+# skip the build), TMPDIR (where the cluster and the outputs go: needs room for about
+# 3× the database when restoring twice). Needs bash, psql and friends from the same
+# bin folder, and optionally openssl and /usr/bin/time; it installs nothing.
+set -euo pipefail
+
+scale=10
+jobs=2
+pgbench_scale=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "compare.sh: $*" >&2; exit 1; }
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scale) [ $# -ge 2 ] || die "--scale needs a value"; scale=$2; shift 2 ;;
+    --scale=*) scale=${1#*=}; shift ;;
+    --jobs|-j) [ $# -ge 2 ] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
+    --jobs=*) jobs=${1#*=}; shift ;;
+    --pgbench-scale) [ $# -ge 2 ] || die "--pgbench-scale needs a value"; pgbench_scale=$2; shift 2 ;;
+    --pgbench-scale=*) pgbench_scale=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+  esac
+done
+[[ $scale =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$scale" 'BEGIN{exit !(s>0)}' \
+  || die "--scale must be a positive number, got '$scale'"
+is_uint "$jobs" && [ "$jobs" -ge 1 ] || die "--jobs must be a positive integer, got '$jobs'"
+is_uint "$pgbench_scale" || die "--pgbench-scale must be a non-negative integer, got '$pgbench_scale'"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+fixture_dir=$root/fixtures/heart_recovery
+[ -f "$fixture_dir/schema.sql" ] && [ -f "$fixture_dir/data.sql" ] \
+  || die "fixture not found in $fixture_dir"
+
+# ---------------------------------------------------------------------------------
+# Server binaries
+# ---------------------------------------------------------------------------------
+has_server() { [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ]; }
+if [ -n "${PGBUNKER_PG_BIN:-}" ]; then
+  bindir=$PGBUNKER_PG_BIN
+  has_server "$bindir" || die "PGBUNKER_PG_BIN=$bindir has no initdb and pg_ctl"
+else
+  bindir=
+  if command -v pg_config >/dev/null 2>&1; then
+    cand=$(pg_config --bindir 2>/dev/null || true)
+    if [ -n "$cand" ] && has_server "$cand"; then bindir=$cand; fi
+  fi
+  if [ -z "$bindir" ]; then
+    cand=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -n "$cand" ] && has_server "$cand"; then bindir=$cand; fi
+  fi
+  [ -n "$bindir" ] || die "no PostgreSQL server binaries found (set PGBUNKER_PG_BIN, or apt install postgresql)"
+fi
+for tool in psql pg_dump pg_restore createdb; do
+  [ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
+done
+if [ "$pgbench_scale" -gt 0 ] && [ ! -x "$bindir/pgbench" ]; then
+  die "--pgbench-scale needs $bindir/pgbench"
+fi
+
+have_openssl=0; command -v openssl >/dev/null 2>&1 && have_openssl=1
+have_gnutime=0
+if [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true >/dev/null 2>&1; then
+  have_gnutime=1
+fi
+
+# ---------------------------------------------------------------------------------
+# Scratch folder, cleanup
+# ---------------------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/pgbunker-compare.XXXXXX")
+pgdata=$work/pgdata
+logs=$work/logs
+out=$work/out
+server_started=0
+
+as_server() {
+  if [ "$(id -u)" = 0 ]; then
+    (cd "$work" && runuser -u nobody -- "$@")
+  else
+    "$@"
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [ "$server_started" = 1 ]; then
+    as_server "$bindir/pg_ctl" -D "$pgdata" -m fast -t 30 -w stop >/dev/null 2>&1 \
+      || as_server "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 \
+      || true
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+mkdir -p "$logs" "$out"
+if [ "$(id -u)" = 0 ]; then
+  id nobody >/dev/null 2>&1 || die "running as root, but there is no user 'nobody' to run PostgreSQL as"
+  command -v runuser >/dev/null 2>&1 || die "running as root needs runuser (util-linux)"
+  chown nobody "$work"
+  as_server test -w "$work" || die "user nobody cannot write to $work (set TMPDIR to a folder it can reach)"
+fi
+
+# ---------------------------------------------------------------------------------
+# pgbunker binary
+# ---------------------------------------------------------------------------------
+if [ -n "${PGBUNKER_BIN:-}" ]; then
+  pgbunker=$PGBUNKER_BIN
+  [ -x "$pgbunker" ] || die "PGBUNKER_BIN=$pgbunker is not executable"
+else
+  command -v cargo >/dev/null 2>&1 || die "cargo not found (or set PGBUNKER_BIN to a built pgbunker)"
+  echo "building pgbunker (cargo build --release) ..." >&2
+  (cd "$root" && cargo build --release -q) || die "cargo build --release failed"
+  pgbunker=$root/target/release/pgbunker
+fi
+# Keys and repositories come only from this script.
+unset PGBUNKER_KEY_FILE PGBUNKER_PASSPHRASE PGBUNKER_PASSPHRASE_FILE PGBUNKER_REPO PGBUNKER_KEY
+
+random_hex32() {
+  if [ "$have_openssl" = 1 ]; then
+    openssl rand -hex 32
+  elif command -v xxd >/dev/null 2>&1; then
+    head -c 32 /dev/urandom | xxd -p -c 64
+  else
+    head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n'
+  fi
+}
+
+# ---------------------------------------------------------------------------------
+# Throwaway cluster
+# ---------------------------------------------------------------------------------
+echo "initdb in $pgdata ..." >&2
+as_server "$bindir/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 --locale=C -N \
+  >"$logs/initdb.log" 2>&1 || { cat "$logs/initdb.log" >&2; die "initdb failed"; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=
+for _ in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 40000))
+  port_free "$p" || continue
+  if as_server "$bindir/pg_ctl" -D "$pgdata" -l "$work/server.log" -w -t 120 \
+       -o "-p $p -k $work -c listen_addresses=127.0.0.1 -c fsync=off \
+           -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
+           -c shared_buffers=128MB -c max_wal_size=2GB" start >"$logs/pg_ctl.log" 2>&1; then
+    port=$p; server_started=1; break
+  fi
+  # A failed start may still leave a postmaster behind.
+  as_server "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+done
+[ -n "$port" ] || { cat "$logs/pg_ctl.log" "$work/server.log" >&2 2>/dev/null; die "could not start PostgreSQL"; }
+
+export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
+unset PGPASSWORD PGDATABASE PGSERVICE PGOPTIONS PGSSLMODE
+url() { echo "postgresql://postgres@127.0.0.1:$port/$1"; }
+psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+# ---------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------
+# Per step: TIME[id] seconds, RSS[id] MB ("-" if unknown), SIZE[id] bytes ("-"), OK[id].
+declare -A TIME RSS SIZE OK
+failures=0
+
+now() { date +%s.%N; }
+
+# run_step ID OUTPUT_PATH|- CMD...  — runs CMD with its output in $logs/ID.log.
+run_step() {
+  local id=$1 output=$2; shift 2
+  local log=$logs/$id.log rssf=$logs/$id.rss t0 t1 rc=0
+  echo "  $id ..." >&2
+  t0=$(now)
+  if [ "$have_gnutime" = 1 ]; then
+    /usr/bin/time -f '%M' -o "$rssf" "$@" >"$log" 2>&1 || rc=$?
+  else
+    "$@" >"$log" 2>&1 || rc=$?
+  fi
+  t1=$(now)
+  TIME[$id]=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  RSS[$id]=-
+  if [ "$have_gnutime" = 1 ] && [ -s "$rssf" ]; then
+    RSS[$id]=$(tail -n 1 "$rssf" | awk '/^[0-9]+$/{printf "%.1f", $1/1024; ok=1} END{if(!ok) print "-"}')
+  fi
+  SIZE[$id]=-
+  if [ "$output" != - ] && [ -e "$output" ]; then
+    SIZE[$id]=$(du -sb "$output" | cut -f1)
+  fi
+  if [ "$rc" = 0 ]; then
+    OK[$id]=1
+  else
+    OK[$id]=0
+    failures=$((failures + 1))
+    echo "  $id FAILED (exit $rc); last lines of its log:" >&2
+    tail -n 25 "$log" | sed 's/^/    | /' >&2
+  fi
+}
+
+skip_step() { TIME[$1]=-; RSS[$1]=-; SIZE[$1]=-; OK[$1]=skip; }
+
+# ---------------------------------------------------------------------------------
+# Verification: rows, indexes, constraints and sequences, independent of the tools.
+# ---------------------------------------------------------------------------------
+user_tables_sql="SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname !~ '^pg_' ORDER BY 1"
+
+fingerprint() {
+  local db=$1 t
+  {
+    psql_q -d "$db" -c "$user_tables_sql" | while IFS= read -r t; do
+      psql_q -d "$db" </dev/null \
+        -c "SELECT \$q\$$t\$q\$, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) FROM $t AS x"
+    done
+    psql_q -d "$db" -c "SELECT 'index', schemaname, tablename, indexdef FROM pg_indexes
+      WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 2, 3, 4"
+    psql_q -d "$db" -c "SELECT 'constraint', conrelid::regclass::text, contype, pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+      ORDER BY 2, 3, 4"
+    psql_q -d "$db" -c "SELECT 'sequence', schemaname, sequencename, last_value FROM pg_sequences
+      ORDER BY 2, 3"
+  }
+}
+
+declare -A VERIFY
+verify_restore() {
+  # $1 id, $2 source db, $3 restored db
+  local id=$1
+  if [ "${OK[$id]}" != 1 ]; then VERIFY[$id]=-; return; fi
+  fingerprint "$3" >"$logs/$3.fp" 2>&1 || true
+  if diff -u "$logs/$2.fp" "$logs/$3.fp" >"$logs/$3.diff"; then
+    VERIFY[$id]=identical
+  else
+    VERIFY[$id]=DIFFERENT
+    failures=$((failures + 1))
+    echo "  $id: restored database $3 differs from $2:" >&2
+    head -n 40 "$logs/$3.diff" | sed 's/^/    | /' >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------------
+# The benchmark for one database
+# ---------------------------------------------------------------------------------
+reports=()
+
+bench_db() {
+  local db=$1 label=$2 key repo t
+  echo "== $db: $label" >&2
+  psql_q -d "$db" -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
+  local db_bytes heap_bytes
+  db_bytes=$(psql_q -d "$db" -c "SELECT pg_database_size(current_database())")
+  heap_bytes=$(psql_q -d "$db" -c "SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'")
+  fingerprint "$db" >"$logs/$db.fp"
+
+  # 1. pgbunker backup into a fresh repository with a random key.
+  key=$(random_hex32)
+  repo=$out/$db-repo
+  if PGBUNKER_KEY=$key "$pgbunker" init --repo "$repo" >"$logs/$db-init.log" 2>&1; then
+    PGBUNKER_KEY=$key run_step "$db.bunker_backup" "$repo" \
+      "$pgbunker" --no-progress backup --repo "$repo" --jobs "$jobs" "$(url "$db")"
+  else
+    echo "  pgbunker init failed:" >&2; sed 's/^/    | /' "$logs/$db-init.log" >&2
+    failures=$((failures + 1)); skip_step "$db.bunker_backup"; OK[$db.bunker_backup]=0
+  fi
+
+  # 2. pg_dump directory format, parallel.
+  run_step "$db.pgdump_fd" "$out/$db.fd" \
+    "$bindir/pg_dump" -Fd -j "$jobs" --no-sync -f "$out/$db.fd" -d "$db"
+
+  # 3. The runbook: custom format through openssl.
+  if [ "$have_openssl" = 1 ]; then
+    # /usr/bin/time runs programs, not shell functions: the pipeline is a bash -c. The
+    # passphrase travels in the environment, as in the runbook.
+    PASS=$(random_hex32) run_step "$db.runbook" "$out/$db.dump.enc" bash -c 'set -o pipefail
+      "$0" -Fc -d "$1" | openssl enc -aes-256-cbc -salt -pbkdf2 -pass env:PASS -out "$2"' \
+      "$bindir/pg_dump" "$db" "$out/$db.dump.enc"
+  else
+    skip_step "$db.runbook"
+  fi
+
+  # 4. The floor: every table's binary COPY to /dev/null, one session, sequentially.
+  psql_q -d "$db" -c "$user_tables_sql" | sed 's/.*/COPY & TO STDOUT (FORMAT binary);/' \
+    >"$work/$db-floor.sql"
+  run_step "$db.floor" - bash -c 'exec "$0" -X -q -v ON_ERROR_STOP=1 -d "$1" -f "$2" >/dev/null' \
+    "$bindir/psql" "$db" "$work/$db-floor.sql"
+
+  # 5. Restores into new empty databases.
+  if [ "${OK[$db.bunker_backup]}" = 1 ]; then
+    "$bindir/createdb" "${db}_r_bunker"
+    PGBUNKER_KEY=$key run_step "$db.bunker_restore" - \
+      "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker")" --jobs "$jobs"
+  else
+    skip_step "$db.bunker_restore"
+  fi
+  if [ "${OK[$db.pgdump_fd]}" = 1 ]; then
+    "$bindir/createdb" "${db}_r_pgrestore"
+    run_step "$db.pg_restore" - \
+      "$bindir/pg_restore" -j "$jobs" -d "${db}_r_pgrestore" "$out/$db.fd"
+  else
+    skip_step "$db.pg_restore"
+  fi
+
+  echo "  verifying restored databases ..." >&2
+  verify_restore "$db.bunker_restore" "$db" "${db}_r_bunker"
+  verify_restore "$db.pg_restore" "$db" "${db}_r_pgrestore"
+
+  reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes")")
+
+  # Free the disk before the next database.
+  rm -rf "${out:?}"/"$db"*
+  "$bindir/dropdb" --if-exists "${db}_r_bunker"
+  "$bindir/dropdb" --if-exists "${db}_r_pgrestore"
+}
+
+mb() { if [ "$1" = - ]; then echo -; else awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; fi; }
+ratio() {
+  # $1 step id, $2 reference id: time(step) / time(reference)
+  local a=${TIME[$1]:--} b=${TIME[$2]:--}
+  if [ "${OK[$1]:-}" = 1 ] && [ "${OK[$2]:-}" = 1 ]; then
+    awk -v a="$a" -v b="$b" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'
+  else
+    echo -
+  fi
+}
+
+report_db() {
+  local db=$1 label=$2 db_bytes=$3 heap_bytes=$4 row id name ref
+  printf 'database %s: %s; %s MB on disk, of which tables (heap+TOAST) %s MB\n' \
+    "$db" "$label" "$(mb "$db_bytes")" "$(mb "$heap_bytes")"
+  printf '%-42s  %8s  %11s  %10s  %11s  %s\n' step seconds "peak RSS MB" "output MB" "vs pgbunker" check
+  for row in \
+    "bunker_backup;pgbunker backup --jobs $jobs;bunker_backup" \
+    "pgdump_fd;pg_dump -Fd -j $jobs;bunker_backup" \
+    "runbook;pg_dump -Fc | openssl enc -aes-256-cbc;bunker_backup" \
+    "floor;floor: COPY (FORMAT binary) > /dev/null;bunker_backup" \
+    "bunker_restore;pgbunker restore --jobs $jobs;bunker_restore" \
+    "pg_restore;pg_restore -j $jobs (from -Fd);bunker_restore"; do
+    IFS=';' read -r id name ref <<<"$row"
+    id=$db.$id
+    local t=${TIME[$id]:--} status
+    case "${OK[$id]:-skip}" in
+      1) status=${VERIFY[$id]:-ok} ;;
+      0) status=FAILED; t=FAILED ;;
+      *) status=skipped ;;
+    esac
+    printf '%-42s  %8s  %11s  %10s  %11s  %s\n' "$name" "$t" "${RSS[$id]:--}" \
+      "$(mb "${SIZE[$id]:--}")" "$(ratio "$id" "$db.$ref")" "$status"
+  done
+}
+
+# ---------------------------------------------------------------------------------
+# Load and run
+# ---------------------------------------------------------------------------------
+echo "loading the heart-recovery fixture at scale $scale ..." >&2
+"$bindir/createdb" heart
+t0=$(now)
+PGOPTIONS="-c pgbunker.scale=$scale" psql_q -f "$fixture_dir/schema.sql" -f "$fixture_dir/data.sql" \
+  -d heart >"$logs/load-heart.log" 2>&1 || { tail -n 30 "$logs/load-heart.log" >&2; die "fixture load failed"; }
+load_heart=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+
+if [ "$pgbench_scale" -gt 0 ]; then
+  echo "pgbench -i -s $pgbench_scale ..." >&2
+  "$bindir/createdb" bench
+  "$bindir/pgbench" -i -q -s "$pgbench_scale" bench >"$logs/load-bench.log" 2>&1 \
+    || { tail -n 30 "$logs/load-bench.log" >&2; die "pgbench -i failed"; }
+fi
+
+bench_db heart "heart-recovery fixture, scale $scale (loaded in ${load_heart} s)"
+if [ "$pgbench_scale" -gt 0 ]; then
+  bench_db bench "pgbench -i -s $pgbench_scale"
+fi
+
+# ---------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------
+server_version=$(psql_q -d postgres -c "SHOW server_version")
+cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+mem=$(awk '/^MemTotal/{printf "%.1f GB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
+
+echo
+echo "pgbunker compare — $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores${cpu:+ ($cpu)}${mem:+, $mem RAM}, $(uname -sr)"
+echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') (git $rev$dirty); PostgreSQL $server_version (fsync=off, same machine)"
+echo "--jobs $jobs everywhere; wall-clock seconds; peak RSS of the largest client process$([ "$have_gnutime" = 1 ] || echo ' (unavailable: no /usr/bin/time)')"
+echo "vs pgbunker = step time / pgbunker time for the same job (>1: pgbunker faster)"
+for r in "${reports[@]}"; do
+  echo
+  echo "$r"
+done
+echo
+if [ "$failures" -gt 0 ]; then
+  echo "$failures step(s) or check(s) FAILED"
+  exit 1
+fi
+echo "all steps succeeded; restored databases match their source"

@@ -1,0 +1,133 @@
+//! The repository format is a contract: a version-1 repository committed under
+//! `fixtures/repo-v1/` must stay readable, and every JSON object the current writer
+//! produces must match the JSON Schemas in `schema/`.
+
+use std::path::{Path, PathBuf};
+
+use pgbunker::archive::{BackupReader, KeySource, Repository};
+use pgbunker::codec::parse_key_bytes;
+use pgbunker::store::Store;
+
+use crate::support::{all_rows, files, ok, pgbunker, World, KEY};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("schema").join(name)).expect("schema file");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
+}
+
+fn assert_valid(schema: &str, value: &serde_json::Value, what: &str) {
+    let v = validator(schema);
+    let errors: Vec<String> = v
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match {schema}: {errors:#?}"
+    );
+}
+
+fn json_file(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Checks every JSON object of a repository (plaintext ones directly, sealed ones
+/// through the library) against the schemas.
+async fn check_schemas(repo_dir: &Path) {
+    assert_valid(
+        "repo-config.schema.json",
+        &json_file(&repo_dir.join("pgbunker.json")),
+        "pgbunker.json",
+    );
+    for f in files(repo_dir) {
+        let rel = f.strip_prefix(repo_dir).unwrap().display().to_string();
+        if rel.starts_with("keys/") {
+            assert_valid("keyslot.schema.json", &json_file(&f), &rel);
+        } else if rel.ends_with("summary.json") {
+            assert_valid("summary.schema.json", &json_file(&f), &rel);
+        }
+    }
+    let key = KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap());
+    let repo = Repository::open(Store::open(repo_dir.to_str().unwrap()).unwrap(), Some(&key))
+        .await
+        .unwrap();
+    let cat = repo.catalog().await.unwrap();
+    assert_valid(
+        "catalog-entry.schema.json",
+        &serde_json::to_value(&cat).unwrap(),
+        "catalog entry",
+    );
+    for live in &cat.live {
+        let reader = BackupReader::open(&repo, live).await.unwrap();
+        assert_valid(
+            "manifest.schema.json",
+            &serde_json::to_value(reader.manifest()).unwrap(),
+            "manifest",
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_1_repository_still_restores_and_matches_its_source() {
+    let w = World::start();
+    let fixture = root().join("fixtures/repo-v1");
+    // Work on a copy: reading must never need to write, but a bug must not damage
+    // the fixture either.
+    let repo = w.dir.path().join("repo-v1");
+    for f in files(&fixture.join("repo")) {
+        let dest = repo.join(f.strip_prefix(fixture.join("repo")).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+    let repo_s = repo.display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    let list = ok(pgbunker(&["list", "--repo", &repo_s], &env));
+    assert!(
+        list.contains("20261123T194330Z-f6f74ded") && list.contains("complete"),
+        "{list}"
+    );
+
+    let expected = w.empty_db("expected").await;
+    expected
+        .connect()
+        .await
+        .unwrap()
+        .batch_execute(&std::fs::read_to_string(fixture.join("source.sql")).unwrap())
+        .await
+        .unwrap();
+    let restored = w.empty_db("restored").await;
+    ok(pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo_s,
+            "20261123T194330Z-f6f74ded",
+            "--target",
+            &w.pg.url("restored"),
+        ],
+        &env,
+    ));
+    assert_eq!(all_rows(&expected).await, all_rows(&restored).await);
+    assert_eq!(w.schema_dump("expected"), w.schema_dump("restored"));
+    check_schemas(&repo).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn freshly_written_objects_match_the_json_schemas() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    ok(pgbunker(
+        &["backup", "--repo", &repo, &w.pg.url("heart")],
+        &env,
+    ));
+    check_schemas(Path::new(&repo)).await;
+}
