@@ -7,12 +7,10 @@ mod table;
 
 pub use fingerprint::table_fingerprint;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use thiserror::Error;
-use tokio::task::JoinSet;
 
 use crate::archive::{
     ArchiveError, BackupWriter, Manifest, Repository, SourceInfo, Summary, TableRecord,
@@ -20,7 +18,9 @@ use crate::archive::{
 use crate::catalog::Catalog;
 use crate::error::{Class, Classify};
 use crate::introspect::read_catalog;
-use crate::pg::{attach_snapshot, export_snapshot, prepare_session, ConnSpec, PgError};
+use crate::pg::{
+    attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
+};
 use crate::pgcopy::CopyFormatError;
 use crate::progress::Progress;
 
@@ -38,6 +38,12 @@ pub enum DumpError {
     },
     #[error("a backup worker stopped unexpectedly: {0}")]
     Worker(String),
+}
+
+impl From<WorkerLost> for DumpError {
+    fn from(e: WorkerLost) -> Self {
+        DumpError::Worker(e.0)
+    }
 }
 
 impl Classify for DumpError {
@@ -124,55 +130,41 @@ pub async fn run(
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
     progress.start("backup", catalog.tables.len() as u64, estimated);
 
-    let queue = Arc::new(Mutex::new(
-        crate::plan::backup_order(&catalog)
-            .into_iter()
-            .collect::<VecDeque<usize>>(),
-    ));
-    let mut workers = JoinSet::new();
-    for _ in 0..opts.jobs.clamp(1, catalog.tables.len().max(1)) {
-        let (conn, queue, catalog, writer, progress, snapshot_id, opts) = (
-            conn.clone(),
-            queue.clone(),
-            catalog.clone(),
-            writer.clone(),
-            progress.clone(),
-            snapshot.id.clone(),
-            opts.clone(),
-        );
-        workers.spawn(async move {
-            let client = conn.connect().await?;
-            prepare_session(&client).await?;
-            attach_snapshot(&client, &snapshot_id).await?;
-            let mut done = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue lock").pop_front();
-                let Some(i) = next else { break };
-                let t = &catalog.tables[i];
-                let rec =
-                    table::dump_table(&client, t, i as u32, &writer, &opts, progress.as_ref())
-                        .await?;
-                done.push(rec);
-            }
-            Ok::<_, DumpError>(done)
-        });
-    }
-    let mut tables = Vec::new();
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(Ok(mut recs)) => tables.append(&mut recs),
-            Ok(Err(e)) => {
-                workers.abort_all();
-                progress.finish();
-                return Err(e);
-            }
-            Err(e) => {
-                workers.abort_all();
-                progress.finish();
-                return Err(DumpError::Worker(e.to_string()));
-            }
+    let order = crate::plan::backup_order(&catalog);
+    let jobs = opts.jobs.max(1);
+    let snapshot_id = snapshot.id.clone();
+    let setup = move |client: Arc<tokio_postgres::Client>| {
+        let snapshot_id = snapshot_id.clone();
+        async move { Ok::<_, DumpError>(attach_snapshot(&client, &snapshot_id).await?) }
+    };
+    let (w, c, p, o) = (
+        writer.clone(),
+        catalog.clone(),
+        progress.clone(),
+        opts.clone(),
+    );
+    let work = move |client: Arc<tokio_postgres::Client>, i: usize| {
+        let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
+        async move {
+            table::dump_table(
+                &client,
+                &catalog.tables[i],
+                i as u32,
+                &writer,
+                &opts,
+                progress.as_ref(),
+            )
+            .await
         }
-    }
+    };
+    let result = run_sessions(conn, jobs, order, setup, work).await;
+    let mut tables = match result {
+        Ok(t) => t,
+        Err(e) => {
+            progress.finish();
+            return Err(e);
+        }
+    };
     tables.sort_by_key(|t| t.table_no);
     let _ = leader.batch_execute("COMMIT").await;
 

@@ -5,15 +5,13 @@
 mod parallel;
 mod table;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::task::JoinSet;
 
 use crate::archive::{ArchiveError, BackupReader};
 use crate::error::{Class, Classify};
-use crate::pg::{prepare_session, ConnSpec, PgError};
+use crate::pg::{prepare_session, run_sessions, ConnSpec, PgError, WorkerLost};
 use crate::pgcopy::CopyFormatError;
 use crate::progress::Progress;
 
@@ -48,6 +46,12 @@ pub enum LoadError {
     },
     #[error("a restore worker stopped unexpectedly: {0}")]
     Worker(String),
+}
+
+impl From<WorkerLost> for LoadError {
+    fn from(e: WorkerLost) -> Self {
+        LoadError::Worker(e.0)
+    }
 }
 
 impl Classify for LoadError {
@@ -124,62 +128,31 @@ pub async fn run(
 
     let raw: u64 = reader.manifest().tables.iter().map(|t| t.raw_bytes).sum();
     progress.start("restore", cat.tables.len() as u64, raw);
-    let queue = Arc::new(Mutex::new(
-        crate::plan::restore_order(&cat)
-            .into_iter()
-            .collect::<VecDeque<usize>>(),
-    ));
-    let mut workers = JoinSet::new();
-    for _ in 0..opts.jobs.clamp(1, cat.tables.len().max(1)) {
-        let (target, queue, cat, reader, progress) = (
-            target.clone(),
-            queue.clone(),
-            cat.clone(),
-            reader.clone(),
-            progress.clone(),
-        );
-        workers.spawn(async move {
-            let client = target.connect().await?;
-            prepare_session(&client).await?;
-            client
-                .batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(|e| PgError::query("configure the load session", e))?;
-            let mut done = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue lock").pop_front();
-                let Some(i) = next else { break };
-                done.push(
-                    table::load_table(
-                        &client,
-                        &cat.tables[i],
-                        i as u32,
-                        &reader,
-                        progress.as_ref(),
-                    )
-                    .await?,
-                );
-            }
-            Ok::<_, LoadError>(done)
-        });
-    }
-    let mut tables = Vec::new();
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(Ok(mut t)) => tables.append(&mut t),
-            Ok(Err(e)) => {
-                workers.abort_all();
-                progress.finish();
-                return Err(e);
-            }
-            Err(e) => {
-                workers.abort_all();
-                progress.finish();
-                return Err(LoadError::Worker(e.to_string()));
-            }
+    let order = crate::plan::restore_order(&cat);
+    let setup = |client: Arc<tokio_postgres::Client>| async move {
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| PgError::query("configure the load session", e))?;
+        Ok::<_, LoadError>(())
+    };
+    let (c, r, p) = (cat.clone(), reader.clone(), progress.clone());
+    let work = move |client: Arc<tokio_postgres::Client>, i: usize| {
+        let (cat, reader, progress) = (c.clone(), r.clone(), p.clone());
+        async move {
+            table::load_table(
+                &client,
+                &cat.tables[i],
+                i as u32,
+                &reader,
+                progress.as_ref(),
+            )
+            .await
         }
-    }
+    };
+    let loaded = run_sessions(target, opts.jobs, order, setup, work).await;
     progress.finish();
+    let mut tables = loaded?;
 
     progress.phase("sequence values");
     run_in_transaction(

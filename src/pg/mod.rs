@@ -3,8 +3,10 @@
 //! and attach, and raw COPY streams.
 
 mod conn;
+mod sessions;
 
 pub use conn::{ConnSpec, PgError};
+pub use sessions::{run_sessions, WorkerLost};
 
 use tokio_postgres::Client;
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod errors;
 mod format;
 mod repository;
