@@ -65,6 +65,18 @@ impl Classify for StoreError {
     }
 }
 
+/// Wraps a backend error with what we were doing, for `map_err`.
+fn backend<'k>(
+    op: &'static str,
+    key: &'k str,
+) -> impl FnOnce(object_store::Error) -> StoreError + 'k {
+    move |source| StoreError::Backend {
+        op,
+        key: key.into(),
+        source,
+    }
+}
+
 fn is_local_io(e: &object_store::Error) -> bool {
     let s = e.to_string();
     s.contains("No space left") || s.contains("Permission denied") || s.contains("Read-only")
@@ -129,11 +141,7 @@ impl Store {
     }
 
     fn local(path: &Path, url: &str) -> Result<Store, StoreError> {
-        let fs = LocalFileSystem::new_with_prefix(path).map_err(|source| StoreError::Backend {
-            op: "open",
-            key: url.into(),
-            source,
-        })?;
+        let fs = LocalFileSystem::new_with_prefix(path).map_err(backend("open", url))?;
         Ok(Store {
             inner: Arc::new(fs),
             location: url.into(),
@@ -161,11 +169,7 @@ impl Store {
             Err(object_store::Error::AlreadyExists { .. }) => {
                 Err(StoreError::AlreadyExists(key.into()))
             }
-            Err(source) => Err(StoreError::Backend {
-                op: "write",
-                key: key.into(),
-                source,
-            }),
+            Err(source) => Err(backend("write", key)(source)),
         }
     }
 
@@ -176,15 +180,10 @@ impl Store {
     }
 
     pub async fn get_opt(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let backend = |source| StoreError::Backend {
-            op: "read",
-            key: key.into(),
-            source,
-        };
         match self.inner.get(&ObjPath::from(key)).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(backend)?)),
+            Ok(r) => Ok(Some(r.bytes().await.map_err(backend("read", key))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(backend("read", key)(e)),
         }
     }
 
@@ -193,11 +192,7 @@ impl Store {
         match self.inner.head(&ObjPath::from(key)).await {
             Ok(m) => Ok(Some(m.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(StoreError::Backend {
-                op: "inspect",
-                key: key.into(),
-                source,
-            }),
+            Err(source) => Err(backend("inspect", key)(source)),
         }
     }
 
@@ -210,11 +205,7 @@ impl Store {
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await
-            .map_err(|source| StoreError::Backend {
-                op: "list",
-                key: prefix.into(),
-                source,
-            })?;
+            .map_err(backend("list", prefix))?;
         keys.sort();
         Ok(keys)
     }
@@ -226,11 +217,7 @@ impl Store {
             .inner
             .list_with_delimiter(Some(&p))
             .await
-            .map_err(|source| StoreError::Backend {
-                op: "list",
-                key: prefix.into(),
-                source,
-            })?;
+            .map_err(backend("list", prefix))?;
         let mut names: Vec<String> = r
             .common_prefixes
             .iter()
@@ -243,11 +230,7 @@ impl Store {
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self.inner.delete(&ObjPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(StoreError::Backend {
-                op: "delete",
-                key: key.into(),
-                source,
-            }),
+            Err(source) => Err(backend("delete", key)(source)),
         }
     }
 }

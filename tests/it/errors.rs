@@ -74,30 +74,10 @@ async fn connection_and_repository_mistakes() {
     let list = ok(pgbunker(&["list", "--repo", &repo], &env));
     assert!(!list.contains("complete"), "{list}");
 
-    let unknown = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "20200101T000000Z-00000000",
-            "--target",
-            &w.pg.url("postgres"),
-        ],
-        &env,
-    );
+    let unknown = w.restore(&repo, "20200101T000000Z-00000000", "postgres");
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("not found"));
-    let empty = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("postgres"),
-        ],
-        &env,
-    );
+    let empty = w.restore(&repo, "latest", "postgres");
     assert_eq!(empty.status.code(), Some(5));
     assert!(
         stderr(&empty).contains("no complete backup yet"),
@@ -109,25 +89,8 @@ async fn connection_and_repository_mistakes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_refuses_a_database_that_already_has_the_tables() {
     let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
-    let o = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("heart"),
-        ],
-        &env,
-    );
+    let repo = w.backed_up().await;
+    let o = w.restore(&repo, "latest", "heart");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("already has"), "{}", stderr(&o));
     assert!(stderr(&o).contains("public.patients"), "{}", stderr(&o));

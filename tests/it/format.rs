@@ -121,13 +121,6 @@ async fn version_1_repository_still_restores_and_matches_its_source() {
 #[tokio::test(flavor = "multi_thread")]
 async fn freshly_written_objects_match_the_json_schemas() {
     let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
+    let repo = w.backed_up().await;
     check_schemas(Path::new(&repo)).await;
 }

@@ -5,18 +5,6 @@ use std::path::Path;
 
 use crate::support::{files, ok, pgbunker, stderr, World, KEY};
 
-async fn backed_up(w: &World) -> String {
-    w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
-    repo
-}
-
 fn chunks(repo: &str) -> Vec<std::path::PathBuf> {
     files(Path::new(repo))
         .into_iter()
@@ -27,8 +15,7 @@ fn chunks(repo: &str) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn tampered_or_missing_chunks_are_refused() {
     let w = World::start();
-    let repo = backed_up(&w).await;
-    let env = [("PGBUNKER_KEY", KEY)];
+    let repo = w.backed_up().await;
     let biggest = chunks(&repo)
         .into_iter()
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
@@ -39,17 +26,7 @@ async fn tampered_or_missing_chunks_are_refused() {
     std::fs::write(&biggest, &bytes).unwrap();
 
     w.empty_db("t1").await;
-    let o = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("t1"),
-        ],
-        &env,
-    );
+    let o = w.restore(&repo, "latest", "t1");
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("does not match its SHA-256"),
@@ -59,17 +36,7 @@ async fn tampered_or_missing_chunks_are_refused() {
 
     std::fs::remove_file(&biggest).unwrap();
     w.empty_db("t2").await;
-    let o = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("t2"),
-        ],
-        &env,
-    );
+    let o = w.restore(&repo, "latest", "t2");
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert!(stderr(&o).contains("is missing"), "{}", stderr(&o));
 }
@@ -77,7 +44,7 @@ async fn tampered_or_missing_chunks_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn incomplete_backups_are_listed_as_such_and_never_restored() {
     let w = World::start();
-    let repo = backed_up(&w).await;
+    let repo = w.backed_up().await;
     let env = [("PGBUNKER_KEY", KEY)];
     // Leftovers of an interrupted run: chunks but no commit in the catalog.
     let leftover = Path::new(&repo).join("backups/29991231T235959Z-deadbeef/t0");
@@ -92,36 +59,16 @@ async fn incomplete_backups_are_listed_as_such_and_never_restored() {
     assert!(list.lines().nth(2).unwrap().contains("complete"), "{list}");
     // "latest" is the newest committed backup, not the leftover.
     w.empty_db("t").await;
-    let out = ok(pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("t"),
-        ],
-        &env,
-    ));
+    let out = ok(w.restore(&repo, "latest", "t"));
     assert!(!out.contains("deadbeef"), "{out}");
-    let o = pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "29991231T235959Z-deadbeef",
-            "--target",
-            &w.pg.url("t"),
-        ],
-        &env,
-    );
+    let o = w.restore(&repo, "29991231T235959Z-deadbeef", "t");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_catalog_chain_is_detected() {
     let w = World::start();
-    let repo = backed_up(&w).await;
+    let repo = w.backed_up().await;
     let env = [("PGBUNKER_KEY", KEY)];
     // Roll the catalog back by replacing the newest entry with a copy of the first.
     let cat = Path::new(&repo).join("catalog");

@@ -46,6 +46,29 @@ impl World {
         conn
     }
 
+    /// The fixture (scale 1) in database `heart`, backed up once into a new encrypted
+    /// repository under [`KEY`]. Returns the repository path.
+    pub async fn backed_up(&self) -> String {
+        self.fixture_db("heart", 1).await;
+        let repo = self.repo("repo");
+        let env = [("PGBUNKER_KEY", KEY)];
+        ok(pgbunker(&["init", "--repo", &repo], &env));
+        ok(pgbunker(
+            &["backup", "--repo", &repo, &self.pg.url("heart")],
+            &env,
+        ));
+        repo
+    }
+
+    /// `pgbunker restore` of `backup` from `repo` into database `db`, under [`KEY`].
+    pub fn restore(&self, repo: &str, backup: &str, db: &str) -> Output {
+        let target = self.pg.url(db);
+        pgbunker(
+            &["restore", "--repo", repo, backup, "--target", &target],
+            &[("PGBUNKER_KEY", KEY)],
+        )
+    }
+
     pub async fn empty_db(&self, name: &str) -> ConnSpec {
         self.pg
             .create_database(name)
