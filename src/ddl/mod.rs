@@ -14,7 +14,10 @@ pub struct PostData {
     /// Primary keys, unique and exclusion constraints, plain indexes.
     pub indexes: Vec<String>,
     /// Foreign keys and NOT VALID checks: need the referenced keys from the first step.
-    pub constraints: Vec<String>,
+    /// Grouped so that no two groups touch the same table: adding a foreign key locks
+    /// both of its tables, and two such statements in parallel can deadlock. Groups
+    /// run in parallel, the statements of one group one after another.
+    pub constraint_groups: Vec<Vec<String>>,
     /// Comments on what the first two steps created.
     pub comments: Vec<String>,
 }
@@ -159,7 +162,9 @@ pub fn sequence_values(cat: &Catalog) -> Vec<String> {
 /// Keys, indexes, foreign keys and the comments on them.
 pub fn post_data(cat: &Catalog) -> PostData {
     let mut p = PostData::default();
-    for t in &cat.tables {
+    let mut groups = TableGroups::new(cat);
+    let mut grouped: Vec<(usize, String)> = Vec::new();
+    for (ti, t) in cat.tables.iter().enumerate() {
         for c in &t.constraints {
             if is_pre_data_check(c.kind, &c.definition) {
                 continue;
@@ -174,7 +179,12 @@ pub fn post_data(cat: &Catalog) -> PostData {
                 ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
                     p.indexes.push(stmt)
                 }
-                ConstraintKind::ForeignKey | ConstraintKind::Check => p.constraints.push(stmt),
+                ConstraintKind::ForeignKey | ConstraintKind::Check => {
+                    if let Some(r) = &c.references {
+                        groups.join(ti, r);
+                    }
+                    grouped.push((ti, stmt));
+                }
             }
             let target = format!("{} ON {}", quote_ident(&c.name), t.name);
             p.comments
@@ -186,7 +196,42 @@ pub fn post_data(cat: &Catalog) -> PostData {
             p.comments.extend(comment("INDEX", &target, &i.comment));
         }
     }
+    let mut by_root: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for (ti, stmt) in grouped {
+        by_root.entry(groups.root(ti)).or_default().push(stmt);
+    }
+    p.constraint_groups = by_root.into_values().collect();
     p
+}
+
+/// Union-find over tables: tables linked by a foreign key end up in one group.
+struct TableGroups<'a> {
+    cat: &'a Catalog,
+    parent: Vec<usize>,
+}
+
+impl<'a> TableGroups<'a> {
+    fn new(cat: &'a Catalog) -> Self {
+        TableGroups {
+            cat,
+            parent: (0..cat.tables.len()).collect(),
+        }
+    }
+
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn join(&mut self, table: usize, referenced: &crate::catalog::QualName) {
+        if let Some(j) = self.cat.tables.iter().position(|t| &t.name == referenced) {
+            let (a, b) = (self.root(table), self.root(j));
+            self.parent[a.max(b)] = a.min(b);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -278,10 +323,47 @@ mod tests {
         assert!(pre.contains("IS 'it''s the id'"));
         let post = post_data(&cat);
         assert_eq!(post.indexes.len(), 2);
-        assert!(post.constraints.is_empty());
+        assert!(post.constraint_groups.is_empty());
         assert_eq!(
             sequence_values(&cat),
             vec!["SELECT pg_catalog.setval('\"public\".\"patients_id_seq\"'::regclass, 42, true)"]
         );
+    }
+
+    #[test]
+    fn foreign_keys_that_share_a_table_never_run_in_parallel() {
+        let fk = |name: &str, to: &str| Constraint {
+            name: name.into(),
+            kind: ConstraintKind::ForeignKey,
+            definition: format!("FOREIGN KEY (x) REFERENCES {to}(id)"),
+            references: Some(QualName::new("public", to)),
+            comment: None,
+        };
+        let table = |name: &str, fks: Vec<Constraint>| Table {
+            oid: 0,
+            name: QualName::new("public", name),
+            columns: vec![],
+            constraints: fks,
+            indexes: vec![],
+            comment: None,
+            estimated_bytes: 0,
+        };
+        let cat = Catalog {
+            tables: vec![
+                table("a", vec![fk("a_b", "b")]),
+                table("b", vec![fk("b_a", "a")]),
+                table("c", vec![fk("c_d", "d")]),
+                table("d", vec![]),
+                table("e", vec![fk("e_c", "c")]),
+            ],
+            ..Default::default()
+        };
+        let mut groups: Vec<usize> = post_data(&cat)
+            .constraint_groups
+            .iter()
+            .map(Vec::len)
+            .collect();
+        groups.sort();
+        assert_eq!(groups, vec![2, 2], "a<->b together, c->d and e->c together");
     }
 }

@@ -164,23 +164,14 @@ pub async fn run(
 
     progress.phase("post-data");
     let post = crate::ddl::post_data(&cat);
-    parallel::run_statements(
-        target,
-        opts.jobs,
-        "post-data (keys and indexes)",
-        post.indexes.clone(),
-    )
-    .await?;
-    parallel::run_statements(
-        target,
-        opts.jobs,
-        "post-data (foreign keys)",
-        post.constraints.clone(),
-    )
-    .await?;
+    let singles = |v: &[String]| v.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>();
+    let keys = singles(&post.indexes);
+    parallel::run_statements(target, opts.jobs, "post-data (keys and indexes)", keys).await?;
+    let fks = post.constraint_groups.clone();
+    parallel::run_statements(target, opts.jobs, "post-data (foreign keys)", fks).await?;
     run_in_transaction(&admin, "post-data (comments)", &post.comments).await?;
-    let mut statements =
-        pre.len() + post.indexes.len() + post.constraints.len() + post.comments.len();
+    let fk_count: usize = post.constraint_groups.iter().map(Vec::len).sum();
+    let mut statements = pre.len() + post.indexes.len() + fk_count + post.comments.len();
     if opts.analyze {
         progress.phase("analyze");
         let analyze: Vec<String> = cat
@@ -189,7 +180,7 @@ pub async fn run(
             .map(|t| format!("ANALYZE {}", t.name))
             .collect();
         statements += analyze.len();
-        parallel::run_statements(target, opts.jobs, "analyze", analyze).await?;
+        parallel::run_statements(target, opts.jobs, "analyze", singles(&analyze)).await?;
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(LoadOutcome { tables, statements })

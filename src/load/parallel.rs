@@ -1,5 +1,5 @@
-//! Runs independent statements (index builds, constraint validation, ANALYZE) over
-//! several connections.
+//! Runs independent groups of statements (index builds, foreign keys, ANALYZE) over
+//! several connections; the statements of one group run in order on one connection.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ pub(super) async fn run_statements(
     target: &ConnSpec,
     jobs: usize,
     section: &'static str,
-    statements: Vec<String>,
+    groups: Vec<Vec<String>>,
 ) -> Result<(), LoadError> {
     let setup = |client: Arc<tokio_postgres::Client>| async move {
         client
@@ -19,16 +19,19 @@ pub(super) async fn run_statements(
             .map_err(|e| PgError::query("configure the session", e))?;
         Ok::<_, LoadError>(())
     };
-    let work = move |client: Arc<tokio_postgres::Client>, sql: String| async move {
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| LoadError::Ddl {
-                section,
-                statement: first_line(&sql),
-                source: PgError::query(section, e),
-            })
+    let work = move |client: Arc<tokio_postgres::Client>, group: Vec<String>| async move {
+        for sql in group {
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| LoadError::Ddl {
+                    section,
+                    statement: first_line(&sql),
+                    source: PgError::query(section, e),
+                })?;
+        }
+        Ok::<(), LoadError>(())
     };
-    run_sessions(target, jobs, statements, setup, work).await?;
+    run_sessions(target, jobs, groups, setup, work).await?;
     Ok(())
 }
