@@ -170,7 +170,20 @@ impl ConnSpec {
             config.dbname(db);
         }
         if config.get_password().is_none() {
-            if let Some(p) = env("PGPASSWORD") {
+            let from_file = || {
+                let host = match config.get_hosts().first() {
+                    Some(Host::Tcp(h)) => h.clone(),
+                    _ => "localhost".into(),
+                };
+                let port = config.get_ports().first().copied().unwrap_or(5432);
+                super::pgpass::lookup(
+                    &host,
+                    port,
+                    config.get_dbname().unwrap_or(""),
+                    config.get_user().unwrap_or(""),
+                )
+            };
+            if let Some(p) = env("PGPASSWORD").or_else(from_file) {
                 config.password(p);
             }
         }

@@ -3,6 +3,7 @@
 //! and attach, and raw COPY streams.
 
 mod conn;
+mod pgpass;
 mod sessions;
 
 pub use conn::{ConnSpec, PgError};

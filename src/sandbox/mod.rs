@@ -273,6 +273,33 @@ impl Sandbox {
         Ok(self.conn(name))
     }
 
+    /// Creates a superuser login role that must authenticate with `password` (SCRAM)
+    /// over TCP, so tests exercise real password checks; `postgres` keeps trust.
+    pub async fn add_password_role(&self, role: &str, password: &str) -> Result<(), SandboxError> {
+        let admin = self.conn("postgres").connect().await?;
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        admin
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256'; \
+                 CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
+                q(role),
+                lit(password)
+            ))
+            .await
+            .map_err(|e| PgError::query(format!("create role {role}"), e))?;
+        let hba = self.dir.path().join("data").join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba)?;
+        std::fs::write(
+            &hba,
+            format!("host all {} 127.0.0.1/32 scram-sha-256\n{old}", q(role)),
+        )?;
+        self.run("pg_ctl", &["-D", &self.data_dir(), "reload"])?;
+        // The postmaster rereads the file asynchronously.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(())
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
         if self.running {

@@ -95,3 +95,55 @@ async fn restore_refuses_a_database_that_already_has_the_tables() {
     assert!(stderr(&o).contains("already has"), "{}", stderr(&o));
     assert!(stderr(&o).contains("public.patients"), "{}", stderr(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_from_the_environment_and_pgpass_and_a_wrong_one() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    w.pg.add_password_role("clinic", "s3cret-Pw").await.unwrap();
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let port = w.pg.port().to_string();
+    let url = format!("postgresql://clinic@127.0.0.1:{port}/heart");
+
+    let wrong = pgbunker(
+        &["backup", "--repo", &repo, &url],
+        &[("PGBUNKER_KEY", KEY), ("PGPASSWORD", "not-it")],
+    );
+    assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
+    let msg = stderr(&wrong);
+    assert!(msg.contains("password authentication failed"), "{msg}");
+    assert!(msg.contains("hint: check the user and password"), "{msg}");
+    assert!(!msg.contains("not-it"), "{msg}");
+
+    ok(pgbunker(
+        &["backup", "--repo", &repo, &url],
+        &[("PGBUNKER_KEY", KEY), ("PGPASSWORD", "s3cret-Pw")],
+    ));
+
+    // libpq variables only, password from a private .pgpass file.
+    let pgpass = w.dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{port}:heart:clinic:s3cret-Pw\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pgpass_s = pgpass.display().to_string();
+    let libpq_env = [
+        ("PGBUNKER_KEY", KEY),
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", "clinic"),
+        ("PGDATABASE", "heart"),
+        ("PGPASSFILE", pgpass_s.as_str()),
+    ];
+    let out = ok(pgbunker(&["--json", "backup", "--repo", &repo], &libpq_env));
+    assert!(out.contains("postgresql://clinic@127.0.0.1"), "{out}");
+    // A password file others can read is ignored, like libpq does.
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = pgbunker(&["backup", "--repo", &repo], &libpq_env);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
