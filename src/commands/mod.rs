@@ -35,6 +35,8 @@ pub enum CommandError {
     Usage(String),
     #[error("demo check failed: {0}")]
     DemoMismatch(String),
+    #[error("interrupted by {0}: nothing was committed; leftovers show as `incomplete` in `list`")]
+    Interrupted(&'static str),
 }
 
 impl Classify for CommandError {
@@ -48,6 +50,7 @@ impl Classify for CommandError {
             CommandError::Sandbox(e) => e.class(),
             CommandError::Usage(_) => Class::Usage,
             CommandError::DemoMismatch(_) => Class::Internal,
+            CommandError::Interrupted(_) => Class::Interrupted,
         }
     }
 

@@ -79,3 +79,47 @@ async fn a_broken_catalog_chain_is_detected() {
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert!(stderr(&o).contains("catalog entry 1"), "{}", stderr(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_backup_is_never_complete_and_the_next_one_succeeds() {
+    let w = World::start();
+    w.fixture_db("heart", 4).await;
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgbunker"))
+        .args(["backup", "--repo", &repo, "-j", "1", &w.pg.url("heart")])
+        .env("PGBUNKER_KEY", KEY)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first chunk on disk, then interrupt mid-stream.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while chunks(&repo).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no chunk was ever written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: signalling our own child process by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("interrupted by SIGTERM"),
+        "{}",
+        stderr(&out)
+    );
+    let list = ok(pgbunker(&["list", "--repo", &repo], &env));
+    assert!(
+        list.contains("incomplete") && !list.contains(" complete"),
+        "{list}"
+    );
+    ok(pgbunker(
+        &["backup", "--repo", &repo, &w.pg.url("heart")],
+        &env,
+    ));
+    let list = ok(pgbunker(&["list", "--repo", &repo], &env));
+    assert!(list.contains(" complete"), "{list}");
+}

@@ -42,7 +42,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("start the async runtime");
-    let code = match runtime.block_on(run(&cli, progress.clone())) {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = run(&cli, progress.clone()) => r,
+            signal = interrupted() => Err(CommandError::Interrupted(signal)),
+        }
+    });
+    let code = match outcome {
         Ok(()) => 0,
         Err(e) => {
             progress.finish();
@@ -51,6 +57,23 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Resolves on SIGINT or SIGTERM. Dropping the running command then stops every
+/// stream before anything is committed: the catalog commit is the last step, so an
+/// interrupted backup can never look complete.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 fn repo_access(location: &str) -> Result<RepoAccess, CommandError> {
