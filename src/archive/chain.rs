@@ -177,3 +177,71 @@ pub(crate) async fn commit(
         "could not commit to the catalog after 50 attempts (too many concurrent writers?)".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::KeySource;
+    use crate::codec::SecretKey;
+    use crate::store::Store;
+
+    fn live(bid: &str) -> LiveBackup {
+        LiveBackup {
+            bid: bid.into(),
+            manifest_sha256: "0".repeat(64),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            keep_until: None,
+            legal_hold: false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_commits_all_land_and_the_chain_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path().to_str().unwrap()).unwrap();
+        let key = KeySource::Key(SecretKey::from_bytes([9; 32]));
+        let (repo, _) = Repository::init(store, Some(&key), false).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let repo = repo.clone();
+            tasks.push(tokio::spawn(async move {
+                let b = live(&format!("b{i}"));
+                commit(&repo, move |s| s.live.push(b.clone())).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (state, _) = read_latest(&repo).await.unwrap();
+        assert_eq!(state.seq, 8);
+        let mut bids: Vec<String> = state.live.iter().map(|b| b.bid.clone()).collect();
+        bids.sort();
+        assert_eq!(bids, (0..8).map(|i| format!("b{i}")).collect::<Vec<_>>());
+        // Every link checks out.
+        for seq in 1..=8u64 {
+            let prev = repo
+                .store()
+                .get(&layout::catalog_entry(seq - 1))
+                .await
+                .unwrap();
+            let cur = repo.store().get(&layout::catalog_entry(seq)).await.unwrap();
+            let s = decode(&repo, seq, &cur).unwrap();
+            assert_eq!(s.prev_sha256.unwrap(), hex::encode(Sha256::digest(&prev)));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_entry_from_another_repository_or_seq_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeySource::Key(SecretKey::from_bytes([9; 32]));
+        let a = Store::create(dir.path().join("a").to_str().unwrap()).unwrap();
+        let b = Store::create(dir.path().join("b").to_str().unwrap()).unwrap();
+        let (ra, _) = Repository::init(a, Some(&key), false).await.unwrap();
+        let (rb, _) = Repository::init(b, Some(&key), false).await.unwrap();
+        let entry_a = ra.store().get(&layout::catalog_entry(0)).await.unwrap();
+        let e = decode(&rb, 0, &entry_a).unwrap_err().to_string();
+        assert!(e.contains("another repository"), "{e}");
+        let e = decode(&ra, 1, &entry_a).unwrap_err().to_string();
+        assert!(e.contains("sequence number"), "{e}");
+    }
+}

@@ -187,3 +187,71 @@ pub(crate) fn decode(
     .map_err(|e| bad(&format!("cannot decompress: {e}")))?;
     serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::SecretKey;
+
+    fn sample() -> Manifest {
+        Manifest {
+            format_version: 1,
+            tool_version: "t".into(),
+            backup_id: "20260101T000000Z-00000000".into(),
+            started_at: "s".into(),
+            finished_at: "f".into(),
+            source: SourceInfo {
+                server_version: "15".into(),
+                server_version_num: 150000,
+                system_identifier: None,
+                database: "clinic".into(),
+                snapshot: "x".into(),
+                lsn: None,
+                in_recovery: false,
+            },
+            params: BackupParams {
+                jobs: 1,
+                chunk_bytes: 1,
+                compress_level: 3,
+            },
+            catalog: Catalog::default(),
+            tables: vec![],
+            not_covered: vec![],
+            summary_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn sealed_manifest_round_trips_and_refuses_substitution() {
+        let bid = "20260101T000000Z-00000000";
+        let dek = DataKey::new(SecretKey::from_bytes([4; 32]), bid);
+        let (repo, backup) = ([1u8; 16], [2u8; 16]);
+        let bytes = encode(&sample(), &repo, &backup, Some(&dek), "00112233aabbccdd").unwrap();
+        assert!(
+            !bytes.windows(6).any(|w| w == b"clinic"),
+            "database name is sealed"
+        );
+        let m = decode(&bytes, &repo, &backup, Some(&dek)).unwrap();
+        assert_eq!(m.source.database, "clinic");
+        assert!(
+            decode(&bytes, &repo, &[3; 16], Some(&dek)).is_err(),
+            "another backup"
+        );
+        assert!(
+            decode(&bytes, &[9; 16], &backup, Some(&dek)).is_err(),
+            "another repository"
+        );
+        let other = DataKey::new(SecretKey::from_bytes([5; 32]), bid);
+        let e = decode(&bytes, &repo, &backup, Some(&other))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("commitment"), "{e}");
+        let mut bad = bytes.clone();
+        let n = bad.len() - 3;
+        bad[n] ^= 1;
+        assert!(
+            decode(&bad, &repo, &backup, Some(&dek)).is_err(),
+            "flipped bit"
+        );
+    }
+}
