@@ -3,8 +3,10 @@
 //!
 //! Run with `cargo bench --bench codec` (optionally followed by `-- FILTER` to run only
 //! the measurements whose name contains FILTER). No criterion: plain `std::time`, each
-//! measurement repeats for about half a second and reports the best-of-runs mean. Every
-//! MB/s figure is decimal megabytes of *uncompressed tuple data* per second, on one core.
+//! measurement repeats for about half a second (at least 3 calls) and reports the median
+//! call. Every MB/s figure is decimal megabytes of *uncompressed tuple data* per second,
+//! on one thread. `seal_chunk` opens what it sealed as a self-check, so "seal" with a key
+//! includes one encryption and one decryption.
 //!
 //! The input is ~8 MiB (one default backup chunk) of deterministic, vitals-like rows:
 //! int8 id, timestamptz, numeric, a short enum-like text, a jsonb document, and a
@@ -133,17 +135,20 @@ fn generate_tuples() -> (Vec<u8>, u64) {
     (buf, rows)
 }
 
-/// Repeats `f` for about `BUDGET` and returns the mean MB/s over `bytes` per call.
+/// Repeats `f` for about `BUDGET` and returns the MB/s of the median call (robust to
+/// another process taking the core for a moment), and the number of calls timed.
 fn measure(bytes: usize, mut f: impl FnMut()) -> (f64, u32) {
     f(); // warm-up: page in buffers, initialise lazy state
-    let mut iters = 0u32;
+    let mut times = Vec::new();
     let start = Instant::now();
-    while iters < MIN_ITERS || start.elapsed() < BUDGET {
+    while times.len() < MIN_ITERS as usize || start.elapsed() < BUDGET {
+        let t = Instant::now();
         f();
-        iters += 1;
+        times.push(t.elapsed().as_secs_f64());
     }
-    let secs = start.elapsed().as_secs_f64();
-    (bytes as f64 * f64::from(iters) / secs / 1e6, iters)
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    (bytes as f64 / median / 1e6, times.len() as u32)
 }
 
 fn report(name: &str, mbps: f64, iters: u32, extra: &str) {

@@ -25,11 +25,13 @@
 #                pg_dump -Fc | openssl enc -aes-256-cbc -pbkdf2   (the cron runbook)
 #                raw COPY … TO STDOUT (FORMAT binary) of every table to /dev/null,
 #                one psql session, one table after another (the floor: what the
-#                server alone costs to read the data out)
+#                server alone costs to read the data out on one connection; with
+#                --jobs > 1 the parallel tools can beat it)
 #       restore  pgbunker restore latest --jobs N    into a new empty database
+#                … the same with --no-analyze         (pg_restore does not ANALYZE)
 #                pg_restore -j N -d                  from the -Fd dump, new empty db
-#   * checks that both restored databases hold the same rows, indexes, constraints
-#     and sequence values as the source (not timed);
+#   * checks that every restored database holds the same rows, indexes, constraints
+#     and sequence values as the source (not timed; a difference is a failure);
 #   * prints one plain-text table per database. "vs pgbunker" is the step's time
 #     divided by pgbunker's time for the same job: above 1.00 means pgbunker was faster.
 #
@@ -40,15 +42,17 @@
 #   * peak RSS is GNU time's %M: the largest single process of the command. For
 #     `pg_dump -j N` / `pg_restore -j N` (one process per worker) and for the
 #     openssl pipeline, the tree as a whole uses more. The server is not counted.
-#   * pgbunker restore runs ANALYZE at the end; pg_restore does not.
+#   * pgbunker restore runs ANALYZE at the end; pg_restore does not: compare pg_restore
+#     with the --no-analyze row too.
 #   * pg_dump compresses with gzip (level 6 by default); pgbunker uses zstd level 3 and
 #     encrypts; pg_dump -Fd does not encrypt.
 #   * client and server share the machine's cores.
 #
 # Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_BIN (use this pgbunker,
-# skip the build), TMPDIR (where the cluster and the outputs go: needs room for about
-# 3× the database when restoring twice). Needs bash, psql and friends from the same
-# bin folder, and optionally openssl and /usr/bin/time; it installs nothing.
+# skip the build), TMPDIR (where the cluster and the outputs go: room for about 4× the
+# database, which is restored three times). Needs bash, and psql, pg_dump, pg_restore,
+# createdb from the same bin folder; openssl and /usr/bin/time are optional. It
+# installs nothing.
 set -euo pipefail
 
 scale=10
@@ -253,7 +257,7 @@ skip_step() { TIME[$1]=-; RSS[$1]=-; SIZE[$1]=-; OK[$1]=skip; }
 # ---------------------------------------------------------------------------------
 user_tables_sql="SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND n.nspname !~ '^pg_' ORDER BY 1"
 
 fingerprint() {
@@ -295,7 +299,7 @@ verify_restore() {
 reports=()
 
 bench_db() {
-  local db=$1 label=$2 key repo t
+  local db=$1 label=$2 key repo
   echo "== $db: $label" >&2
   psql_q -d "$db" -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
   local db_bytes heap_bytes
@@ -342,8 +346,14 @@ bench_db() {
     "$bindir/createdb" "${db}_r_bunker"
     PGBUNKER_KEY=$key run_step "$db.bunker_restore" - \
       "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker")" --jobs "$jobs"
+    # pg_restore does not ANALYZE; this row makes the like-for-like comparison visible.
+    "$bindir/createdb" "${db}_r_bunker_na"
+    PGBUNKER_KEY=$key run_step "$db.bunker_restore_na" - \
+      "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker_na")" \
+      --jobs "$jobs" --no-analyze
   else
     skip_step "$db.bunker_restore"
+    skip_step "$db.bunker_restore_na"
   fi
   if [ "${OK[$db.pgdump_fd]}" = 1 ]; then
     "$bindir/createdb" "${db}_r_pgrestore"
@@ -355,6 +365,7 @@ bench_db() {
 
   echo "  verifying restored databases ..." >&2
   verify_restore "$db.bunker_restore" "$db" "${db}_r_bunker"
+  verify_restore "$db.bunker_restore_na" "$db" "${db}_r_bunker_na"
   verify_restore "$db.pg_restore" "$db" "${db}_r_pgrestore"
 
   reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes")")
@@ -362,6 +373,7 @@ bench_db() {
   # Free the disk before the next database.
   rm -rf "${out:?}"/"$db"*
   "$bindir/dropdb" --if-exists "${db}_r_bunker"
+  "$bindir/dropdb" --if-exists "${db}_r_bunker_na"
   "$bindir/dropdb" --if-exists "${db}_r_pgrestore"
 }
 
@@ -387,6 +399,7 @@ report_db() {
     "runbook;pg_dump -Fc | openssl enc -aes-256-cbc;bunker_backup" \
     "floor;floor: COPY (FORMAT binary) > /dev/null;bunker_backup" \
     "bunker_restore;pgbunker restore --jobs $jobs;bunker_restore" \
+    "bunker_restore_na;pgbunker restore --jobs $jobs --no-analyze;bunker_restore" \
     "pg_restore;pg_restore -j $jobs (from -Fd);bunker_restore"; do
     IFS=';' read -r id name ref <<<"$row"
     id=$db.$id
