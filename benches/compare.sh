@@ -21,7 +21,7 @@
 #   * for each database, times (wall clock, and peak RSS with GNU time if
 #     /usr/bin/time exists):
 #       backup   pgbunker backup --jobs N            into a fresh encrypted repository
-#                pg_dump -Fd -j N --no-sync          (pgbunker does not fsync either)
+#                pg_dump -Fd -j N                    (both fsync their output)
 #                pg_dump -Fc | openssl enc -aes-256-cbc -pbkdf2   (the cron runbook)
 #                raw COPY … TO STDOUT (FORMAT binary) of every table to /dev/null,
 #                one psql session, one table after another (the floor: what the
@@ -322,7 +322,7 @@ bench_db() {
 
   # 2. pg_dump directory format, parallel.
   run_step "$db.pgdump_fd" "$out/$db.fd" \
-    "$bindir/pg_dump" -Fd -j "$jobs" --no-sync -f "$out/$db.fd" -d "$db"
+    "$bindir/pg_dump" -Fd -j "$jobs" -f "$out/$db.fd" -d "$db"
 
   # 3. The runbook: custom format through openssl.
   if [ "$have_openssl" = 1 ]; then

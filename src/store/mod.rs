@@ -33,6 +33,12 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    #[error("could not flush {key} to disk: {source}")]
+    Sync {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not create the repository folder {path}: {source}")]
     CreateDir {
         path: String,
@@ -46,7 +52,7 @@ impl Classify for StoreError {
         match self {
             StoreError::BadUrl { .. } => Class::Usage,
             StoreError::NotFound(_) => Class::Corrupt,
-            StoreError::CreateDir { .. } => Class::Io,
+            StoreError::CreateDir { .. } | StoreError::Sync { .. } => Class::Io,
             StoreError::Backend { source, .. } if is_local_io(source) => Class::Io,
             _ => Class::Repository,
         }
@@ -63,6 +69,14 @@ impl Classify for StoreError {
             _ => None,
         }
     }
+}
+
+fn sync_file_and_parent(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Wraps a backend error with what we were doing, for `map_err`.
@@ -87,6 +101,8 @@ fn is_local_io(e: &object_store::Error) -> bool {
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     location: String,
+    /// Set for local folders: object_store does not fsync, so we do (see `put_new`).
+    local_root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,6 +161,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(fs),
             location: url.into(),
+            local_root: Some(path.to_path_buf()),
         })
     }
 
@@ -154,8 +171,26 @@ impl Store {
     }
 
     /// Writes a new object; fails with [`StoreError::AlreadyExists`] if the key is
-    /// taken. This is the only way committed state is written.
+    /// taken. This is the only way committed state is written. On a local folder the
+    /// object and its folder are fsynced before this returns, so the catalog entry that
+    /// commits a backup can never survive a power loss that its chunks did not.
     pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        self.put_create(key, bytes).await?;
+        if let Some(root) = &self.local_root {
+            let path = root.join(key);
+            tokio::task::spawn_blocking(move || sync_file_and_parent(&path))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r)
+                .map_err(|source| StoreError::Sync {
+                    key: key.into(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn put_create(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
