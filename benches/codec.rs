@@ -161,6 +161,7 @@ fn chunk_header(aead: AeadId) -> ChunkHeader {
         comp: CompId::Zstd,
         is_final: true,
         table_no: 7,
+        part: 0,
         index: 42,
         backup: [0xb5; 16],
         dek_id: [0xd3; 8],

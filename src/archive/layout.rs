@@ -70,8 +70,12 @@ impl BackupLayout {
         format!("{}/dek.{rk_id}", self.dir())
     }
 
-    pub fn chunk(&self, table_no: u32, index: u64) -> String {
-        format!("{}/t{table_no}/{index}.chk", self.dir())
+    /// Part 0 (every table that is not split) keeps the short name `<index>.chk`.
+    pub fn chunk(&self, table_no: u32, part: u32, index: u64) -> String {
+        match part {
+            0 => format!("{}/t{table_no}/{index}.chk", self.dir()),
+            p => format!("{}/t{table_no}/{p}.{index}.chk", self.dir()),
+        }
     }
 
     /// The 16 bytes that stand for the backup id in binary headers.
@@ -93,9 +97,8 @@ mod tests {
         assert!(is_valid_backup_id(&a), "{a}");
         assert!(!is_valid_backup_id("../../etc/passwd"));
         assert_eq!(parse_catalog_seq(&catalog_entry(42)), Some(42));
-        assert_eq!(
-            BackupLayout::new(&a).chunk(3, 7),
-            format!("backups/{a}/t3/7.chk")
-        );
+        let l = BackupLayout::new(&a);
+        assert_eq!(l.chunk(3, 0, 7), format!("backups/{a}/t3/7.chk"));
+        assert_eq!(l.chunk(3, 2, 7), format!("backups/{a}/t3/2.7.chk"));
     }
 }

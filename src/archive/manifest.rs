@@ -28,6 +28,9 @@ pub struct SourceInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRecord {
+    /// The table part this chunk belongs to (0 when the table is not split).
+    #[serde(default)]
+    pub part: u32,
     pub index: u64,
     /// Length of the stored object (header included).
     pub ct_len: u64,
@@ -47,12 +50,38 @@ pub struct TableRecord {
     pub raw_bytes: u64,
     /// Order-independent checksum of the table's tuples (`pgcopy::TupleStats`), hex.
     pub checksum: String,
+    /// Every chunk, ordered by part, then index. Each part ends with a FINAL chunk.
     pub chunks: Vec<ChunkRecord>,
+    /// The ctid page ranges of a table that was split; empty when it was streamed whole.
+    #[serde(default)]
+    pub parts: Vec<PartRecord>,
+}
+
+/// One page range of a split table, streamed and restored on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub part: u32,
+    pub start_page: u64,
+    /// `None`: to the end of the table.
+    pub end_page: Option<u64>,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub checksum: String,
 }
 
 impl TableRecord {
     pub fn stored_bytes(&self) -> u64 {
         self.chunks.iter().map(|c| c.ct_len).sum()
+    }
+
+    /// The chunks of one part, in order.
+    pub fn part_chunks(&self, part: u32) -> impl Iterator<Item = &ChunkRecord> {
+        self.chunks.iter().filter(move |c| c.part == part)
+    }
+
+    /// Whether `chunk` is the last of its part (and so must carry the FINAL flag).
+    pub fn is_final(&self, chunk: &ChunkRecord) -> bool {
+        self.part_chunks(chunk.part).map(|c| c.index).max() == Some(chunk.index)
     }
 }
 

@@ -13,7 +13,7 @@ mod writer;
 pub use chain::{CatalogState, LiveBackup};
 pub use keyslot::KeySource;
 pub use layout::{new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
-pub use manifest::{BackupParams, ChunkRecord, Manifest, SourceInfo, TableRecord};
+pub use manifest::{BackupParams, ChunkRecord, Manifest, PartRecord, SourceInfo, TableRecord};
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
 pub use writer::{BackupWriter, ChunkSealer, Summary};

@@ -91,7 +91,7 @@ impl BackupReader {
         table: &TableRecord,
         chunk: &ChunkRecord,
     ) -> Result<bytes::Bytes, ArchiveError> {
-        let key = self.layout.chunk(table.table_no, chunk.index);
+        let key = self.layout.chunk(table.table_no, chunk.part, chunk.index);
         let bytes = self.repo.store().get(&key).await?;
         if bytes.len() as u64 != chunk.ct_len {
             return Err(ArchiveError::Corrupt(format!(
@@ -115,7 +115,6 @@ impl BackupReader {
         chunk: &ChunkRecord,
         object: &[u8],
     ) -> Result<Vec<u8>, ArchiveError> {
-        let last = table.chunks.last().map(|c| c.index);
         let expected = ChunkHeader {
             aead: if self.dek.is_some() {
                 AeadId::Aes256GcmSiv
@@ -123,8 +122,9 @@ impl BackupReader {
                 AeadId::None
             },
             comp: CompId::Zstd,
-            is_final: Some(chunk.index) == last,
+            is_final: table.is_final(chunk),
             table_no: table.table_no,
+            part: chunk.part,
             index: chunk.index,
             backup: self.layout.id_bytes(),
             dek_id: self.dek.as_ref().map(DataKey::id).unwrap_or([0; 8]),
@@ -140,7 +140,10 @@ impl BackupReader {
         )
         .map_err(|e| {
             ArchiveError::codec(
-                format!("chunk {}", self.layout.chunk(table.table_no, chunk.index)),
+                format!(
+                    "chunk {}",
+                    self.layout.chunk(table.table_no, chunk.part, chunk.index)
+                ),
                 e,
             )
         })

@@ -55,6 +55,7 @@ impl ChunkSealer {
     pub fn seal(
         &self,
         table_no: u32,
+        part: u32,
         index: u64,
         is_final: bool,
         tuples: &[u8],
@@ -64,6 +65,7 @@ impl ChunkSealer {
             comp: CompId::Zstd,
             is_final,
             table_no,
+            part,
             index,
             backup: self.backup,
             dek_id: self.dek_id,
@@ -136,12 +138,14 @@ impl BackupWriter {
     pub async fn put_chunk(
         &self,
         table_no: u32,
+        part: u32,
         index: u64,
         sealed: SealedChunk,
         raw_len: u64,
         rows: u64,
     ) -> Result<ChunkRecord, ArchiveError> {
         let record = ChunkRecord {
+            part,
             index,
             ct_len: sealed.bytes.len() as u64,
             ct_sha256: hex::encode(sealed.sha256),
@@ -151,7 +155,7 @@ impl BackupWriter {
         self.repo
             .store()
             .put_new(
-                &self.layout.chunk(table_no, index),
+                &self.layout.chunk(table_no, part, index),
                 Bytes::from(sealed.bytes),
             )
             .await?;

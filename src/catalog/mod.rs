@@ -193,6 +193,9 @@ pub struct Table {
     /// On-disk size at backup time, used to schedule the largest work first.
     #[serde(default)]
     pub estimated_bytes: u64,
+    /// Heap pages at backup time: big tables are split into ctid page ranges.
+    #[serde(default)]
+    pub heap_pages: u64,
 }
 
 impl Table {

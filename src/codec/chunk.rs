@@ -28,6 +28,8 @@ pub struct ChunkHeader {
     pub comp: CompId,
     pub is_final: bool,
     pub table_no: u32,
+    /// The part of a table split into page ranges (0 when not split).
+    pub part: u32,
     pub index: u64,
     pub backup: [u8; 16],
     pub dek_id: [u8; 8],
@@ -47,6 +49,7 @@ impl ChunkHeader {
         h[24..40].copy_from_slice(&self.backup);
         h[40..48].copy_from_slice(&self.dek_id);
         h[48..60].copy_from_slice(&self.nonce);
+        h[60..64].copy_from_slice(&self.part.to_be_bytes());
         h
     }
 
@@ -69,7 +72,7 @@ impl ChunkHeader {
                 id: b[10],
             });
         }
-        if b[11] & !FLAG_FINAL != 0 || b[60..64] != [0; 4] {
+        if b[11] & !FLAG_FINAL != 0 {
             return Err(CodecError::HeaderMismatch("reserved bits"));
         }
         Ok(ChunkHeader {
@@ -77,6 +80,7 @@ impl ChunkHeader {
             comp: CompId::Zstd,
             is_final: b[11] & FLAG_FINAL != 0,
             table_no: u32::from_be_bytes(b[12..16].try_into().expect("4")),
+            part: u32::from_be_bytes(b[60..64].try_into().expect("4")),
             index: u64::from_be_bytes(b[16..24].try_into().expect("8")),
             backup: b[24..40].try_into().expect("16"),
             dek_id: b[40..48].try_into().expect("8"),
@@ -149,9 +153,10 @@ pub fn open_chunk(
     raw_len: usize,
 ) -> Result<Vec<u8>, CodecError> {
     let got = ChunkHeader::decode(object)?;
-    let checks: [(bool, &'static str); 6] = [
+    let checks: [(bool, &'static str); 7] = [
         (got.is_final == expected.is_final, "final flag"),
         (got.table_no == expected.table_no, "table number"),
+        (got.part == expected.part, "table part"),
         (got.index == expected.index, "chunk index"),
         (got.backup == expected.backup, "backup id"),
         (got.dek_id == expected.dek_id, "data key id"),
@@ -193,6 +198,7 @@ mod tests {
             comp: CompId::Zstd,
             is_final,
             table_no: 3,
+            part: 0,
             index,
             backup: [9; 16],
             dek_id: [4; 8],
@@ -214,6 +220,9 @@ mod tests {
         // Moved to another place, or the FINAL flag stripped.
         assert!(open_chunk(Some(&k), &header(3, true), &repo, &s.bytes, data.len()).is_err());
         assert!(open_chunk(Some(&k), &header(2, false), &repo, &s.bytes, data.len()).is_err());
+        let mut other_part = header(2, true);
+        other_part.part = 1;
+        assert!(open_chunk(Some(&k), &other_part, &repo, &s.bytes, data.len()).is_err());
         // Another repository, another key.
         assert!(matches!(
             open_chunk(Some(&k), &header(2, true), &[2; 16], &s.bytes, data.len()),

@@ -297,6 +297,7 @@ mod tests {
                 }],
                 comment: None,
                 estimated_bytes: 0,
+                heap_pages: 0,
             }],
             ..Default::default()
         }
@@ -347,6 +348,7 @@ mod tests {
             indexes: vec![],
             comment: None,
             estimated_bytes: 0,
+            heap_pages: 0,
         };
         let cat = Catalog {
             tables: vec![

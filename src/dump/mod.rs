@@ -13,7 +13,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::archive::{
-    ArchiveError, BackupWriter, Manifest, Repository, SourceInfo, Summary, TableRecord,
+    ArchiveError, BackupWriter, Manifest, PartRecord, Repository, SourceInfo, Summary, TableRecord,
 };
 use crate::catalog::Catalog;
 use crate::error::{Class, Classify};
@@ -21,7 +21,8 @@ use crate::introspect::read_catalog;
 use crate::pg::{
     attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
 };
-use crate::pgcopy::CopyFormatError;
+use crate::pgcopy::{CopyFormatError, TupleStats};
+use crate::plan::{SplitPolicy, WorkUnit};
 use crate::progress::Progress;
 
 #[derive(Debug, Error)]
@@ -73,7 +74,15 @@ pub struct DumpOptions {
     /// Raw bytes of whole tuples per chunk before it is cut.
     pub chunk_bytes: usize,
     pub compress_level: i32,
+    /// Tables larger than this are streamed as several ctid page ranges of about this
+    /// size, on separate workers (PostgreSQL 14+); 0 never splits.
+    pub part_bytes: u64,
+    /// How long the leader waits for its ACCESS SHARE locks; `None` waits forever.
+    pub lock_wait_timeout: Option<std::time::Duration>,
 }
+
+/// Upper bound on the parts of one table.
+const MAX_PARTS: u32 = 256;
 
 impl Default for DumpOptions {
     fn default() -> Self {
@@ -81,6 +90,8 @@ impl Default for DumpOptions {
             jobs: 4,
             chunk_bytes: 8 << 20,
             compress_level: 3,
+            part_bytes: 64 << 20,
+            lock_wait_timeout: None,
         }
     }
 }
@@ -122,6 +133,17 @@ pub async fn run(
         .ok()
         .map(|r| r.get::<_, String>(0));
     let snapshot = export_snapshot(&leader).await?;
+    // Reading the catalog already takes ACCESS SHARE locks (sizes, index
+    // definitions): the timeout must cover it too.
+    if let Some(t) = opts.lock_wait_timeout {
+        leader
+            .batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}",
+                t.as_millis().max(1)
+            ))
+            .await
+            .map_err(|e| PgError::query("set the lock wait timeout", e))?;
+    }
     let intro = read_catalog(&leader).await?;
     lock_tables(&leader, &intro.catalog).await?;
 
@@ -130,7 +152,13 @@ pub async fn run(
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
     progress.start("backup", catalog.tables.len() as u64, estimated);
 
-    let order = crate::plan::backup_order(&catalog);
+    // TID range scans arrived in PostgreSQL 14; before that each range would rescan
+    // the whole table, so big tables are streamed whole.
+    let split = (catalog.server_version_num >= 140000).then_some(SplitPolicy {
+        part_bytes: opts.part_bytes,
+        max_parts: MAX_PARTS,
+    });
+    let units = crate::plan::backup_units(&catalog, split);
     let jobs = opts.jobs.max(1);
     let snapshot_id = snapshot.id.clone();
     let setup = move |client: Arc<tokio_postgres::Client>| {
@@ -143,29 +171,22 @@ pub async fn run(
         progress.clone(),
         opts.clone(),
     );
-    let work = move |client: Arc<tokio_postgres::Client>, i: usize| {
+    let work = move |client: Arc<tokio_postgres::Client>, unit: WorkUnit| {
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
         async move {
-            table::dump_table(
-                &client,
-                &catalog.tables[i],
-                i as u32,
-                &writer,
-                &opts,
-                progress.as_ref(),
-            )
-            .await
+            let table = &catalog.tables[unit.table];
+            table::dump_unit(&client, table, unit, &writer, &opts, progress.as_ref()).await
         }
     };
-    let result = run_sessions(conn, jobs, order, setup, work).await;
-    let mut tables = match result {
+    let result = run_sessions(conn, jobs, units, setup, work).await;
+    let results = match result {
         Ok(t) => t,
         Err(e) => {
             progress.finish();
             return Err(e);
         }
     };
-    tables.sort_by_key(|t| t.table_no);
+    let tables = table_records(&catalog, results);
     let _ = leader.batch_execute("COMMIT").await;
 
     let finished_at = now_rfc3339();
@@ -220,6 +241,50 @@ pub async fn run(
         tables,
         not_covered: intro.not_covered,
     })
+}
+
+/// Folds the units' results into one record per table.
+fn table_records(catalog: &Catalog, mut results: Vec<table::UnitResult>) -> Vec<TableRecord> {
+    results.sort_by_key(|r| (r.unit.table, r.unit.part));
+    let mut out: Vec<TableRecord> = Vec::new();
+    for r in results {
+        let t = &catalog.tables[r.unit.table];
+        let table_no = r.unit.table as u32;
+        if out.last().map(|t| t.table_no) != Some(table_no) {
+            out.push(TableRecord {
+                table_no,
+                oid: t.oid,
+                schema: t.name.schema.clone(),
+                name: t.name.name.clone(),
+                rows: 0,
+                raw_bytes: 0,
+                checksum: String::new(),
+                chunks: Vec::new(),
+                parts: Vec::new(),
+            });
+        }
+        let rec = out.last_mut().expect("pushed above");
+        let mut total = TupleStats {
+            rows: rec.rows,
+            checksum: u128::from_str_radix(&rec.checksum, 16).unwrap_or(0),
+        };
+        total.merge(r.stats);
+        rec.rows = total.rows;
+        rec.checksum = format!("{:032x}", total.checksum);
+        rec.raw_bytes += r.raw_bytes;
+        rec.chunks.extend(r.chunks);
+        if let Some(range) = r.unit.pages {
+            rec.parts.push(PartRecord {
+                part: r.unit.part,
+                start_page: range.start,
+                end_page: range.end,
+                rows: r.stats.rows,
+                raw_bytes: r.raw_bytes,
+                checksum: format!("{:032x}", r.stats.checksum),
+            });
+        }
+    }
+    out
 }
 
 /// Holds ACCESS SHARE locks in the leader for the whole run, so a concurrent

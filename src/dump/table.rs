@@ -1,4 +1,5 @@
-//! Streams one table: COPY out → tuple scanner → sealed chunks → store.
+//! Streams one work unit (a table, or one page range of it): COPY out → tuple scanner
+//! → sealed chunks → store.
 
 use std::sync::Arc;
 
@@ -7,15 +8,17 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{DumpError, DumpOptions};
-use crate::archive::{BackupWriter, ChunkRecord, TableRecord};
+use crate::archive::{BackupWriter, ChunkRecord};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
 use crate::pgcopy::{Cut, TupleScanner, TupleStats};
+use crate::plan::WorkUnit;
 use crate::progress::Progress;
 
-/// Chunks read ahead of the uploader per table: bounds memory at about
-/// `(2 + QUEUE) × chunk_bytes` per worker whatever the table's size.
+/// Chunks read ahead of the uploader per unit: bounds memory at about
+/// `(2 + QUEUE) × chunk_bytes` per worker whatever the table's size, and a slow
+/// destination slows the reader instead of growing memory.
 const QUEUE: usize = 2;
 
 struct Piece {
@@ -24,23 +27,54 @@ struct Piece {
     cut: Cut,
 }
 
-pub(super) async fn dump_table(
+/// What one unit produced.
+pub(super) struct UnitResult {
+    pub unit: WorkUnit,
+    pub stats: TupleStats,
+    pub raw_bytes: u64,
+    pub chunks: Vec<ChunkRecord>,
+}
+
+/// The COPY statement of a unit: the whole table, or a TID range scan of its pages.
+fn copy_sql(table: &Table, unit: &WorkUnit) -> String {
+    match unit.pages {
+        None => table.copy_statement("TO STDOUT"),
+        Some(r) => {
+            let cols = table.copy_column_list();
+            let cols = if cols.is_empty() { "".into() } else { cols };
+            let upper = r
+                .end
+                .map(|e| format!(" AND ctid < '({e},0)'::pg_catalog.tid"))
+                .unwrap_or_default();
+            format!(
+                "COPY (SELECT {cols} FROM ONLY {} WHERE ctid >= '({},0)'::pg_catalog.tid{upper}) \
+                 TO STDOUT (FORMAT binary)",
+                table.name, r.start
+            )
+        }
+    }
+}
+
+pub(super) async fn dump_unit(
     client: &Client,
     table: &Table,
-    table_no: u32,
+    unit: WorkUnit,
     writer: &Arc<BackupWriter>,
     opts: &DumpOptions,
     progress: &dyn Progress,
-) -> Result<TableRecord, DumpError> {
+) -> Result<UnitResult, DumpError> {
     let label = table.name.plain();
+    let table_no = unit.table as u32;
     progress.table_started(&label);
-    let sql = table.copy_statement("TO STDOUT");
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
-    let stream = client.copy_out(&sql).await.map_err(copy_err)?;
+    let stream = client
+        .copy_out(&copy_sql(table, &unit))
+        .await
+        .map_err(copy_err)?;
     futures::pin_mut!(stream);
 
     let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
-    let uploader = tokio::spawn(upload(writer.clone(), table_no, rx));
+    let uploader = tokio::spawn(upload(writer.clone(), table_no, unit.part, rx));
 
     let mut scanner = TupleScanner::new();
     let mut held: Option<Cut> = None;
@@ -85,7 +119,7 @@ pub(super) async fn dump_table(
             send(prev, false, tx.clone()).await;
             send(last, true, tx.clone()).await;
         }
-        // An empty table still gets one (empty) FINAL chunk: "no rows" ≠ "missing".
+        // An empty unit still gets one (empty) FINAL chunk: "no rows" ≠ "missing".
         None => {
             send(last, true, tx.clone()).await;
         }
@@ -95,14 +129,10 @@ pub(super) async fn dump_table(
         .await
         .map_err(|e| DumpError::Worker(e.to_string()))??;
     progress.table_finished(&label, stats.rows);
-    Ok(TableRecord {
-        table_no,
-        oid: table.oid,
-        schema: table.name.schema.clone(),
-        name: table.name.name.clone(),
-        rows: stats.rows,
+    Ok(UnitResult {
+        unit,
+        stats,
         raw_bytes: raw,
-        checksum: format!("{:032x}", stats.checksum),
         chunks,
     })
 }
@@ -111,6 +141,7 @@ pub(super) async fn dump_table(
 async fn upload(
     writer: Arc<BackupWriter>,
     table_no: u32,
+    part: u32,
     mut rx: mpsc::Receiver<Piece>,
 ) -> Result<Vec<ChunkRecord>, DumpError> {
     let sealer = writer.sealer();
@@ -119,19 +150,19 @@ async fn upload(
         let s = sealer.clone();
         let data = p.cut.data.clone();
         let (index, is_final) = (p.index, p.is_final);
-        let sealed = on_cpu_pool(move || s.seal(table_no, index, is_final, &data))
+        let sealed = on_cpu_pool(move || s.seal(table_no, part, index, is_final, &data))
             .await
             .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;
         let rec = writer
             .put_chunk(
                 table_no,
+                part,
                 p.index,
                 sealed,
                 p.cut.data.len() as u64,
                 p.cut.stats.rows,
             )
-            .await
-            .map_err(DumpError::from)?;
+            .await?;
         records.push(rec);
     }
     Ok(records)

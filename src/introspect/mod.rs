@@ -132,6 +132,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             indexes: Vec::new(),
             comment: r.get(3),
             estimated_bytes: r.get::<_, i64>(4).max(0) as u64,
+            heap_pages: r.get::<_, i64>(5).max(0) as u64,
         });
     }
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();

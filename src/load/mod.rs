@@ -128,7 +128,20 @@ pub async fn run(
 
     let raw: u64 = reader.manifest().tables.iter().map(|t| t.raw_bytes).sum();
     progress.start("restore", cat.tables.len() as u64, raw);
-    let order = crate::plan::restore_order(&cat);
+    // One unit per table, or per part of a table that was split: parts of one big
+    // table load on several connections at once.
+    let units: Vec<(usize, u32)> = crate::plan::restore_order(&cat)
+        .into_iter()
+        .flat_map(|i| {
+            let parts: Vec<u32> = reader
+                .manifest()
+                .table(i as u32)
+                .map(|t| t.parts.iter().map(|p| p.part).collect())
+                .unwrap_or_default();
+            let parts = if parts.is_empty() { vec![0] } else { parts };
+            parts.into_iter().map(move |p| (i, p))
+        })
+        .collect();
     let setup = |client: Arc<tokio_postgres::Client>| async move {
         client
             .batch_execute("SET synchronous_commit = off")
@@ -137,22 +150,27 @@ pub async fn run(
         Ok::<_, LoadError>(())
     };
     let (c, r, p) = (cat.clone(), reader.clone(), progress.clone());
-    let work = move |client: Arc<tokio_postgres::Client>, i: usize| {
+    let work = move |client: Arc<tokio_postgres::Client>, (i, part): (usize, u32)| {
         let (cat, reader, progress) = (c.clone(), r.clone(), p.clone());
         async move {
-            table::load_table(
-                &client,
-                &cat.tables[i],
-                i as u32,
-                &reader,
-                progress.as_ref(),
-            )
-            .await
+            let t = &cat.tables[i];
+            table::load_unit(&client, t, i as u32, part, &reader, progress.as_ref()).await
         }
     };
-    let loaded = run_sessions(target, opts.jobs, order, setup, work).await;
+    let loaded = run_sessions(target, opts.jobs, units, setup, work).await;
     progress.finish();
-    let mut tables = loaded?;
+    let mut parts = loaded?;
+    parts.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tables: Vec<LoadedTable> = Vec::new();
+    for p in parts {
+        match tables.last_mut() {
+            Some(t) if t.name == p.name => {
+                t.rows += p.rows;
+                t.raw_bytes += p.raw_bytes;
+            }
+            _ => tables.push(p),
+        }
+    }
 
     progress.phase("sequence values");
     run_in_transaction(
@@ -182,7 +200,6 @@ pub async fn run(
         statements += analyze.len();
         parallel::run_statements(target, opts.jobs, "analyze", singles(&analyze)).await?;
     }
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(LoadOutcome { tables, statements })
 }
 

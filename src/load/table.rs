@@ -1,12 +1,13 @@
-//! Loads one table: chunks fetched and opened ahead (bounded), checked against the
-//! manifest, streamed into `COPY … FROM STDIN (FORMAT binary)` in one transaction.
+//! Loads one table, or one part of a split table: chunks fetched and opened ahead
+//! (bounded), checked against the manifest, streamed into
+//! `COPY … FROM STDIN (FORMAT binary)` in one transaction.
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use tokio_postgres::Client;
 
 use super::{LoadError, LoadedTable};
-use crate::archive::{ArchiveError, BackupReader};
+use crate::archive::{ArchiveError, BackupReader, ChunkRecord, TableRecord};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
@@ -16,10 +17,28 @@ use crate::progress::Progress;
 /// Chunks fetched and opened ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
-pub(super) async fn load_table(
+/// The rows and checksum the manifest promises for a part (or the whole table).
+fn expected(rec: &TableRecord, part: u32) -> Result<(u64, String), ArchiveError> {
+    if rec.parts.is_empty() {
+        return Ok((rec.rows, rec.checksum.clone()));
+    }
+    rec.parts
+        .iter()
+        .find(|p| p.part == part)
+        .map(|p| (p.rows, p.checksum.clone()))
+        .ok_or_else(|| {
+            ArchiveError::Corrupt(format!(
+                "the manifest has chunks of {}.{} part {part} but no such part",
+                rec.schema, rec.name
+            ))
+        })
+}
+
+pub(super) async fn load_unit(
     client: &Client,
     table: &Table,
     table_no: u32,
+    part: u32,
     reader: &BackupReader,
     progress: &dyn Progress,
 ) -> Result<LoadedTable, LoadError> {
@@ -29,6 +48,7 @@ pub(super) async fn load_table(
         .table(table_no)
         .ok_or_else(|| ArchiveError::Corrupt(format!("the manifest has no data for {label}")))?
         .clone();
+    let (want_rows, want_checksum) = expected(&rec, part)?;
     progress.table_started(&label);
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     client
@@ -45,7 +65,8 @@ pub(super) async fn load_table(
         .await
         .map_err(|e| pg("copy into", e))?;
 
-    let opened = futures::stream::iter(rec.chunks.clone())
+    let chunks: Vec<ChunkRecord> = rec.part_chunks(part).cloned().collect();
+    let opened = futures::stream::iter(chunks)
         .map(|chunk| {
             let (reader, rec, label) = (reader.clone(), rec.clone(), label.clone());
             async move {
@@ -85,12 +106,12 @@ pub(super) async fn load_table(
             .await
             .map_err(|e| pg("copy into", e))?;
     }
-    if format!("{:032x}", total.checksum) != rec.checksum {
+    if format!("{:032x}", total.checksum) != want_checksum {
         return Err(LoadError::Mismatch {
             table: label.clone(),
             what: "the content checksum".into(),
             got: format!("{:032x}", total.checksum),
-            want: rec.checksum.clone(),
+            want: want_checksum,
         });
     }
     sink.send(Bytes::from_static(&TRAILER))
@@ -101,12 +122,12 @@ pub(super) async fn load_table(
         .finish()
         .await
         .map_err(|e| pg("copy into", e))?;
-    if rows != rec.rows {
+    if rows != want_rows {
         return Err(LoadError::Mismatch {
             table: label.clone(),
             what: "the number of rows loaded".into(),
             got: rows.to_string(),
-            want: rec.rows.to_string(),
+            want: want_rows.to_string(),
         });
     }
     client

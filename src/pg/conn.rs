@@ -88,6 +88,10 @@ impl Classify for PgError {
             (PgError::Connect { .. }, _) => {
                 "check that the server is running and reachable at that host and port"
             }
+            (PgError::Query { .. }, Some("55P03")) => {
+                "another session holds a conflicting lock (DDL, VACUUM FULL?): retry later, \
+                 or raise --lock-wait-timeout"
+            }
             (PgError::Query { .. }, Some("42501")) => {
                 "the role lacks privileges: connect as the table owner or a superuser"
             }

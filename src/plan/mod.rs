@@ -5,17 +5,77 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::catalog::{Catalog, QualName};
 
-/// Table indexes (into `Catalog::tables`) in the order backup workers should take
-/// them: largest first, so the longest job never starts last.
-pub fn backup_order(cat: &Catalog) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cat.tables.len()).collect();
-    order.sort_by(|&a, &b| {
-        cat.tables[b]
-            .estimated_bytes
-            .cmp(&cat.tables[a].estimated_bytes)
-            .then_with(|| cat.tables[a].name.cmp(&cat.tables[b].name))
+/// A ctid page range `[start, end)` of a table; `end = None` reads to the end, so
+/// pages added after the size was measured are never missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRange {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+/// One stream of a backup: a whole table, or one page range of a big table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkUnit {
+    /// Index into `Catalog::tables`.
+    pub table: usize,
+    pub part: u32,
+    pub pages: Option<PageRange>,
+    /// Estimated bytes, to schedule the largest work first.
+    pub weight: u64,
+}
+
+/// When to split a table into parts.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitPolicy {
+    /// Tables larger than this are split into parts of about this size; 0 never splits.
+    pub part_bytes: u64,
+    /// Upper bound on the parts of one table.
+    pub max_parts: u32,
+}
+
+/// The units a backup streams, largest first so the longest job never starts last;
+/// small tables then fill the gaps. Splitting needs TID range scans (PostgreSQL 14+):
+/// pass `None` on older servers, where each range would rescan the whole table.
+pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> {
+    let mut units = Vec::new();
+    for (i, t) in cat.tables.iter().enumerate() {
+        let parts = match split {
+            Some(p) if p.part_bytes > 0 && t.estimated_bytes > p.part_bytes && t.heap_pages > 1 => {
+                let wanted = t.estimated_bytes.div_ceil(p.part_bytes);
+                wanted.min(u64::from(p.max_parts.max(1))).min(t.heap_pages)
+            }
+            _ => 1,
+        };
+        if parts <= 1 {
+            units.push(WorkUnit {
+                table: i,
+                part: 0,
+                pages: None,
+                weight: t.estimated_bytes,
+            });
+            continue;
+        }
+        let per = t.heap_pages.div_ceil(parts);
+        for k in 0..parts {
+            let start = k * per;
+            units.push(WorkUnit {
+                table: i,
+                part: k as u32,
+                pages: Some(PageRange {
+                    start,
+                    end: (k + 1 < parts).then_some(start + per),
+                }),
+                weight: t.estimated_bytes / parts,
+            });
+        }
+    }
+    units.sort_by(|a, b| {
+        b.weight
+            .cmp(&a.weight)
+            .then_with(|| cat.tables[a.table].name.cmp(&cat.tables[b.table].name))
+            .then(a.part.cmp(&b.part))
     });
-    order
+    units
 }
 
 /// Table indexes in foreign-key order: every table after the tables it references.
@@ -91,6 +151,7 @@ mod tests {
             indexes: vec![],
             comment: None,
             estimated_bytes: bytes,
+            heap_pages: 0,
         }
     }
 
@@ -118,6 +179,38 @@ mod tests {
         assert!(pos("users") < pos("patients"));
         assert!(pos("patients") < pos("vitals"));
         assert_eq!(order.len(), 5);
-        assert_eq!(names(&cat, &backup_order(&cat))[0], "vitals");
+        let first = backup_units(&cat, None)[0].table;
+        assert_eq!(cat.tables[first].name.name, "vitals");
+    }
+
+    #[test]
+    fn big_tables_split_into_contiguous_ranges_covering_every_page() {
+        let mut big = table("vitals", 1000, &[]);
+        big.heap_pages = 103;
+        let cat = Catalog {
+            tables: vec![big, table("small", 10, &[])],
+            ..Default::default()
+        };
+        let policy = SplitPolicy {
+            part_bytes: 300,
+            max_parts: 8,
+        };
+        let units = backup_units(&cat, Some(policy));
+        let mut parts: Vec<&WorkUnit> = units.iter().filter(|u| u.table == 0).collect();
+        parts.sort_by_key(|u| u.part);
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[0].pages.unwrap().start, 0);
+        for w in parts.windows(2) {
+            assert_eq!(w[0].pages.unwrap().end, Some(w[1].pages.unwrap().start));
+        }
+        assert_eq!(parts[3].pages.unwrap().end, None, "the last range is open");
+        assert_eq!(units.last().unwrap().table, 1, "small tables fill in last");
+        // Capped, and never split without TID range scans.
+        let capped = SplitPolicy {
+            part_bytes: 1,
+            max_parts: 3,
+        };
+        assert_eq!(backup_units(&cat, Some(capped)).len(), 4);
+        assert_eq!(backup_units(&cat, None).len(), 2);
     }
 }

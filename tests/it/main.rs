@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod consistency;
 mod errors;
 mod format;
 mod repository;

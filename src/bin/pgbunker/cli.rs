@@ -53,6 +53,14 @@ pub enum Command {
         /// zstd level (1 fastest … 19 smallest).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
         compress_level: i32,
+        /// Split tables larger than this many MiB into ctid page ranges streamed on
+        /// separate workers (PostgreSQL 14+); 0 never splits.
+        #[arg(long, default_value_t = 64, value_name = "MIB")]
+        part_size_mb: u64,
+        /// Give up if the table locks are not granted within this many seconds
+        /// (default: wait).
+        #[arg(long, value_name = "SECONDS")]
+        lock_wait_timeout: Option<f64>,
         /// Connection string or URL of the database (else -d, else PG* variables).
         #[arg(value_name = "DBURL")]
         dburl: Option<String>,

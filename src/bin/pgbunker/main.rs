@@ -108,15 +108,28 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             repo,
             jobs,
             compress_level,
+            part_size_mb,
+            lock_wait_timeout,
             dburl,
             dbname,
         } => {
+            let lock_wait_timeout = match lock_wait_timeout {
+                Some(s) if !s.is_finite() || *s <= 0.0 => {
+                    return Err(CommandError::Usage(
+                        "--lock-wait-timeout must be a positive number of seconds".into(),
+                    ))
+                }
+                Some(s) => Some(std::time::Duration::from_secs_f64(*s)),
+                None => None,
+            };
             let opts = commands::backup::BackupOptions {
                 repo: repo_access(&repo.repo)?,
                 source: dburl.clone().or_else(|| dbname.clone()),
                 dump: pgbunker::dump::DumpOptions {
                     jobs: (*jobs).max(1),
                     compress_level: *compress_level,
+                    part_bytes: part_size_mb.saturating_mul(1 << 20),
+                    lock_wait_timeout,
                     ..Default::default()
                 },
             };
