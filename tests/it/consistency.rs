@@ -53,6 +53,7 @@ async fn a_table_split_into_parts_restores_identically() {
         vitals.rows
     );
     assert_eq!(vitals.parts.last().unwrap().end_page, None);
+    crate::format::check_schemas(std::path::Path::new(&repo)).await;
     for p in &vitals.parts {
         let finals = vitals
             .part_chunks(p.part)

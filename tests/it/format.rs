@@ -39,7 +39,7 @@ fn json_file(p: &Path) -> serde_json::Value {
 
 /// Checks every JSON object of a repository (plaintext ones directly, sealed ones
 /// through the library) against the schemas.
-async fn check_schemas(repo_dir: &Path) {
+pub(crate) async fn check_schemas(repo_dir: &Path) {
     assert_valid(
         "repo-config.schema.json",
         &json_file(&repo_dir.join("pgbunker.json")),
