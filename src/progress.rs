@@ -6,7 +6,8 @@
 
 /// Receives progress events from backup and restore.
 pub trait Progress: Send + Sync {
-    /// The operation knows its total amount of work (estimated raw bytes, table count).
+    /// The operation knows its total amount of work: how many streams (tables, or
+    /// parts of split tables) and roughly how many bytes.
     fn start(&self, _phase: &str, _tables: u64, _estimated_bytes: u64) {}
     /// A table started streaming. `label` is the qualified table name: show it locally,
     /// it is never written to the repository in clear.

@@ -149,8 +149,6 @@ pub async fn run(
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
     let catalog = Arc::new(intro.catalog.clone());
-    let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
-    progress.start("backup", catalog.tables.len() as u64, estimated);
 
     // TID range scans arrived in PostgreSQL 14; before that each range would rescan
     // the whole table, so big tables are streamed whole.
@@ -159,6 +157,8 @@ pub async fn run(
         max_parts: MAX_PARTS,
     });
     let units = crate::plan::backup_units(&catalog, split);
+    let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
+    progress.start("backup", units.len() as u64, estimated);
     let jobs = opts.jobs.max(1);
     let snapshot_id = snapshot.id.clone();
     let setup = move |client: Arc<tokio_postgres::Client>| {

@@ -127,7 +127,6 @@ pub async fn run(
     run_in_transaction(&admin, "pre-data", &pre).await?;
 
     let raw: u64 = reader.manifest().tables.iter().map(|t| t.raw_bytes).sum();
-    progress.start("restore", cat.tables.len() as u64, raw);
     // One unit per table, or per part of a table that was split: parts of one big
     // table load on several connections at once.
     let units: Vec<(usize, u32)> = crate::plan::restore_order(&cat)
@@ -142,6 +141,7 @@ pub async fn run(
             parts.into_iter().map(move |p| (i, p))
         })
         .collect();
+    progress.start("restore", units.len() as u64, raw);
     let setup = |client: Arc<tokio_postgres::Client>| async move {
         client
             .batch_execute("SET synchronous_commit = off")

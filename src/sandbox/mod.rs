@@ -131,27 +131,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Runs initdb and starts the server; retries on another port if the chosen one
-    /// was taken in the meantime.
+    /// Runs initdb and starts the server.
     pub fn start() -> Result<Sandbox, SandboxError> {
-        let bindir = find_bindir()?;
-        let run_as = unprivileged_user()?;
-        let dir = tempfile::Builder::new().prefix("pgbunker-pg-").tempdir()?;
-        if let Some((uid, gid)) = run_as {
-            let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes())
-                .map_err(|_| std::io::Error::other("temporary path contains NUL"))?;
-            // SAFETY: a valid C string path and plain ids.
-            if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
-                return Err(std::io::Error::last_os_error().into());
-            }
-        }
-        let mut sb = Sandbox {
-            dir,
-            bindir,
-            port: 0,
-            run_as,
-            running: false,
-        };
+        let mut sb = Self::empty()?;
         sb.run(
             "initdb",
             &[
@@ -167,22 +149,79 @@ impl Sandbox {
                 "-N",
             ],
         )?;
+        sb.launch()?;
+        Ok(sb)
+    }
+
+    /// A hot standby of this cluster (pg_basebackup, streaming replication), for
+    /// backups taken from a replica.
+    pub fn start_standby(&self) -> Result<Sandbox, SandboxError> {
+        let mut sb = Self::empty()?;
+        sb.bindir = self.bindir.clone();
+        let port = self.port.to_string();
+        sb.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &sb.data_dir(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+            ],
+        )?;
+        sb.launch()?;
+        Ok(sb)
+    }
+
+    /// A temporary folder the server user owns, nothing in it yet.
+    fn empty() -> Result<Sandbox, SandboxError> {
+        let bindir = find_bindir()?;
+        let run_as = unprivileged_user()?;
+        let dir = tempfile::Builder::new().prefix("pgbunker-pg-").tempdir()?;
+        if let Some((uid, gid)) = run_as {
+            let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes())
+                .map_err(|_| std::io::Error::other("temporary path contains NUL"))?;
+            // SAFETY: a valid C string path and plain ids.
+            if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
+        Ok(Sandbox {
+            dir,
+            bindir,
+            port: 0,
+            run_as,
+            running: false,
+        })
+    }
+
+    /// Starts the server on a free port; retries on another port if the chosen one
+    /// was taken in the meantime.
+    fn launch(&mut self) -> Result<(), SandboxError> {
         let mut last = None;
         for _ in 0..3 {
-            sb.port = free_port()?;
+            self.port = free_port()?;
             let opts = format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
                  -c shared_buffers=64MB -c max_wal_size=2GB",
-                sb.port,
-                sb.dir.path().display()
+                self.port,
+                self.dir.path().display()
             );
-            let log = sb.dir.path().join("server.log");
-            match sb.run(
+            let log = self.dir.path().join("server.log");
+            match self.run(
                 "pg_ctl",
                 &[
                     "-D",
-                    &sb.data_dir(),
+                    &self.data_dir(),
                     "-l",
                     &log.display().to_string(),
                     "-w",
@@ -194,8 +233,8 @@ impl Sandbox {
                 ],
             ) {
                 Ok(_) => {
-                    sb.running = true;
-                    return Ok(sb);
+                    self.running = true;
+                    return Ok(());
                 }
                 Err(e) => {
                     let tail = std::fs::read_to_string(&log).unwrap_or_default();

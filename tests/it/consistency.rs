@@ -253,3 +253,58 @@ async fn a_conflicting_lock_makes_the_backup_fail_clearly_after_the_timeout() {
         &env,
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_on_a_hot_standby_restores_the_primary_data() {
+    let w = World::start();
+    let src = w.fixture_db("heart", 1).await;
+    let standby = w.pg.start_standby().expect("start a hot standby");
+    // Wait until the standby has replayed everything the primary wrote.
+    let primary = src.connect().await.unwrap();
+    let target: String = primary
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let replica = standby.conn("heart").connect().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let caught_up: bool = replica
+            .query_one(
+                "SELECT pg_is_in_recovery() AND pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                &[&target],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if caught_up {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let repo = w.repo("repo");
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    ok(pgbunker(
+        &[
+            "backup",
+            "--repo",
+            &repo,
+            "-j",
+            "2",
+            "--part-size-mb",
+            "2",
+            &standby.url("heart"),
+        ],
+        &env,
+    ));
+    assert!(open_latest(&repo).await.manifest().source.in_recovery);
+    let dst = w.empty_db("restored").await;
+    ok(w.restore(&repo, "latest", "restored"));
+    assert_eq!(all_rows(&src).await, all_rows(&dst).await);
+    assert_eq!(w.schema_dump("heart"), w.schema_dump("restored"));
+}

@@ -36,7 +36,7 @@ fn main() {
     } else if std::io::stderr().is_terminal() {
         Arc::new(progress::Bars::new())
     } else {
-        Arc::new(progress::Lines)
+        Arc::new(progress::Lines::new())
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

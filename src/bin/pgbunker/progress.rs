@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pgbunker::progress::Progress;
@@ -75,19 +76,96 @@ impl Progress for Bars {
     }
 }
 
-/// Log lines (through tracing) when stderr is not a terminal.
-pub struct Lines;
+/// Plain lines on stderr when it is not a terminal (cron, CI, log files): the phases,
+/// then a progress line at most every ten seconds, and per-table lines with `-v`.
+pub struct Lines {
+    state: Mutex<LineState>,
+}
+
+struct LineState {
+    phase: String,
+    tables: u64,
+    done: u64,
+    bytes: u64,
+    rows: u64,
+    started: Instant,
+    last: Instant,
+}
+
+const EVERY: Duration = Duration::from_secs(10);
+
+impl Lines {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        Lines {
+            state: Mutex::new(LineState {
+                phase: String::new(),
+                tables: 0,
+                done: 0,
+                bytes: 0,
+                rows: 0,
+                started: now,
+                last: now,
+            }),
+        }
+    }
+}
+
+fn line(s: &LineState) -> String {
+    let secs = s.started.elapsed().as_secs_f64().max(0.001);
+    format!(
+        "{}: {}/{} tables, {} rows, {} raw, {:.1} MiB/s, {:.0} s",
+        s.phase,
+        s.done,
+        s.tables,
+        s.rows,
+        crate::render::size(s.bytes),
+        s.bytes as f64 / secs / (1 << 20) as f64,
+        secs
+    )
+}
 
 impl Progress for Lines {
-    fn start(&self, phase: &str, tables: u64, estimated_bytes: u64) {
-        tracing::info!("{phase}: {tables} tables, about {estimated_bytes} bytes on disk");
+    fn start(&self, phase: &str, tables: u64, _estimated_bytes: u64) {
+        let mut s = self.state.lock().expect("progress lock");
+        let now = Instant::now();
+        *s = LineState {
+            phase: phase.to_owned(),
+            tables,
+            done: 0,
+            bytes: 0,
+            rows: 0,
+            started: now,
+            last: now,
+        };
+        eprintln!("{phase}: {tables} tables");
+    }
+
+    fn chunk_done(&self, _label: &str, raw_bytes: u64, rows: u64) {
+        let mut s = self.state.lock().expect("progress lock");
+        s.bytes += raw_bytes;
+        s.rows += rows;
+        if s.last.elapsed() >= EVERY {
+            s.last = Instant::now();
+            eprintln!("{}", line(&s));
+        }
     }
 
     fn table_finished(&self, label: &str, rows: u64) {
+        let mut s = self.state.lock().expect("progress lock");
+        s.done += 1;
         tracing::info!("{label}: {rows} rows");
     }
 
     fn phase(&self, name: &str) {
-        tracing::info!("{name}");
+        eprintln!("{name}");
+    }
+
+    fn finish(&self) {
+        let mut s = self.state.lock().expect("progress lock");
+        if !s.phase.is_empty() {
+            eprintln!("{}", line(&s));
+            s.phase.clear();
+        }
     }
 }
