@@ -209,14 +209,14 @@ impl Table {
             .join(", ")
     }
 
-    /// The `COPY` statement for this table's copyable columns in binary format;
-    /// `direction` is `TO STDOUT` or `FROM STDIN`.
-    pub fn copy_statement(&self, direction: &str) -> String {
+    /// The `COPY` statement for this table's copyable columns; `direction` is
+    /// `TO STDOUT` or `FROM STDIN`, `options` the option list (`FORMAT binary`, …).
+    pub fn copy_statement(&self, direction: &str, options: &str) -> String {
         let cols = self.copy_column_list();
         if cols.is_empty() {
-            format!("COPY {} {direction} (FORMAT binary)", self.name)
+            format!("COPY {} {direction} ({options})", self.name)
         } else {
-            format!("COPY {} ({cols}) {direction} (FORMAT binary)", self.name)
+            format!("COPY {} ({cols}) {direction} ({options})", self.name)
         }
     }
 

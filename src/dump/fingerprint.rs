@@ -13,7 +13,7 @@ use crate::pgcopy::{TupleScanner, TupleStats};
 
 pub async fn table_fingerprint(client: &Client, table: &Table) -> Result<TupleStats, DumpError> {
     let label = table.name.plain();
-    let sql = table.copy_statement("TO STDOUT");
+    let sql = table.copy_statement("TO STDOUT", "FORMAT binary");
     let err = |e| PgError::query(format!("copy out {label}"), e);
     let stream = client.copy_out(&sql).await.map_err(err)?;
     futures::pin_mut!(stream);

@@ -38,7 +38,7 @@ pub(super) struct UnitResult {
 /// The COPY statement of a unit: the whole table, or a TID range scan of its pages.
 fn copy_sql(table: &Table, unit: &WorkUnit) -> String {
     match unit.pages {
-        None => table.copy_statement("TO STDOUT"),
+        None => table.copy_statement("TO STDOUT", "FORMAT binary"),
         Some(r) => {
             let cols = table.copy_column_list();
             let cols = if cols.is_empty() { "".into() } else { cols };
