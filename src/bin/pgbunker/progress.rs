@@ -1,31 +1,51 @@
 //! Drawing progress: indicatif bars on a terminal, log lines elsewhere.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pgbunker::progress::Progress;
 
-/// Bars on stderr when it is a terminal.
+/// Bars on stderr when it is a terminal: bytes, throughput and ETA on the bar; streams
+/// done, rows and the tables in flight in its message.
 pub struct Bars {
-    bar: Mutex<Option<ProgressBar>>,
-    tables: AtomicU64,
-    done: AtomicU64,
+    state: Mutex<BarState>,
+}
+
+#[derive(Default)]
+struct BarState {
+    bar: Option<ProgressBar>,
+    streams: u64,
+    done: u64,
+    rows: u64,
+    /// Tables being streamed now, with how many of their parts are in flight.
+    in_flight: BTreeMap<String, u32>,
+}
+
+impl BarState {
+    fn refresh(&self) {
+        if let Some(b) = &self.bar {
+            let mut names: Vec<&str> = self.in_flight.keys().map(String::as_str).take(3).collect();
+            let more = format!("+{}", self.in_flight.len().saturating_sub(3));
+            if self.in_flight.len() > 3 {
+                names.push(&more);
+            }
+            b.set_message(format!(
+                "{}/{} · {} rows · {}",
+                self.done,
+                self.streams,
+                self.rows,
+                names.join(", ")
+            ));
+        }
+    }
 }
 
 impl Bars {
     pub fn new() -> Self {
         Bars {
-            bar: Mutex::new(None),
-            tables: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-        }
-    }
-
-    fn with(&self, f: impl FnOnce(&ProgressBar)) {
-        if let Some(b) = self.bar.lock().expect("progress lock").as_ref() {
-            f(b)
+            state: Mutex::new(BarState::default()),
         }
     }
 }
@@ -40,28 +60,41 @@ impl Progress for Bars {
             .expect("valid template"),
         );
         bar.set_prefix(phase.to_owned());
-        self.tables.store(tables, Ordering::Relaxed);
-        self.done.store(0, Ordering::Relaxed);
-        *self.bar.lock().expect("progress lock") = Some(bar);
+        *self.state.lock().expect("progress lock") = BarState {
+            bar: Some(bar),
+            streams: tables,
+            ..Default::default()
+        };
     }
 
     fn table_started(&self, label: &str) {
-        self.with(|b| b.set_message(label.to_owned()));
+        let mut s = self.state.lock().expect("progress lock");
+        *s.in_flight.entry(label.to_owned()).or_default() += 1;
+        s.refresh();
     }
 
-    fn chunk_done(&self, _label: &str, raw_bytes: u64, _rows: u64) {
-        self.with(|b| {
+    fn chunk_done(&self, _label: &str, raw_bytes: u64, rows: u64) {
+        let mut s = self.state.lock().expect("progress lock");
+        s.rows += rows;
+        if let Some(b) = &s.bar {
             b.inc(raw_bytes);
             if b.position() > b.length().unwrap_or(0) {
                 b.set_length(b.position());
             }
-        });
+        }
+        s.refresh();
     }
 
     fn table_finished(&self, label: &str, _rows: u64) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let total = self.tables.load(Ordering::Relaxed);
-        self.with(|b| b.set_message(format!("{done}/{total} tables, last {label}")));
+        let mut s = self.state.lock().expect("progress lock");
+        s.done += 1;
+        if let Some(n) = s.in_flight.get_mut(label) {
+            *n -= 1;
+            if *n == 0 {
+                s.in_flight.remove(label);
+            }
+        }
+        s.refresh();
     }
 
     fn phase(&self, name: &str) {
@@ -70,7 +103,7 @@ impl Progress for Bars {
     }
 
     fn finish(&self) {
-        if let Some(b) = self.bar.lock().expect("progress lock").take() {
+        if let Some(b) = self.state.lock().expect("progress lock").bar.take() {
             b.finish_and_clear();
         }
     }
