@@ -33,10 +33,12 @@ impl std::fmt::Debug for KeySource {
     }
 }
 
+/// Reads a key or passphrase file. The error names the variable, never its value: a
+/// user who put the secret itself in `PGBUNKER_KEY_FILE` must not see it echoed.
 fn read_secret_file(var: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| ArchiveError::BadKeyInput(format!("cannot read {var}={path}: {e}")))
+    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+        ArchiveError::BadKeyInput(format!("cannot read the file named by {var}: {}", e.kind()))
+    })
 }
 
 impl KeySource {
@@ -270,8 +272,17 @@ async fn find_passphrase_slot(store: &Store, pass: &str) -> Result<(Kek, KeySlot
         let slot: KeySlot =
             serde_json::from_slice(&bytes).map_err(|e| ArchiveError::json("a key slot", e))?;
         let Some(kdf) = &slot.kdf else { continue };
-        if kdf.algorithm != "argon2id" {
+        if slot.kind != "passphrase" || kdf.algorithm != "argon2id" {
             continue;
+        }
+        // Slots are not authenticated until opened: a planted slot must not make us
+        // allocate terabytes or spin for hours.
+        let p = kdf.params;
+        if p.m_kib > 4 * 1024 * 1024 || p.t > 16 || p.p > 16 {
+            return Err(ArchiveError::Corrupt(format!(
+                "key slot {} asks for Argon2id parameters beyond any sane cost",
+                slot.kek_id
+            )));
         }
         let salt = hex::decode(&kdf.salt)
             .map_err(|_| ArchiveError::Corrupt(format!("key slot {} salt", slot.kek_id)))?;

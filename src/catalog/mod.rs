@@ -138,9 +138,12 @@ pub struct Column {
     pub default: Option<String>,
     #[serde(default)]
     pub identity: Option<IdentityKind>,
-    /// Expression of a stored generated column; such columns are never copied.
+    /// Expression of a generated column; such columns are never copied.
     #[serde(default)]
     pub generated: Option<String>,
+    /// The generated column is VIRTUAL (PostgreSQL 18+) rather than STORED.
+    #[serde(default)]
+    pub generated_virtual: bool,
     #[serde(default)]
     pub collation: Option<QualName>,
     #[serde(default)]

@@ -54,7 +54,12 @@ fn column_sql(cat: &Catalog, t: &Table, c: &Column) -> String {
         s.push_str(&format!(" COLLATE {coll}"));
     }
     if let Some(expr) = &c.generated {
-        s.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+        let kind = if c.generated_virtual {
+            "VIRTUAL"
+        } else {
+            "STORED"
+        };
+        s.push_str(&format!(" GENERATED ALWAYS AS ({expr}) {kind}"));
     } else if let Some(d) = &c.default {
         s.push_str(&format!(" DEFAULT {d}"));
     }
@@ -166,6 +171,9 @@ pub fn post_data(cat: &Catalog) -> PostData {
     let mut grouped: Vec<(usize, String)> = Vec::new();
     for (ti, t) in cat.tables.iter().enumerate() {
         for c in &t.constraints {
+            let target = format!("{} ON {}", quote_ident(&c.name), t.name);
+            p.comments
+                .extend(comment("CONSTRAINT", &target, &c.comment));
             if is_pre_data_check(c.kind, &c.definition) {
                 continue;
             }
@@ -186,9 +194,6 @@ pub fn post_data(cat: &Catalog) -> PostData {
                     grouped.push((ti, stmt));
                 }
             }
-            let target = format!("{} ON {}", quote_ident(&c.name), t.name);
-            p.comments
-                .extend(comment("CONSTRAINT", &target, &c.comment));
         }
         for i in &t.indexes {
             p.indexes.push(i.definition.clone());
@@ -271,6 +276,7 @@ mod tests {
                     default: None,
                     identity: Some(IdentityKind::Always),
                     generated: None,
+                    generated_virtual: false,
                     collation: None,
                     comment: Some("it's the id".into()),
                 }],

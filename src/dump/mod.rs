@@ -187,7 +187,13 @@ pub async fn run(
         }
     };
     let tables = table_records(&catalog, results);
-    let _ = leader.batch_execute("COMMIT").await;
+    // The leader's locks protected every table while the workers read. If its session
+    // died meanwhile, a TRUNCATE or rewrite could have emptied a table under an older
+    // snapshot: do not commit such a backup.
+    leader
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| PgError::query("keep the backup's locks (the leader session was lost)", e))?;
 
     let finished_at = now_rfc3339();
     let summary = Summary {

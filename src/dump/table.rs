@@ -66,6 +66,21 @@ pub(super) async fn dump_unit(
     let label = table.name.plain();
     let table_no = unit.table as u32;
     progress.table_started(&label);
+    // The leader holds ACCESS SHARE already; if DDL queued for an exclusive lock
+    // since, a plain COPY would wait behind it forever (a wait the server cannot see
+    // as a deadlock). Fail at once instead, like pg_dump's workers do.
+    client
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+            table.name
+        ))
+        .await
+        .map_err(|e| {
+            PgError::query(
+                format!("lock {label} (another session waits for an exclusive lock on it)"),
+                e,
+            )
+        })?;
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
     let stream = client
         .copy_out(&copy_sql(table, &unit))
@@ -105,26 +120,24 @@ pub(super) async fn dump_unit(
             let cut = scanner.cut();
             if let Some(prev) = held.replace(cut) {
                 if !send(prev, false, tx.clone()).await {
-                    break;
+                    // The uploader stopped: its error is the real cause.
+                    drop(tx);
+                    return Err(uploader_error(uploader).await);
                 }
             }
         }
     }
     let last = scanner.finish().map_err(format_err)?;
-    match held {
-        Some(prev) if last.data.is_empty() => {
-            send(prev, true, tx.clone()).await;
-        }
-        Some(prev) => {
-            send(prev, false, tx.clone()).await;
-            send(last, true, tx.clone()).await;
-        }
+    let sent = match held {
+        Some(prev) if last.data.is_empty() => send(prev, true, tx.clone()).await,
+        Some(prev) => send(prev, false, tx.clone()).await && send(last, true, tx.clone()).await,
         // An empty unit still gets one (empty) FINAL chunk: "no rows" ≠ "missing".
-        None => {
-            send(last, true, tx.clone()).await;
-        }
-    }
+        None => send(last, true, tx.clone()).await,
+    };
     drop(tx);
+    if !sent {
+        return Err(uploader_error(uploader).await);
+    }
     let chunks = uploader
         .await
         .map_err(|e| DumpError::Worker(e.to_string()))??;
@@ -135,6 +148,17 @@ pub(super) async fn dump_unit(
         raw_bytes: raw,
         chunks,
     })
+}
+
+/// The error that made the uploader stop early.
+async fn uploader_error(
+    uploader: tokio::task::JoinHandle<Result<Vec<ChunkRecord>, DumpError>>,
+) -> DumpError {
+    match uploader.await {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => DumpError::Worker("the uploader stopped without an error".into()),
+        Err(e) => DumpError::Worker(e.to_string()),
+    }
 }
 
 /// Seals each piece on the rayon pool and uploads it, in order.

@@ -145,7 +145,8 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             _ => None,
         };
         let expr: Option<String> = r.get("default_expr");
-        let generated = r.get::<_, String>("generated") == "s";
+        let gen_kind = r.get::<_, String>("generated");
+        let generated = gen_kind == "s" || gen_kind == "v";
         let coll_name: Option<String> = r.get("coll_name");
         t.columns.push(Column {
             name: r.get("attname"),
@@ -154,6 +155,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             not_null: r.get("attnotnull"),
             default: if generated { None } else { expr.clone() },
             generated: if generated { expr } else { None },
+            generated_virtual: gen_kind == "v",
             identity,
             collation: coll_name.map(|n| QualName::new(r.get::<_, String>("coll_schema"), n)),
             comment: r.get("comment"),

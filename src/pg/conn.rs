@@ -29,15 +29,12 @@ pub enum PgError {
     Invalid(String),
 }
 
-/// A readable one-line description of a driver error, with the server's detail and
-/// hint when there is one. Never includes connection parameters.
+/// A readable one-line description of a driver error. Never includes connection
+/// parameters, nor the server's DETAIL field: it can quote row values ("Key (mrn)=(…)
+/// already exists"), which must not reach logs or cron mail.
 fn describe(e: &tokio_postgres::Error) -> (String, Option<String>) {
     if let Some(db) = e.as_db_error() {
-        let mut s = db.message().to_owned();
-        if let Some(d) = db.detail() {
-            s.push_str(&format!(" ({d})"));
-        }
-        return (s, Some(db.code().code().to_owned()));
+        return (db.message().to_owned(), Some(db.code().code().to_owned()));
     }
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);

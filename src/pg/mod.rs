@@ -62,13 +62,16 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
 }
 
 /// Applies session settings every pgbunker session uses: no search_path surprises
-/// (every name we print or send is qualified) and no statement timeout cutting a COPY.
+/// (every name we print or send is qualified), no statement timeout cutting a COPY,
+/// literals quoted the standard way, and row-level security off, so a role that
+/// cannot bypass a policy gets an error instead of a silently filtered table.
 pub async fn prepare_session(client: &Client) -> Result<(), PgError> {
     client
         .batch_execute(
             "SELECT pg_catalog.set_config('search_path', '', false); \
              SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
-             SET client_encoding = 'UTF8'",
+             SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
+             SET row_security = off",
         )
         .await
         .map_err(|e| PgError::query("prepare the session", e))

@@ -71,10 +71,17 @@ impl Classify for StoreError {
     }
 }
 
-fn sync_file_and_parent(path: &Path) -> std::io::Result<()> {
+/// Flushes the file and every folder from it up to the repository root: folders the
+/// put created (`backups/<bid>/t<n>`) must be durable too.
+fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        std::fs::File::open(d)?.sync_all()?;
+        if d == root {
+            break;
+        }
+        dir = d.parent();
     }
     Ok(())
 }
@@ -177,8 +184,8 @@ impl Store {
     pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         self.put_create(key, bytes).await?;
         if let Some(root) = &self.local_root {
-            let path = root.join(key);
-            tokio::task::spawn_blocking(move || sync_file_and_parent(&path))
+            let (path, root) = (root.join(key), root.clone());
+            tokio::task::spawn_blocking(move || sync_file_and_parents(&path, &root))
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|r| r)

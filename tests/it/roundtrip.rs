@@ -133,6 +133,10 @@ async fn awkward_shapes_round_trip_and_uncovered_objects_are_reported() {
             INSERT INTO public.b VALUES (1, NULL);
             INSERT INTO public.a VALUES (1, 1);
             UPDATE public.b SET a_id = 1;
+            ALTER TABLE public.measures ADD CONSTRAINT grams_positive CHECK (grams > 0);
+            COMMENT ON CONSTRAINT grams_positive ON public.measures IS 'no negative weights';
+            CREATE TYPE public.mood AS ENUM ('calm', 'tense');
+            CREATE TABLE public.moods (id int PRIMARY KEY, history public.mood[]);
             CREATE VIEW public.measure_view AS SELECT id FROM public.measures;
             CREATE FUNCTION public.twice(int) RETURNS int LANGUAGE sql AS 'SELECT $1 * 2';
             "#,
@@ -154,6 +158,10 @@ async fn awkward_shapes_round_trip_and_uncovered_objects_are_reported() {
     );
     assert!(
         err.contains("warning: not in this backup: function: public.twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("user-defined type (restore would fail): public.moods.history"),
         "{err}"
     );
 

@@ -51,6 +51,19 @@ SELECT 'collation', n.nspname || '.' || co.collname
 FROM pg_catalog.pg_collation co JOIN user_ns n ON n.oid = co.collnamespace
 WHERE ('pg_catalog.pg_collation'::regclass, co.oid) NOT IN (SELECT classid, objid FROM ext_member)
 UNION ALL
+-- Binary COPY embeds the element type's OID in arrays (and column type OIDs in
+-- composites); a user-defined type gets another OID in the restored database.
+SELECT 'column of an array or composite of a user-defined type (restore would fail)',
+       n.nspname || '.' || c.relname || '.' || a.attname
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN user_ns n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+  AND ((e.oid IS NOT NULL AND (e.oid >= 16384 OR e.typtype = 'c'))
+       OR (t.typtype = 'c' AND t.oid >= 16384))
+UNION ALL
 SELECT 'large objects', pg_catalog.count(*)::text || ' large object(s)'
 FROM pg_catalog.pg_largeobject_metadata HAVING pg_catalog.count(*) > 0
 UNION ALL
