@@ -11,7 +11,7 @@ use crate::dump::{self, DumpOptions};
 use crate::pg::ConnSpec;
 use crate::progress::Progress;
 
-#[derive(Debug)]
+/// No `Debug`: the connection string may carry a password.
 pub struct BackupOptions {
     pub repo: RepoAccess,
     /// Connection string or URL; `None` takes everything from the `PG*` environment.

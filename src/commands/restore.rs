@@ -11,7 +11,7 @@ use crate::load::{self, LoadOptions};
 use crate::pg::ConnSpec;
 use crate::progress::Progress;
 
-#[derive(Debug)]
+/// No `Debug`: the connection string may carry a password.
 pub struct RestoreOptions {
     pub repo: RepoAccess,
     /// A backup id or `latest`.

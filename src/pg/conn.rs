@@ -82,6 +82,10 @@ impl Classify for PgError {
             (PgError::Connect { .. }, Some("3D000")) => {
                 "the database does not exist: check the name, or create it first"
             }
+            (PgError::Connect { reason, .. }, _) if reason.contains("TLS") => {
+                "this version of pgbunker cannot use TLS: connect over a trusted network \
+                 or on the database host, with sslmode=disable or prefer"
+            }
             (PgError::Connect { .. }, _) => {
                 "check that the server is running and reachable at that host and port"
             }

@@ -59,6 +59,19 @@ async fn connection_and_repository_mistakes() {
         "passwords are never printed: {msg}"
     );
 
+    // TLS is not supported yet: asking for it must fail, never fall back to clear text.
+    let tls = pgbunker(
+        &[
+            "backup",
+            "--repo",
+            &repo,
+            &format!("{}?sslmode=require", w.pg.url("postgres")),
+        ],
+        &env,
+    );
+    assert_eq!(tls.status.code(), Some(3), "{}", stderr(&tls));
+    assert!(stderr(&tls).contains("cannot use TLS"), "{}", stderr(&tls));
+
     let no_db = pgbunker(
         &["backup", "--repo", &repo, &w.pg.url("does_not_exist")],
         &env,
