@@ -24,22 +24,8 @@ async fn open_latest(repo: &str) -> BackupReader {
 async fn a_table_split_into_parts_restores_identically() {
     let w = World::start();
     let src = w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    ok(pgbunker(
-        &[
-            "backup",
-            "--repo",
-            &repo,
-            "-j",
-            "3",
-            "--part-size-mb",
-            "1",
-            &w.pg.url("heart"),
-        ],
-        &env,
-    ));
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "heart", &["-j", "3", "--part-size-mb", "1"]));
     let reader = open_latest(&repo).await;
     let vitals = reader
         .manifest()
@@ -63,19 +49,7 @@ async fn a_table_split_into_parts_restores_identically() {
     }
 
     let dst = w.empty_db("restored").await;
-    ok(pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("restored"),
-            "-j",
-            "3",
-        ],
-        &env,
-    ));
+    ok(w.restore_with(&repo, "latest", "restored", &["-j", "3"]));
     assert_eq!(all_rows(&src).await, all_rows(&dst).await);
     assert_eq!(w.schema_dump("heart"), w.schema_dump("restored"));
     assert_eq!(sequence_values(&src).await, sequence_values(&dst).await);
@@ -132,9 +106,7 @@ async fn a_backup_under_concurrent_writes_sees_one_consistent_snapshot() {
         ))
         .await
         .unwrap();
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let repo = w.init_repo("repo");
 
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -225,9 +197,8 @@ async fn a_backup_under_concurrent_writes_sees_one_consistent_snapshot() {
 async fn a_conflicting_lock_makes_the_backup_fail_clearly_after_the_timeout() {
     let w = World::start();
     let src = w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
+    let repo = w.init_repo("repo");
     let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
     let holder = src.connect().await.unwrap();
     holder
         .batch_execute("BEGIN; LOCK TABLE public.patients IN ACCESS EXCLUSIVE MODE")
@@ -248,10 +219,7 @@ async fn a_conflicting_lock_makes_the_backup_fail_clearly_after_the_timeout() {
     assert!(stderr(&o).contains("lock"), "{}", stderr(&o));
     assert!(stderr(&o).contains("--lock-wait-timeout"), "{}", stderr(&o));
     holder.batch_execute("ROLLBACK").await.unwrap();
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
+    ok(w.backup(&repo, "heart", &[]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,9 +254,8 @@ async fn a_backup_taken_on_a_hot_standby_restores_the_primary_data() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let repo = w.repo("repo");
+    let repo = w.init_repo("repo");
     let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
     ok(pgbunker(
         &[
             "backup",

@@ -114,9 +114,7 @@ async fn passwords_from_the_environment_and_pgpass_and_a_wrong_one() {
     let w = World::start();
     w.fixture_db("heart", 1).await;
     w.pg.add_password_role("clinic", "s3cret-Pw").await.unwrap();
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let repo = w.init_repo("repo");
     let port = w.pg.port().to_string();
     let url = format!("postgresql://clinic@127.0.0.1:{port}/heart");
 

@@ -84,9 +84,8 @@ async fn a_broken_catalog_chain_is_detected() {
 async fn an_interrupted_backup_is_never_complete_and_the_next_one_succeeds() {
     let w = World::start();
     w.fixture_db("heart", 4).await;
-    let repo = w.repo("repo");
+    let repo = w.init_repo("repo");
     let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgbunker"))
         .args(["backup", "--repo", &repo, "-j", "1", &w.pg.url("heart")])
         .env("PGBUNKER_KEY", KEY)
@@ -116,10 +115,7 @@ async fn an_interrupted_backup_is_never_complete_and_the_next_one_succeeds() {
         list.contains("incomplete") && !list.contains(" complete"),
         "{list}"
     );
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
+    ok(w.backup(&repo, "heart", &[]));
     let list = ok(pgbunker(&["list", "--repo", &repo], &env));
     assert!(list.contains(" complete"), "{list}");
 }

@@ -14,29 +14,12 @@ async fn fixture_round_trip_is_identical() {
         .batch_execute("SELECT nextval('public.patients_id_seq') FROM generate_series(1, 3)")
         .await
         .ok();
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    let out = ok(pgbunker(
-        &["backup", "--repo", &repo, "--jobs", "4", &w.pg.url("heart")],
-        &env,
-    ));
+    let repo = w.init_repo("repo");
+    let out = ok(w.backup(&repo, "heart", &["--jobs", "4"]));
     assert!(out.contains("Backup ") && out.contains("complete"), "{out}");
 
     let dst = w.empty_db("restored").await;
-    let out = ok(pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &repo,
-            "latest",
-            "--target",
-            &w.pg.url("restored"),
-            "--jobs",
-            "4",
-        ],
-        &env,
-    ));
+    let out = ok(w.restore_with(&repo, "latest", "restored", &["--jobs", "4"]));
     assert!(out.contains("Restored backup"), "{out}");
 
     let (a, b) = (w.schema_dump("heart"), w.schema_dump("restored"));
@@ -65,9 +48,8 @@ async fn fixture_round_trip_is_identical() {
 async fn json_list_shows_the_backup_newest_first() {
     let w = World::start();
     w.fixture_db("heart", 1).await;
-    let repo = w.repo("repo");
+    let repo = w.init_repo("repo");
     let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
     let url = w.pg.url("heart");
     let first = ok(pgbunker(&["--json", "backup", "--repo", &repo, &url], &env));
     let second = ok(pgbunker(
@@ -143,9 +125,8 @@ async fn awkward_shapes_round_trip_and_uncovered_objects_are_reported() {
         )
         .await
         .unwrap();
-    let repo = w.repo("repo");
+    let repo = w.init_repo("repo");
     let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
     let o = pgbunker(
         &["backup", "--repo", &repo, "-j", "3", &w.pg.url("awkward")],
         &env,

@@ -16,13 +16,8 @@ async fn repository_holds_no_plaintext_phi() {
         .await
         .unwrap();
     let needles: Vec<String> = (0..4).map(|i| row.get::<_, String>(i)).collect();
-    let repo = w.repo("repo");
-    let env = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    ok(pgbunker(
-        &["backup", "--repo", &repo, &w.pg.url("heart")],
-        &env,
-    ));
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "heart", &[]));
     let all = files(std::path::Path::new(&repo));
     assert!(all.len() > 12, "chunks, manifest, catalog, keys: {all:?}");
     // Table names are sensitive too ("hiv_results"), and so is the MRN format.

@@ -60,13 +60,36 @@ impl World {
         repo
     }
 
+    /// A new repository `name` encrypted under [`KEY`]; returns its path.
+    pub fn init_repo(&self, name: &str) -> String {
+        let repo = self.repo(name);
+        ok(pgbunker(
+            &["init", "--repo", &repo],
+            &[("PGBUNKER_KEY", KEY)],
+        ));
+        repo
+    }
+
+    /// `pgbunker backup` of database `db` into `repo` under [`KEY`], with `extra` flags.
+    pub fn backup(&self, repo: &str, db: &str, extra: &[&str]) -> Output {
+        let url = self.pg.url(db);
+        let mut args = vec!["backup", "--repo", repo];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        pgbunker(&args, &[("PGBUNKER_KEY", KEY)])
+    }
+
     /// `pgbunker restore` of `backup` from `repo` into database `db`, under [`KEY`].
     pub fn restore(&self, repo: &str, backup: &str, db: &str) -> Output {
+        self.restore_with(repo, backup, db, &[])
+    }
+
+    /// Like [`World::restore`], with `extra` flags.
+    pub fn restore_with(&self, repo: &str, backup: &str, db: &str, extra: &[&str]) -> Output {
         let target = self.pg.url(db);
-        pgbunker(
-            &["restore", "--repo", repo, backup, "--target", &target],
-            &[("PGBUNKER_KEY", KEY)],
-        )
+        let mut args = vec!["restore", "--repo", repo, backup, "--target", &target];
+        args.extend_from_slice(extra);
+        pgbunker(&args, &[("PGBUNKER_KEY", KEY)])
     }
 
     pub async fn empty_db(&self, name: &str) -> ConnSpec {
