@@ -312,17 +312,28 @@ impl Sandbox {
         Ok(self.conn(name))
     }
 
-    /// Creates a superuser login role that must authenticate with `password` (SCRAM)
-    /// over TCP, so tests exercise real password checks; `postgres` keeps trust.
-    pub async fn add_password_role(&self, role: &str, password: &str) -> Result<(), SandboxError> {
+    /// Creates a login role (a superuser if `superuser`) that must authenticate with
+    /// `password` (SCRAM) over TCP, so tests exercise real password checks and
+    /// unprivileged roles; `postgres` keeps trust.
+    pub async fn add_password_role(
+        &self,
+        role: &str,
+        password: &str,
+        superuser: bool,
+    ) -> Result<(), SandboxError> {
         let admin = self.conn("postgres").connect().await?;
         let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
         admin
             .batch_execute(&format!(
                 "SET password_encryption = 'scram-sha-256'; \
-                 CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
+                 CREATE ROLE {} LOGIN {} PASSWORD {}",
                 q(role),
+                if superuser {
+                    "SUPERUSER"
+                } else {
+                    "NOSUPERUSER"
+                },
                 lit(password)
             ))
             .await

@@ -113,7 +113,9 @@ async fn restore_refuses_a_database_that_already_has_the_tables() {
 async fn passwords_from_the_environment_and_pgpass_and_a_wrong_one() {
     let w = World::start();
     w.fixture_db("heart", 1).await;
-    w.pg.add_password_role("clinic", "s3cret-Pw").await.unwrap();
+    w.pg.add_password_role("clinic", "s3cret-Pw", true)
+        .await
+        .unwrap();
     let repo = w.init_repo("repo");
     let port = w.pg.port().to_string();
     let url = format!("postgresql://clinic@127.0.0.1:{port}/heart");
@@ -157,4 +159,44 @@ async fn passwords_from_the_environment_and_pgpass_and_a_wrong_one() {
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = pgbunker(&["backup", "--repo", &repo], &libpq_env);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// A role subject to row-level security must never get a silently filtered backup:
+/// with row_security off the server refuses, and the backup fails clearly.
+#[tokio::test(flavor = "multi_thread")]
+async fn row_level_security_never_filters_a_backup_silently() {
+    let w = World::start();
+    let src = w.empty_db("clinic").await;
+    w.pg.add_password_role("clerk", "pw-clerk", false)
+        .await
+        .unwrap();
+    src.connect()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+             INSERT INTO public.notes SELECT g, 'note ' || g FROM generate_series(1, 50) g;
+             ALTER TABLE public.notes OWNER TO clerk;
+             ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY only_even ON public.notes USING (id % 2 = 0);",
+        )
+        .await
+        .unwrap();
+    let repo = w.init_repo("repo");
+    let url = format!("postgresql://clerk@127.0.0.1:{}/clinic", w.pg.port());
+    let env = [("PGBUNKER_KEY", KEY), ("PGPASSWORD", "pw-clerk")];
+    // The owner is not subject to its own policies: every row is backed up.
+    let out = ok(pgbunker(&["--json", "backup", "--repo", &repo, &url], &env));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["rows"], 50, "{out}");
+    // Forced on the owner too: the server refuses rather than filter.
+    src.connect()
+        .await
+        .unwrap()
+        .batch_execute("ALTER TABLE public.notes FORCE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    let o = pgbunker(&["backup", "--repo", &repo, &url], &env);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("row-level security"), "{}", stderr(&o));
 }
