@@ -142,13 +142,7 @@ pub async fn run(
         })
         .collect();
     progress.start("restore", units.len() as u64, raw);
-    let setup = |client: Arc<tokio_postgres::Client>| async move {
-        client
-            .batch_execute("SET synchronous_commit = off")
-            .await
-            .map_err(|e| PgError::query("configure the load session", e))?;
-        Ok::<_, LoadError>(())
-    };
+    let setup = parallel::session_setting("SET synchronous_commit = off");
     let (c, r, p) = (cat.clone(), reader.clone(), progress.clone());
     let work = move |client: Arc<tokio_postgres::Client>, (i, part): (usize, u32)| {
         let (cat, reader, progress) = (c.clone(), r.clone(), p.clone());

@@ -3,8 +3,29 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use super::{first_line, LoadError};
 use crate::pg::{run_sessions, ConnSpec, PgError};
+
+/// A `run_sessions` setup step that applies one session setting.
+pub(super) fn session_setting(
+    sql: &'static str,
+) -> impl Fn(Arc<tokio_postgres::Client>) -> BoxFuture<'static, Result<(), LoadError>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |client| {
+        Box::pin(async move {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| PgError::query(format!("configure the session ({sql})"), e))?;
+            Ok(())
+        })
+    }
+}
 
 pub(super) async fn run_statements(
     target: &ConnSpec,
@@ -12,13 +33,7 @@ pub(super) async fn run_statements(
     section: &'static str,
     groups: Vec<Vec<String>>,
 ) -> Result<(), LoadError> {
-    let setup = |client: Arc<tokio_postgres::Client>| async move {
-        client
-            .batch_execute("SET maintenance_work_mem = '256MB'")
-            .await
-            .map_err(|e| PgError::query("configure the session", e))?;
-        Ok::<_, LoadError>(())
-    };
+    let setup = session_setting("SET maintenance_work_mem = '256MB'");
     let work = move |client: Arc<tokio_postgres::Client>, group: Vec<String>| async move {
         for sql in group {
             client
