@@ -7,6 +7,7 @@
 //! unprivileged `nobody` user (or `PGBUNKER_SANDBOX_USER`).
 
 pub mod fixture;
+pub mod s3;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,11 @@ impl Classify for SandboxError {
             SandboxError::NoBinaries(_) => Some(
                 "install the PostgreSQL server (apt install postgresql) or set PGBUNKER_PG_BIN \
                  to the folder holding initdb and pg_ctl"
+                    .into(),
+            ),
+            SandboxError::Spawn { program, .. } if program.contains("moto_server") => Some(
+                "install the S3 test server with `pip install 'moto[server]'` or set \
+                 PGBUNKER_MOTO_SERVER to its path"
                     .into(),
             ),
             _ => None,
@@ -116,7 +122,7 @@ fn unprivileged_user() -> Result<Option<(u32, u32)>, SandboxError> {
     }
 }
 
-fn free_port() -> Result<u16, SandboxError> {
+pub(crate) fn free_port() -> Result<u16, SandboxError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

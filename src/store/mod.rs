@@ -4,6 +4,9 @@
 //! backend. Writes that commit state use create-only puts, so two writers can never
 //! silently overwrite each other.
 
+mod aws_profile;
+mod location;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,8 +14,10 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
 use thiserror::Error;
+
+use location::Location;
 
 use crate::error::{Class, Classify};
 
@@ -39,6 +44,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("object {key} was stored with {stored} bytes instead of {sent}")]
+    ShortWrite { key: String, sent: u64, stored: u64 },
     #[error("could not create the repository folder {path}: {source}")]
     CreateDir {
         path: String,
@@ -46,6 +53,10 @@ pub enum StoreError {
         source: std::io::Error,
     },
 }
+
+const CREDENTIALS_HINT: &str = "check the storage credentials: AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY or AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, \
+     AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
 
 impl Classify for StoreError {
     fn class(&self) -> Class {
@@ -63,8 +74,31 @@ impl Classify for StoreError {
             StoreError::Missing(_) => {
                 Some("create it with `pgbunker init --repo <PATH>`, or check the path".into())
             }
-            StoreError::BadUrl { .. } => {
-                Some("use a local path or a file:// URL for the repository".into())
+            StoreError::BadUrl { .. } => Some(
+                "use a path, file:///path, s3://bucket/prefix[?endpoint=URL&region=R&\
+                 path_style=true&allow_http=true], gs://bucket/prefix or az://container/prefix"
+                    .into(),
+            ),
+            StoreError::Backend { source, .. } => match source {
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. } => Some(CREDENTIALS_HINT.into()),
+                // No credentials anywhere: object_store falls back to the instance
+                // metadata service, which is not there.
+                e if e.to_string().contains("169.254.169.254") => Some(CREDENTIALS_HINT.into()),
+                e if e.to_string().contains("NoSuchBucket") => Some(
+                    "the bucket does not exist; create it first (pgbunker never creates \
+                     buckets)"
+                        .into(),
+                ),
+                e if e.to_string().contains("error sending request") => Some(
+                    "the storage endpoint did not answer; check the URL's endpoint= option \
+                     (or AWS_ENDPOINT_URL) and the network"
+                        .into(),
+                ),
+                _ => None,
+            },
+            StoreError::ShortWrite { .. } => {
+                Some("the storage lost or cut the object; run the command again".into())
             }
             _ => None,
         }
@@ -118,49 +152,34 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn local_path(url: &str) -> Result<PathBuf, StoreError> {
-    if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return Err(StoreError::BadUrl {
-                url: url.into(),
-                why: "file:// URLs need an absolute path (file:///srv/backups)".into(),
-            });
-        }
-        return Ok(PathBuf::from(rest));
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        return Err(StoreError::BadUrl {
-            url: url.into(),
-            why: format!("the {scheme}:// scheme is not available in this build"),
-        });
-    }
-    if url.is_empty() {
-        return Err(StoreError::BadUrl {
-            url: url.into(),
-            why: "the repository location is empty".into(),
-        });
-    }
-    Ok(PathBuf::from(url))
-}
+/// Objects above this size are uploaded in parts on cloud stores: a retried part
+/// costs 8 MiB, not the whole object.
+const MULTIPART_THRESHOLD: usize = 8 << 20;
+const PART_SIZE: usize = 8 << 20;
 
 impl Store {
     /// Opens an existing repository location.
     pub fn open(url: &str) -> Result<Store, StoreError> {
-        let path = local_path(url)?;
-        if !path.is_dir() {
-            return Err(StoreError::Missing(url.into()));
+        match Location::parse(url)? {
+            Location::Local(path) if !path.is_dir() => Err(StoreError::Missing(url.into())),
+            Location::Local(path) => Self::local(&path, url),
+            cloud => Self::cloud(&cloud, url),
         }
-        Self::local(&path, url)
     }
 
-    /// Opens a location for a new repository, creating the folder if needed.
+    /// Opens a location for a new repository, creating the folder if needed (a
+    /// bucket must already exist: creating buckets is the cloud account's business).
     pub fn create(url: &str) -> Result<Store, StoreError> {
-        let path = local_path(url)?;
-        std::fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::local(&path, url)
+        match Location::parse(url)? {
+            Location::Local(path) => {
+                std::fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::local(&path, url)
+            }
+            cloud => Self::cloud(&cloud, url),
+        }
     }
 
     fn local(path: &Path, url: &str) -> Result<Store, StoreError> {
@@ -172,6 +191,14 @@ impl Store {
         })
     }
 
+    fn cloud(loc: &Location, url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            inner: loc.connect(url)?,
+            location: url.into(),
+            local_root: None,
+        })
+    }
+
     /// The location as given by the user (repository URLs carry no secrets).
     pub fn location(&self) -> &str {
         &self.location
@@ -180,20 +207,61 @@ impl Store {
     /// Writes a new object; fails with [`StoreError::AlreadyExists`] if the key is
     /// taken. This is the only way committed state is written. On a local folder the
     /// object and its folder are fsynced before this returns, so the catalog entry that
-    /// commits a backup can never survive a power loss that its chunks did not.
+    /// commits a backup can never survive a power loss that its chunks did not; on
+    /// cloud stores S3 checks the SHA-256 it is sent and every store's stored size is
+    /// compared with what was sent.
     pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        self.put_create(key, bytes).await?;
-        if let Some(root) = &self.local_root {
-            let (path, root) = (root.join(key), root.clone());
-            tokio::task::spawn_blocking(move || sync_file_and_parents(&path, &root))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|r| r)
-                .map_err(|source| StoreError::Sync {
-                    key: key.into(),
-                    source,
-                })?;
+        let len = bytes.len() as u64;
+        if self.local_root.is_none() && bytes.len() > MULTIPART_THRESHOLD {
+            self.put_multipart_new(key, bytes).await?;
+        } else {
+            self.put_create(key, bytes).await?;
         }
+        self.make_durable(key, len).await
+    }
+
+    /// Local: fsync the object and its new folders. Cloud: the store acknowledged the
+    /// put; check it kept every byte.
+    async fn make_durable(&self, key: &str, len: u64) -> Result<(), StoreError> {
+        match &self.local_root {
+            Some(root) => {
+                let (path, root) = (root.join(key), root.clone());
+                tokio::task::spawn_blocking(move || sync_file_and_parents(&path, &root))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|r| r)
+                    .map_err(|source| StoreError::Sync {
+                        key: key.into(),
+                        source,
+                    })
+            }
+            None => match self.size(key).await? {
+                Some(stored) if stored == len => Ok(()),
+                stored => Err(StoreError::ShortWrite {
+                    key: key.into(),
+                    sent: len,
+                    stored: stored.unwrap_or(0),
+                }),
+            },
+        }
+    }
+
+    /// Multipart uploads cannot be conditional in object_store, so a large object is
+    /// refused when its key is already taken. Only chunks are this large, and their
+    /// keys hold a fresh random backup id, so no second writer races for them.
+    async fn put_multipart_new(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        if self.size(key).await?.is_some() {
+            return Err(StoreError::AlreadyExists(key.into()));
+        }
+        let path = ObjPath::from(key);
+        let upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(backend("start uploading", key))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        w.put(bytes);
+        w.finish().await.map_err(backend("upload", key))?;
         Ok(())
     }
 

@@ -9,4 +9,5 @@ mod errors;
 mod format;
 mod repository;
 mod roundtrip;
+mod s3;
 mod security;

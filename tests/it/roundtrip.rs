@@ -22,26 +22,13 @@ async fn fixture_round_trip_is_identical() {
     let out = ok(w.restore_with(&repo, "latest", "restored", &["--jobs", "4"]));
     assert!(out.contains("Restored backup"), "{out}");
 
-    let (a, b) = (w.schema_dump("heart"), w.schema_dump("restored"));
-    if a != b {
-        let diff: Vec<String> = a
-            .lines()
-            .zip(b.lines())
-            .filter(|(x, y)| x != y)
-            .take(10)
-            .map(|(x, y)| format!("- {x}\n+ {y}"))
-            .collect();
-        panic!("schema differs after restore:\n{}", diff.join("\n"));
-    }
     let (ra, rb) = (all_rows(&src).await, all_rows(&dst).await);
-    assert_eq!(ra.len(), rb.len());
     assert!(ra.len() >= 10, "the fixture has at least ten tables");
-    for ((ta, rows_a), (tb, rows_b)) in ra.iter().zip(rb.iter()) {
-        assert_eq!(ta, tb);
-        assert!(!rows_a.is_empty(), "{ta} is empty in the fixture");
-        assert!(rows_a == rows_b, "rows of {ta} differ after restore");
+    for (t, rows) in &ra {
+        assert!(!rows.is_empty(), "{t} is empty in the fixture");
     }
-    assert_eq!(sequence_values(&src).await, sequence_values(&dst).await);
+    assert_eq!(ra.len(), rb.len());
+    w.assert_same("heart", "restored").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,7 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct RepoArg {
-    /// Repository location: a folder or file:// URL.
+    /// Repository location: a folder, file:///path, s3://bucket/prefix[?endpoint=…],
+    /// gs://bucket/prefix or az://container/prefix.
     #[arg(long, env = "PGBUNKER_REPO", value_name = "PATH")]
     pub repo: String,
 }

@@ -1,0 +1,310 @@
+//! Repository URL → an object_store backend.
+//!
+//! One URL names the repository everywhere (`init`, `backup`, cron lines, the config
+//! file), so it holds the location and the non-secret options of S3-compatible stores
+//! (`endpoint`, `region`, `path_style`, `allow_http`) and never a credential: those come
+//! from each cloud's usual environment variables and files, which `ps` does not show.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, Checksum};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::prefix::PrefixStore;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+
+use super::aws_profile;
+use super::StoreError;
+
+/// Where a repository lives, parsed from its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Location {
+    Local(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+        options: Vec<(String, String)>,
+    },
+    Gcs {
+        bucket: String,
+        prefix: String,
+    },
+    Azure {
+        container: String,
+        prefix: String,
+    },
+}
+
+/// Query options accepted on `s3://` URLs. Anything else, credentials above all, is
+/// refused rather than ignored, so a secret pasted into a URL fails loudly.
+const S3_OPTIONS: [&str; 4] = ["endpoint", "region", "path_style", "allow_http"];
+
+/// A refused URL may hold a pasted secret: the error shows it without user info and
+/// without option values.
+fn bad(url: &str, why: impl Into<String>) -> StoreError {
+    StoreError::BadUrl {
+        url: redact(url),
+        why: why.into(),
+    }
+}
+
+pub(super) fn redact(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((host, path)) => format!("{scheme}://{}/{path}", strip_userinfo(host)),
+            None => format!("{scheme}://{}", strip_userinfo(rest)),
+        },
+        None => base.to_owned(),
+    };
+    match query {
+        Some(q) => {
+            let keys: Vec<&str> = q
+                .split('&')
+                .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+                .collect();
+            format!("{base}?{}", keys.join("=…&") + "=…")
+        }
+        None => base,
+    }
+}
+
+fn strip_userinfo(host: &str) -> &str {
+    host.rsplit_once('@').map_or(host, |(_, h)| h)
+}
+
+impl Location {
+    pub(super) fn parse(url: &str) -> Result<Location, StoreError> {
+        if url.is_empty() {
+            return Err(bad(url, "the repository location is empty"));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Ok(Location::Local(PathBuf::from(url)));
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        if scheme == "file" {
+            if !rest.starts_with('/') {
+                return Err(bad(
+                    url,
+                    "file:// URLs need an absolute path (file:///srv/backups)",
+                ));
+            }
+            return Ok(Location::Local(PathBuf::from(rest)));
+        }
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((b, p)) => (b.to_owned(), p.trim_matches('/').to_owned()),
+            None => (rest.to_owned(), String::new()),
+        };
+        if bucket.is_empty() || bucket.contains('@') || bucket.contains(':') {
+            return Err(bad(
+                url,
+                "expected <scheme>://<bucket>/<prefix>; credentials never go in the URL",
+            ));
+        }
+        let options = parse_query(url, query)?;
+        if scheme != "s3" && !options.is_empty() {
+            return Err(bad(url, format!("{scheme}:// URLs take no options")));
+        }
+        match scheme {
+            "s3" => Ok(Location::S3 {
+                bucket,
+                prefix,
+                options,
+            }),
+            "gs" => Ok(Location::Gcs { bucket, prefix }),
+            "az" | "azure" => Ok(Location::Azure {
+                container: bucket,
+                prefix,
+            }),
+            other => Err(bad(
+                url,
+                format!("unknown scheme {other}://; use a path, file://, s3://, gs:// or az://"),
+            )),
+        }
+    }
+
+    /// Builds the backend. Cloud clients retry transient errors (5xx, timeouts,
+    /// throttling) with exponential backoff before an error reaches us.
+    pub(super) fn connect(&self, url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        let built =
+            |r: object_store::Result<Arc<dyn ObjectStore>>| r.map_err(|e| bad(url, e.to_string()));
+        match self {
+            Location::Local(_) => unreachable!("local folders are opened by Store::local"),
+            Location::S3 {
+                bucket,
+                prefix,
+                options,
+            } => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry())
+                    .with_checksum_algorithm(Checksum::SHA256);
+                b = aws_profile::apply(b);
+                for (k, v) in options {
+                    b = match k.as_str() {
+                        "endpoint" => b.with_endpoint(v),
+                        "region" => b.with_region(v),
+                        "path_style" => b.with_virtual_hosted_style_request(!truthy(url, k, v)?),
+                        "allow_http" => b.with_allow_http(truthy(url, k, v)?),
+                        _ => unreachable!("options are checked when parsed"),
+                    };
+                }
+                built(b.build().map(|s| prefixed(Arc::new(s), prefix)))
+            }
+            Location::Gcs { bucket, prefix } => built(
+                GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry())
+                    .build()
+                    .map(|s| prefixed(Arc::new(s), prefix)),
+            ),
+            Location::Azure { container, prefix } => built(
+                MicrosoftAzureBuilder::from_env()
+                    .with_container_name(container)
+                    .with_retry(retry())
+                    .build()
+                    .map(|s| prefixed(Arc::new(s), prefix)),
+            ),
+        }
+    }
+}
+
+fn parse_query(url: &str, query: Option<&str>) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
+        if !S3_OPTIONS.contains(&k) {
+            return Err(bad(
+                url,
+                format!(
+                    "unknown option {k:?} (allowed: {}); credentials come from the \
+                     environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)",
+                    S3_OPTIONS.join(", ")
+                ),
+            ));
+        }
+        out.push((k.to_owned(), percent_decode(v)));
+    }
+    Ok(out)
+}
+
+/// Decodes `%XX` escapes (an endpoint may be written `http%3A%2F%2Fhost%3A9000`).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn truthy(url: &str, key: &str, v: &str) -> Result<bool, StoreError> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(url, format!("option {key} must be true or false"))),
+    }
+}
+
+fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
+    if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    }
+}
+
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: 8,
+        retry_timeout: Duration::from_secs(3 * 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_locations() {
+        assert_eq!(
+            Location::parse("/srv/b").unwrap(),
+            Location::Local("/srv/b".into())
+        );
+        assert_eq!(
+            Location::parse("file:///srv/b").unwrap(),
+            Location::Local("/srv/b".into())
+        );
+        assert_eq!(
+            Location::parse(
+                "s3://bkt/clinic/prod/?endpoint=http%3A%2F%2F127.0.0.1%3A9000&path_style=true"
+            )
+            .unwrap(),
+            Location::S3 {
+                bucket: "bkt".into(),
+                prefix: "clinic/prod".into(),
+                options: vec![
+                    ("endpoint".into(), "http://127.0.0.1:9000".into()),
+                    ("path_style".into(), "true".into())
+                ],
+            }
+        );
+        assert_eq!(
+            Location::parse("gs://b").unwrap(),
+            Location::Gcs {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            Location::parse("az://c/p").unwrap(),
+            Location::Azure {
+                container: "c".into(),
+                prefix: "p".into()
+            }
+        );
+    }
+
+    #[test]
+    fn credentials_and_unknown_things_in_urls_are_refused() {
+        for url in [
+            "s3://AKIA:secret@bkt/p",
+            "s3://bkt/p?secret_access_key=abc",
+            "s3://bkt/p?access_key_id=abc",
+            "gs://b/p?endpoint=x",
+            "ftp://x/y",
+            "file://relative",
+            "",
+        ] {
+            let e = Location::parse(url).unwrap_err();
+            assert!(matches!(e, StoreError::BadUrl { .. }), "{url}: {e}");
+            assert!(!e.to_string().contains("abc"), "{e}");
+            assert!(!e.to_string().contains(":secret"), "{e}");
+        }
+    }
+}
