@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::repo::Repository;
+use super::watermark::{self, Mark, Seen};
 use super::{layout, ArchiveError};
 use crate::codec::{open_blob, seal_blob, AeadId};
 use crate::store::StoreError;
@@ -110,15 +111,17 @@ fn decode(repo: &Repository, seq: u64, bytes: &[u8]) -> Result<CatalogState, Arc
     Ok(state)
 }
 
+/// Writes entry `state.seq` create-only; returns the SHA-256 of the object.
 pub(crate) async fn write_entry(
     repo: &Repository,
     state: &CatalogState,
-) -> Result<(), ArchiveError> {
+) -> Result<String, ArchiveError> {
     let bytes = encode(repo, state)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
     repo.store()
         .put_new(&layout::catalog_entry(state.seq), Bytes::from(bytes))
         .await?;
-    Ok(())
+    Ok(sha)
 }
 
 /// The newest entry and the SHA-256 of its object. The link to its predecessor is
@@ -155,6 +158,47 @@ pub(crate) async fn read_latest(repo: &Repository) -> Result<(CatalogState, Stri
     Ok((state, sha))
 }
 
+/// The newest entry, checked against this machine's high-water mark (when the
+/// repository has a state folder), which is then raised to it.
+pub(crate) async fn read_checked(
+    repo: &Repository,
+) -> Result<(CatalogState, String), ArchiveError> {
+    let (state, sha) = read_latest(repo).await?;
+    if let Some(dir) = repo.state_dir() {
+        let location = repo.store().location();
+        if let Some(mark) = dir.load(location)? {
+            let old_sha = if mark.max_seq == state.seq {
+                Some(sha.clone())
+            } else {
+                repo.store()
+                    .get_opt(&layout::catalog_entry(mark.max_seq))
+                    .await?
+                    .map(|b| hex::encode(Sha256::digest(&b)))
+            };
+            let seen = Seen {
+                location,
+                repo_id: &repo.config().repo_id,
+                seq: state.seq,
+            };
+            watermark::check(dir, &mark, &seen, old_sha.as_deref())?;
+        }
+        raise_mark(repo, state.seq, &sha)?;
+    }
+    Ok((state, sha))
+}
+
+pub(crate) fn raise_mark(repo: &Repository, seq: u64, sha: &str) -> Result<(), ArchiveError> {
+    match repo.state_dir() {
+        Some(dir) => dir.raise(&Mark {
+            location: repo.store().location().into(),
+            repo_id: repo.config().repo_id.clone(),
+            max_seq: seq,
+            sha256: sha.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Appends an entry made by `change` from the newest one. When another writer commits
 /// first, the create-only put fails and we start again from its entry.
 pub(crate) async fn commit(
@@ -162,13 +206,16 @@ pub(crate) async fn commit(
     change: impl Fn(&mut CatalogState),
 ) -> Result<CatalogState, ArchiveError> {
     for _ in 0..50 {
-        let (current, sha) = read_latest(repo).await?;
+        let (current, sha) = read_checked(repo).await?;
         let mut next = current.clone();
         next.seq = current.seq + 1;
         next.prev_sha256 = Some(sha);
         change(&mut next);
         match write_entry(repo, &next).await {
-            Ok(()) => return Ok(next),
+            Ok(sha) => {
+                raise_mark(repo, next.seq, &sha)?;
+                return Ok(next);
+            }
             Err(ArchiveError::Store(StoreError::AlreadyExists(_))) => continue,
             Err(e) => return Err(e),
         }

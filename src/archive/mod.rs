@@ -8,6 +8,8 @@ mod layout;
 mod manifest;
 mod reader;
 mod repo;
+pub mod retention;
+mod watermark;
 mod writer;
 
 pub use chain::{CatalogState, LiveBackup};
@@ -16,6 +18,7 @@ pub use layout::{new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
 pub use manifest::{BackupParams, ChunkRecord, Manifest, PartRecord, SourceInfo, TableRecord};
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
+pub use watermark::{Mark, StateDir};
 pub use writer::{BackupWriter, ChunkSealer, Summary};
 
 use thiserror::Error;
@@ -52,6 +55,29 @@ pub enum ArchiveError {
     NoSuchBackup(String),
     #[error("the repository holds no complete backup yet")]
     NoBackups,
+    #[error("the client state folder: {0}")]
+    State(String),
+    #[error(
+        "the repository at {location} is not the one this machine knows: its id is {found}, \
+         this machine pinned {pinned}"
+    )]
+    Swapped {
+        location: String,
+        pinned: String,
+        found: String,
+        mark_file: String,
+    },
+    #[error(
+        "the repository's catalog went backwards: this machine saw entry {seen}, the newest \
+         now is {found}; the newest backups may have been hidden"
+    )]
+    RolledBack {
+        seen: u64,
+        found: u64,
+        mark_file: String,
+    },
+    #[error("catalog entry {seq} is not the one this machine saw: the catalog was rewritten")]
+    Forked { seq: u64, mark_file: String },
     #[error("invalid JSON in {what}: {source}")]
     Json {
         what: String,
@@ -84,7 +110,12 @@ impl Classify for ArchiveError {
             ArchiveError::NoKey | ArchiveError::WrongKey | ArchiveError::BadKeyInput(_) => {
                 Class::Key
             }
-            ArchiveError::Corrupt(_) | ArchiveError::Json { .. } => Class::Corrupt,
+            ArchiveError::Corrupt(_)
+            | ArchiveError::Json { .. }
+            | ArchiveError::Swapped { .. }
+            | ArchiveError::RolledBack { .. }
+            | ArchiveError::Forked { .. } => Class::Corrupt,
+            ArchiveError::State(_) => Class::Io,
             ArchiveError::NoSuchBackup(_) => Class::Usage,
             _ => Class::Repository,
         }
@@ -115,6 +146,20 @@ impl Classify for ArchiveError {
                 Some("`pgbunker list --repo <PATH>` shows the backups".into())
             }
             ArchiveError::NewerFormat(_) => Some("upgrade pgbunker".into()),
+            ArchiveError::Swapped { mark_file, .. } => Some(format!(
+                "if the repository was replaced on purpose, delete {mark_file}; otherwise \
+                 treat the storage as tampered with and check its access logs"
+            )),
+            ArchiveError::RolledBack { mark_file, .. } | ArchiveError::Forked { mark_file, .. } => {
+                Some(format!(
+                    "someone with write access deleted or replaced catalog objects: put the \
+                     missing catalog/ objects back from a copy and check the storage's access \
+                     logs; delete {mark_file} only if you accept the loss"
+                ))
+            }
+            ArchiveError::State(_) => Some(
+                "set PGBUNKER_STATE_DIR to a writable folder for pgbunker's client state".into(),
+            ),
             _ => None,
         }
     }

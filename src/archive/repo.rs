@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::{self, CatalogState};
 use super::keyslot::{self, KeyRing, KeySource};
+use super::watermark::{Mark, StateDir};
 use super::{layout, ArchiveError};
 use crate::codec::RepoKey;
 use crate::store::Store;
@@ -31,6 +32,7 @@ pub struct Repository {
     config: RepoConfig,
     repo_id: [u8; 16],
     keys: Option<KeyRing>,
+    state: Option<StateDir>,
 }
 
 async fn read_config(store: &Store) -> Result<RepoConfig, ArchiveError> {
@@ -87,6 +89,7 @@ impl Repository {
             config,
             repo_id: id,
             keys: None,
+            state: None,
         };
         let mut slot = None;
         if !plaintext {
@@ -131,6 +134,7 @@ impl Repository {
             config,
             repo_id,
             keys,
+            state: None,
         })
     }
 
@@ -154,9 +158,37 @@ impl Repository {
         self.keys.as_ref()
     }
 
-    /// The newest catalog entry, its chain link to the previous one checked.
+    /// Checks the catalog against (and raises) this machine's high-water mark in
+    /// `dir` from now on.
+    pub fn with_state(mut self, dir: StateDir) -> Self {
+        self.state = Some(dir);
+        self
+    }
+
+    /// Pins a repository this machine just created, replacing any mark left by an
+    /// older repository at the same location (only `init` may do that: anything else
+    /// replacing a repository is what the mark exists to catch).
+    pub async fn pin_new(&self) -> Result<(), ArchiveError> {
+        let Some(dir) = &self.state else {
+            return Ok(());
+        };
+        let (state, sha) = chain::read_latest(self).await?;
+        dir.store(&Mark {
+            location: self.store.location().into(),
+            repo_id: self.config.repo_id.clone(),
+            max_seq: state.seq,
+            sha256: sha,
+        })
+    }
+
+    pub(crate) fn state_dir(&self) -> Option<&StateDir> {
+        self.state.as_ref()
+    }
+
+    /// The newest catalog entry, its chain link to the previous one checked, and
+    /// checked against this machine's high-water mark.
     pub async fn catalog(&self) -> Result<CatalogState, ArchiveError> {
-        Ok(chain::read_latest(self).await?.0)
+        Ok(chain::read_checked(self).await?.0)
     }
 
     /// Resolves `latest` or a backup id to a committed backup.

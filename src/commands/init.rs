@@ -32,6 +32,9 @@ pub async fn init(opts: &InitOptions) -> Result<InitReport, CommandError> {
     }
     let store = Store::create(&opts.repo.location)?;
     let (repo, slot) = Repository::init(store, opts.repo.key.as_ref(), opts.plaintext).await?;
+    if let Some(dir) = &opts.repo.state {
+        repo.clone().with_state(dir.clone()).pin_new().await?;
+    }
     Ok(InitReport {
         location: opts.repo.location.clone(),
         repo_id: repo.config().repo_id.clone(),

@@ -9,7 +9,7 @@ pub mod restore;
 
 use thiserror::Error;
 
-use crate::archive::{ArchiveError, KeySource, Repository};
+use crate::archive::{ArchiveError, KeySource, Repository, StateDir};
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::load::LoadError;
@@ -67,16 +67,23 @@ impl Classify for CommandError {
     }
 }
 
-/// Where the repository is and how to unlock it; shared by every verb.
+/// Where the repository is, how to unlock it, and where this machine keeps its
+/// high-water marks; shared by every verb.
 #[derive(Debug)]
 pub struct RepoAccess {
     pub location: String,
     pub key: Option<KeySource>,
+    /// `None` skips the rollback check (no home folder, or a one-off inspection).
+    pub state: Option<StateDir>,
 }
 
 impl RepoAccess {
     pub async fn open(&self) -> Result<Repository, CommandError> {
         let store = Store::open(&self.location)?;
-        Ok(Repository::open(store, self.key.as_ref()).await?)
+        let repo = Repository::open(store, self.key.as_ref()).await?;
+        Ok(match &self.state {
+            Some(dir) => repo.with_state(dir.clone()),
+            None => repo,
+        })
     }
 }

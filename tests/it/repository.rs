@@ -80,6 +80,94 @@ async fn a_broken_catalog_chain_is_detected() {
     assert!(stderr(&o).contains("catalog entry 1"), "{}", stderr(&o));
 }
 
+/// Deleting the newest catalog entries (putting an older catalog back) is a valid
+/// chain, so only this machine's high-water mark can tell.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_catalog_is_refused_by_the_high_water_mark() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    let cat = Path::new(&repo).join("catalog");
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = files(&cat)
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+        .collect();
+    ok(w.backup(&repo, "heart", &[]));
+    ok(pgbunker(&["list", "--repo", &repo], &env));
+    // The attacker puts the old catalog back: the newest entry is gone.
+    for f in files(&cat) {
+        std::fs::remove_file(f).unwrap();
+    }
+    for (f, bytes) in &saved {
+        std::fs::write(f, bytes).unwrap();
+    }
+    for args in [
+        vec!["list", "--repo", &repo],
+        vec![
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            "postgresql://x/y",
+        ],
+    ] {
+        let o = pgbunker(&args, &env);
+        assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+        assert!(stderr(&o).contains("went backwards"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("saw entry 2"), "{}", stderr(&o));
+    }
+    // A backup must not commit on top of the rolled-back catalog either.
+    let o = w.backup(&repo, "heart", &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_swapped_under_the_same_location_is_refused() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["list", "--repo", &repo], &env));
+    // Another repository (same key) appears at the same path.
+    let other = w.init_repo("other");
+    std::fs::rename(&repo, w.repo("old")).unwrap();
+    std::fs::rename(&other, &repo).unwrap();
+    let o = pgbunker(&["list", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not the one this machine knows"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("delete "), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_backups_both_commit() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| w.backup(&repo, "heart", &["-j", "2"]));
+        let b = s.spawn(|| w.backup(&repo, "heart", &["-j", "2"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    ok(a);
+    ok(b);
+    let list = ok(pgbunker(
+        &["--json", "list", "--repo", &repo],
+        &[("PGBUNKER_KEY", KEY)],
+    ));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let complete = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "complete")
+        .count();
+    assert_eq!(complete, 2, "{list}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_backup_is_never_complete_and_the_next_one_succeeds() {
     let w = World::start();

@@ -159,6 +159,12 @@ pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
             cmd.env_remove(k);
         }
     }
+    // High-water marks go below target/, keyed by repository location (unique per
+    // test), never into the home folder.
+    cmd.env(
+        "PGBUNKER_STATE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state"),
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
-use pgbunker::archive::KeySource;
+use pgbunker::archive::{KeySource, StateDir};
 use pgbunker::commands::{self, CommandError, RepoAccess};
 use pgbunker::error::Classify;
 use pgbunker::progress::{NoProgress, Progress};
@@ -80,6 +80,7 @@ fn repo_access(location: &str) -> Result<RepoAccess, CommandError> {
     Ok(RepoAccess {
         location: location.to_owned(),
         key: KeySource::from_env()?,
+        state: StateDir::from_env(),
     })
 }
 

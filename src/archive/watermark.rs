@@ -1,0 +1,192 @@
+//! The client-side high-water mark: what this machine last saw of each repository.
+//!
+//! The hash chain proves that entries link up, but not that the newest entry is still
+//! there: whoever can write the bucket can delete `catalog/<n>` (hiding the newest
+//! backup), put an older chain back, or swap in another repository under the same
+//! URL. Each client therefore remembers `{repo_id, max_seq, sha256}` per location and
+//! refuses a repository that went backwards, forked or changed identity.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ArchiveError;
+
+/// The folder holding one mark file per repository location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir(PathBuf);
+
+/// What the client last saw of one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub location: String,
+    pub repo_id: String,
+    pub max_seq: u64,
+    pub sha256: String,
+}
+
+impl StateDir {
+    pub fn new(path: impl Into<PathBuf>) -> StateDir {
+        StateDir(path.into())
+    }
+
+    /// `PGBUNKER_STATE_DIR`, else `$XDG_STATE_HOME/pgbunker`, else
+    /// `~/.local/state/pgbunker`; `None` when there is no home to keep it in.
+    pub fn from_env() -> Option<StateDir> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(d) = var("PGBUNKER_STATE_DIR") {
+            return Some(StateDir(d.into()));
+        }
+        if let Some(d) = var("XDG_STATE_HOME") {
+            return Some(StateDir(PathBuf::from(d).join("pgbunker")));
+        }
+        var("HOME").map(|h| StateDir(PathBuf::from(h).join(".local/state/pgbunker")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// One file per location; the name hides the location (bucket names can be
+    /// telling) and the body repeats it for humans.
+    pub fn mark_file(&self, location: &str) -> PathBuf {
+        let h = hex::encode(&Sha256::digest(location.as_bytes())[..16]);
+        self.0.join(format!("repo-{h}.json"))
+    }
+
+    pub fn load(&self, location: &str) -> Result<Option<Mark>, ArchiveError> {
+        let file = self.mark_file(location);
+        match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ArchiveError::json(file.display().to_string(), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(state_io(&file, e)),
+        }
+    }
+
+    /// Writes the mark atomically (temp file, fsync, rename), never lowering it: a
+    /// slower concurrent run must not undo what a faster one saw.
+    pub fn raise(&self, mark: &Mark) -> Result<(), ArchiveError> {
+        if let Some(old) = self.load(&mark.location)? {
+            if old.repo_id == mark.repo_id && old.max_seq > mark.max_seq {
+                return Ok(());
+            }
+        }
+        self.store(mark)
+    }
+
+    /// Replaces the mark whatever it held (a deliberate `init` at a location).
+    pub fn store(&self, mark: &Mark) -> Result<(), ArchiveError> {
+        let file = self.mark_file(&mark.location);
+        std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let json = serde_json::to_vec_pretty(mark).expect("mark serializes");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &file)
+        };
+        write().map_err(|e| state_io(&file, e))
+    }
+}
+
+fn state_io(path: &Path, e: std::io::Error) -> ArchiveError {
+    ArchiveError::State(format!("{}: {e}", path.display()))
+}
+
+/// What the repository shows now.
+pub(crate) struct Seen<'a> {
+    pub location: &'a str,
+    pub repo_id: &'a str,
+    pub seq: u64,
+}
+
+/// Compares what the repository shows now with the mark. `old_entry_sha` is the
+/// SHA-256 of the entry at the marked sequence number as stored now (`None` if gone).
+pub(crate) fn check(
+    state: &StateDir,
+    mark: &Mark,
+    seen: &Seen<'_>,
+    old_entry_sha: Option<&str>,
+) -> Result<(), ArchiveError> {
+    let file = state.mark_file(seen.location).display().to_string();
+    if mark.repo_id != seen.repo_id {
+        return Err(ArchiveError::Swapped {
+            location: seen.location.into(),
+            pinned: mark.repo_id.clone(),
+            found: seen.repo_id.into(),
+            mark_file: file,
+        });
+    }
+    if seen.seq < mark.max_seq {
+        return Err(ArchiveError::RolledBack {
+            seen: mark.max_seq,
+            found: seen.seq,
+            mark_file: file,
+        });
+    }
+    if old_entry_sha != Some(mark.sha256.as_str()) {
+        return Err(ArchiveError::Forked {
+            seq: mark.max_seq,
+            mark_file: file,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(seq: u64) -> Mark {
+        Mark {
+            location: "s3://b/p".into(),
+            repo_id: "aa".into(),
+            max_seq: seq,
+            sha256: format!("sha{seq}"),
+        }
+    }
+
+    #[test]
+    fn marks_only_rise_and_checks_catch_rollback_fork_and_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = StateDir::new(dir.path().join("state"));
+        assert_eq!(st.load("s3://b/p").unwrap(), None);
+        st.raise(&mark(5)).unwrap();
+        st.raise(&mark(3)).unwrap();
+        assert_eq!(st.load("s3://b/p").unwrap(), Some(mark(5)));
+
+        let m = mark(5);
+        let seen = |seq, repo_id| Seen {
+            location: "s3://b/p",
+            repo_id,
+            seq,
+        };
+        check(&st, &m, &seen(7, "aa"), Some("sha5")).unwrap();
+        check(&st, &m, &seen(5, "aa"), Some("sha5")).unwrap();
+        assert!(matches!(
+            check(&st, &m, &seen(4, "aa"), Some("sha5")),
+            Err(ArchiveError::RolledBack {
+                seen: 5,
+                found: 4,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(&st, &m, &seen(7, "aa"), Some("other")),
+            Err(ArchiveError::Forked { seq: 5, .. })
+        ));
+        assert!(matches!(
+            check(&st, &m, &seen(7, "aa"), None),
+            Err(ArchiveError::Forked { .. })
+        ));
+        assert!(matches!(
+            check(&st, &m, &seen(7, "bb"), Some("sha5")),
+            Err(ArchiveError::Swapped { .. })
+        ));
+    }
+}
