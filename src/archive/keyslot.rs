@@ -88,6 +88,14 @@ impl KeySource {
         .map(Some)
     }
 
+    /// A key file named in the settings file: the same rules as `PGBUNKER_KEY_FILE`.
+    pub fn from_key_file(path: &std::path::Path) -> Result<KeySource, ArchiveError> {
+        let bytes = read_secret_file("key_file", &path.to_string_lossy())?;
+        parse_key_bytes(&bytes)
+            .map(KeySource::Key)
+            .map_err(|e| ArchiveError::codec("key_file is not a valid key", e))
+    }
+
     fn passphrase(p: &str) -> Result<KeySource, ArchiveError> {
         if p.is_empty() {
             return Err(ArchiveError::BadKeyInput("the passphrase is empty".into()));

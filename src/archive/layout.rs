@@ -8,6 +8,19 @@ pub const CONFIG: &str = "pgbunker.json";
 pub const KEYS: &str = "keys";
 pub const CATALOG: &str = "catalog";
 pub const BACKUPS: &str = "backups";
+pub const LOCKS: &str = "locks";
+
+pub fn lock(id: &str) -> String {
+    format!("{LOCKS}/{id}.json")
+}
+
+/// When a backup id says its backup started (ids begin with the UTC start time).
+pub fn backup_started_at(bid: &str) -> Option<time::OffsetDateTime> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(bid.get(..16)?, &fmt)
+        .ok()
+        .map(|t| t.assume_utc())
+}
 
 pub fn key_slot(kek_id: &str) -> String {
     format!("{KEYS}/{kek_id}")
@@ -100,5 +113,8 @@ mod tests {
         let l = BackupLayout::new(&a);
         assert_eq!(l.chunk(3, 0, 7), format!("backups/{a}/t3/7.chk"));
         assert_eq!(l.chunk(3, 2, 7), format!("backups/{a}/t3/2.7.chk"));
+        let t = backup_started_at("20261122T140000Z-3f9a0000").unwrap();
+        assert_eq!((t.year(), t.hour(), t.minute()), (2026, 14, 0));
+        assert!(backup_started_at("garbage").is_none());
     }
 }

@@ -5,6 +5,8 @@
 mod chain;
 mod keyslot;
 mod layout;
+mod lifecycle;
+pub mod lock;
 mod manifest;
 mod reader;
 mod repo;
@@ -14,7 +16,8 @@ mod writer;
 
 pub use chain::{CatalogState, LiveBackup};
 pub use keyslot::KeySource;
-pub use layout::{new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
+pub use layout::{backup_started_at, new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
+pub use lifecycle::HoldChange;
 pub use manifest::{BackupParams, ChunkRecord, Manifest, PartRecord, SourceInfo, TableRecord};
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};

@@ -195,10 +195,19 @@ impl Repository {
     pub async fn resolve(&self, which: &str) -> Result<chain::LiveBackup, ArchiveError> {
         let cat = self.catalog().await?;
         if which == "latest" {
+            // Ids carry whole seconds only; the commit time breaks ties between
+            // backups started in the same second.
+            let when = |b: &chain::LiveBackup| {
+                time::OffsetDateTime::parse(
+                    &b.created_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
+            };
             return cat
                 .live
                 .iter()
-                .max_by(|a, b| a.bid.cmp(&b.bid))
+                .max_by(|a, b| (when(a), &a.bid).cmp(&(when(b), &b.bid)))
                 .cloned()
                 .ok_or(ArchiveError::NoBackups);
         }

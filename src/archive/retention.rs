@@ -115,7 +115,7 @@ const MAX_WITHIN_DAYS: u64 = 3_652_425; // 10 000 years of 365.2425 days
 impl KeepWithin {
     /// The oldest `created_at` that is still "within", or `None` when that instant lies
     /// before the earliest representable date (then every backup is within).
-    fn cutoff(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub fn cutoff(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         let now = utc(now);
         let months_back = i64::from(self.years) * 12 + i64::from(self.months);
         let index = i64::from(now.year()) * 12 + i64::from(u8::from(now.month())) - 1;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::chain::{self, LiveBackup};
 use super::layout::{new_backup_id, BackupLayout};
+use super::lock::{LockGuard, LockKind};
 use super::manifest::{self, ChunkRecord, Manifest};
 use super::repo::Repository;
 use super::ArchiveError;
@@ -80,6 +81,8 @@ impl ChunkSealer {
 pub struct BackupWriter {
     repo: Repository,
     layout: BackupLayout,
+    /// Keeps prune away from this backup's objects until it commits.
+    lock: LockGuard,
     dek: Option<DataKey>,
     sealer: ChunkSealer,
 }
@@ -90,6 +93,7 @@ impl BackupWriter {
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
         let bid = new_backup_id();
         let layout = BackupLayout::new(&bid);
+        let lock = LockGuard::acquire(repo, LockKind::Backup, &bid).await?;
         let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), &bid));
         if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {
             let rk = &ring.current;
@@ -113,6 +117,7 @@ impl BackupWriter {
         Ok(BackupWriter {
             repo: repo.clone(),
             layout,
+            lock,
             dek,
             sealer,
         })
@@ -196,6 +201,7 @@ impl BackupWriter {
             .await?;
         let entry = live.clone();
         chain::commit(&self.repo, move |state| state.live.push(entry.clone())).await?;
+        self.lock.release().await?;
         Ok(live)
     }
 }

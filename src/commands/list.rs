@@ -13,9 +13,12 @@ pub struct ListOptions {
 #[derive(Debug, Serialize)]
 pub struct BackupLine {
     pub backup_id: String,
-    /// `complete` when the catalog lists it; `incomplete` for leftovers of an
-    /// interrupted or failed run (never restorable).
+    /// `complete` when the catalog lists it; `tombstoned` when prune removed it (its
+    /// objects go after the grace period); `incomplete` for leftovers of an
+    /// interrupted or failed run. Only `complete` backups are restorable.
     pub status: String,
+    pub legal_hold: bool,
+    pub keep_until: Option<String>,
     pub created_at: Option<String>,
     pub duration_ms: Option<u64>,
     pub tables: Option<u64>,
@@ -50,13 +53,16 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
             .get_opt(&BackupLayout::new(&bid).summary())
             .await?
             .and_then(|b| serde_json::from_slice(&b).ok());
+        let tombstoned = cat.tombstones.iter().any(|t| t.bid == bid);
         backups.push(BackupLine {
-            status: if live.is_some() {
-                "complete"
-            } else {
-                "incomplete"
+            status: match (live, tombstoned) {
+                (Some(_), _) => "complete",
+                (None, true) => "tombstoned",
+                (None, false) => "incomplete",
             }
             .into(),
+            legal_hold: live.is_some_and(|l| l.legal_hold),
+            keep_until: live.and_then(|l| l.keep_until.clone()),
             created_at: live
                 .map(|l| l.created_at.clone())
                 .or_else(|| summary.as_ref().map(|s| s.finished_at.clone())),

@@ -3,8 +3,10 @@
 
 pub mod backup;
 pub mod demo;
+pub mod hold;
 pub mod init;
 pub mod list;
+pub mod prune;
 pub mod restore;
 
 use thiserror::Error;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{CommandError, RepoAccess};
+use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
 use crate::load::{self, LoadOptions};
 use crate::pg::ConnSpec;
@@ -44,8 +45,17 @@ pub async fn restore(
     let target = ConnSpec::parse(opts.target.as_deref())?;
     let repo = opts.repo.open().await?;
     let live = repo.resolve(&opts.backup).await?;
-    let reader = BackupReader::open(&repo, &live).await?;
-    let out = load::run(&target, &reader, &opts.load, progress).await?;
+    // The lock keeps prune away while we read; resolving again after taking it closes
+    // the window in which prune could have tombstoned the backup.
+    let lock = LockGuard::acquire(&repo, LockKind::Restore, &live.bid).await?;
+    let loaded = async {
+        let live = repo.resolve(&live.bid).await?;
+        let reader = BackupReader::open(&repo, &live).await?;
+        Ok::<_, CommandError>(load::run(&target, &reader, &opts.load, progress).await?)
+    }
+    .await;
+    lock.release().await?;
+    let out = loaded?;
     Ok(RestoreReport {
         backup_id: live.bid,
         target: target.to_string(),

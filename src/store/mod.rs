@@ -183,7 +183,10 @@ impl Store {
     }
 
     fn local(path: &Path, url: &str) -> Result<Store, StoreError> {
-        let fs = LocalFileSystem::new_with_prefix(path).map_err(backend("open", url))?;
+        // Folders emptied by prune go too, so they never list as leftover backups.
+        let fs = LocalFileSystem::new_with_prefix(path)
+            .map_err(backend("open", url))?
+            .with_automatic_cleanup(true);
         Ok(Store {
             inner: Arc::new(fs),
             location: url.into(),
@@ -217,6 +220,18 @@ impl Store {
         } else {
             self.put_create(key, bytes).await?;
         }
+        self.make_durable(key, len).await
+    }
+
+    /// Replaces an object whole (readers see the old or the new bytes, never a mix),
+    /// durably like [`Store::put_new`]. Only for state that is meant to change:
+    /// lock heartbeats and key slots, never backups or the catalog.
+    pub async fn put_overwrite(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        let len = bytes.len() as u64;
+        self.inner
+            .put(&ObjPath::from(key), PutPayload::from(bytes))
+            .await
+            .map_err(backend("write", key))?;
         self.make_durable(key, len).await
     }
 

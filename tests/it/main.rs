@@ -7,6 +7,7 @@ mod architecture;
 mod consistency;
 mod errors;
 mod format;
+mod prune;
 mod repository;
 mod roundtrip;
 mod s3;

@@ -94,6 +94,40 @@ async fn backup_list_and_restore_through_s3() {
         &env,
     ));
     w.assert_same("heart", "restored").await;
+
+    // A second backup, then prune down to it: the first one's objects leave the bucket.
+    ok(pgbunker(
+        &["backup", "--repo", &repo, "-j", "4", &url],
+        &env,
+    ));
+    let out = ok(pgbunker(
+        &[
+            "--json",
+            "prune",
+            "--repo",
+            &repo,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+        ],
+        &env,
+    ));
+    let pruned: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(pruned["deleted"], serde_json::json!([bid]), "{out}");
+    for (k, v) in server.env() {
+        std::env::set_var(k, v);
+    }
+    let store = Store::open(&repo).unwrap();
+    assert!(store
+        .list(&format!("backups/{bid}"))
+        .await
+        .unwrap()
+        .is_empty());
+    let list = ok(pgbunker(&["--json", "list", "--repo", &repo], &env));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
+    assert_ne!(list["backups"][0]["backup_id"], bid.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread")]

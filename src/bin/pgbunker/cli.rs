@@ -22,6 +22,14 @@ pub struct Cli {
     /// Never draw progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Settings file (default: ~/.config/pgbunker/pgbunker.toml, then
+    /// /etc/pgbunker/pgbunker.toml).
+    #[arg(long, global = true, env = "PGBUNKER_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Where this machine remembers what it saw of each repository, to refuse a
+    /// rolled-back or swapped one (default: ~/.local/state/pgbunker).
+    #[arg(long, global = true, env = "PGBUNKER_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,8 +38,8 @@ pub struct Cli {
 pub struct RepoArg {
     /// Repository location: a folder, file:///path, s3://bucket/prefix[?endpoint=…],
     /// gs://bucket/prefix or az://container/prefix.
-    #[arg(long, env = "PGBUNKER_REPO", value_name = "PATH")]
-    pub repo: String,
+    #[arg(long, env = "PGBUNKER_REPO", value_name = "URL")]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,19 +56,20 @@ pub enum Command {
     Backup {
         #[command(flatten)]
         repo: RepoArg,
-        /// Worker connections streaming tables in parallel.
-        #[arg(short, long, default_value_t = 4)]
-        jobs: usize,
-        /// zstd level (1 fastest … 19 smallest).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-        compress_level: i32,
+        /// Worker connections streaming tables in parallel [default: 4].
+        #[arg(short, long, env = "PGBUNKER_BACKUP_JOBS")]
+        jobs: Option<usize>,
+        /// zstd level (1 fastest … 19 smallest) [default: 3].
+        #[arg(long, env = "PGBUNKER_COMPRESS_LEVEL",
+              value_parser = clap::value_parser!(i32).range(1..=19))]
+        compress_level: Option<i32>,
         /// Split tables larger than this many MiB into ctid page ranges streamed on
-        /// separate workers (PostgreSQL 14+); 0 never splits.
-        #[arg(long, default_value_t = 64, value_name = "MIB")]
-        part_size_mb: u64,
+        /// separate workers (PostgreSQL 14+); 0 never splits [default: 64].
+        #[arg(long, env = "PGBUNKER_PART_SIZE_MB", value_name = "MIB")]
+        part_size_mb: Option<u64>,
         /// Give up if the table locks are not granted within this many seconds
         /// (default: wait).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, env = "PGBUNKER_LOCK_WAIT_TIMEOUT", value_name = "SECONDS")]
         lock_wait_timeout: Option<f64>,
         /// Connection string or URL of the database (else -d, else PG* variables).
         #[arg(value_name = "DBURL")]
@@ -79,9 +88,9 @@ pub enum Command {
         /// Connection string or URL of the (empty) target database.
         #[arg(long, value_name = "DBURL")]
         target: Option<String>,
-        /// Connections loading data and building indexes in parallel.
-        #[arg(short, long, default_value_t = 4)]
-        jobs: usize,
+        /// Connections loading data and building indexes in parallel [default: 4].
+        #[arg(short, long, env = "PGBUNKER_RESTORE_JOBS")]
+        jobs: Option<usize>,
         /// Skip ANALYZE after loading.
         #[arg(long)]
         no_analyze: bool,
@@ -90,6 +99,35 @@ pub enum Command {
     List {
         #[command(flatten)]
         repo: RepoArg,
+    },
+    /// Apply the retention policy: tombstone what it does not keep, delete
+    /// tombstoned backups and leftovers of failed runs after the grace period.
+    Prune {
+        #[command(flatten)]
+        repo: RepoArg,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// How long tombstoned backups and leftovers wait before their objects are
+        /// deleted (e.g. 24h, 7d; 0 deletes at once) [default: 24h].
+        #[arg(long, env = "PGBUNKER_PRUNE_GRACE", value_name = "SPAN")]
+        grace: Option<String>,
+        /// Show what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Protect a backup from prune (legal hold, or keep until a date), or release it.
+    Hold {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Backup id, or `latest`.
+        #[arg(value_name = "BACKUP")]
+        backup: String,
+        /// Keep until this time (2027-01-31 or RFC 3339) instead of a legal hold.
+        #[arg(long, value_name = "WHEN", conflicts_with = "release")]
+        until: Option<String>,
+        /// Lift the legal hold and any keep-until.
+        #[arg(long)]
+        release: bool,
     },
     /// Run the whole job on a throwaway PostgreSQL with the fixture database.
     Demo {
@@ -102,4 +140,31 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         keep_repo: Option<String>,
     },
+}
+
+/// The retention policy (restic's): each rule keeps backups; a backup is removed only
+/// when no rule keeps it. Legal holds and the newest backup are always kept.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Keep the N newest backups.
+    #[arg(long, env = "PGBUNKER_KEEP_LAST", value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours that have one.
+    #[arg(long, env = "PGBUNKER_KEEP_HOURLY", value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[arg(long, env = "PGBUNKER_KEEP_DAILY", value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks that have one.
+    #[arg(long, env = "PGBUNKER_KEEP_WEEKLY", value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months that have one.
+    #[arg(long, env = "PGBUNKER_KEEP_MONTHLY", value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years that have one.
+    #[arg(long, env = "PGBUNKER_KEEP_YEARLY", value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every backup younger than this (e.g. 30d, 12h, 2w, 1y6m).
+    #[arg(long, env = "PGBUNKER_KEEP_WITHIN", value_name = "SPAN")]
+    pub keep_within: Option<pgbunker::archive::retention::KeepWithin>,
 }

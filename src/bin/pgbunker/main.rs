@@ -2,6 +2,7 @@
 //! errors into a message, a hint and a documented exit code.
 
 mod cli;
+mod config;
 mod progress;
 mod render;
 
@@ -9,12 +10,14 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
-use pgbunker::archive::{KeySource, StateDir};
+use pgbunker::archive::retention::{KeepWithin, RetentionPolicy};
+use pgbunker::archive::{HoldChange, KeySource, StateDir};
 use pgbunker::commands::{self, CommandError, RepoAccess};
 use pgbunker::error::Classify;
 use pgbunker::progress::{NoProgress, Progress};
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, RepoArg};
+use config::Config;
 
 fn main() {
     let cli = Cli::parse();
@@ -76,15 +79,78 @@ async fn interrupted() -> &'static str {
     }
 }
 
-fn repo_access(location: &str) -> Result<RepoAccess, CommandError> {
-    Ok(RepoAccess {
-        location: location.to_owned(),
-        key: KeySource::from_env()?,
-        state: StateDir::from_env(),
-    })
+/// What every verb needs besides its own flags: the settings file and the state folder.
+struct Ctx<'a> {
+    cli: &'a Cli,
+    cfg: Config,
+}
+
+impl Ctx<'_> {
+    /// The repository from `--repo`/`PGBUNKER_REPO`, else the settings file.
+    fn repo_access(&self, arg: &RepoArg) -> Result<RepoAccess, CommandError> {
+        let location = arg
+            .repo
+            .clone()
+            .or_else(|| self.cfg.repo.clone())
+            .ok_or_else(|| {
+                CommandError::Usage(
+                    "no repository given: pass --repo URL, set PGBUNKER_REPO, or set repo in \
+                 pgbunker.toml"
+                        .into(),
+                )
+            })?;
+        let key = match (KeySource::from_env()?, &self.cfg.key_file) {
+            (Some(k), _) => Some(k),
+            (None, Some(file)) => Some(KeySource::from_key_file(file)?),
+            (None, None) => None,
+        };
+        let state = self
+            .cli
+            .state_dir
+            .clone()
+            .or_else(|| self.cfg.state_dir.clone())
+            .map(StateDir::new)
+            .or_else(StateDir::from_env);
+        Ok(RepoAccess {
+            location,
+            key,
+            state,
+        })
+    }
+}
+
+/// "0" means no grace period; anything else is a span like 24h or 7d.
+fn grace(text: &str) -> Result<Option<KeepWithin>, CommandError> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e: pgbunker::archive::retention::RetentionError| {
+            CommandError::Usage(e.to_string())
+        })
+}
+
+/// `2027-01-31` (midnight UTC) or an RFC 3339 time.
+fn until(text: &str) -> Result<time::OffsetDateTime, CommandError> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &fmt)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| {
+            CommandError::Usage(format!(
+                "--until {text:?}: use a date (2027-01-31) or an RFC 3339 time"
+            ))
+        })
 }
 
 async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError> {
+    let (cfg, _) = config::load(cli.config.as_deref())?;
+    let ctx = Ctx { cli, cfg };
+    let cfg = &ctx.cfg;
     let json = cli.json;
     match &cli.command {
         Command::Init {
@@ -94,12 +160,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             if *insecure_plaintext {
                 eprintln!(
                     "WARNING: --insecure-plaintext: backups in this repository will NOT be \
-                     encrypted. Anyone who can read {} can read your data.",
-                    repo.repo
+                     encrypted. Anyone who can read the repository can read your data."
                 );
             }
             let opts = commands::init::InitOptions {
-                repo: repo_access(&repo.repo)?,
+                repo: ctx.repo_access(repo)?,
                 plaintext: *insecure_plaintext,
             };
             let report = commands::init::init(&opts).await?;
@@ -114,22 +179,29 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             dburl,
             dbname,
         } => {
-            let lock_wait_timeout = match lock_wait_timeout {
-                Some(s) if !s.is_finite() || *s <= 0.0 => {
+            let b = &cfg.backup;
+            let lock_wait_timeout = match lock_wait_timeout.or(b.lock_wait_timeout) {
+                Some(s) if !s.is_finite() || s <= 0.0 => {
                     return Err(CommandError::Usage(
                         "--lock-wait-timeout must be a positive number of seconds".into(),
                     ))
                 }
-                Some(s) => Some(std::time::Duration::from_secs_f64(*s)),
+                Some(s) => Some(std::time::Duration::from_secs_f64(s)),
                 None => None,
             };
             let opts = commands::backup::BackupOptions {
-                repo: repo_access(&repo.repo)?,
-                source: dburl.clone().or_else(|| dbname.clone()),
+                repo: ctx.repo_access(repo)?,
+                source: dburl
+                    .clone()
+                    .or_else(|| dbname.clone())
+                    .or_else(|| b.source.clone()),
                 dump: pgbunker::dump::DumpOptions {
-                    jobs: (*jobs).max(1),
-                    compress_level: *compress_level,
-                    part_bytes: part_size_mb.saturating_mul(1 << 20),
+                    jobs: jobs.or(b.jobs).unwrap_or(4).max(1),
+                    compress_level: compress_level.or(b.compress_level).unwrap_or(3),
+                    part_bytes: part_size_mb
+                        .or(b.part_size_mb)
+                        .unwrap_or(64)
+                        .saturating_mul(1 << 20),
                     lock_wait_timeout,
                     ..Default::default()
                 },
@@ -145,11 +217,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             no_analyze,
         } => {
             let opts = commands::restore::RestoreOptions {
-                repo: repo_access(&repo.repo)?,
+                repo: ctx.repo_access(repo)?,
                 backup: backup.clone(),
                 target: target.clone(),
                 load: pgbunker::load::LoadOptions {
-                    jobs: (*jobs).max(1),
+                    jobs: jobs.or(cfg.restore.jobs).unwrap_or(4).max(1),
                     analyze: !no_analyze,
                 },
             };
@@ -158,10 +230,65 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
         }
         Command::List { repo } => {
             let opts = commands::list::ListOptions {
-                repo: repo_access(&repo.repo)?,
+                repo: ctx.repo_access(repo)?,
             };
             let report = commands::list::list(&opts).await?;
             render::list(&report, json);
+        }
+        Command::Prune {
+            repo,
+            policy,
+            grace: grace_flag,
+            dry_run,
+        } => {
+            let p = &cfg.prune;
+            let grace_text = grace_flag
+                .clone()
+                .or_else(|| p.grace.clone())
+                .unwrap_or_else(|| commands::prune::DEFAULT_GRACE.into());
+            // Flags (and their variables) replace the file's policy as a whole: mixing
+            // rules from two places would keep less, or more, than either says.
+            let from_flags = RetentionPolicy {
+                keep_last: policy.keep_last,
+                keep_hourly: policy.keep_hourly,
+                keep_daily: policy.keep_daily,
+                keep_weekly: policy.keep_weekly,
+                keep_monthly: policy.keep_monthly,
+                keep_yearly: policy.keep_yearly,
+                keep_within: policy.keep_within.clone(),
+            };
+            let opts = commands::prune::PruneOptions {
+                repo: ctx.repo_access(repo)?,
+                policy: if from_flags == RetentionPolicy::default() {
+                    p.policy()
+                } else {
+                    from_flags
+                },
+                grace: grace(&grace_text)?,
+                dry_run: *dry_run,
+                now: None,
+            };
+            let report = commands::prune::prune(&opts).await?;
+            render::prune(&report, json);
+        }
+        Command::Hold {
+            repo,
+            backup,
+            until: until_flag,
+            release,
+        } => {
+            let change = match (until_flag, release) {
+                (_, true) => HoldChange::Release,
+                (Some(t), false) => HoldChange::KeepUntil(until(t)?),
+                (None, false) => HoldChange::LegalHold,
+            };
+            let opts = commands::hold::HoldOptions {
+                repo: ctx.repo_access(repo)?,
+                backup: backup.clone(),
+                change,
+            };
+            let report = commands::hold::hold(&opts).await?;
+            render::hold(&report, json);
         }
         Command::Demo {
             scale,

@@ -2,8 +2,10 @@
 
 use pgbunker::commands::backup::BackupReport;
 use pgbunker::commands::demo::DemoReport;
+use pgbunker::commands::hold::HoldReport;
 use pgbunker::commands::init::InitReport;
 use pgbunker::commands::list::ListReport;
+use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::RestoreReport;
 use pgbunker::commands::CommandError;
 use pgbunker::error::Classify;
@@ -96,13 +98,13 @@ pub fn list(r: &ListReport, json: bool) {
         return;
     }
     println!(
-        "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}",
+        "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  HOLD",
         "BACKUP", "STATUS", "CREATED", "TABLES", "ROWS", "RAW", "STORED"
     );
     let dash = || "-".to_string();
     for b in &r.backups {
         println!(
-            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}",
+            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  {}",
             b.backup_id,
             b.status,
             b.created_at
@@ -112,7 +114,60 @@ pub fn list(r: &ListReport, json: bool) {
             b.rows.map_or_else(dash, |v| v.to_string()),
             b.raw_bytes.map_or_else(dash, size),
             b.stored_bytes.map_or_else(dash, size),
+            match (&b.legal_hold, &b.keep_until) {
+                (true, _) => "legal hold".to_string(),
+                (false, Some(t)) => format!("until {t}"),
+                (false, None) => String::new(),
+            },
         );
+    }
+}
+
+pub fn prune(r: &PruneReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    let verb = if r.dry_run { "would " } else { "" };
+    for k in &r.kept {
+        println!("keep    {}  {}", k.backup_id, k.reasons.join(", "));
+    }
+    for b in &r.tombstoned {
+        println!("{verb}remove  {b}  (tombstoned; objects deleted after the grace period)");
+    }
+    for b in &r.deleted {
+        println!("{verb}delete  {b}  (grace period over)");
+    }
+    for b in &r.waiting {
+        println!("waiting {b}  (tombstoned; inside the grace period or in use)");
+    }
+    for b in &r.leftovers_deleted {
+        println!("{verb}delete  {b}  (leftover of an interrupted backup)");
+    }
+    println!(
+        "{}: kept {}, tombstoned {}, deleted {} (+{} leftovers), {} objects removed",
+        if r.dry_run { "Dry run" } else { "Pruned" },
+        r.kept.len(),
+        r.tombstoned.len(),
+        r.deleted.len(),
+        r.leftovers_deleted.len(),
+        r.objects_deleted
+    );
+}
+
+pub fn hold(r: &HoldReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    match (&r.legal_hold, &r.keep_until) {
+        (true, _) => println!(
+            "Backup {} is under legal hold: prune never removes it",
+            r.backup_id
+        ),
+        (false, Some(t)) => println!("Backup {} is kept until {t}", r.backup_id),
+        (false, None) => println!(
+            "Backup {} has no hold: the retention policy applies",
+            r.backup_id
+        ),
     }
 }
 
