@@ -51,6 +51,8 @@ pub(crate) async fn check_schemas(repo_dir: &Path) {
             assert_valid("keyslot.schema.json", &json_file(&f), &rel);
         } else if rel.ends_with("summary.json") {
             assert_valid("summary.schema.json", &json_file(&f), &rel);
+        } else if rel.starts_with("locks/") {
+            assert_valid("lock.schema.json", &json_file(&f), &rel);
         }
     }
     let key = KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap());

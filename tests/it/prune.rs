@@ -93,6 +93,14 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
     let lock = LockGuard::acquire(&reader, LockKind::Restore, &ids[1])
         .await
         .unwrap();
+    // The lock object (and everything else) matches the published schemas.
+    assert_eq!(
+        std::fs::read_dir(Path::new(&repo).join("locks"))
+            .unwrap()
+            .count(),
+        1
+    );
+    crate::format::check_schemas(Path::new(&repo)).await;
 
     // A dry run changes nothing.
     let out = ok(pgbunker(
