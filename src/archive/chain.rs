@@ -7,14 +7,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::repo::Repository;
+use super::sealed::{self, Kind};
 use super::watermark::{self, Mark, Seen};
 use super::{layout, ArchiveError};
-use crate::codec::{open_blob, seal_blob, AeadId};
 use crate::store::StoreError;
-
-const MAGIC: &[u8; 8] = b"PGBKCAT\x01";
-const HEADER_LEN: usize = 8 + 1 + 1 + 2 + 16 + 8 + 8;
-const AAD_DOMAIN: &[u8] = b"pgbunker/v1/catalog";
 
 /// A committed backup as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,69 +40,25 @@ pub struct CatalogState {
     pub tombstones: Vec<Tombstone>,
 }
 
+const KIND: Kind = Kind {
+    magic: b"PGBKCAT\x01",
+    domain: b"pgbunker/v1/catalog",
+    what: "a catalog entry",
+};
+
 fn encode(repo: &Repository, state: &CatalogState) -> Result<Vec<u8>, ArchiveError> {
-    let mut h = Vec::with_capacity(HEADER_LEN);
-    h.extend_from_slice(MAGIC);
-    h.push(1);
-    let rk = repo.keys().map(|k| k.current.clone());
-    h.push(if rk.is_some() {
-        AeadId::Aes256GcmSiv
-    } else {
-        AeadId::None
-    } as u8);
-    h.extend_from_slice(&[0, 0]);
-    h.extend_from_slice(repo.repo_id());
-    h.extend_from_slice(&state.seq.to_be_bytes());
-    let mut rk_id = [0u8; 8];
-    if let Some(rk) = &rk {
-        hex::decode_to_slice(rk.id(), &mut rk_id).expect("rk ids are 16 hex digits");
-    }
-    h.extend_from_slice(&rk_id);
     let json = serde_json::to_vec(state).expect("catalog serializes");
-    let body = match &rk {
-        Some(rk) => {
-            let aad = [h.as_slice(), AAD_DOMAIN].concat();
-            seal_blob(&rk.catalog_key(), &aad, &json)
-                .map_err(|e| ArchiveError::codec("seal the catalog", e))?
-        }
-        None => json,
-    };
-    h.extend(body);
-    Ok(h)
+    sealed::seal(repo, &KIND, state.seq, &json)
 }
 
 fn decode(repo: &Repository, seq: u64, bytes: &[u8]) -> Result<CatalogState, ArchiveError> {
-    let bad = |why: &str| ArchiveError::Corrupt(format!("catalog entry {seq}: {why}"));
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(bad("not a catalog object"));
-    }
-    if bytes[8] != 1 {
-        return Err(bad("unknown catalog version"));
-    }
-    if &bytes[12..28] != repo.repo_id() {
-        return Err(bad("it belongs to another repository"));
-    }
-    if bytes[28..36] != seq.to_be_bytes() {
-        return Err(bad("its sequence number does not match its name"));
-    }
-    let (h, body) = bytes.split_at(HEADER_LEN);
-    let json = match (AeadId::from_u8(h[9]), repo.keys()) {
-        (Ok(AeadId::Aes256GcmSiv), Some(ring)) => {
-            let rk_id = hex::encode(&h[36..44]);
-            let rk = ring
-                .get(&rk_id)
-                .ok_or_else(|| bad("sealed with a repository key this key slot does not hold"))?;
-            let aad = [h, AAD_DOMAIN].concat();
-            open_blob(&rk.catalog_key(), &aad, body)
-                .map_err(|e| ArchiveError::codec(format!("open catalog entry {seq}"), e))?
-        }
-        (Ok(AeadId::None), None) => body.to_vec(),
-        _ => return Err(bad("its encryption does not match the repository's")),
-    };
+    let json = sealed::open(repo, &KIND, seq, &format!("catalog entry {seq}"), bytes)?;
     let state: CatalogState =
         serde_json::from_slice(&json).map_err(|e| ArchiveError::json("a catalog entry", e))?;
     if state.seq != seq {
-        return Err(bad("its body names another sequence number"));
+        return Err(ArchiveError::Corrupt(format!(
+            "catalog entry {seq}: its body names another sequence number"
+        )));
     }
     Ok(state)
 }

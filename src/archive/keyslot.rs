@@ -1,108 +1,21 @@
-//! Key slots: each key-encryption key (passphrase, key file, environment key) wraps the
-//! repository key ring in its own slot, so keys can be added and changed without
-//! re-encrypting any data.
-
-use std::collections::BTreeMap;
+//! Key slots: each key-encryption key (passphrase, key file, environment key) gets its
+//! own `keys/<kek_id>` slot, so keys can be added and removed without re-encrypting any
+//! data. A version-2 slot wraps the ring key that opens `keyring/`; a version-1 slot
+//! wrapped the key ring itself and stays readable.
 
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::keyerror::KeyError;
+use super::keysource::KeySource;
 use super::layout;
 use super::ArchiveError;
 use crate::codec::{
-    kek_from_passphrase, open_blob, parse_key_bytes, seal_blob, Argon2Params, Kek, RepoKey,
-    SecretKey,
+    kek_from_passphrase, open_blob, seal_blob, Argon2Params, Kek, RingKey, SecretKey,
 };
-use crate::store::Store;
-
-/// Where the key-encryption key comes from. Built from the environment (never from
-/// command-line values, which other users can see in `ps`).
-pub enum KeySource {
-    Key(SecretKey),
-    Passphrase(Zeroizing<String>),
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::Key(_) => f.write_str("KeySource::Key([redacted])"),
-            KeySource::Passphrase(_) => f.write_str("KeySource::Passphrase([redacted])"),
-        }
-    }
-}
-
-/// Reads a key or passphrase file. The error names the variable, never its value: a
-/// user who put the secret itself in `PGBUNKER_KEY_FILE` must not see it echoed.
-fn read_secret_file(var: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
-    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
-        ArchiveError::BadKeyInput(format!("cannot read the file named by {var}: {}", e.kind()))
-    })
-}
-
-impl KeySource {
-    /// Reads `PGBUNKER_KEY_FILE`, `PGBUNKER_KEY`, `PGBUNKER_PASSPHRASE_FILE` or
-    /// `PGBUNKER_PASSPHRASE`. More than one of them set is an error: guessing which one
-    /// the user meant could lock them out of their backups.
-    pub fn from_env() -> Result<Option<KeySource>, ArchiveError> {
-        let vars = [
-            "PGBUNKER_KEY_FILE",
-            "PGBUNKER_KEY",
-            "PGBUNKER_PASSPHRASE_FILE",
-            "PGBUNKER_PASSPHRASE",
-        ];
-        let set: Vec<(&str, Zeroizing<String>)> = vars
-            .iter()
-            .filter_map(|v| std::env::var(v).ok().map(|val| (*v, Zeroizing::new(val))))
-            .collect();
-        if set.len() > 1 {
-            let names: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
-            return Err(ArchiveError::BadKeyInput(format!(
-                "{} are all set; set exactly one",
-                names.join(" and ")
-            )));
-        }
-        let Some((var, val)) = set.into_iter().next() else {
-            return Ok(None);
-        };
-        let key = |bytes: &[u8]| {
-            parse_key_bytes(bytes)
-                .map(KeySource::Key)
-                .map_err(|e| ArchiveError::codec(format!("{var} is not a valid key"), e))
-        };
-        match var {
-            "PGBUNKER_KEY_FILE" => key(&read_secret_file(var, &val)?),
-            "PGBUNKER_KEY" => key(val.as_bytes()),
-            "PGBUNKER_PASSPHRASE_FILE" => {
-                let bytes = read_secret_file(var, &val)?;
-                let text = std::str::from_utf8(&bytes).map_err(|_| {
-                    ArchiveError::BadKeyInput(format!("{var}: the passphrase file is not UTF-8"))
-                })?;
-                let line = text.strip_suffix('\n').unwrap_or(text);
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                Self::passphrase(line)
-            }
-            _ => Self::passphrase(&val),
-        }
-        .map(Some)
-    }
-
-    /// A key file named in the settings file: the same rules as `PGBUNKER_KEY_FILE`.
-    pub fn from_key_file(path: &std::path::Path) -> Result<KeySource, ArchiveError> {
-        let bytes = read_secret_file("key_file", &path.to_string_lossy())?;
-        parse_key_bytes(&bytes)
-            .map(KeySource::Key)
-            .map_err(|e| ArchiveError::codec("key_file is not a valid key", e))
-    }
-
-    fn passphrase(p: &str) -> Result<KeySource, ArchiveError> {
-        if p.is_empty() {
-            return Err(ArchiveError::BadKeyInput("the passphrase is empty".into()));
-        }
-        Ok(KeySource::Passphrase(Zeroizing::new(p.to_owned())))
-    }
-}
+use crate::store::{Store, StoreError};
 
 #[derive(Serialize, Deserialize)]
 struct Kdf {
@@ -112,7 +25,7 @@ struct Kdf {
     salt: String,
 }
 
-/// `keys/<kek_id>`: one slot.
+/// `keys/<kek_id>`: one slot, plaintext JSON except for the wrapped secret.
 #[derive(Serialize, Deserialize)]
 struct KeySlot {
     version: u32,
@@ -122,59 +35,64 @@ struct KeySlot {
     #[serde(default)]
     kdf: Option<Kdf>,
     created_at: String,
-    /// base64 of nonce ‖ AES-256-GCM-SIV(key ring JSON).
-    keyring: String,
+    /// Version 1: base64 of nonce ‖ AES-256-GCM-SIV(key ring JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyring: Option<String>,
+    /// Version 2: base64 of nonce ‖ AES-256-GCM-SIV(ring key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ring_key: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct KeyRingJson {
-    current: String,
-    keys: BTreeMap<String, String>,
+/// A key slot as `key list` shows it: all of it is plaintext in the repository anyway.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotInfo {
+    pub kek_id: String,
+    /// `key` (a key file or environment key) or `passphrase`.
+    pub kind: String,
+    pub version: u32,
+    pub created_at: String,
+    /// A passphrase slot's Argon2id cost, so slots with weak old parameters stand out.
+    pub argon2: Option<Argon2Params>,
+    /// Whether the key given to this command opened this slot.
+    pub unlocked_with: bool,
 }
 
-impl Drop for KeyRingJson {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        for v in self.keys.values_mut() {
-            v.zeroize();
-        }
-    }
+/// What an opened slot holds.
+pub(super) enum SlotContent {
+    /// Version 1: the key ring JSON itself.
+    Ring(Zeroizing<Vec<u8>>),
+    /// Version 2: the key that opens `keyring/`.
+    RingKey(RingKey),
 }
 
-/// The repository keys a slot unlocks: the newest writes, every one reads.
-#[derive(Debug, Clone)]
-pub struct KeyRing {
-    pub current: RepoKey,
-    pub all: Vec<RepoKey>,
+pub(super) struct OpenedSlot {
+    pub kek: Kek,
+    pub content: SlotContent,
 }
 
-impl KeyRing {
-    pub fn new(rk: RepoKey) -> Self {
-        KeyRing {
-            current: rk.clone(),
-            all: vec![rk],
-        }
-    }
+const V1_DOMAIN: &str = "pgbunker/v1/keyslot";
+const V2_DOMAIN: &str = "pgbunker/v2/keyslot";
 
-    pub fn get(&self, rk_id: &str) -> Option<&RepoKey> {
-        self.all.iter().find(|k| k.id() == rk_id)
-    }
+fn slot_aad(domain: &str, repo_id: &str, kek_id: &str) -> Vec<u8> {
+    format!("{domain}\0{repo_id}\0{kek_id}").into_bytes()
 }
 
-fn slot_aad(repo_id: &str, kek_id: &str) -> Vec<u8> {
-    format!("pgbunker/v1/keyslot\0{repo_id}\0{kek_id}").into_bytes()
+/// Slot names are key ids; anything else under `keys/` (a console's folder marker, a
+/// crafted `../` id) is never read as a slot nor used to build a path.
+pub(super) fn is_kek_id(name: &str) -> bool {
+    name.len() == 16 && name.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("formatting now")
 }
 
 /// Derives the KEK for a new slot (a fresh salt for passphrases).
-fn new_kek(source: &KeySource) -> Result<(Kek, &'static str, Option<Kdf>), ArchiveError> {
+fn new_kek(source: &KeySource) -> Result<(Kek, Option<Kdf>), ArchiveError> {
     match source {
-        KeySource::Key(k) => Ok((Kek::new(k.clone()), "key", None)),
+        KeySource::Key(k) => Ok((Kek::new(k.clone()), None)),
         KeySource::Passphrase(p) => {
             let mut salt = [0u8; 16];
             rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -186,99 +104,240 @@ fn new_kek(source: &KeySource) -> Result<(Kek, &'static str, Option<Kdf>), Archi
                 params,
                 salt: hex::encode(salt),
             };
-            Ok((kek, "passphrase", Some(kdf)))
+            Ok((kek, Some(kdf)))
         }
     }
 }
 
-/// Writes a slot for `source` that wraps `ring`. Returns the slot's id.
-pub async fn write_slot(
-    store: &Store,
+fn seal_v2(
     repo_id: &str,
-    source: &KeySource,
-    ring: &KeyRing,
-) -> Result<String, ArchiveError> {
-    let (kek, kind, kdf) = new_kek(source)?;
+    kek: &Kek,
+    kind: String,
+    kdf: Option<Kdf>,
+    created_at: String,
+    ring_key: &RingKey,
+) -> Result<KeySlot, ArchiveError> {
     let kek_id = kek.id();
-    let plain = KeyRingJson {
-        current: ring.current.id(),
-        keys: ring
-            .all
-            .iter()
-            .map(|k| (k.id(), hex::encode(k.secret().expose())))
-            .collect(),
-    };
-    let json = Zeroizing::new(serde_json::to_vec(&plain).expect("key ring serializes"));
-    let blob = seal_blob(&kek.wrapping_key(), &slot_aad(repo_id, &kek_id), &json)
-        .map_err(|e| ArchiveError::codec("seal the key slot", e))?;
-    let slot = KeySlot {
-        version: 1,
-        kek_id: kek_id.clone(),
-        kind: kind.into(),
+    let blob = seal_blob(
+        &kek.wrapping_key(),
+        &slot_aad(V2_DOMAIN, repo_id, &kek_id),
+        ring_key.secret().expose(),
+    )
+    .map_err(|e| ArchiveError::codec("seal the key slot", e))?;
+    Ok(KeySlot {
+        version: 2,
+        kek_id,
+        kind,
         kdf,
-        created_at: now(),
-        keyring: base64::engine::general_purpose::STANDARD.encode(blob),
-    };
-    let bytes = serde_json::to_vec_pretty(&slot).expect("slot serializes");
-    store
-        .put_new(&layout::key_slot(&kek_id), bytes.into())
-        .await?;
-    Ok(kek_id)
+        created_at,
+        keyring: None,
+        ring_key: Some(base64::engine::general_purpose::STANDARD.encode(blob)),
+    })
 }
 
-/// Finds the slot `source` opens and unwraps the key ring.
-pub async fn unlock(
+fn encode(slot: &KeySlot) -> bytes::Bytes {
+    serde_json::to_vec_pretty(slot)
+        .expect("slot serializes")
+        .into()
+}
+
+/// A slot about to be written: its KEK is derived (a fresh salt for a passphrase) and
+/// checked to be new before anything in the repository changes.
+pub(super) struct NewSlot {
+    kek: Kek,
+    kind: &'static str,
+    kdf: Option<Kdf>,
+}
+
+/// Derives the KEK for a new slot. A key that already has a slot is refused, and so is
+/// a passphrase that already opens one: its fresh salt would give it a second id, and
+/// two slots for one secret make removing it later error-prone.
+pub(super) async fn prepare(store: &Store, source: &KeySource) -> Result<NewSlot, ArchiveError> {
+    let exists = |kek_id: String| -> ArchiveError { KeyError::SlotExists { kek_id }.into() };
+    if let KeySource::Passphrase(p) = source {
+        if let Some((_, slot)) = find_passphrase_slot(store, p).await? {
+            return Err(exists(slot.kek_id));
+        }
+    }
+    let (kek, kdf) = new_kek(source)?;
+    if read(store, &kek.id()).await?.is_some() {
+        return Err(exists(kek.id()));
+    }
+    Ok(NewSlot {
+        kek,
+        kind: source.kind(),
+        kdf,
+    })
+}
+
+/// Writes a prepared slot wrapping `ring_key` (create-only) and returns its KEK.
+pub(super) async fn write(
+    store: &Store,
+    repo_id: &str,
+    new: NewSlot,
+    ring_key: &RingKey,
+) -> Result<Kek, ArchiveError> {
+    let slot = seal_v2(repo_id, &new.kek, new.kind.into(), new.kdf, now(), ring_key)?;
+    match store
+        .put_new(&layout::key_slot(&slot.kek_id), encode(&slot))
+        .await
+    {
+        Ok(()) => Ok(new.kek),
+        Err(StoreError::AlreadyExists(_)) => Err(KeyError::SlotExists {
+            kek_id: slot.kek_id,
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces the version-1 slot of `kek` with a version-2 slot wrapping `ring_key`. The
+/// kind, Argon2 parameters and salt stay, so the same key or passphrase opens it.
+pub(super) async fn upgrade(
+    store: &Store,
+    repo_id: &str,
+    kek: &Kek,
+    ring_key: &RingKey,
+) -> Result<(), ArchiveError> {
+    let kek_id = kek.id();
+    let old = read(store, &kek_id).await?.ok_or(ArchiveError::WrongKey)?;
+    if old.version != 1 {
+        return Err(ArchiveError::Corrupt(format!(
+            "key slot {kek_id} changed while it was being upgraded"
+        )));
+    }
+    let slot = seal_v2(repo_id, kek, old.kind, old.kdf, old.created_at, ring_key)?;
+    store
+        .put_overwrite(&layout::key_slot(&kek_id), encode(&slot))
+        .await?;
+    Ok(())
+}
+
+async fn read(store: &Store, kek_id: &str) -> Result<Option<KeySlot>, ArchiveError> {
+    let Some(bytes) = store.get_opt(&layout::key_slot(kek_id)).await? else {
+        return Ok(None);
+    };
+    let slot: KeySlot = serde_json::from_slice(&bytes)
+        .map_err(|e| ArchiveError::json(format!("key slot {kek_id}"), e))?;
+    if slot.kek_id != kek_id {
+        return Err(ArchiveError::Corrupt(format!(
+            "key slot {kek_id} names itself {:?}",
+            slot.kek_id
+        )));
+    }
+    Ok(Some(slot))
+}
+
+async fn all_slots(store: &Store) -> Result<Vec<KeySlot>, ArchiveError> {
+    let mut out = Vec::new();
+    for key in store.list(layout::KEYS).await? {
+        let Some(name) = key.strip_prefix(&format!("{}/", layout::KEYS)) else {
+            continue;
+        };
+        if !is_kek_id(name) {
+            continue;
+        }
+        if let Some(slot) = read(store, name).await? {
+            out.push(slot);
+        }
+    }
+    Ok(out)
+}
+
+/// Every slot, oldest first; `unlocked_with` is left for the caller to set.
+pub(super) async fn list(store: &Store) -> Result<Vec<SlotInfo>, ArchiveError> {
+    let mut slots: Vec<SlotInfo> = all_slots(store)
+        .await?
+        .into_iter()
+        .map(|s| SlotInfo {
+            argon2: s.kdf.as_ref().map(|k| k.params),
+            kek_id: s.kek_id,
+            kind: s.kind,
+            version: s.version,
+            created_at: s.created_at,
+            unlocked_with: false,
+        })
+        .collect();
+    slots.sort_by(|a, b| (&a.created_at, &a.kek_id).cmp(&(&b.created_at, &b.kek_id)));
+    Ok(slots)
+}
+
+/// Finds the slot `source` opens and unwraps it.
+pub(super) async fn open(
     store: &Store,
     repo_id: &str,
     source: &KeySource,
-) -> Result<KeyRing, ArchiveError> {
-    let (kek, slot) = match source {
+) -> Result<OpenedSlot, ArchiveError> {
+    let found = match source {
         KeySource::Key(k) => {
             let kek = Kek::new(k.clone());
-            let Some(bytes) = store.get_opt(&layout::key_slot(&kek.id())).await? else {
-                return Err(ArchiveError::WrongKey);
-            };
-            let slot: KeySlot =
-                serde_json::from_slice(&bytes).map_err(|e| ArchiveError::json("a key slot", e))?;
-            (kek, slot)
+            read(store, &kek.id()).await?.map(|slot| (kek, slot))
         }
         KeySource::Passphrase(p) => find_passphrase_slot(store, p).await?,
     };
-    let blob = base64::engine::general_purpose::STANDARD
-        .decode(&slot.keyring)
-        .map_err(|_| ArchiveError::Corrupt(format!("key slot {} is not base64", slot.kek_id)))?;
-    let json = Zeroizing::new(
-        open_blob(&kek.wrapping_key(), &slot_aad(repo_id, &slot.kek_id), &blob)
-            .map_err(|e| ArchiveError::codec(format!("open key slot {}", slot.kek_id), e))?,
-    );
-    let ring: KeyRingJson =
-        serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the key ring", e))?;
-    let mut all = Vec::new();
-    for (id, hexkey) in &ring.keys {
-        let mut b = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(hexkey, b.as_mut())
-            .map_err(|_| ArchiveError::Corrupt("a repository key is not hex".into()))?;
-        let rk = RepoKey::new(SecretKey::from_bytes(*b));
-        if &rk.id() != id {
-            return Err(ArchiveError::Corrupt(format!(
-                "repository key {id} does not match its id"
-            )));
-        }
-        all.push(rk);
-    }
-    let current = all
-        .iter()
-        .find(|k| k.id() == ring.current)
-        .cloned()
-        .ok_or_else(|| ArchiveError::Corrupt("the current repository key is missing".into()))?;
-    Ok(KeyRing { current, all })
+    let (kek, slot) = found.ok_or(ArchiveError::WrongKey)?;
+    unwrap(repo_id, kek, slot)
 }
 
-async fn find_passphrase_slot(store: &Store, pass: &str) -> Result<(Kek, KeySlot), ArchiveError> {
-    for key in store.list(layout::KEYS).await? {
-        let bytes = store.get(&key).await?;
-        let slot: KeySlot =
-            serde_json::from_slice(&bytes).map_err(|e| ArchiveError::json("a key slot", e))?;
+/// Opens the slot of a KEK derived earlier (to see what a concurrent upgrade wrote).
+pub(super) async fn reopen(
+    store: &Store,
+    repo_id: &str,
+    kek: &Kek,
+) -> Result<OpenedSlot, ArchiveError> {
+    let slot = read(store, &kek.id())
+        .await?
+        .ok_or(ArchiveError::WrongKey)?;
+    unwrap(repo_id, kek.clone(), slot)
+}
+
+fn unwrap(repo_id: &str, kek: Kek, slot: KeySlot) -> Result<OpenedSlot, ArchiveError> {
+    let kek_id = &slot.kek_id;
+    let (domain, field) = match slot.version {
+        1 => (V1_DOMAIN, &slot.keyring),
+        2 => (V2_DOMAIN, &slot.ring_key),
+        version => {
+            return Err(KeyError::NewerSlot {
+                kek_id: kek_id.clone(),
+                version,
+            }
+            .into())
+        }
+    };
+    let blob = field
+        .as_deref()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .ok_or_else(|| {
+            ArchiveError::Corrupt(format!("key slot {kek_id} holds no base64 wrapped key"))
+        })?;
+    let plain = Zeroizing::new(
+        open_blob(
+            &kek.wrapping_key(),
+            &slot_aad(domain, repo_id, kek_id),
+            &blob,
+        )
+        .map_err(|e| ArchiveError::codec(format!("open key slot {kek_id}"), e))?,
+    );
+    let content = if slot.version == 1 {
+        SlotContent::Ring(plain)
+    } else {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        if plain.len() != raw.len() {
+            return Err(ArchiveError::Corrupt(format!(
+                "key slot {kek_id} wraps a ring key of the wrong size"
+            )));
+        }
+        raw.copy_from_slice(&plain);
+        SlotContent::RingKey(RingKey::new(SecretKey::from_bytes(*raw)))
+    };
+    Ok(OpenedSlot { kek, content })
+}
+
+async fn find_passphrase_slot(
+    store: &Store,
+    pass: &str,
+) -> Result<Option<(Kek, KeySlot)>, ArchiveError> {
+    for slot in all_slots(store).await? {
         let Some(kdf) = &slot.kdf else { continue };
         if slot.kind != "passphrase" || kdf.algorithm != "argon2id" {
             continue;
@@ -297,8 +356,8 @@ async fn find_passphrase_slot(store: &Store, pass: &str) -> Result<(Kek, KeySlot
         let kek = kek_from_passphrase(pass, &salt, kdf.params)
             .map_err(|e| ArchiveError::codec("derive the key from the passphrase", e))?;
         if kek.id() == slot.kek_id {
-            return Ok((kek, slot));
+            return Ok(Some((kek, slot)));
         }
     }
-    Err(ArchiveError::WrongKey)
+    Ok(None)
 }

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 
 pub const CONFIG: &str = "pgbunker.json";
 pub const KEYS: &str = "keys";
+/// Outside `keys/` because unlocking with a passphrase tries every object there.
+pub const KEYRING: &str = "keyring";
 pub const CATALOG: &str = "catalog";
 pub const BACKUPS: &str = "backups";
 pub const LOCKS: &str = "locks";
@@ -24,6 +26,14 @@ pub fn backup_started_at(bid: &str) -> Option<time::OffsetDateTime> {
 
 pub fn key_slot(kek_id: &str) -> String {
     format!("{KEYS}/{kek_id}")
+}
+
+pub fn keyring_generation(generation: u64) -> String {
+    format!("{KEYRING}/{generation:020}")
+}
+
+pub fn parse_keyring_generation(key: &str) -> Option<u64> {
+    key.strip_prefix("keyring/")?.parse().ok()
 }
 
 pub fn catalog_entry(seq: u64) -> String {

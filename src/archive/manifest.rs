@@ -83,6 +83,23 @@ impl TableRecord {
     pub fn is_final(&self, chunk: &ChunkRecord) -> bool {
         self.part_chunks(chunk.part).map(|c| c.index).max() == Some(chunk.index)
     }
+
+    /// The parts readers restore and check on their own: the recorded ones, or the
+    /// whole table as part 0 (tables streamed whole, and every table written before
+    /// parts existed, carry their totals on the table itself).
+    pub fn effective_parts(&self) -> Vec<PartRecord> {
+        if !self.parts.is_empty() {
+            return self.parts.clone();
+        }
+        vec![PartRecord {
+            part: 0,
+            start_page: 0,
+            end_page: None,
+            rows: self.rows,
+            raw_bytes: self.raw_bytes,
+            checksum: self.checksum.clone(),
+        }]
+    }
 }
 
 /// Options the backup ran with, kept for reports and reproducibility.

@@ -2,8 +2,13 @@
 //! keys, chunks, the encrypted manifest, the plaintext summary, and the hash-chained
 //! catalog that commits backups.
 
+pub mod audit;
 mod chain;
+mod keyerror;
+mod keymgmt;
+mod keyring;
 mod keyslot;
+mod keysource;
 mod layout;
 mod lifecycle;
 pub mod lock;
@@ -11,11 +16,15 @@ mod manifest;
 mod reader;
 mod repo;
 pub mod retention;
+mod sealed;
 mod watermark;
 mod writer;
 
 pub use chain::{CatalogState, LiveBackup};
-pub use keyslot::KeySource;
+pub use keyerror::KeyError;
+pub use keymgmt::{GenerationInfo, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
+pub use keyslot::SlotInfo;
+pub use keysource::KeySource;
 pub use layout::{backup_started_at, new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
 pub use lifecycle::HoldChange;
 pub use manifest::{BackupParams, ChunkRecord, Manifest, PartRecord, SourceInfo, TableRecord};
@@ -44,7 +53,10 @@ pub enum ArchiveError {
     NotARepository(String),
     #[error("{0} already holds a pgbunker repository")]
     AlreadyInitialized(String),
-    #[error("repository format version {0} is newer than this pgbunker understands (1)")]
+    #[error(
+        "repository format version {0} is newer than this pgbunker understands ({max})",
+        max = FORMAT_VERSION
+    )]
     NewerFormat(u32),
     #[error("no encryption key given")]
     NoKey,
@@ -52,6 +64,8 @@ pub enum ArchiveError {
     WrongKey,
     #[error("{0}")]
     BadKeyInput(String),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
     #[error("the repository is corrupt: {0}")]
     Corrupt(String),
     #[error("backup {0:?} not found")]
@@ -109,6 +123,7 @@ impl Classify for ArchiveError {
     fn class(&self) -> Class {
         match self {
             ArchiveError::Store(e) => e.class(),
+            ArchiveError::Keys(e) => e.class(),
             ArchiveError::Codec { source, .. } => source.class(),
             ArchiveError::NoKey | ArchiveError::WrongKey | ArchiveError::BadKeyInput(_) => {
                 Class::Key
@@ -127,6 +142,7 @@ impl Classify for ArchiveError {
     fn hint(&self) -> Option<String> {
         match self {
             ArchiveError::Store(e) => e.hint(),
+            ArchiveError::Keys(e) => e.hint(),
             ArchiveError::Codec { source, .. } if source.class() == Class::Key => Some(
                 "PGBUNKER_KEY must be 64 hex characters; a key file must hold 32 raw bytes, \
                  64 hex characters or base64 of 32 bytes"
@@ -138,8 +154,8 @@ impl Classify for ArchiveError {
                     .into(),
             ),
             ArchiveError::WrongKey => Some(
-                "use the key or passphrase this repository was created with \
-                 (`pgbunker key list` shows the slots)"
+                "use a key or passphrase that has a slot in this repository \
+                 (`pgbunker key list` shows the slots, even without a key)"
                     .into(),
             ),
             ArchiveError::NotARepository(_) => {

@@ -5,14 +5,21 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::chain::{self, CatalogState};
-use super::keyslot::{self, KeyRing, KeySource};
+use super::keyerror::KeyError;
+use super::keymgmt::{self, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
+use super::keyring::KeyRing;
+use super::keyslot::{self, SlotInfo};
+use super::keysource::KeySource;
 use super::watermark::{Mark, StateDir};
 use super::{layout, ArchiveError};
-use crate::codec::RepoKey;
 use crate::store::Store;
 
 /// The repository format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format whose key ring lives in `keyring/`: a version-1 repository is
+/// raised to it when its ring moves there, so older pgbunkers refuse it cleanly.
+const KEYRING_FORMAT: u32 = 2;
 
 /// `pgbunker.json`: the only object readable without a key besides summaries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,10 +100,9 @@ impl Repository {
         };
         let mut slot = None;
         if !plaintext {
-            let ring = KeyRing::new(RepoKey::generate());
             let source = key.expect("checked above");
-            slot =
-                Some(keyslot::write_slot(&repo.store, &repo.config.repo_id, source, &ring).await?);
+            let ring = keymgmt::create(&repo.store, &repo.repo_id, source).await?;
+            slot = Some(ring.kek_id());
             repo.keys = Some(ring);
         }
         chain::write_entry(&repo, &CatalogState::default()).await?;
@@ -121,7 +127,7 @@ impl Repository {
             "none" => None,
             "aes-256-gcm-siv" => {
                 let source = key.ok_or(ArchiveError::NoKey)?;
-                Some(keyslot::unlock(&store, &config.repo_id, source).await?)
+                Some(keymgmt::unlock(&store, &repo_id, source).await?)
             }
             other => {
                 return Err(ArchiveError::Corrupt(format!(
@@ -216,5 +222,83 @@ impl Repository {
             .find(|b| b.bid == which)
             .cloned()
             .ok_or_else(|| ArchiveError::NoSuchBackup(which.into()))
+    }
+}
+
+/// Key management: slots are added and removed, the ring rotated, without
+/// re-encrypting any data.
+impl Repository {
+    /// The key slots of a repository, read without a key: they are plaintext, and
+    /// someone who lost every key still needs to see which ones would open it.
+    pub async fn key_slots(store: &Store) -> Result<(RepoConfig, Vec<SlotInfo>), ArchiveError> {
+        let config = read_config(store).await?;
+        if config.encryption == "none" {
+            return Err(KeyError::NotEncrypted.into());
+        }
+        let slots = keyslot::list(store).await?;
+        Ok((config, slots))
+    }
+
+    /// The slots (marking the one the presented key opened) and the ring's generations.
+    pub async fn key_status(&self) -> Result<KeyStatus, ArchiveError> {
+        keymgmt::status(&self.store, &self.repo_id, self.ring()?).await
+    }
+
+    /// Adds a slot for `new` that wraps this repository's ring key.
+    pub async fn add_key(&mut self, new: &KeySource) -> Result<KeyAdded, ArchiveError> {
+        let slot = keyslot::prepare(&self.store, new).await?;
+        let (ring_key, upgraded) = self.upgrade_keys().await?;
+        let kek = keyslot::write(&self.store, &self.config.repo_id, slot, &ring_key).await?;
+        // The new slot must open the ring before anyone relies on it.
+        keymgmt::unlock(&self.store, &self.repo_id, new).await?;
+        Ok(KeyAdded {
+            kek_id: kek.id(),
+            kind: new.kind().into(),
+            upgraded,
+        })
+    }
+
+    /// Removes slot `kek_id`, refusing to remove the last one.
+    pub async fn remove_key(&self, kek_id: &str) -> Result<SlotRemoval, ArchiveError> {
+        let was_unlocking = self.ring()?.kek_id() == kek_id;
+        let remaining = keymgmt::remove(&self.store, kek_id).await?;
+        Ok(SlotRemoval {
+            kek_id: kek_id.into(),
+            remaining,
+            was_unlocking,
+        })
+    }
+
+    /// Starts a new repository key for new backups; every older key still reads.
+    pub async fn rotate_key(&mut self) -> Result<KeyRotation, ArchiveError> {
+        let (ring_key, upgraded) = self.upgrade_keys().await?;
+        let (ring, mut rotation) =
+            keymgmt::rotate(&self.store, &self.repo_id, self.ring()?, &ring_key).await?;
+        self.keys = Some(ring);
+        rotation.upgraded = upgraded;
+        Ok(rotation)
+    }
+
+    fn ring(&self) -> Result<&KeyRing, ArchiveError> {
+        self.keys
+            .as_ref()
+            .ok_or_else(|| KeyError::NotEncrypted.into())
+    }
+
+    /// Moves a version-1 ring to `keyring/` (`true` when this call did) and raises
+    /// `pgbunker.json` to the keyring format, last: an interruption before that leaves
+    /// a repository this version still opens, and the next key change finishes it.
+    async fn upgrade_keys(&mut self) -> Result<(crate::codec::RingKey, bool), ArchiveError> {
+        let (ring, ring_key, upgraded) =
+            keymgmt::upgraded(&self.store, &self.repo_id, self.ring()?).await?;
+        self.keys = Some(ring);
+        if self.config.version < KEYRING_FORMAT {
+            self.config.version = KEYRING_FORMAT;
+            let json = serde_json::to_vec_pretty(&self.config).expect("config serializes");
+            self.store
+                .put_overwrite(layout::CONFIG, Bytes::from(json))
+                .await?;
+        }
+        Ok((ring_key, upgraded))
     }
 }

@@ -8,10 +8,14 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ArchiveError;
+
+/// The record kind of the high-water mark (`repo-<hash>.json`).
+const MARK: &str = "repo";
 
 /// The folder holding one mark file per repository location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,12 +55,28 @@ impl StateDir {
     /// One file per location; the name hides the location (bucket names can be
     /// telling) and the body repeats it for humans.
     pub fn mark_file(&self, location: &str) -> PathBuf {
+        self.record_file(MARK, location)
+    }
+
+    /// The file of a per-location record named `kind` (`<kind>-<hash>.json`): the mark,
+    /// and whatever else a client remembers about a repository (which sample `verify`
+    /// checks next).
+    pub fn record_file(&self, kind: &str, location: &str) -> PathBuf {
         let h = hex::encode(&Sha256::digest(location.as_bytes())[..16]);
-        self.0.join(format!("repo-{h}.json"))
+        self.0.join(format!("{kind}-{h}.json"))
     }
 
     pub fn load(&self, location: &str) -> Result<Option<Mark>, ArchiveError> {
-        let file = self.mark_file(location);
+        self.load_record(MARK, location)
+    }
+
+    /// Reads the record `kind` of `location`; `None` when there is none yet.
+    pub fn load_record<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        location: &str,
+    ) -> Result<Option<T>, ArchiveError> {
+        let file = self.record_file(kind, location);
         match std::fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -79,10 +99,21 @@ impl StateDir {
 
     /// Replaces the mark whatever it held (a deliberate `init` at a location).
     pub fn store(&self, mark: &Mark) -> Result<(), ArchiveError> {
-        let file = self.mark_file(&mark.location);
+        self.store_record(MARK, &mark.location, mark)
+    }
+
+    /// Replaces the record `kind` of `location` atomically (temp file, fsync, rename),
+    /// so a crash never leaves half a file that would block the next run.
+    pub fn store_record<T: Serialize>(
+        &self,
+        kind: &str,
+        location: &str,
+        value: &T,
+    ) -> Result<(), ArchiveError> {
+        let file = self.record_file(kind, location);
         std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(mark).expect("mark serializes");
+        let json = serde_json::to_vec_pretty(value).expect("state records serialize");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             let mut f = std::fs::File::create(&tmp)?;

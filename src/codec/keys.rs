@@ -181,6 +181,32 @@ impl RepoKey {
     }
 }
 
+/// The key every version-2 key slot wraps. It seals the key ring's generations, so one
+/// slot holder can rotate the repository key and every other slot sees the new ring
+/// without being rewritten.
+#[derive(Debug, Clone)]
+pub struct RingKey(SecretKey);
+
+impl RingKey {
+    pub fn new(key: SecretKey) -> Self {
+        RingKey(key)
+    }
+
+    pub fn generate() -> Self {
+        RingKey(SecretKey::random())
+    }
+
+    pub fn secret(&self) -> &SecretKey {
+        &self.0
+    }
+
+    /// Seals `keyring/<generation>` objects; never used directly as an AEAD key so
+    /// the wrapped bytes in the slots and the ring objects stay domain-separated.
+    pub fn sealing_key(&self) -> SecretKey {
+        self.0.derive_key(b"", "pgbunker/v2/keyring")
+    }
+}
+
 /// A backup's data key. Everything of one backup derives from it (salted with the
 /// backup id), so one leaked data key exposes one backup only.
 #[derive(Debug, Clone)]
@@ -256,6 +282,10 @@ mod tests {
     fn derived_material_is_separated_and_redacted() {
         let rk = RepoKey::new(SecretKey::from_bytes([1; 32]));
         assert_ne!(rk.catalog_key(), rk.dek_wrapping_key());
+        let ring = RingKey::new(SecretKey::from_bytes([1; 32]));
+        assert_ne!(&ring.sealing_key(), ring.secret());
+        assert_ne!(ring.sealing_key(), rk.catalog_key());
+        assert!(!format!("{ring:?}").contains("1, 1"));
         let d1 = DataKey::new(SecretKey::from_bytes([2; 32]), "a");
         let d2 = DataKey::new(SecretKey::from_bytes([2; 32]), "b");
         assert_ne!(d1.chunk_key(), d2.chunk_key());

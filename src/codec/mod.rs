@@ -12,7 +12,7 @@ mod pool;
 pub use aead::{open_blob, seal_blob, AeadId};
 pub use chunk::{open_chunk, seal_chunk, ChunkHeader, CompId, SealedChunk, CHUNK_HEADER_LEN};
 pub use keys::{
-    kek_from_passphrase, parse_key_bytes, Argon2Params, DataKey, Kek, RepoKey, SecretKey,
+    kek_from_passphrase, parse_key_bytes, Argon2Params, DataKey, Kek, RepoKey, RingKey, SecretKey,
 };
 pub use pool::on_cpu_pool;
 

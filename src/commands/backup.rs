@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::Summary;
 use crate::dump::{self, DumpOptions};
@@ -62,4 +63,22 @@ pub async fn backup(
         not_covered: out.not_covered,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+impl Audit for BackupReport {
+    fn backup_id(&self) -> Option<String> {
+        Some(self.backup_id.clone())
+    }
+    fn details(&self) -> serde_json::Value {
+        let s = &self.summary;
+        serde_json::json!({
+            "source": self.source,
+            "tables": s.tables,
+            "rows": s.rows,
+            "raw_bytes": s.raw_bytes,
+            "stored_bytes": s.stored_bytes,
+            "chunks": s.chunks,
+            "seconds": self.seconds,
+        })
+    }
 }

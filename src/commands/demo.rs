@@ -42,6 +42,9 @@ pub struct DemoReport {
     pub repository: String,
     pub load_seconds: f64,
     pub backup_seconds: f64,
+    /// Restore's pre-flight check (every chunk downloaded and hashed), on top of
+    /// `restore_seconds`.
+    pub preflight_seconds: f64,
     pub restore_seconds: f64,
     pub raw_bytes: u64,
     pub stored_bytes: u64,
@@ -100,6 +103,9 @@ pub async fn demo(
     let live = repo.resolve("latest").await?;
     let reader = BackupReader::open(&repo, &live).await?;
     let t = Instant::now();
+    super::verify::preflight(&repo, &reader, opts.jobs, progress.as_ref()).await?;
+    let preflight_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let load_opts = LoadOptions {
         jobs: opts.jobs,
         ..Default::default()
@@ -136,6 +142,7 @@ pub async fn demo(
         },
         load_seconds,
         backup_seconds,
+        preflight_seconds,
         restore_seconds,
         raw_bytes: backup.summary.raw_bytes,
         stored_bytes: backup.summary.stored_bytes,

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::HoldChange;
 
@@ -32,4 +33,13 @@ pub async fn hold(opts: &HoldOptions) -> Result<HoldReport, CommandError> {
         legal_hold: now.legal_hold,
         keep_until: now.keep_until,
     })
+}
+
+impl Audit for HoldReport {
+    fn backup_id(&self) -> Option<String> {
+        Some(self.backup_id.clone())
+    }
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({ "legal_hold": self.legal_hold, "keep_until": self.keep_until })
+    }
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::Repository;
 use crate::store::Store;
@@ -41,4 +42,10 @@ pub async fn init(opts: &InitOptions) -> Result<InitReport, CommandError> {
         encryption: repo.config().encryption.clone(),
         key_slot: slot,
     })
+}
+
+impl Audit for InitReport {
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({ "repo_id": self.repo_id, "encryption": self.encryption, "key_slot": self.key_slot })
+    }
 }

@@ -44,7 +44,6 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
             .filter(|d| !ids.contains(d))
             .collect::<Vec<_>>(),
     );
-    ids.sort_by(|a, b| b.cmp(a));
     let mut backups = Vec::new();
     for bid in ids {
         let live = cat.live.iter().find(|b| b.bid == bid);
@@ -74,6 +73,14 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
             backup_id: bid,
         });
     }
+    // Newest first. Ids carry whole seconds; the commit time orders backups that
+    // started in the same second.
+    let when = |b: &BackupLine| {
+        b.created_at.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    backups.sort_by(|a, b| (when(b), &b.backup_id).cmp(&(when(a), &a.backup_id)));
     Ok(ListReport {
         location: repo.store().location().into(),
         repo_id: repo.config().repo_id.clone(),

@@ -1,13 +1,18 @@
 //! The operations pgbunker offers, one file per verb: `XxxOptions` in, `XxxReport` out.
 //! The binary parses flags into options and renders reports; everything else is here.
 
+pub mod audit;
 pub mod backup;
+pub mod check;
 pub mod demo;
 pub mod hold;
 pub mod init;
+pub mod key;
 pub mod list;
+pub mod prometheus;
 pub mod prune;
 pub mod restore;
+pub mod verify;
 
 use thiserror::Error;
 
@@ -39,6 +44,12 @@ pub enum CommandError {
     DemoMismatch(String),
     #[error("interrupted by {0}: nothing was committed; leftovers show as `incomplete` in `list`")]
     Interrupted(&'static str),
+    /// Verify checked everything and found damage; the report says where.
+    #[error("{}", .0.failure())]
+    VerifyFailed(Box<verify::VerifyReport>),
+    /// Restore's pre-flight found damage before anything was written.
+    #[error("{}", verify::preflight_failure(.0))]
+    PreflightFailed(Box<verify::BackupVerdict>),
 }
 
 impl Classify for CommandError {
@@ -53,6 +64,7 @@ impl Classify for CommandError {
             CommandError::Usage(_) => Class::Usage,
             CommandError::DemoMismatch(_) => Class::Internal,
             CommandError::Interrupted(_) => Class::Interrupted,
+            CommandError::VerifyFailed(_) | CommandError::PreflightFailed(_) => Class::Corrupt,
         }
     }
 
@@ -64,28 +76,69 @@ impl Classify for CommandError {
             CommandError::Load(e) => e.hint(),
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
+            CommandError::VerifyFailed(_) => Some(
+                "the report names each damaged table and chunk: restore from a backup that \
+                 verifies, take a new backup, and find out what altered the repository \
+                 (storage access logs, disk errors)"
+                    .into(),
+            ),
+            CommandError::PreflightFailed(v) => Some(format!(
+                "`pgbunker verify --data {}` lists every problem; restore an older backup \
+                 (`pgbunker verify all` shows which are sound)",
+                v.backup_id
+            )),
             _ => None,
         }
     }
 }
 
-/// Where the repository is, how to unlock it, and where this machine keeps its
-/// high-water marks; shared by every verb.
-#[derive(Debug)]
+/// Where the repository is, how to unlock it, where this machine keeps its
+/// high-water marks, and where else to log; shared by every verb. The repository is
+/// opened (and its key unlocked) once, however many steps use it.
 pub struct RepoAccess {
     pub location: String,
     pub key: Option<KeySource>,
     /// `None` skips the rollback check (no home folder, or a one-off inspection).
     pub state: Option<StateDir>,
+    /// Also log every operation as a row of this database's `backup_audit_log`.
+    pub audit_db: Option<String>,
+    opened: tokio::sync::OnceCell<Repository>,
+}
+
+/// Only the location: the key is secret and the audit database URL may hold a
+/// password.
+impl std::fmt::Debug for RepoAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RepoAccess({})", self.location)
+    }
 }
 
 impl RepoAccess {
+    pub fn new(
+        location: impl Into<String>,
+        key: Option<KeySource>,
+        state: Option<StateDir>,
+    ) -> Self {
+        RepoAccess {
+            location: location.into(),
+            key,
+            state,
+            audit_db: None,
+            opened: tokio::sync::OnceCell::new(),
+        }
+    }
+
     pub async fn open(&self) -> Result<Repository, CommandError> {
-        let store = Store::open(&self.location)?;
-        let repo = Repository::open(store, self.key.as_ref()).await?;
-        Ok(match &self.state {
-            Some(dir) => repo.with_state(dir.clone()),
-            None => repo,
-        })
+        self.opened
+            .get_or_try_init(|| async {
+                let store = Store::open(&self.location)?;
+                let repo = Repository::open(store, self.key.as_ref()).await?;
+                Ok::<_, CommandError>(match &self.state {
+                    Some(dir) => repo.with_state(dir.clone()),
+                    None => repo,
+                })
+            })
+            .await
+            .cloned()
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::lock::{self, LockKind};
 use crate::archive::retention::{self, Candidate, KeepWithin, RetentionPolicy};
@@ -181,4 +182,17 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         }
     }
     Ok(report)
+}
+
+impl Audit for PruneReport {
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "dry_run": self.dry_run,
+            "kept": self.kept.len(),
+            "tombstoned": self.tombstoned,
+            "deleted": self.deleted,
+            "leftovers_deleted": self.leftovers_deleted,
+            "objects_deleted": self.objects_deleted,
+        })
+    }
 }

@@ -1,11 +1,18 @@
 //! `pgbunker restore`: a backup into an empty database.
+//!
+//! Loading checks every chunk as it goes, but by then the target already holds the
+//! schema and the tables loaded so far: a damaged backup would leave a half-restored
+//! database behind. So a pre-flight check first downloads every chunk and compares its
+//! SHA-256 with the manifest (the `stored` depth of `verify`), and restore refuses a
+//! damaged backup before writing anything.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{CommandError, RepoAccess};
+use super::audit::Audit;
+use super::{verify, CommandError, RepoAccess};
 use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
 use crate::load::{self, LoadOptions};
@@ -19,6 +26,9 @@ pub struct RestoreOptions {
     pub backup: String,
     pub target: Option<String>,
     pub load: LoadOptions,
+    /// Run the pre-flight check. It reads the whole backup once more before loading;
+    /// skip it only when the backup was just verified.
+    pub preflight: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +44,8 @@ pub struct RestoreReport {
     pub tables: Vec<RestoredTable>,
     pub rows: u64,
     pub statements: usize,
+    /// Time spent in the pre-flight check (`None` when skipped), part of `seconds`.
+    pub preflight_seconds: Option<f64>,
     pub seconds: f64,
 }
 
@@ -51,11 +63,22 @@ pub async fn restore(
     let loaded = async {
         let live = repo.resolve(&live.bid).await?;
         let reader = BackupReader::open(&repo, &live).await?;
-        Ok::<_, CommandError>(load::run(&target, &reader, &opts.load, progress).await?)
+        // A target that cannot take the restore must not cost a whole pre-flight first.
+        load::check_target(&target, &reader).await?;
+        let checked = Instant::now();
+        let preflight = if opts.preflight {
+            progress.phase("pre-flight check: every chunk's presence, length and SHA-256");
+            verify::preflight(&repo, &reader, opts.load.jobs, progress.as_ref()).await?;
+            Some(checked.elapsed().as_secs_f64())
+        } else {
+            None
+        };
+        let out = load::run(&target, &reader, &opts.load, progress).await?;
+        Ok::<_, CommandError>((out, preflight))
     }
     .await;
     lock.release().await?;
-    let out = loaded?;
+    let (out, preflight_seconds) = loaded?;
     Ok(RestoreReport {
         backup_id: live.bid,
         target: target.to_string(),
@@ -69,6 +92,21 @@ pub async fn restore(
             })
             .collect(),
         statements: out.statements,
+        preflight_seconds,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+impl Audit for RestoreReport {
+    fn backup_id(&self) -> Option<String> {
+        Some(self.backup_id.clone())
+    }
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "target": self.target,
+            "tables": self.tables.len(),
+            "rows": self.rows,
+            "seconds": self.seconds,
+        })
+    }
 }

@@ -110,6 +110,14 @@ pub struct LoadOutcome {
     pub statements: usize,
 }
 
+/// Connects to `target` and checks it holds none of the backup's tables, changing
+/// nothing: a restore bound to fail there should fail before a long pre-flight check.
+pub async fn check_target(target: &ConnSpec, reader: &BackupReader) -> Result<(), LoadError> {
+    let admin = target.connect().await?;
+    prepare_session(&admin).await?;
+    refuse_existing(&admin, &reader.manifest().catalog).await
+}
+
 /// Restores the whole backup into the (empty) database `target`.
 pub async fn run(
     target: &ConnSpec,

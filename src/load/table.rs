@@ -19,13 +19,10 @@ const READ_AHEAD: usize = 2;
 
 /// The rows and checksum the manifest promises for a part (or the whole table).
 fn expected(rec: &TableRecord, part: u32) -> Result<(u64, String), ArchiveError> {
-    if rec.parts.is_empty() {
-        return Ok((rec.rows, rec.checksum.clone()));
-    }
-    rec.parts
-        .iter()
+    rec.effective_parts()
+        .into_iter()
         .find(|p| p.part == part)
-        .map(|p| (p.rows, p.checksum.clone()))
+        .map(|p| (p.rows, p.checksum))
         .ok_or_else(|| {
             ArchiveError::Corrupt(format!(
                 "the manifest has chunks of {}.{} part {part} but no such part",

@@ -202,6 +202,19 @@ impl Store {
         })
     }
 
+    /// Free space on a local repository's file system, in percent of its size
+    /// (`None` for object storage, which does not run full).
+    pub fn free_percent(&self) -> Option<f64> {
+        let root = self.local_root.as_ref()?;
+        let path = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: statvfs fills the struct we pass and reads a NUL-terminated path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+            return None;
+        }
+        Some(st.f_bavail as f64 / st.f_blocks as f64 * 100.0)
+    }
+
     /// The location as given by the user (repository URLs carry no secrets).
     pub fn location(&self) -> &str {
         &self.location

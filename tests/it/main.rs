@@ -4,11 +4,14 @@
 mod support;
 
 mod architecture;
+mod audit;
 mod consistency;
 mod errors;
 mod format;
+mod keys;
 mod prune;
 mod repository;
 mod roundtrip;
 mod s3;
 mod security;
+mod verify;

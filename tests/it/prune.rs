@@ -15,13 +15,13 @@ use time::OffsetDateTime;
 use crate::support::{ok, pgbunker, stderr, World, KEY};
 
 fn access(repo: &str) -> RepoAccess {
-    RepoAccess {
-        location: repo.into(),
-        key: Some(KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap())),
-        state: Some(StateDir::new(
+    RepoAccess::new(
+        repo,
+        Some(KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap())),
+        Some(StateDir::new(
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state"),
         )),
-    }
+    )
 }
 
 /// Prune through the library with an injected clock.

@@ -31,7 +31,9 @@ async fn conformance(s: &Store) {
     assert!(s.get_opt("nope").await.unwrap().is_none());
     assert!(matches!(s.get("nope").await, Err(StoreError::NotFound(_))));
     // Above the multipart threshold on cloud stores.
-    let big: Vec<u8> = (0..20u32 << 20).map(|i| (i * 2654435761) as u8).collect();
+    let big: Vec<u8> = (0..20u32 << 20)
+        .map(|i| i.wrapping_mul(2654435761) as u8)
+        .collect();
     s.put_new("big/obj", Bytes::from(big.clone()))
         .await
         .unwrap();

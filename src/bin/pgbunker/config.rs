@@ -18,12 +18,28 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// Where high-water marks are kept (`PGBUNKER_STATE_DIR`, `--state-dir`).
     pub state_dir: Option<PathBuf>,
+    /// Database whose `backup_audit_log` also receives every audit record
+    /// (`PGBUNKER_AUDIT_DB`, `--audit-db`); put its password in ~/.pgpass.
+    pub audit_db: Option<String>,
     #[serde(default)]
     pub backup: BackupConfig,
     #[serde(default)]
     pub restore: RestoreConfig,
     #[serde(default)]
+    pub verify: VerifyConfig,
+    #[serde(default)]
     pub prune: PruneConfig,
+    #[serde(default)]
+    pub check: CheckConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    pub max_age: Option<String>,
+    pub verify_max_age: Option<String>,
+    pub min_free_percent: Option<f64>,
+    pub prometheus: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,12 +50,19 @@ pub struct BackupConfig {
     pub jobs: Option<usize>,
     pub compress_level: Option<i32>,
     pub part_size_mb: Option<u64>,
+    pub chunk_size_kb: Option<u32>,
     pub lock_wait_timeout: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreConfig {
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
     pub jobs: Option<usize>,
 }
 

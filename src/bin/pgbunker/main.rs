@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod keys;
 mod progress;
 mod render;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::archive::retention::{KeepWithin, RetentionPolicy};
 use pgbunker::archive::{HoldChange, KeySource, StateDir};
+use pgbunker::commands::audit::audited;
 use pgbunker::commands::{self, CommandError, RepoAccess};
 use pgbunker::error::Classify;
 use pgbunker::progress::{NoProgress, Progress};
@@ -52,7 +54,7 @@ fn main() {
         }
     });
     let code = match outcome {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             progress.finish();
             render::error(&e);
@@ -111,11 +113,13 @@ impl Ctx<'_> {
             .or_else(|| self.cfg.state_dir.clone())
             .map(StateDir::new)
             .or_else(StateDir::from_env);
-        Ok(RepoAccess {
-            location,
-            key,
-            state,
-        })
+        let mut access = RepoAccess::new(location, key, state);
+        access.audit_db = self
+            .cli
+            .audit_db
+            .clone()
+            .or_else(|| self.cfg.audit_db.clone());
+        Ok(access)
     }
 }
 
@@ -129,6 +133,39 @@ fn grace(text: &str) -> Result<Option<KeepWithin>, CommandError> {
         .map_err(|e: pgbunker::archive::retention::RetentionError| {
             CommandError::Usage(e.to_string())
         })
+}
+
+/// A span such as `26h` or `8d` as a duration from now back.
+fn span_duration(text: &str) -> Result<std::time::Duration, CommandError> {
+    let span: KeepWithin =
+        text.parse()
+            .map_err(|e: pgbunker::archive::retention::RetentionError| {
+                CommandError::Usage(e.to_string())
+            })?;
+    let now = time::OffsetDateTime::now_utc();
+    let back = now - span.cutoff(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Ok(back.try_into().unwrap_or_default())
+}
+
+/// A span back from now (`7d`, `12h`), or a date or time as for [`until`].
+fn since_time(text: &str) -> Result<time::OffsetDateTime, CommandError> {
+    match text.parse::<KeepWithin>() {
+        Ok(span) => Ok(span
+            .cutoff(time::OffsetDateTime::now_utc())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)),
+        Err(_) => until(text),
+    }
+}
+
+/// Chunk sizes outside 64 KiB–32 MiB from the settings file (clap checks the flag):
+/// smaller ones flood the repository with objects, larger ones break the format's cap.
+fn chunk_bytes(kb: u32) -> Result<usize, CommandError> {
+    if !(64..=32768).contains(&kb) {
+        return Err(CommandError::Usage(format!(
+            "chunk_size_kb = {kb} in pgbunker.toml: use 64 to 32768 (KiB)"
+        )));
+    }
+    Ok(kb as usize * 1024)
 }
 
 /// `2027-01-31` (midnight UTC) or an RFC 3339 time.
@@ -147,7 +184,9 @@ fn until(text: &str) -> Result<time::OffsetDateTime, CommandError> {
         })
 }
 
-async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError> {
+/// Runs the command; returns the exit code of a success (`check` reports its status
+/// through it).
+async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError> {
     let (cfg, _) = config::load(cli.config.as_deref())?;
     let ctx = Ctx { cli, cfg };
     let cfg = &ctx.cfg;
@@ -167,7 +206,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
                 repo: ctx.repo_access(repo)?,
                 plaintext: *insecure_plaintext,
             };
-            let report = commands::init::init(&opts).await?;
+            let report = audited(&opts.repo, "init", commands::init::init(&opts)).await?;
             render::init(&report, json);
         }
         Command::Backup {
@@ -175,6 +214,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             jobs,
             compress_level,
             part_size_mb,
+            chunk_size_kb,
             lock_wait_timeout,
             dburl,
             dbname,
@@ -202,11 +242,19 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
                         .or(b.part_size_mb)
                         .unwrap_or(64)
                         .saturating_mul(1 << 20),
+                    chunk_bytes: match chunk_size_kb.or(b.chunk_size_kb) {
+                        Some(kb) => chunk_bytes(kb)?,
+                        None => pgbunker::dump::DumpOptions::default().chunk_bytes,
+                    },
                     lock_wait_timeout,
-                    ..Default::default()
                 },
             };
-            let report = commands::backup::backup(&opts, progress).await?;
+            let report = audited(
+                &opts.repo,
+                "backup",
+                commands::backup::backup(&opts, progress),
+            )
+            .await?;
             render::backup(&report, json);
         }
         Command::Restore {
@@ -215,6 +263,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             target,
             jobs,
             no_analyze,
+            no_preflight,
         } => {
             let opts = commands::restore::RestoreOptions {
                 repo: ctx.repo_access(repo)?,
@@ -224,9 +273,47 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
                     jobs: jobs.or(cfg.restore.jobs).unwrap_or(4).max(1),
                     analyze: !no_analyze,
                 },
+                preflight: !no_preflight,
             };
-            let report = commands::restore::restore(&opts, progress).await?;
+            let report = audited(
+                &opts.repo,
+                "restore",
+                commands::restore::restore(&opts, progress),
+            )
+            .await?;
             render::restore(&report, json);
+        }
+        Command::Verify {
+            repo,
+            backup,
+            data,
+            sample,
+            jobs,
+        } => {
+            let opts = commands::verify::VerifyOptions {
+                repo: ctx.repo_access(repo)?,
+                backup: backup.clone(),
+                depth: if *data || sample.is_some() {
+                    commands::verify::Depth::Data
+                } else {
+                    commands::verify::Depth::Metadata
+                },
+                sample: *sample,
+                jobs: jobs.or(cfg.verify.jobs).unwrap_or(4).max(1),
+            };
+            let outcome = audited(
+                &opts.repo,
+                "verify",
+                commands::verify::verify(&opts, progress),
+            )
+            .await;
+            // A damaged backup still has its report: print it, then the error line.
+            match &outcome {
+                Ok(report) => render::verify(report, json),
+                Err(CommandError::VerifyFailed(report)) => render::verify(report, json),
+                Err(_) => {}
+            }
+            outcome?;
         }
         Command::List { repo } => {
             let opts = commands::list::ListOptions {
@@ -268,8 +355,48 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
                 dry_run: *dry_run,
                 now: None,
             };
-            let report = commands::prune::prune(&opts).await?;
+            let report = audited(&opts.repo, "prune", commands::prune::prune(&opts)).await?;
             render::prune(&report, json);
+        }
+        Command::Check {
+            repo,
+            max_age,
+            verify_max_age,
+            min_free_percent,
+            prometheus,
+        } => {
+            let c = &cfg.check;
+            let span = |flag: &Option<String>, file: &Option<String>, default: &str| {
+                let text = flag
+                    .clone()
+                    .or_else(|| file.clone())
+                    .unwrap_or(default.into());
+                span_duration(&text)
+            };
+            let opts = commands::check::CheckOptions {
+                repo: ctx.repo_access(repo)?,
+                max_age: span(max_age, &c.max_age, "26h")?,
+                verify_max_age: span(verify_max_age, &c.verify_max_age, "8d")?,
+                min_free_percent: min_free_percent.or(c.min_free_percent).unwrap_or(10.0),
+                prometheus: prometheus.clone().or_else(|| c.prometheus.clone()),
+                now: None,
+            };
+            let report = audited(&opts.repo, "check", commands::check::check(&opts)).await?;
+            render::check(&report, json);
+            return Ok(report.status.exit_code());
+        }
+        Command::Audit {
+            repo,
+            since,
+            operation,
+        } => {
+            let opts = commands::audit::AuditOptions {
+                repo: ctx.repo_access(repo)?,
+                since: since.as_deref().map(since_time).transpose()?,
+                operation: operation.clone(),
+            };
+            let report = commands::audit::audit(&opts).await?;
+            render::audit(&report, json);
         }
         Command::Hold {
             repo,
@@ -287,9 +414,10 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
                 backup: backup.clone(),
                 change,
             };
-            let report = commands::hold::hold(&opts).await?;
+            let report = audited(&opts.repo, "hold", commands::hold::hold(&opts)).await?;
             render::hold(&report, json);
         }
+        Command::Key { action } => keys::run(&ctx, action, json).await?,
         Command::Demo {
             scale,
             jobs,
@@ -304,5 +432,5 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<(), CommandError>
             render::demo(&report, json);
         }
     }
-    Ok(())
+    Ok(0)
 }

@@ -1,12 +1,16 @@
 //! Turning reports and errors into text (or JSON with `--json`).
 
+use pgbunker::commands::audit::AuditReport;
 use pgbunker::commands::backup::BackupReport;
+use pgbunker::commands::check::CheckReport;
 use pgbunker::commands::demo::DemoReport;
 use pgbunker::commands::hold::HoldReport;
 use pgbunker::commands::init::InitReport;
+use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyRotateReport};
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::RestoreReport;
+use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
 use pgbunker::error::Classify;
 use serde::Serialize;
@@ -79,12 +83,103 @@ pub fn restore(r: &RestoreReport, json: bool) {
     for t in &r.tables {
         println!("  {:<40} {:>12} rows", t.table, t.rows);
     }
+    let preflight = match r.preflight_seconds {
+        Some(s) => format!(" (pre-flight check {s:.1} s)"),
+        None => " (no pre-flight check)".into(),
+    };
     println!(
-        "Restored backup {} into {}: {} tables, {} rows, {:.1} s",
+        "Restored backup {} into {}: {} tables, {} rows, {:.1} s{preflight}",
         r.backup_id,
         r.target,
         r.tables.len(),
         r.rows,
+        r.seconds
+    );
+}
+
+fn count(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What was checked in one backup, in the words of its depth.
+fn checked(b: &BackupVerdict, depth: Depth) -> String {
+    let tables = count(b.tables, "table");
+    match depth {
+        Depth::Metadata => format!("{tables}, {} present", count(b.chunks, "chunk")),
+        Depth::Stored => format!(
+            "{tables}, {} of {} chunks read ({}), SHA-256 checked",
+            b.chunks_read,
+            b.chunks,
+            size(b.bytes_read)
+        ),
+        Depth::Data => format!(
+            "{tables}, {} of {} chunks read ({}), {}, content checksums of {} of {} parts \
+             compared",
+            b.chunks_read,
+            b.chunks,
+            size(b.bytes_read),
+            count(b.rows_read, "row"),
+            b.parts_checksummed,
+            b.parts
+        ),
+    }
+}
+
+/// One block per backup (its problems listed under it), the sample, one summary line.
+pub fn verify(r: &VerifyReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    for b in &r.backups {
+        if b.ok {
+            println!("Backup {}: OK · {}", b.backup_id, checked(b, r.depth));
+            continue;
+        }
+        println!(
+            "Backup {}: DAMAGED · {} · {}",
+            b.backup_id,
+            count(b.problem_count(), "problem"),
+            checked(b, r.depth)
+        );
+        for p in &b.problems {
+            println!("  {p}");
+        }
+        if b.unlisted_problems > 0 {
+            println!(
+                "  … and {} not listed",
+                count(b.unlisted_problems, "more problem")
+            );
+        }
+    }
+    if let Some(s) = &r.sample {
+        let (read, all) = (r.chunks_read(), r.chunks());
+        let next = if s.rotating {
+            format!(
+                "the next run reads bucket {}",
+                (s.bucket + 1) % s.buckets + 1
+            )
+        } else {
+            "no state folder, so the bucket was picked at random".into()
+        };
+        println!(
+            "Sample: bucket {} of {} (about {} % of the chunks), {read} of {all} chunks read \
+             ({:.1} %); {next}",
+            s.bucket + 1,
+            s.buckets,
+            s.percent,
+            100.0 * read as f64 / all.max(1) as f64
+        );
+    }
+    let outcome = if r.ok {
+        "all sound".to_string()
+    } else {
+        let damaged = r.backups.iter().filter(|b| !b.ok).count();
+        format!("{damaged} damaged, {}", count(r.problems, "problem"))
+    };
+    println!(
+        "Verified {} ({}): {outcome}, {:.1} s",
+        count(r.backups.len() as u64, "backup"),
+        r.depth,
         r.seconds
     );
 }
@@ -154,6 +249,45 @@ pub fn prune(r: &PruneReport, json: bool) {
     );
 }
 
+pub fn check(r: &CheckReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    println!("{}", r.summary);
+    for p in r.problems.iter().skip(1) {
+        println!("  also: {p}");
+    }
+}
+
+pub fn audit(r: &AuditReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    if r.records.is_empty() {
+        println!("No audit records.");
+        return;
+    }
+    println!(
+        "{:<21} {:<10} {:<27} {:<20} {:>9}  RESULT",
+        "ENDED", "OPERATION", "BACKUP", "WHO", "SECONDS"
+    );
+    for a in &r.records {
+        println!(
+            "{:<21} {:<10} {:<27} {:<20} {:>9.1}  {}{}",
+            format!("{}Z", &a.ended_at[..a.ended_at.len().min(19)]),
+            a.operation,
+            a.backup_id.as_deref().unwrap_or("-"),
+            format!("{}@{}", a.user, a.host),
+            a.duration_ms as f64 / 1000.0,
+            a.result,
+            a.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
 pub fn hold(r: &HoldReport, json: bool) {
     if json {
         return print_json(r);
@@ -171,6 +305,128 @@ pub fn hold(r: &HoldReport, json: bool) {
     }
 }
 
+fn upgraded(location: &str) {
+    println!(
+        "Upgraded {location} to repository format 2: the key ring now lives in keyring/ \
+         (older pgbunker versions can no longer open it)"
+    );
+}
+
+pub fn key_add(r: &KeyAddReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    if r.upgraded {
+        upgraded(&r.location);
+    }
+    println!("Added key slot {} ({}) to {}", r.kek_id, r.kind, r.location);
+}
+
+pub fn key_list(r: &KeyListReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    let time = |t: Option<&str>| {
+        t.map_or_else(
+            || "-".to_string(),
+            |t| format!("{}Z", &t[..t.len().min(19)]),
+        )
+    };
+    println!(
+        "Repository {} (id {}, format {})",
+        r.location, r.repo_id, r.format_version
+    );
+    println!(
+        "{:<17} {:<11} {:>7}  {:<21} ARGON2ID",
+        "SLOT", "KIND", "VERSION", "CREATED"
+    );
+    for s in &r.slots {
+        println!(
+            "{:<17} {:<11} {:>7}  {:<21} {}{}",
+            s.kek_id,
+            s.kind,
+            s.version,
+            time(Some(&s.created_at)),
+            s.argon2.map_or_else(
+                || "-".to_string(),
+                |a| format!("m={} KiB t={} p={}", a.m_kib, a.t, a.p)
+            ),
+            if s.unlocked_with {
+                "  (opened by this key)"
+            } else {
+                ""
+            },
+        );
+    }
+    let Some(generations) = &r.generations else {
+        println!(
+            "The key ring is encrypted: set a key (PGBUNKER_KEY_FILE, …) to see its generations."
+        );
+        return;
+    };
+    println!();
+    println!(
+        "{:<11} {:<21} REPOSITORY KEYS (* = used by new backups)",
+        "GENERATION", "CREATED"
+    );
+    for g in generations {
+        let keys: Vec<String> = g
+            .rk_ids
+            .iter()
+            .map(|id| {
+                if *id == g.current {
+                    format!("*{id}")
+                } else {
+                    id.clone()
+                }
+            })
+            .collect();
+        let generation = match g.generation {
+            0 => "0 (v1 slot)".to_string(),
+            n => n.to_string(),
+        };
+        println!(
+            "{generation:<11} {:<21} {}",
+            time(g.created_at.as_deref()),
+            keys.join(" ")
+        );
+    }
+}
+
+pub fn key_remove(r: &KeyRemoveReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    if let Some(w) = &r.warning {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "Removed key slot {} from {}; {} slot(s) left: {}",
+        r.removed,
+        r.location,
+        r.remaining.len(),
+        r.remaining.join(", ")
+    );
+}
+
+pub fn key_rotate(r: &KeyRotateReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    if r.upgraded {
+        upgraded(&r.location);
+    }
+    println!(
+        "Key ring generation {}: new backups use repository key {} (was {}); backups \
+         written before stay readable",
+        r.generation, r.rk_id, r.previous_rk_id
+    );
+    println!(
+        "Rotation is not revocation: every key slot opens the new key too \
+         (see `pgbunker key remove --help`)"
+    );
+}
+
 pub fn demo(r: &DemoReport, json: bool) {
     if json {
         return print_json(r);
@@ -180,12 +436,14 @@ pub fn demo(r: &DemoReport, json: bool) {
         r.server_version, r.scale, r.load_seconds
     );
     println!(
-        "Backup {}: {} raw → {} encrypted, {:.1} s; restore {:.1} s",
+        "Backup {}: {} raw → {} encrypted, {:.1} s; restore {:.1} s after a {:.1} s \
+         pre-flight check",
         r.backup_id,
         size(r.raw_bytes),
         size(r.stored_bytes),
         r.backup_seconds,
-        r.restore_seconds
+        r.restore_seconds,
+        r.preflight_seconds
     );
     println!("{:<40} {:>12} {:>12}  SAME", "TABLE", "SOURCE", "RESTORED");
     for t in &r.tables {

@@ -1,0 +1,185 @@
+//! Audit records for every operation, and `pgbunker audit` to read them.
+//!
+//! [`audited`] wraps a command: whatever the outcome, one record goes into the
+//! repository (and, when asked, one row into the runbook's `backup_audit_log` table).
+//! An operation that could not open the repository (wrong key, storage down) cannot
+//! be recorded in it; its error still reaches stderr and the journal.
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{CommandError, RepoAccess};
+use crate::archive::audit::{new_audit_id, AuditRecord};
+use crate::error::Classify;
+use crate::pg::{ConnSpec, PgError};
+
+/// What a report contributes to its audit record. Only counts, sizes and ids: never
+/// names of tables in the clear database, never values.
+pub trait Audit {
+    fn backup_id(&self) -> Option<String> {
+        None
+    }
+    fn details(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).expect("formatting a timestamp")
+}
+
+/// The OS user running pgbunker (the effective uid's name, else the number).
+fn os_user() -> String {
+    // SAFETY: getpwuid_r writes into our buffer and returns a pointer into it or null.
+    unsafe {
+        let uid = libc::geteuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0
+            && !out.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Runs `work`, then records it. A failure to record is reported on stderr but does
+/// not turn a successful backup into a failed one.
+pub async fn audited<T: Audit>(
+    access: &RepoAccess,
+    operation: &str,
+    work: impl Future<Output = Result<T, CommandError>>,
+) -> Result<T, CommandError> {
+    let started_at = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let outcome = work.await;
+    let ended_at = OffsetDateTime::now_utc();
+    let record = AuditRecord {
+        id: new_audit_id(ended_at),
+        operation: operation.into(),
+        backup_id: outcome.as_ref().ok().and_then(Audit::backup_id),
+        user: os_user(),
+        host: host_name(),
+        started_at: ts(started_at),
+        ended_at: ts(ended_at),
+        duration_ms: clock.elapsed().as_millis() as u64,
+        result: if outcome.is_ok() { "ok" } else { "failed" }.into(),
+        exit_code: outcome
+            .as_ref()
+            .map_or_else(|e| e.class().exit_code(), |_| 0),
+        error: outcome.as_ref().err().map(|e| e.to_string()),
+        details: outcome
+            .as_ref()
+            .map(Audit::details)
+            .unwrap_or(serde_json::Value::Null),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    if let Err(e) = write(access, &record).await {
+        tracing::warn!("could not write the audit record: {e}");
+        eprintln!("warning: could not write the audit record: {e}");
+    }
+    outcome
+}
+
+async fn write(access: &RepoAccess, record: &AuditRecord) -> Result<(), CommandError> {
+    let repo = access.open().await?;
+    repo.append_audit(record).await?;
+    if let Some(url) = &access.audit_db {
+        insert_row(url, record).await?;
+    }
+    Ok(())
+}
+
+/// The runbook's `backup_audit_log` table, created when missing.
+const AUDIT_TABLE: &str = "CREATE TABLE IF NOT EXISTS backup_audit_log (
+    id SERIAL PRIMARY KEY,
+    operation VARCHAR(50) NOT NULL,
+    backup_file VARCHAR(255),
+    initiated_by VARCHAR(100) NOT NULL,
+    started_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    completed_at TIMESTAMP,
+    status VARCHAR(20),
+    file_size_mb INTEGER,
+    error_message TEXT,
+    notes TEXT
+)";
+
+async fn insert_row(url: &str, r: &AuditRecord) -> Result<(), CommandError> {
+    let client = ConnSpec::parse(Some(url))?.connect().await?;
+    client
+        .batch_execute(AUDIT_TABLE)
+        .await
+        .map_err(|e| PgError::query("create backup_audit_log", e))?;
+    let size_mb = r
+        .details
+        .get("stored_bytes")
+        .and_then(serde_json::Value::as_u64)
+        .map(|b| i32::try_from(b >> 20).unwrap_or(i32::MAX));
+    let status = if r.result == "ok" {
+        "success"
+    } else {
+        "failed"
+    };
+    client
+        .execute(
+            "INSERT INTO backup_audit_log (operation, backup_file, initiated_by, started_at, \
+             completed_at, status, file_size_mb, error_message, notes) \
+             VALUES ($1, $2, $3, $4::text::timestamptz AT TIME ZONE 'UTC', \
+             $5::text::timestamptz AT TIME ZONE 'UTC', $6, $7, $8, $9)",
+            &[
+                &r.operation,
+                &r.backup_id,
+                &format!("{}@{}", r.user, r.host),
+                &r.started_at,
+                &r.ended_at,
+                &status,
+                &size_mb,
+                &r.error,
+                &format!("pgbunker {} audit record {}", r.tool_version, r.id),
+            ],
+        )
+        .await
+        .map_err(|e| PgError::query("insert into backup_audit_log", e))?;
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct AuditOptions {
+    pub repo: RepoAccess,
+    pub since: Option<OffsetDateTime>,
+    /// Only this operation (`backup`, `verify`, `key add`, …).
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditReport {
+    pub records: Vec<AuditRecord>,
+}
+
+pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
+    let repo = opts.repo.open().await?;
+    Ok(AuditReport {
+        records: repo
+            .audit_records(opts.since, opts.operation.as_deref())
+            .await?,
+    })
+}
