@@ -62,6 +62,11 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// `user@host`, for reports that name who ran them.
+pub fn who() -> String {
+    format!("{}@{}", os_user(), host_name())
+}
+
 /// Runs `work`, then records it. A failure to record is reported on stderr but does
 /// not turn a successful backup into a failed one.
 pub async fn audited<T: Audit>(

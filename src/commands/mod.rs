@@ -12,6 +12,7 @@ pub mod list;
 pub mod prometheus;
 pub mod prune;
 pub mod restore;
+pub mod restore_test;
 pub mod verify;
 
 use thiserror::Error;
@@ -50,6 +51,9 @@ pub enum CommandError {
     /// Restore's pre-flight found damage before anything was written.
     #[error("{}", verify::preflight_failure(.0))]
     PreflightFailed(Box<verify::BackupVerdict>),
+    /// The restore test ran and failed; its report (also on disk) says why.
+    #[error("restore test FAILED for backup {}: {}", .0.backup_id, .0.notes.first().map_or("see the report", String::as_str))]
+    RestoreTestFailed(Box<restore_test::RestoreTestReport>),
 }
 
 impl Classify for CommandError {
@@ -64,7 +68,9 @@ impl Classify for CommandError {
             CommandError::Usage(_) => Class::Usage,
             CommandError::DemoMismatch(_) => Class::Internal,
             CommandError::Interrupted(_) => Class::Interrupted,
-            CommandError::VerifyFailed(_) | CommandError::PreflightFailed(_) => Class::Corrupt,
+            CommandError::VerifyFailed(_)
+            | CommandError::PreflightFailed(_)
+            | CommandError::RestoreTestFailed(_) => Class::Corrupt,
         }
     }
 
@@ -86,6 +92,10 @@ impl Classify for CommandError {
                 "`pgbunker verify --data {}` lists every problem; restore an older backup \
                  (`pgbunker verify all` shows which are sound)",
                 v.backup_id
+            )),
+            CommandError::RestoreTestFailed(r) => Some(format!(
+                "read {} for the details; `pgbunker verify --data {}` locates damage",
+                r.report_markdown, r.backup_id
             )),
             _ => None,
         }

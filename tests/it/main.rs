@@ -11,6 +11,7 @@ mod format;
 mod keys;
 mod prune;
 mod repository;
+mod restore_test;
 mod roundtrip;
 mod s3;
 mod security;

@@ -145,6 +145,20 @@ pub enum Command {
         /// Chunks downloaded and checked at once [default: 4].
         #[arg(short, long, env = "PGBUNKER_VERIFY_JOBS")]
         jobs: Option<usize>,
+        /// Restore the backup into the --scratch database, check every table's rows
+        /// and content checksum, foreign keys and indexes, write a report, and drop
+        /// what was restored.
+        #[arg(long, requires = "scratch", conflicts_with_all = ["data", "sample"])]
+        restore_test: bool,
+        /// An empty database for --restore-test (connection string or URL).
+        #[arg(long, env = "PGBUNKER_SCRATCH_DB", value_name = "DBURL")]
+        scratch: Option<String>,
+        /// Where --restore-test writes its JSON and Markdown reports [default: .].
+        #[arg(long, env = "PGBUNKER_REPORT_DIR", value_name = "DIR")]
+        report_dir: Option<std::path::PathBuf>,
+        /// Leave the restored objects in the scratch database.
+        #[arg(long)]
+        keep_scratch: bool,
     },
     /// List backups, newest first.
     List {

@@ -286,9 +286,47 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
         Command::Verify {
             repo,
             backup,
+            restore_test: true,
+            scratch,
+            report_dir,
+            keep_scratch,
+            jobs,
+            ..
+        } => {
+            let opts = commands::restore_test::RestoreTestOptions {
+                restore: commands::restore::RestoreOptions {
+                    repo: ctx.repo_access(repo)?,
+                    backup: backup.clone(),
+                    target: scratch.clone(),
+                    load: pgbunker::load::LoadOptions {
+                        jobs: jobs.or(cfg.restore.jobs).unwrap_or(4).max(1),
+                        analyze: false,
+                    },
+                    preflight: true,
+                },
+                report_dir: report_dir.clone().unwrap_or_else(|| ".".into()),
+                keep_scratch: *keep_scratch,
+            };
+            let outcome = audited(
+                &opts.restore.repo,
+                "restore-test",
+                commands::restore_test::restore_test(&opts, progress),
+            )
+            .await;
+            match &outcome {
+                Ok(report) => render::restore_test(report, json),
+                Err(CommandError::RestoreTestFailed(report)) => render::restore_test(report, json),
+                Err(_) => {}
+            }
+            outcome?;
+        }
+        Command::Verify {
+            repo,
+            backup,
             data,
             sample,
             jobs,
+            ..
         } => {
             let opts = commands::verify::VerifyOptions {
                 repo: ctx.repo_access(repo)?,

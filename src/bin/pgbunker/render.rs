@@ -10,6 +10,7 @@ use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyR
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::RestoreReport;
+use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
 use pgbunker::error::Classify;
@@ -247,6 +248,14 @@ pub fn prune(r: &PruneReport, json: bool) {
         r.leftovers_deleted.len(),
         r.objects_deleted
     );
+}
+
+pub fn restore_test(r: &RestoreTestReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    print!("{}", pgbunker::commands::restore_test::markdown(r));
+    println!("\nReports: {} and {}", r.report_markdown, r.report_json);
 }
 
 pub fn check(r: &CheckReport, json: bool) {

@@ -1,0 +1,134 @@
+//! `verify --restore-test`: the runbook's monthly restore test, checked against the
+//! source database, and a FAIL report for a damaged backup.
+
+use std::path::Path;
+
+use crate::support::{files, ok, pgbunker, stderr, World, KEY};
+
+async fn user_tables(w: &World, db: &str) -> i64 {
+    let client = w.pg.conn(db).connect().await.unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname !~ '^pg_'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    w.empty_db("scratch").await;
+    let reports = w.dir.path().join("reports");
+    let out = ok(pgbunker(
+        &[
+            "--json",
+            "verify",
+            "--repo",
+            &repo,
+            "--restore-test",
+            "--scratch",
+            &w.pg.url("scratch"),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("PGBUNKER_KEY", KEY)],
+    ));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["result"], "PASS", "{out}");
+    let source = w.pg.conn("heart").connect().await.unwrap();
+    let tables = r["tables"].as_array().unwrap();
+    assert!(tables.len() >= 10, "{out}");
+    for t in tables {
+        let count: i64 = source
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}",
+                    t["table"]
+                        .as_str()
+                        .unwrap()
+                        .split('.')
+                        .map(|p| format!("\"{}\"", p.trim_matches('"')))
+                        .collect::<Vec<_>>()
+                        .join(".")
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(t["restored_rows"], count, "{t}");
+        assert_eq!(t["expected_rows"], count, "{t}");
+        assert_eq!(t["checksum_ok"], true, "{t}");
+    }
+    assert!(r["foreign_keys_expected"].as_u64().unwrap() > 0);
+    assert_eq!(r["foreign_keys_valid"], r["foreign_keys_expected"]);
+    assert!(r["indexes_expected"].as_u64().unwrap() > 10);
+    assert_eq!(r["indexes_present"], r["indexes_expected"]);
+    assert_eq!(r["cleaned_up"], true);
+    assert_eq!(
+        user_tables(&w, "scratch").await,
+        0,
+        "scratch objects dropped"
+    );
+    // Both reports are on disk; the Markdown follows the runbook's template.
+    let md = std::fs::read_to_string(r["report_markdown"].as_str().unwrap()).unwrap();
+    for field in [
+        "Restore Test Results",
+        "Backup Size:",
+        "Restore Start Time:",
+        "Restore Duration:",
+        "Foreign key constraints intact",
+        "Indexes present",
+        "**Result: PASS**",
+    ] {
+        assert!(md.contains(field), "{field} missing:\n{md}");
+    }
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r["report_json"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["backup_id"], r["backup_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_backup_fails_its_restore_test_with_a_report() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let chunk = files(Path::new(&repo))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&chunk, bytes).unwrap();
+    w.empty_db("scratch").await;
+    let reports = w.dir.path().join("reports");
+    let o = pgbunker(
+        &[
+            "--json",
+            "verify",
+            "--repo",
+            &repo,
+            "--restore-test",
+            "--scratch",
+            &w.pg.url("scratch"),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("PGBUNKER_KEY", KEY)],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["result"], "FAIL");
+    assert!(stderr(&o).contains("restore test FAILED"), "{}", stderr(&o));
+    let md = std::fs::read_to_string(r["report_markdown"].as_str().unwrap()).unwrap();
+    assert!(md.contains("**Result: FAIL**"), "{md}");
+    assert_eq!(user_tables(&w, "scratch").await, 0, "nothing was written");
+}
