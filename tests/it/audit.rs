@@ -77,6 +77,7 @@ async fn every_command_leaves_one_audit_record_without_secrets() {
     assert_eq!(records(&repo).len(), 4);
     ok(run(&["verify", "--repo", &repo, "latest"]));
     ok(run(&["hold", "--repo", &repo, &bid]));
+    ok(run(&["key", "rotate", "--repo", &repo]));
     ok(run(&["prune", "--repo", &repo, "--keep-last", "1"]));
     let o = run(&["check", "--repo", &repo]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -88,7 +89,17 @@ async fn every_command_leaves_one_audit_record_without_secrets() {
         .collect();
     assert_eq!(
         ops,
-        ["init", "backup", "restore", "restore", "verify", "hold", "prune", "check"]
+        [
+            "init",
+            "backup",
+            "restore",
+            "restore",
+            "verify",
+            "hold",
+            "key rotate",
+            "prune",
+            "check"
+        ]
     );
     let user = std::env::var("USER").unwrap_or_default();
     for r in &recs {
@@ -142,6 +153,10 @@ async fn every_command_leaves_one_audit_record_without_secrets() {
     assert_eq!(ops_db, ops);
     let statuses: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
     assert_eq!(statuses[3], "failed");
+    assert!(statuses
+        .iter()
+        .enumerate()
+        .all(|(i, s)| i == 3 || s == "success"));
     for r in &rows {
         let e: String = r.get(2);
         assert!(!e.contains(PASSWORD), "{e}");

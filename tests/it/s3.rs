@@ -87,6 +87,12 @@ async fn backup_list_and_restore_through_s3() {
     assert_eq!(list["backups"][0]["backup_id"], bid.as_str());
     assert_eq!(list["backups"][0]["status"], "complete");
 
+    let verified = ok(pgbunker(
+        &["--json", "verify", "--repo", &repo, "--data", "-j", "4"],
+        &env,
+    ));
+    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
     w.empty_db("restored").await;
     let target = w.pg.url("restored");
     ok(pgbunker(
