@@ -76,9 +76,12 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
     // Newest first. Ids carry whole seconds; the commit time orders backups that
     // started in the same second.
     let when = |b: &BackupLine| {
-        b.created_at.as_deref().and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
+        b.created_at
+            .as_deref()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .or_else(|| crate::archive::backup_started_at(&b.backup_id))
     };
     backups.sort_by(|a, b| (when(b), &b.backup_id).cmp(&(when(a), &a.backup_id)));
     Ok(ListReport {

@@ -377,25 +377,6 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn create_only_puts_and_listing() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::create(dir.path().to_str().unwrap()).unwrap();
-        s.put_new("a/b/1", Bytes::from_static(b"x")).await.unwrap();
-        s.put_new("a/c/2", Bytes::from_static(b"y")).await.unwrap();
-        assert!(matches!(
-            s.put_new("a/b/1", Bytes::from_static(b"z")).await,
-            Err(StoreError::AlreadyExists(_))
-        ));
-        assert_eq!(s.get("a/b/1").await.unwrap(), Bytes::from_static(b"x"));
-        assert_eq!(s.list("a").await.unwrap(), vec!["a/b/1", "a/c/2"]);
-        assert_eq!(s.list_dirs("a").await.unwrap(), vec!["b", "c"]);
-        assert_eq!(s.size("a/c/2").await.unwrap(), Some(1));
-        assert!(s.get_opt("nope").await.unwrap().is_none());
-        s.delete("a/b/1").await.unwrap();
-        assert!(s.get_opt("a/b/1").await.unwrap().is_none());
-    }
-
     #[test]
     fn unsupported_and_missing_locations_are_clear() {
         assert!(matches!(

@@ -5,12 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use pgbunker::archive::{KeySource, StateDir};
-use pgbunker::codec::parse_key_bytes;
 use pgbunker::commands::check::{check, CheckOptions, Status};
-use pgbunker::commands::RepoAccess;
 
-use crate::support::{ok, pgbunker, stderr, World, KEY};
+use crate::support::{ok, pgbunker, repo_access, stderr, World, KEY};
 
 const PASSWORD: &str = "s3cr3t-audit-pw";
 
@@ -163,19 +160,9 @@ async fn every_command_leaves_one_audit_record_without_secrets() {
     }
 }
 
-fn access(repo: &str) -> RepoAccess {
-    RepoAccess::new(
-        repo,
-        Some(KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap())),
-        Some(StateDir::new(
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state"),
-        )),
-    )
-}
-
 fn options(repo: &str, now: Option<time::OffsetDateTime>, prom: Option<&Path>) -> CheckOptions {
     CheckOptions {
-        repo: access(repo),
+        repo: repo_access(repo),
         max_age: std::time::Duration::from_secs(26 * 3600),
         verify_max_age: std::time::Duration::from_secs(8 * 24 * 3600),
         min_free_percent: 0.0,

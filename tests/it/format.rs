@@ -95,14 +95,7 @@ async fn version_1_repository_still_restores_and_matches_its_source() {
         "{list}"
     );
 
-    let expected = w.empty_db("expected").await;
-    expected
-        .connect()
-        .await
-        .unwrap()
-        .batch_execute(&std::fs::read_to_string(fixture.join("source.sql")).unwrap())
-        .await
-        .unwrap();
+    let expected = w.db_from_sql("expected", &fixture.join("source.sql")).await;
     let restored = w.empty_db("restored").await;
     ok(pgbunker(
         &[

@@ -275,14 +275,7 @@ async fn a_version_1_repository_is_upgraded_by_key_add_and_still_restores() {
     assert!(slots.iter().all(|s| file_json(s)["version"] == 2));
 
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo-v1");
-    let expected = w.empty_db("expected").await;
-    expected
-        .connect()
-        .await
-        .unwrap()
-        .batch_execute(&std::fs::read_to_string(fixture.join("source.sql")).unwrap())
-        .await
-        .unwrap();
+    let expected = w.db_from_sql("expected", &fixture.join("source.sql")).await;
     let restored = w.empty_db("restored").await;
     ok(pgbunker(
         &[

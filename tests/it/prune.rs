@@ -6,23 +6,10 @@ use std::path::Path;
 
 use pgbunker::archive::lock::{LockGuard, LockKind};
 use pgbunker::archive::retention::RetentionPolicy;
-use pgbunker::archive::{KeySource, StateDir};
-use pgbunker::codec::parse_key_bytes;
 use pgbunker::commands::prune::{prune, PruneOptions, PruneReport};
-use pgbunker::commands::RepoAccess;
 use time::OffsetDateTime;
 
-use crate::support::{ok, pgbunker, stderr, World, KEY};
-
-fn access(repo: &str) -> RepoAccess {
-    RepoAccess::new(
-        repo,
-        Some(KeySource::Key(parse_key_bytes(KEY.as_bytes()).unwrap())),
-        Some(StateDir::new(
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state"),
-        )),
-    )
-}
+use crate::support::{ok, pgbunker, repo_access, stderr, World, KEY};
 
 /// Prune through the library with an injected clock.
 async fn prune_at(
@@ -32,7 +19,7 @@ async fn prune_at(
     now: OffsetDateTime,
 ) -> PruneReport {
     prune(&PruneOptions {
-        repo: access(repo),
+        repo: repo_access(repo),
         policy,
         grace: grace.map(|g| g.parse().unwrap()),
         dry_run: false,
@@ -87,7 +74,7 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
     let env = [("PGBUNKER_KEY", KEY)];
     // The oldest is under legal hold; the second is being read by a restore.
     ok(pgbunker(&["hold", "--repo", &repo, &ids[0]], &env));
-    let reader = pgbunker::commands::RepoAccess::open(&access(&repo))
+    let reader = pgbunker::commands::RepoAccess::open(&repo_access(&repo))
         .await
         .unwrap();
     let lock = LockGuard::acquire(&reader, LockKind::Restore, &ids[1])

@@ -92,6 +92,18 @@ impl World {
         pgbunker(&args, &[("PGBUNKER_KEY", KEY)])
     }
 
+    /// Creates database `name` from an SQL script (a fixture's `source.sql`).
+    pub async fn db_from_sql(&self, name: &str, script: &Path) -> ConnSpec {
+        let conn = self.empty_db(name).await;
+        conn.connect()
+            .await
+            .expect("connect")
+            .batch_execute(&std::fs::read_to_string(script).expect("read the script"))
+            .await
+            .expect("run the script");
+        conn
+    }
+
     pub async fn empty_db(&self, name: &str) -> ConnSpec {
         self.pg
             .create_database(name)
@@ -149,6 +161,22 @@ impl World {
     }
 }
 
+/// The library's view of a repository under [`KEY`], with the same state folder as
+/// the binary runs get.
+pub fn repo_access(repo: &str) -> pgbunker::commands::RepoAccess {
+    pgbunker::commands::RepoAccess::new(
+        repo,
+        Some(pgbunker::archive::KeySource::Key(
+            pgbunker::codec::parse_key_bytes(KEY.as_bytes()).expect("KEY is a key"),
+        )),
+        Some(pgbunker::archive::StateDir::new(state_dir())),
+    )
+}
+
+fn state_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state")
+}
+
 /// The pgbunker binary with a clean environment: only what the test passes.
 pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgbunker"));
@@ -161,10 +189,7 @@ pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     // High-water marks go below target/, keyed by repository location (unique per
     // test), never into the home folder.
-    cmd.env(
-        "PGBUNKER_STATE_DIR",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state"),
-    );
+    cmd.env("PGBUNKER_STATE_DIR", state_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
