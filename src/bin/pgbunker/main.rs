@@ -104,7 +104,14 @@ impl Ctx<'_> {
         let key = match (KeySource::from_env()?, &self.cfg.key_file) {
             (Some(k), _) => Some(k),
             (None, Some(file)) => Some(KeySource::from_key_file(file)?),
-            (None, None) => None,
+            (None, None) => match &self.cli.command {
+                Command::Init {
+                    insecure_plaintext: true,
+                    ..
+                } => None,
+                Command::Init { .. } => keys::prompt_passphrase(&location, true)?,
+                _ => keys::prompt_passphrase(&location, false)?,
+            },
         };
         let state = self
             .cli
