@@ -2,6 +2,7 @@
 //! throwaway PostgreSQL and runs the real `pgbunker` binary.
 
 mod support;
+mod torture;
 
 mod architecture;
 mod audit;

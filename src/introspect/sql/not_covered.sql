@@ -64,6 +64,62 @@ WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
   AND ((e.oid IS NOT NULL AND (e.oid >= 16384 OR e.typtype = 'c'))
        OR (t.typtype = 'c' AND t.oid >= 16384))
 UNION ALL
+SELECT 'event trigger', e.evtname FROM pg_catalog.pg_event_trigger e
+WHERE ('pg_catalog.pg_event_trigger'::regclass, e.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'cast', pg_catalog.format_type(ca.castsource, NULL) || ' AS ' || pg_catalog.format_type(ca.casttarget, NULL)
+FROM pg_catalog.pg_cast ca WHERE ca.oid >= 16384
+  AND ('pg_catalog.pg_cast'::regclass, ca.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'operator', n.nspname || '.' || o.oprname
+FROM pg_catalog.pg_operator o JOIN user_ns n ON n.oid = o.oprnamespace
+WHERE ('pg_catalog.pg_operator'::regclass, o.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'operator class', n.nspname || '.' || oc.opcname
+FROM pg_catalog.pg_opclass oc JOIN user_ns n ON n.oid = oc.opcnamespace
+WHERE ('pg_catalog.pg_opclass'::regclass, oc.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'operator family', n.nspname || '.' || f.opfname
+FROM pg_catalog.pg_opfamily f JOIN user_ns n ON n.oid = f.opfnamespace
+WHERE ('pg_catalog.pg_opfamily'::regclass, f.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'text search configuration', n.nspname || '.' || cf.cfgname
+FROM pg_catalog.pg_ts_config cf JOIN user_ns n ON n.oid = cf.cfgnamespace
+WHERE ('pg_catalog.pg_ts_config'::regclass, cf.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'text search dictionary', n.nspname || '.' || d.dictname
+FROM pg_catalog.pg_ts_dict d JOIN user_ns n ON n.oid = d.dictnamespace
+WHERE ('pg_catalog.pg_ts_dict'::regclass, d.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'conversion', n.nspname || '.' || cv.conname
+FROM pg_catalog.pg_conversion cv JOIN user_ns n ON n.oid = cv.connamespace
+WHERE ('pg_catalog.pg_conversion'::regclass, cv.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'access method', am.amname FROM pg_catalog.pg_am am WHERE am.oid >= 16384
+  AND ('pg_catalog.pg_am'::regclass, am.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'foreign-data wrapper', w.fdwname FROM pg_catalog.pg_foreign_data_wrapper w
+WHERE ('pg_catalog.pg_foreign_data_wrapper'::regclass, w.oid) NOT IN (SELECT classid, objid FROM ext_member)
+UNION ALL
+SELECT 'foreign server', s.srvname FROM pg_catalog.pg_foreign_server s
+UNION ALL
+SELECT 'publication', p.pubname FROM pg_catalog.pg_publication p
+UNION ALL
+SELECT 'statistics object', n.nspname || '.' || st.stxname
+FROM pg_catalog.pg_statistic_ext st JOIN user_ns n ON n.oid = st.stxnamespace
+UNION ALL
+SELECT 'default privileges', pg_catalog.pg_get_userbyid(da.defaclrole)
+       || COALESCE(' in ' || n.nspname, '')
+FROM pg_catalog.pg_default_acl da LEFT JOIN pg_catalog.pg_namespace n ON n.oid = da.defaclnamespace
+UNION ALL
+SELECT 'unlogged table (would be restored as logged)', n.nspname || '.' || c.relname
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence = 'u'
+UNION ALL
+SELECT 'table storage parameters', n.nspname || '.' || c.relname
+FROM pg_catalog.pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.reloptions IS NOT NULL
+UNION ALL
 SELECT 'large objects', pg_catalog.count(*)::text || ' large object(s)'
 FROM pg_catalog.pg_largeobject_metadata HAVING pg_catalog.count(*) > 0
 UNION ALL
