@@ -130,9 +130,9 @@ impl Repository {
             let json = sealed::open(self, &KIND, 0, &key, &bytes)?;
             let rec: AuditRecord =
                 serde_json::from_slice(&json).map_err(|e| ArchiveError::json(key.as_str(), e))?;
-            if rec.id != id {
+            if rec.id != id || op_suffix(&rec.operation) != op {
                 return Err(ArchiveError::Corrupt(format!(
-                    "{key}: the record inside names another id"
+                    "{key}: the record inside names another id or operation"
                 )));
             }
             out.push(rec);

@@ -115,10 +115,17 @@ pub(crate) async fn read_latest(repo: &Repository) -> Result<(CatalogState, Stri
 pub(crate) async fn read_checked(
     repo: &Repository,
 ) -> Result<(CatalogState, String), ArchiveError> {
+    // The mark is read before the catalog is listed: a concurrent run on this
+    // machine may raise it meanwhile, and a mark newer than our listing would look
+    // like a rollback.
+    let mark = match repo.state_dir() {
+        Some(dir) => dir.load(repo.store().location())?,
+        None => None,
+    };
     let (state, sha) = read_latest(repo).await?;
     if let Some(dir) = repo.state_dir() {
         let location = repo.store().location();
-        if let Some(mark) = dir.load(location)? {
+        if let Some(mark) = mark {
             let old_sha = if mark.max_seq == state.seq {
                 Some(sha.clone())
             } else {
@@ -163,14 +170,23 @@ pub(crate) async fn commit(
         next.seq = current.seq + 1;
         next.prev_sha256 = Some(sha);
         change(&mut next);
-        match write_entry(repo, &next).await {
-            Ok(sha) => {
-                raise_mark(repo, next.seq, &sha)?;
-                return Ok(next);
+        let bytes = encode(repo, &next)?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let key = layout::catalog_entry(next.seq);
+        match repo.store().put_new(&key, Bytes::from(bytes)).await {
+            Ok(()) => {}
+            // The store's client retries a put whose answer was lost; the retry then
+            // finds our own entry. Only someone else's entry means we lost the race.
+            Err(StoreError::AlreadyExists(_)) => {
+                let stored = repo.store().get(&key).await?;
+                if hex::encode(Sha256::digest(&stored)) != sha {
+                    continue;
+                }
             }
-            Err(ArchiveError::Store(StoreError::AlreadyExists(_))) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
+        raise_mark(repo, next.seq, &sha)?;
+        return Ok(next);
     }
     Err(ArchiveError::Corrupt(
         "could not commit to the catalog after 50 attempts (too many concurrent writers?)".into(),

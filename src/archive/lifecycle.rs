@@ -103,13 +103,13 @@ impl Repository {
     }
 
     /// Deletes every object of a backup that is not live (tombstoned or never
-    /// committed). Chunks go first and the data key last, so an interrupted deletion
-    /// leaves something `list` still shows as incomplete, and the next prune finishes.
-    pub async fn delete_backup_objects(&self, bid: &str) -> Result<u64, ArchiveError> {
+    /// committed) and returns how many went; `None` when the catalog, read afresh, now
+    /// lists it as live (it committed since the caller looked). Chunks go first and
+    /// the data key last, so an interrupted deletion leaves something `list` still
+    /// shows as incomplete, and the next prune finishes.
+    pub async fn delete_backup_objects(&self, bid: &str) -> Result<Option<u64>, ArchiveError> {
         if self.catalog().await?.live.iter().any(|b| b.bid == bid) {
-            return Err(ArchiveError::Corrupt(format!(
-                "refusing to delete backup {bid}: the catalog lists it as live"
-            )));
+            return Ok(None);
         }
         let layout = BackupLayout::new(bid);
         let mut keys = self.store().list(&layout.dir()).await?;
@@ -127,6 +127,6 @@ impl Repository {
         for k in &keys {
             self.store().delete(k).await?;
         }
-        Ok(keys.len() as u64)
+        Ok(Some(keys.len() as u64))
     }
 }

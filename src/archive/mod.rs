@@ -60,6 +60,11 @@ pub enum ArchiveError {
     NewerFormat(u32),
     #[error("no encryption key given")]
     NoKey,
+    #[error(
+        "a key was given, but pgbunker.json says this repository is unencrypted: refusing \
+         to write or read anything in the clear"
+    )]
+    UnexpectedPlaintext,
     #[error("the key does not open this repository (no key slot matches it)")]
     WrongKey,
     #[error("{0}")]
@@ -128,6 +133,7 @@ impl Classify for ArchiveError {
             ArchiveError::NoKey | ArchiveError::WrongKey | ArchiveError::BadKeyInput(_) => {
                 Class::Key
             }
+            ArchiveError::UnexpectedPlaintext => Class::Corrupt,
             ArchiveError::Corrupt(_)
             | ArchiveError::Json { .. }
             | ArchiveError::Swapped { .. }
@@ -165,6 +171,11 @@ impl Classify for ArchiveError {
                 Some("`pgbunker list --repo <PATH>` shows the backups".into())
             }
             ArchiveError::NewerFormat(_) => Some("upgrade pgbunker".into()),
+            ArchiveError::UnexpectedPlaintext => Some(
+                "if this repository was created with --insecure-plaintext, unset the key; \
+                 otherwise its pgbunker.json was tampered with: check the storage's access logs"
+                    .into(),
+            ),
             ArchiveError::Swapped { mark_file, .. } => Some(format!(
                 "if the repository was replaced on purpose, delete {mark_file}; otherwise \
                  treat the storage as tampered with and check its access logs"

@@ -124,6 +124,10 @@ impl Repository {
         let config = read_config(&store).await?;
         let repo_id = parse_repo_id(&config)?;
         let keys = match config.encryption.as_str() {
+            // pgbunker.json is plaintext: anyone with write access could flip it to
+            // "none" to make the next backup upload everything in the clear. A key
+            // given for an unencrypted repository means exactly that.
+            "none" if key.is_some() => return Err(ArchiveError::UnexpectedPlaintext),
             "none" => None,
             "aes-256-gcm-siv" => {
                 let source = key.ok_or(ArchiveError::NoKey)?;

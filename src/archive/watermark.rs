@@ -89,12 +89,33 @@ impl StateDir {
     /// Writes the mark atomically (temp file, fsync, rename), never lowering it: a
     /// slower concurrent run must not undo what a faster one saw.
     pub fn raise(&self, mark: &Mark) -> Result<(), ArchiveError> {
+        // Read-compare-write under an exclusive lock: two runs on this machine must
+        // not lower each other's mark.
+        let _guard = self.lock(&mark.location)?;
         if let Some(old) = self.load(&mark.location)? {
             if old.repo_id == mark.repo_id && old.max_seq > mark.max_seq {
                 return Ok(());
             }
         }
         self.store(mark)
+    }
+
+    /// An exclusive `flock` on the location's lock file, released on drop.
+    fn lock(&self, location: &str) -> Result<std::fs::File, ArchiveError> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
+        let path = self.record_file("lock", location);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| state_io(&path, e))?;
+        // SAFETY: flock on a descriptor we own; the lock goes with the file.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(state_io(&path, std::io::Error::last_os_error()));
+        }
+        Ok(f)
     }
 
     /// Replaces the mark whatever it held (a deliberate `init` at a location).
@@ -112,7 +133,9 @@ impl StateDir {
     ) -> Result<(), ArchiveError> {
         let file = self.record_file(kind, location);
         std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
-        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let mut salt = [0u8; 4];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let tmp = file.with_extension(format!("tmp{}-{}", std::process::id(), hex::encode(salt)));
         let json = serde_json::to_vec_pretty(value).expect("state records serialize");
         let write = || -> std::io::Result<()> {
             use std::io::Write;

@@ -91,6 +91,9 @@ impl BackupWriter {
     /// Starts a backup: a new id and data key; the wrapped key is written first so
     /// even an interrupted backup's objects can be attributed (and pruned) later.
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
+        // Check the catalog (chain, high-water mark, repository identity) before the
+        // first object goes up, not only at the commit.
+        repo.catalog().await?;
         let bid = new_backup_id();
         let layout = BackupLayout::new(&bid);
         let lock = LockGuard::acquire(repo, LockKind::Backup, &bid).await?;
@@ -199,8 +202,32 @@ impl BackupWriter {
             .store()
             .put_new(&self.layout.manifest(), Bytes::from(bytes))
             .await?;
+        // A prune that ran with no grace period while this backup was being written
+        // may have taken its objects for leftovers: never commit a backup whose data
+        // key is gone.
+        if let Some(rk_id) = self.rk_id() {
+            if self
+                .repo
+                .store()
+                .size(&self.layout.dek(&rk_id))
+                .await?
+                .is_none()
+            {
+                return Err(ArchiveError::Corrupt(format!(
+                    "the objects of backup {} were deleted while it ran (a prune with \
+                     --grace 0?); nothing was committed, run the backup again",
+                    self.layout.bid
+                )));
+            }
+        }
         let entry = live.clone();
-        chain::commit(&self.repo, move |state| state.live.push(entry.clone())).await?;
+        chain::commit(&self.repo, move |state| {
+            // Idempotent: a retried commit must never list the backup twice.
+            if !state.live.iter().any(|b| b.bid == entry.bid) {
+                state.live.push(entry.clone());
+            }
+        })
+        .await?;
         self.lock.release().await?;
         Ok(live)
     }

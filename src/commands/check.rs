@@ -97,6 +97,33 @@ impl Audit for CheckReport {
     }
 }
 
+/// The report when the check could not even start (say, an unreadable key file):
+/// CRITICAL, with the textfile written so dashboards do not show stale numbers.
+pub fn cannot_check(
+    location: String,
+    error: &CommandError,
+    prometheus: Option<&std::path::Path>,
+) -> CheckReport {
+    let hint = error.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+    let problem = format!("{error}{hint}");
+    let report = CheckReport {
+        status: Status::Critical,
+        summary: format!("PGBUNKER CRITICAL: {problem}"),
+        location,
+        repository_reachable: false,
+        newest_backup: None,
+        last_verify: None,
+        free_percent: None,
+        problems: vec![problem],
+    };
+    if let Some(file) = prometheus {
+        if let Err(e) = super::prometheus::write(file, &report, OffsetDateTime::now_utc()) {
+            eprintln!("warning: could not write {}: {e}", file.display());
+        }
+    }
+    report
+}
+
 fn parse(t: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(t, &Rfc3339).ok()
 }

@@ -68,12 +68,7 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     };
     let repo = opts.repo.open().await?;
     let cat = repo.catalog().await?;
-    let locks: Vec<_> = lock::all_locks(&repo)
-        .await?
-        .into_iter()
-        .filter(|(_, l)| l.is_live(now))
-        .map(|(_, l)| l)
-        .collect();
+    let locks = live_locks(&repo, now).await?;
     let in_use = |bid: &str, kind| locks.iter().any(|l| l.bid == bid && l.kind == kind);
 
     let candidates: Vec<Candidate> = cat
@@ -137,12 +132,14 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     let mut swept = Vec::new();
     for t in &cat.tombstones {
         let at = parse_ts(&t.at).unwrap_or(now);
-        if !past_grace(at) || in_use(&t.bid, LockKind::Restore) {
+        // Locks are read again right before deleting: a restore may have started
+        // since this run began.
+        if !past_grace(at) || locked(&repo, &t.bid, LockKind::Restore, now).await? {
             report.waiting.push(t.bid.clone());
             continue;
         }
         if !opts.dry_run {
-            report.objects_deleted += repo.delete_backup_objects(&t.bid).await?;
+            report.objects_deleted += repo.delete_backup_objects(&t.bid).await?.unwrap_or(0);
         }
         swept.push(t.bid.clone());
     }
@@ -161,16 +158,21 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         cat.live.iter().any(|b| b.bid == bid) || cat.tombstones.iter().any(|t| t.bid == bid)
     };
     for bid in repo.store().list_dirs(BACKUPS_DIR).await? {
-        if named(&bid) || in_use(&bid, LockKind::Backup) {
+        if named(&bid) || !past_grace(backup_started_at(&bid).unwrap_or(now)) {
             continue;
         }
-        if !past_grace(backup_started_at(&bid).unwrap_or(now)) {
+        // A backup writes its lock before its first object: read the locks now, after
+        // listing, so a backup that started meanwhile is seen.
+        if locked(&repo, &bid, LockKind::Backup, now).await? {
             continue;
         }
-        if !opts.dry_run {
-            report.objects_deleted += repo.delete_backup_objects(&bid).await?;
+        if opts.dry_run {
+            report.leftovers_deleted.push(bid);
+        } else if let Some(n) = repo.delete_backup_objects(&bid).await? {
+            // `None`: it committed since we looked; it is no leftover.
+            report.objects_deleted += n;
+            report.leftovers_deleted.push(bid);
         }
-        report.leftovers_deleted.push(bid);
     }
 
     // Locks whose holder died long ago are only clutter.
@@ -182,6 +184,30 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         }
     }
     Ok(report)
+}
+
+async fn live_locks(
+    repo: &crate::archive::Repository,
+    now: OffsetDateTime,
+) -> Result<Vec<lock::LockInfo>, CommandError> {
+    Ok(lock::all_locks(repo)
+        .await?
+        .into_iter()
+        .filter(|(_, l)| l.is_live(now))
+        .map(|(_, l)| l)
+        .collect())
+}
+
+async fn locked(
+    repo: &crate::archive::Repository,
+    bid: &str,
+    kind: LockKind,
+    now: OffsetDateTime,
+) -> Result<bool, CommandError> {
+    Ok(live_locks(repo, now)
+        .await?
+        .iter()
+        .any(|l| l.bid == bid && l.kind == kind))
 }
 
 impl Audit for PruneReport {

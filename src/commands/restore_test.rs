@@ -127,33 +127,43 @@ pub async fn restore_test(
         report_json: String::new(),
         report_markdown: String::new(),
     };
+    // Only a scratch database that holds none of the backup's tables is ours to clean
+    // up afterwards, whatever happens in between.
+    let reader = crate::archive::BackupReader::open(&repo, &live).await;
+    if let Ok(r) = &reader {
+        crate::load::check_target(&scratch, r).await?;
+    }
     let restored = restore(&opts.restore, progress).await;
     report.restore_end = ts(OffsetDateTime::now_utc());
     report.restore_seconds = clock.elapsed().as_secs_f64();
     let mut failure: Option<CommandError> = None;
-    match restored {
-        Err(e) => {
-            report.notes.push(format!("the restore failed: {e}"));
-            failure = Some(e);
-        }
-        Ok(_) => {
-            let reader = crate::archive::BackupReader::open(&repo, &live).await?;
-            let manifest = reader.manifest();
-            if let Err(e) = inspect(&scratch, manifest, &mut report).await {
+    match (&restored, &reader) {
+        (Err(e), _) => report.notes.push(format!("the restore failed: {e}")),
+        (Ok(_), Ok(reader)) => {
+            if let Err(e) = inspect(&scratch, reader.manifest(), &mut report).await {
                 report
                     .notes
                     .push(format!("could not inspect the scratch database: {e}"));
                 failure = Some(e.into());
             }
-            if !opts.keep_scratch {
-                match drop_restored(&scratch, &manifest.catalog).await {
-                    Ok(()) => report.cleaned_up = true,
-                    Err(e) => report
-                        .notes
-                        .push(format!("could not drop the restored objects: {e}")),
-                }
-            }
         }
+        (Ok(_), Err(e)) => report
+            .notes
+            .push(format!("could not read the manifest: {e}")),
+    }
+    if let (Ok(reader), false) = (&reader, opts.keep_scratch) {
+        match drop_restored(&scratch, &reader.manifest().catalog).await {
+            Ok(leftover) => {
+                report.cleaned_up = leftover.is_empty();
+                report.notes.extend(leftover);
+            }
+            Err(e) => report
+                .notes
+                .push(format!("could not drop the restored objects: {e}")),
+        }
+    }
+    if let Err(e) = restored {
+        failure = Some(e);
     }
     let sound = failure.is_none()
         && report.missing.is_empty()
@@ -313,9 +323,11 @@ async fn inspect(
     Ok(())
 }
 
-/// Drops exactly what the backup's catalog created: its tables, sequences and types,
-/// and its schemas other than `public`.
-async fn drop_restored(scratch: &ConnSpec, cat: &Catalog) -> Result<(), PgError> {
+/// Drops exactly what the backup's catalog created: its tables, sequences and types
+/// in one transaction, then its schemas other than `public` one by one, and only when
+/// empty (a schema that held something else before stays). Returns notes on what
+/// stayed.
+async fn drop_restored(scratch: &ConnSpec, cat: &Catalog) -> Result<Vec<String>, PgError> {
     let client = scratch.connect().await?;
     let mut sql = String::from("BEGIN;\n");
     for t in &cat.tables {
@@ -327,17 +339,22 @@ async fn drop_restored(scratch: &ConnSpec, cat: &Catalog) -> Result<(), PgError>
     for e in &cat.enums {
         sql.push_str(&format!("DROP TYPE IF EXISTS {} CASCADE;\n", e.name));
     }
-    for s in cat.schemas.iter().filter(|s| s.name != "public") {
-        sql.push_str(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE;\n",
-            quote_ident(&s.name)
-        ));
-    }
     sql.push_str("COMMIT;");
     client
         .batch_execute(&sql)
         .await
-        .map_err(|e| PgError::query("drop the restored objects", e))
+        .map_err(|e| PgError::query("drop the restored objects", e))?;
+    let mut kept = Vec::new();
+    for s in cat.schemas.iter().filter(|s| s.name != "public") {
+        let drop = format!("DROP SCHEMA IF EXISTS {}", quote_ident(&s.name));
+        if client.batch_execute(&drop).await.is_err() {
+            kept.push(format!(
+                "schema {} was left in place: it holds objects the backup did not create",
+                s.name
+            ));
+        }
+    }
+    Ok(kept)
 }
 
 fn write_reports(dir: &std::path::Path, r: &mut RestoreTestReport) -> Result<(), CommandError> {

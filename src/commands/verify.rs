@@ -149,8 +149,10 @@ impl BackupVerdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleRun {
     pub percent: u8,
-    /// The chunks fall into this many buckets (ceil(100 / percent)).
+    /// The chunks fall into this many buckets (floor(100 / percent)).
     pub buckets: u64,
+    /// The share this run really reads: 100 / buckets, never below `percent`.
+    pub share_percent: f64,
     /// The bucket this run read, from 0.
     pub bucket: u64,
     /// `true` when the client state folder remembers the bucket, so the next run reads
@@ -386,7 +388,8 @@ fn next_sample(
     repo: &Repository,
     percent: u8,
 ) -> Result<Sample, CommandError> {
-    let buckets = 100u64.div_ceil(u64::from(percent));
+    // floor(100 / percent) buckets: each run reads at least the share asked for.
+    let buckets = (100 / u64::from(percent)).max(1);
     let location = repo.store().location();
     let (runs, rotating) = match &access.state {
         Some(dir) => {
@@ -399,6 +402,7 @@ fn next_sample(
         run: SampleRun {
             percent,
             buckets,
+            share_percent: 100.0 / buckets as f64,
             bucket: runs % buckets,
             rotating,
         },

@@ -131,6 +131,37 @@ impl Location {
         }
     }
 
+    /// One spelling per repository, for the client's high-water mark: `repo/`,
+    /// `./repo` and `file:///abs/repo` are the same folder, and option order does not
+    /// matter.
+    pub(super) fn canonical(&self) -> String {
+        let join = |scheme: &str, bucket: &str, prefix: &str| match prefix {
+            "" => format!("{scheme}://{bucket}"),
+            p => format!("{scheme}://{bucket}/{p}"),
+        };
+        match self {
+            Location::Local(p) => {
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+                abs.display().to_string()
+            }
+            Location::S3 {
+                bucket,
+                prefix,
+                options,
+            } => {
+                let base = join("s3", bucket, prefix);
+                let opts: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                match opts.is_empty() {
+                    true => base,
+                    false => format!("{base}?{}", opts.join("&")),
+                }
+            }
+            Location::Gcs { bucket, prefix } => join("gs", bucket, prefix),
+            Location::Azure { container, prefix } => join("az", container, prefix),
+        }
+    }
+
     /// Builds the backend. Cloud clients retry transient errors (5xx, timeouts,
     /// throttling) with exponential backoff before an error reaches us.
     pub(super) fn connect(&self, url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
@@ -191,9 +222,23 @@ fn parse_query(url: &str, query: Option<&str>) -> Result<Vec<(String, String)>, 
                 ),
             ));
         }
-        out.push((k.to_owned(), percent_decode(v)));
+        let v = percent_decode(v);
+        if k == "endpoint" && endpoint_has_userinfo(&v) {
+            return Err(bad(
+                url,
+                "the endpoint holds a user name or password; credentials come from the \
+                 environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)",
+            ));
+        }
+        out.push((k.to_owned(), v));
     }
+    out.sort();
     Ok(out)
+}
+
+fn endpoint_has_userinfo(endpoint: &str) -> bool {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    rest.split('/').next().unwrap_or_default().contains('@')
 }
 
 /// Decodes `%XX` escapes (an endpoint may be written `http%3A%2F%2Fhost%3A9000`).
@@ -291,11 +336,32 @@ mod tests {
     }
 
     #[test]
+    fn one_repository_has_one_canonical_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().display().to_string();
+        let a = Location::parse(&p).unwrap().canonical();
+        assert_eq!(Location::parse(&format!("{p}/")).unwrap().canonical(), a);
+        assert_eq!(
+            Location::parse(&format!("file://{p}")).unwrap().canonical(),
+            a
+        );
+        assert_eq!(
+            Location::parse("s3://b/p/?region=x&endpoint=http://h")
+                .unwrap()
+                .canonical(),
+            Location::parse("s3://b/p?endpoint=http://h&region=x")
+                .unwrap()
+                .canonical()
+        );
+    }
+
+    #[test]
     fn credentials_and_unknown_things_in_urls_are_refused() {
         for url in [
             "s3://AKIA:secret@bkt/p",
             "s3://bkt/p?secret_access_key=abc",
             "s3://bkt/p?access_key_id=abc",
+            "s3://bkt/p?endpoint=http://AKIA:secret@127.0.0.1:9000",
             "gs://b/p?endpoint=x",
             "ftp://x/y",
             "file://relative",

@@ -162,7 +162,7 @@ impl Store {
     pub fn open(url: &str) -> Result<Store, StoreError> {
         match Location::parse(url)? {
             Location::Local(path) if !path.is_dir() => Err(StoreError::Missing(url.into())),
-            Location::Local(path) => Self::local(&path, url),
+            loc @ Location::Local(_) => Self::local(&loc),
             cloud => Self::cloud(&cloud, url),
         }
     }
@@ -171,33 +171,39 @@ impl Store {
     /// bucket must already exist: creating buckets is the cloud account's business).
     pub fn create(url: &str) -> Result<Store, StoreError> {
         match Location::parse(url)? {
-            Location::Local(path) => {
-                std::fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir {
+            loc @ Location::Local(_) => {
+                let Location::Local(path) = &loc else {
+                    unreachable!()
+                };
+                std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir {
                     path: path.display().to_string(),
                     source,
                 })?;
-                Self::local(&path, url)
+                Self::local(&loc)
             }
             cloud => Self::cloud(&cloud, url),
         }
     }
 
-    fn local(path: &Path, url: &str) -> Result<Store, StoreError> {
+    fn local(loc: &Location) -> Result<Store, StoreError> {
+        let url = loc.canonical();
+        let path = PathBuf::from(&url);
+        let url = url.as_str();
         // Folders emptied by prune go too, so they never list as leftover backups.
-        let fs = LocalFileSystem::new_with_prefix(path)
+        let fs = LocalFileSystem::new_with_prefix(&path)
             .map_err(backend("open", url))?
             .with_automatic_cleanup(true);
         Ok(Store {
             inner: Arc::new(fs),
             location: url.into(),
-            local_root: Some(path.to_path_buf()),
+            local_root: Some(path),
         })
     }
 
     fn cloud(loc: &Location, url: &str) -> Result<Store, StoreError> {
         Ok(Store {
             inner: loc.connect(url)?,
-            location: url.into(),
+            location: loc.canonical(),
             local_root: None,
         })
     }
@@ -215,7 +221,8 @@ impl Store {
         Some(st.f_bavail as f64 / st.f_blocks as f64 * 100.0)
     }
 
-    /// The location as given by the user (repository URLs carry no secrets).
+    /// The location in its one canonical spelling (an absolute folder, or the URL
+    /// with sorted options); repository URLs carry no secrets.
     pub fn location(&self) -> &str {
         &self.location
     }

@@ -117,6 +117,9 @@ async fn a_rolled_back_catalog_is_refused_by_the_high_water_mark() {
         assert!(stderr(&o).contains("went backwards"), "{}", stderr(&o));
         assert!(stderr(&o).contains("saw entry 2"), "{}", stderr(&o));
     }
+    // Another spelling of the same folder is the same repository to the mark.
+    let o = pgbunker(&["list", "--repo", &format!("file://{repo}/")], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     // A backup must not commit on top of the rolled-back catalog either.
     let o = w.backup(&repo, "heart", &[]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
@@ -206,4 +209,24 @@ async fn an_interrupted_backup_is_never_complete_and_the_next_one_succeeds() {
     ok(w.backup(&repo, "heart", &[]));
     let list = ok(pgbunker(&["list", "--repo", &repo], &env));
     assert!(list.contains(" complete"), "{list}");
+}
+
+/// pgbunker.json is plaintext: flipping it to "none" must never make a backup upload
+/// the database in the clear.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_flipped_to_plaintext_is_refused_before_anything_is_written() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let config = Path::new(&repo).join("pgbunker.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("aes-256-gcm-siv", "none")).unwrap();
+    let before = files(Path::new(&repo)).len();
+    let o = w.backup(&repo, "heart", &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unencrypted"), "{}", stderr(&o));
+    assert_eq!(
+        files(Path::new(&repo)).len(),
+        before,
+        "nothing was uploaded"
+    );
 }

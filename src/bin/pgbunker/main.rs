@@ -175,6 +175,18 @@ fn chunk_bytes(kb: u32) -> Result<usize, CommandError> {
     Ok(kb as usize * 1024)
 }
 
+/// Like [`until`], but a bare date means the end of that day: "keep until
+/// 2027-06-30" keeps it through the 30th.
+fn until_end_of(text: &str) -> Result<time::OffsetDateTime, CommandError> {
+    let t = until(text)?;
+    let bare_date = !text.contains('T') && !text.contains(' ');
+    Ok(if bare_date {
+        t + time::Duration::days(1)
+    } else {
+        t
+    })
+}
+
 /// `2027-01-31` (midnight UTC) or an RFC 3339 time.
 fn until(text: &str) -> Result<time::OffsetDateTime, CommandError> {
     use time::format_description::well_known::Rfc3339;
@@ -418,12 +430,28 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                     .unwrap_or(default.into());
                 span_duration(&text)
             };
+            let prometheus = prometheus.clone().or_else(|| c.prometheus.clone());
+            // Whatever goes wrong, a monitoring plugin answers CRITICAL (exit 2) and the
+            // textfile says so, rather than exiting with some other code.
+            let access = match ctx.repo_access(repo) {
+                Ok(a) => a,
+                Err(e) => {
+                    let location = repo.repo.clone().or_else(|| cfg.repo.clone());
+                    let report = commands::check::cannot_check(
+                        location.unwrap_or_default(),
+                        &e,
+                        prometheus.as_deref(),
+                    );
+                    render::check(&report, json);
+                    return Ok(report.status.exit_code());
+                }
+            };
             let opts = commands::check::CheckOptions {
-                repo: ctx.repo_access(repo)?,
+                repo: access,
                 max_age: span(max_age, &c.max_age, "26h")?,
                 verify_max_age: span(verify_max_age, &c.verify_max_age, "8d")?,
                 min_free_percent: min_free_percent.or(c.min_free_percent).unwrap_or(10.0),
-                prometheus: prometheus.clone().or_else(|| c.prometheus.clone()),
+                prometheus,
                 now: None,
             };
             let report = audited(&opts.repo, "check", commands::check::check(&opts)).await?;
@@ -451,7 +479,15 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
         } => {
             let change = match (until_flag, release) {
                 (_, true) => HoldChange::Release,
-                (Some(t), false) => HoldChange::KeepUntil(until(t)?),
+                (Some(t), false) => {
+                    let t = until_end_of(t)?;
+                    if t <= time::OffsetDateTime::now_utc() {
+                        return Err(CommandError::Usage(format!(
+                            "--until {t} is in the past: a hold must end in the future"
+                        )));
+                    }
+                    HoldChange::KeepUntil(t)
+                }
                 (None, false) => HoldChange::LegalHold,
             };
             let opts = commands::hold::HoldOptions {

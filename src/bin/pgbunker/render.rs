@@ -23,6 +23,12 @@ fn print_json<T: Serialize>(v: &T) {
     );
 }
 
+/// The first 19 characters of an RFC 3339 time (to the second). Times can come from
+/// plaintext repository files, so anything else is shown as it is, never sliced.
+fn short_time(t: &str) -> &str {
+    t.get(..19).unwrap_or(t)
+}
+
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
@@ -205,7 +211,7 @@ pub fn list(r: &ListReport, json: bool) {
             b.status,
             b.created_at
                 .as_deref()
-                .map_or_else(dash, |t| format!("{}Z", &t[..t.len().min(19)])),
+                .map_or_else(dash, |t| format!("{}Z", short_time(t))),
             b.tables.map_or_else(dash, |v| v.to_string()),
             b.rows.map_or_else(dash, |v| v.to_string()),
             b.raw_bytes.map_or_else(dash, size),
@@ -283,7 +289,7 @@ pub fn audit(r: &AuditReport, json: bool) {
     for a in &r.records {
         println!(
             "{:<21} {:<10} {:<27} {:<20} {:>9.1}  {}{}",
-            format!("{}Z", &a.ended_at[..a.ended_at.len().min(19)]),
+            format!("{}Z", short_time(&a.ended_at)),
             a.operation,
             a.backup_id.as_deref().unwrap_or("-"),
             format!("{}@{}", a.user, a.host),
@@ -335,12 +341,8 @@ pub fn key_list(r: &KeyListReport, json: bool) {
     if json {
         return print_json(r);
     }
-    let time = |t: Option<&str>| {
-        t.map_or_else(
-            || "-".to_string(),
-            |t| format!("{}Z", &t[..t.len().min(19)]),
-        )
-    };
+    let time =
+        |t: Option<&str>| t.map_or_else(|| "-".to_string(), |t| format!("{}Z", short_time(t)));
     println!(
         "Repository {} (id {}, format {})",
         r.location, r.repo_id, r.format_version
