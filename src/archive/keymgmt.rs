@@ -117,6 +117,16 @@ async fn from_slot(
 ) -> Result<KeyRing, ArchiveError> {
     match slot.content {
         SlotContent::Ring(json) => {
+            // A version-1 slot holds the ring as it was before the upgrade (generation
+            // 1; an interrupted upgrade may leave both). Beside a rotated ring it is an
+            // old slot put back to roll the keys back.
+            if store.size(&layout::keyring_generation(2)).await?.is_some() {
+                return Err(ArchiveError::Corrupt(
+                    "a version-1 key slot sits beside a rotated key ring: an old slot was \
+                     put back (remove it with `pgbunker key remove` using another key)"
+                        .into(),
+                ));
+            }
             let ring: keyring::RingJson =
                 serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the key ring", e))?;
             let (current, all) = keyring::keys_of(&ring)?;

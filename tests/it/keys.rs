@@ -346,3 +346,20 @@ async fn a_wrong_current_key_adds_no_slot_and_upgrades_nothing() {
     );
     assert!(!Path::new(&v1).join("keyring").exists());
 }
+
+/// Slots are plaintext: whoever kept a copy of the version-1 slot must not be able to
+/// put it back after a rotation and roll the repository keys back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_version_1_slot_is_refused_after_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = v1_copy(dir.path());
+    let env = [("PGBUNKER_KEY", KEY)];
+    let old_slot = slot_files(&repo).remove(0);
+    let saved = std::fs::read(&old_slot).unwrap();
+    ok(pgbunker(&["key", "rotate", "--repo", &repo], &env));
+    ok(pgbunker(&["list", "--repo", &repo], &env));
+    std::fs::write(&old_slot, saved).unwrap();
+    let o = pgbunker(&["list", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("put back"), "{}", stderr(&o));
+}
