@@ -158,3 +158,11 @@ async fn awkward_shapes_round_trip_and_uncovered_objects_are_reported() {
     assert_eq!(row.get::<_, i64>(0), 7 + 5 * 2000);
     assert_eq!(row.get::<_, String>(1), "1.5000000000000000");
 }
+
+/// The README's first command: a throwaway server, the fixture, backup, restore, and
+/// the table-by-table comparison.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let out = ok(pgbunker(&["--no-progress", "demo", "-j", "2"], &[]));
+    assert!(out.contains("Every table came back identical"), "{out}");
+}
