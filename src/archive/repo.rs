@@ -80,6 +80,7 @@ impl Repository {
         if key.is_none() && !plaintext {
             return Err(ArchiveError::NoKey);
         }
+        store.check_create_only().await?;
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);
         let config = RepoConfig {

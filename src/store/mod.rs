@@ -44,6 +44,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the store at {0} overwrote an object that a create-only put should have refused")]
+    NoCreateOnly(String),
     #[error("object {key} was stored with {stored} bytes instead of {sent}")]
     ShortWrite { key: String, sent: u64, stored: u64 },
     #[error("could not create the repository folder {path}: {source}")]
@@ -97,6 +99,11 @@ impl Classify for StoreError {
                 ),
                 _ => None,
             },
+            StoreError::NoCreateOnly(_) => Some(
+                "pgbunker needs conditional puts (If-None-Match: *) to commit safely; use \
+                 a store that supports them (AWS S3, R2, MinIO, Ceph RGW recent versions)"
+                    .into(),
+            ),
             StoreError::ShortWrite { .. } => {
                 Some("the storage lost or cut the object; run the command again".into())
             }
@@ -241,6 +248,24 @@ impl Store {
             self.put_create(key, bytes).await?;
         }
         self.make_durable(key, len).await
+    }
+
+    /// Proves the store honours create-only puts (some S3-compatible stores ignore
+    /// `If-None-Match`): the catalog's concurrency control depends on it. Writes a
+    /// probe object twice under a fresh name, expects the second put refused, and
+    /// removes it.
+    pub async fn check_create_only(&self) -> Result<(), StoreError> {
+        let mut r = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut r);
+        let key = format!("probe/create-only-{}", hex::encode(r));
+        self.put_create(&key, Bytes::from_static(b"1")).await?;
+        let second = self.put_create(&key, Bytes::from_static(b"2")).await;
+        self.delete(&key).await?;
+        match second {
+            Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(StoreError::NoCreateOnly(self.location.clone())),
+        }
     }
 
     /// Replaces an object whole (readers see the old or the new bytes, never a mix),

@@ -50,7 +50,13 @@ async fn conformance(s: &Store) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_store_contract_holds_on_a_folder_and_on_s3() {
     let dir = tempfile::tempdir().unwrap();
-    conformance(&Store::create(dir.path().to_str().unwrap()).unwrap()).await;
+    let local = Store::create(dir.path().to_str().unwrap()).unwrap();
+    conformance(&local).await;
+    local.check_create_only().await.unwrap();
+    assert!(
+        local.list("probe").await.unwrap().is_empty(),
+        "the probe is removed"
+    );
 
     let server = s3();
     server.create_bucket("conf").unwrap();
@@ -59,6 +65,11 @@ async fn the_store_contract_holds_on_a_folder_and_on_s3() {
     }
     let url = server.repo_url("conf", "some/prefix");
     conformance(&Store::create(&url).unwrap()).await;
+    Store::open(&url)
+        .unwrap()
+        .check_create_only()
+        .await
+        .unwrap();
     // The prefix isolates: a neighbour prefix sees nothing.
     let other = Store::open(&server.repo_url("conf", "other")).unwrap();
     assert!(other.list("").await.unwrap().is_empty());
