@@ -9,7 +9,7 @@ use pgbunker::archive::retention::RetentionPolicy;
 use pgbunker::commands::prune::{prune, PruneOptions, PruneReport};
 use time::OffsetDateTime;
 
-use crate::support::{ok, pgbunker, repo_access, stderr, World, KEY};
+use crate::support::{ok, pgbunker, prune_json, repo_access, stderr, World, KEY};
 
 /// Prune through the library with an injected clock.
 async fn prune_at(
@@ -90,39 +90,12 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
     crate::format::check_schemas(Path::new(&repo)).await;
 
     // A dry run changes nothing.
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--dry-run",
-        ],
-        &env,
-    ));
-    assert_eq!(
-        json(&out)["tombstoned"],
-        serde_json::json!([ids[2]]),
-        "{out}"
-    );
+    let r = prune_json(&repo, &["--keep-last", "1", "--dry-run"], &env);
+    assert_eq!(r["tombstoned"], serde_json::json!([ids[2]]), "{r}");
     assert!(statuses(&repo).iter().all(|(_, s)| s == "complete"));
 
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--grace",
-            "0",
-        ],
-        &env,
-    ));
-    let r = json(&out);
+    let r = prune_json(&repo, &["--keep-last", "1", "--grace", "0"], &env);
+    let out = r.to_string();
     assert_eq!(r["tombstoned"], serde_json::json!([ids[2]]), "{out}");
     assert_eq!(r["deleted"], serde_json::json!([ids[2]]), "{out}");
     let reasons = |bid: &str| -> Vec<String> {
@@ -154,20 +127,8 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
         &["hold", "--repo", &repo, &ids[0], "--release"],
         &env,
     ));
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--grace",
-            "0",
-        ],
-        &env,
-    ));
-    let mut gone: Vec<String> = serde_json::from_value(json(&out)["deleted"].clone()).unwrap();
+    let r = prune_json(&repo, &["--keep-last", "1", "--grace", "0"], &env);
+    let mut gone: Vec<String> = serde_json::from_value(r["deleted"].clone()).unwrap();
     gone.sort();
     let mut want = vec![ids[0].clone(), ids[1].clone()];
     want.sort();

@@ -19,18 +19,17 @@ async fn user_tables(w: &World, db: &str) -> i64 {
         .get(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
-    let w = World::start();
-    let repo = w.backed_up().await;
+/// `verify --restore-test` of the latest backup into a fresh `scratch` database,
+/// reports under the test's folder, `--json`.
+async fn run_restore_test(w: &World, repo: &str) -> std::process::Output {
     w.empty_db("scratch").await;
     let reports = w.dir.path().join("reports");
-    let out = ok(pgbunker(
+    pgbunker(
         &[
             "--json",
             "verify",
             "--repo",
-            &repo,
+            repo,
             "--restore-test",
             "--scratch",
             &w.pg.url("scratch"),
@@ -38,7 +37,14 @@ async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
             reports.to_str().unwrap(),
         ],
         &[("PGBUNKER_KEY", KEY)],
-    ));
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let out = ok(run_restore_test(&w, &repo).await);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["result"], "PASS", "{out}");
     let source = w.pg.conn("heart").connect().await.unwrap();
@@ -108,22 +114,7 @@ async fn a_damaged_backup_fails_its_restore_test_with_a_report() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&chunk, bytes).unwrap();
-    w.empty_db("scratch").await;
-    let reports = w.dir.path().join("reports");
-    let o = pgbunker(
-        &[
-            "--json",
-            "verify",
-            "--repo",
-            &repo,
-            "--restore-test",
-            "--scratch",
-            &w.pg.url("scratch"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        &[("PGBUNKER_KEY", KEY)],
-    );
+    let o = run_restore_test(&w, &repo).await;
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["result"], "FAIL");

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use pgbunker::sandbox::s3::S3Server;
 use pgbunker::store::{Store, StoreError};
 
-use crate::support::{ok, pgbunker, stderr, World, KEY};
+use crate::support::{ok, pgbunker, prune_json, stderr, World, KEY};
 
 fn s3() -> S3Server {
     S3Server::start().unwrap_or_else(|e| {
@@ -119,21 +119,8 @@ async fn backup_list_and_restore_through_s3() {
         &["backup", "--repo", &repo, "-j", "4", &url],
         &env,
     ));
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--grace",
-            "0",
-        ],
-        &env,
-    ));
-    let pruned: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(pruned["deleted"], serde_json::json!([bid]), "{out}");
+    let pruned = prune_json(&repo, &["--keep-last", "1", "--grace", "0"], &env);
+    assert_eq!(pruned["deleted"], serde_json::json!([bid]), "{pruned}");
     for (k, v) in server.env() {
         std::env::set_var(k, v);
     }

@@ -196,6 +196,14 @@ pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run pgbunker")
 }
 
+/// `pgbunker --json prune --repo REPO <extra>`, asserted successful, as JSON.
+pub fn prune_json(repo: &str, extra: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut args = vec!["--json", "prune", "--repo", repo];
+    args.extend_from_slice(extra);
+    let out = ok(pgbunker(&args, env));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("prune printed no JSON ({e}): {out}"))
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
