@@ -110,6 +110,20 @@ pub struct BackupParams {
     pub compress_level: i32,
 }
 
+/// The `-t`/`-n`/`-T`/`-N` patterns of a partial backup, as given, so a reader knows the
+/// backup holds only part of the database and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionRecord {
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
@@ -124,6 +138,10 @@ pub struct Manifest {
     /// Objects the source held that this backup does not contain ("kind: name").
     #[serde(default)]
     pub not_covered: Vec<String>,
+    /// `None` for a backup of the whole database (and every backup written before
+    /// partial backups existed).
+    #[serde(default)]
+    pub selection: Option<SelectionRecord>,
     /// SHA-256 of `summary.json`, so an edited summary shows up at verification.
     #[serde(default)]
     pub summary_sha256: String,
@@ -263,6 +281,7 @@ mod tests {
             catalog: Catalog::default(),
             tables: vec![],
             not_covered: vec![],
+            selection: None,
             summary_sha256: String::new(),
         }
     }

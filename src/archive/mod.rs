@@ -27,7 +27,9 @@ pub use keyslot::SlotInfo;
 pub use keysource::KeySource;
 pub use layout::{backup_started_at, new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
 pub use lifecycle::HoldChange;
-pub use manifest::{BackupParams, ChunkRecord, Manifest, PartRecord, SourceInfo, TableRecord};
+pub use manifest::{
+    BackupParams, ChunkRecord, Manifest, PartRecord, SelectionRecord, SourceInfo, TableRecord,
+};
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
 pub use watermark::{Mark, StateDir};

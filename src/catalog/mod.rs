@@ -4,9 +4,19 @@
 //! planning read it. New fields must be `#[serde(default)]` so older manifests keep
 //! reading: the manifest is a contract with users' archives.
 
+mod object;
+pub mod types;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use object::{Acl, Dependency, ObjKey, SchemaObject, Section};
+
+/// `pg_class`, `pg_type` and `pg_namespace` as `pg_depend` names them (fixed OIDs in
+/// every PostgreSQL release).
+pub const PG_CLASS: u32 = 1259;
+pub const PG_TYPE: u32 = 1247;
 
 /// Quotes an identifier for SQL. Always quoting is never wrong and avoids carrying a
 /// keyword list that changes between server versions.
@@ -20,7 +30,7 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// A schema-qualified name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QualName {
     pub schema: String,
     pub name: String,
@@ -65,6 +75,17 @@ pub struct Catalog {
     pub sequences: Vec<Sequence>,
     #[serde(default)]
     pub tables: Vec<Table>,
+    /// Everything else: types, functions, views, triggers, policies, …
+    #[serde(default)]
+    pub objects: Vec<SchemaObject>,
+    /// Which objects (tables, sequences, enums and `objects`) need which others first,
+    /// from `pg_depend`, between objects of this catalog only.
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    /// Types whose OIDs binary COPY values of the tables carry inside them (arrays,
+    /// composites, and what they are made of), to rewrite those OIDs on restore.
+    #[serde(default)]
+    pub types: Vec<types::TypeInfo>,
 }
 
 impl Catalog {
@@ -78,14 +99,28 @@ pub struct Schema {
     pub name: String,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Exists in every database (`public`): not created, only given its owner,
+    /// privileges and comment, which differ between server versions.
+    #[serde(default)]
+    pub existing: bool,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnumType {
+    #[serde(default)]
+    pub oid: u32,
     pub name: QualName,
     pub labels: Vec<String>,
     #[serde(default)]
     pub comment: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 /// Which column owns a sequence (serial columns, identity columns).
@@ -95,8 +130,10 @@ pub struct OwnedBy {
     pub column: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sequence {
+    #[serde(default)]
+    pub oid: u32,
     pub name: QualName,
     /// `smallint`, `integer` or `bigint`.
     pub data_type: String,
@@ -117,6 +154,12 @@ pub struct Sequence {
     pub identity: bool,
     #[serde(default)]
     pub comment: Option<String>,
+    #[serde(default)]
+    pub unlogged: bool,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +169,7 @@ pub enum IdentityKind {
     ByDefault,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// The type as `format_type()` prints it, schema-qualified where needed.
@@ -148,19 +191,42 @@ pub struct Column {
     pub collation: Option<QualName>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Declared by this table itself, not only inherited from a parent.
+    #[serde(default = "yes")]
+    pub local: bool,
+    /// `STORAGE` when it differs from the type's default.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// `COMPRESSION` method when one was set.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// `SET STATISTICS` target when one was set.
+    #[serde(default)]
+    pub statistics: Option<i32>,
+    /// Attribute options (`n_distinct=…`).
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Column privileges as `aclitem` texts.
+    #[serde(default)]
+    pub acl: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConstraintKind {
     PrimaryKey,
+    #[default]
     Unique,
     Check,
     ForeignKey,
     Exclusion,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Constraint {
     pub name: String,
     pub kind: ConstraintKind,
@@ -171,18 +237,48 @@ pub struct Constraint {
     pub references: Option<QualName>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Declared by this table itself, not only inherited from a parent.
+    #[serde(default = "yes")]
+    pub local: bool,
+    /// The partitioned parent's index this constraint's index attaches to.
+    #[serde(default)]
+    pub parent_index: Option<QualName>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     /// `pg_get_indexdef()` output.
     pub definition: String,
     #[serde(default)]
     pub comment: Option<String>,
+    /// The partitioned parent's index this one attaches to.
+    #[serde(default)]
+    pub parent_index: Option<QualName>,
+    /// Per-column statistics targets of an expression index, by column number.
+    #[serde(default)]
+    pub statistics: Vec<(i16, i32)>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Whether a relation holds rows of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    #[default]
+    Ordinary,
+    /// Rows live in its partitions; it has none to copy.
+    Partitioned,
+}
+
+/// A partition's place under its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOf {
+    pub parent: QualName,
+    /// `FOR VALUES …` or `DEFAULT`, as `pg_get_expr(relpartbound)` prints it.
+    pub bound: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Table {
     pub oid: u32,
     pub name: QualName,
@@ -199,9 +295,58 @@ pub struct Table {
     /// Heap pages at backup time: big tables are split into ctid page ranges.
     #[serde(default)]
     pub heap_pages: u64,
+    #[serde(default)]
+    pub kind: TableKind,
+    #[serde(default)]
+    pub unlogged: bool,
+    /// `PARTITION BY …` of a partitioned table.
+    #[serde(default)]
+    pub partition_key: Option<String>,
+    #[serde(default)]
+    pub partition_of: Option<PartitionOf>,
+    /// Parents in inheritance order (not partitioning).
+    #[serde(default)]
+    pub inherits: Vec<QualName>,
+    /// Created `OF` this composite type (a typed table).
+    #[serde(default)]
+    pub of_type: Option<String>,
+    /// Table access method when it is not the default `heap`.
+    #[serde(default)]
+    pub access_method: Option<String>,
+    #[serde(default)]
+    pub reloptions: Vec<String>,
+    #[serde(default)]
+    pub toast_reloptions: Vec<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub acl: Option<Acl>,
+    #[serde(default)]
+    pub row_security: bool,
+    #[serde(default)]
+    pub force_row_security: bool,
+    /// `REPLICA IDENTITY` when not the default: `FULL`, `NOTHING` or
+    /// `USING INDEX "name"`.
+    #[serde(default)]
+    pub replica_identity: Option<String>,
+    /// The index the table is `CLUSTER`ed on.
+    #[serde(default)]
+    pub cluster_on: Option<String>,
 }
 
 impl Table {
+    pub fn key(&self) -> ObjKey {
+        ObjKey {
+            class: PG_CLASS,
+            oid: self.oid,
+        }
+    }
+
+    /// Partitioned tables keep their rows in their partitions.
+    pub fn has_data(&self) -> bool {
+        self.kind == TableKind::Ordinary
+    }
+
     /// The quoted column list COPY reads and writes, in column order.
     pub fn copy_column_list(&self) -> String {
         self.columns

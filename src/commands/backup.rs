@@ -12,6 +12,10 @@ use crate::dump::{self, DumpOptions};
 use crate::pg::ConnSpec;
 use crate::progress::Progress;
 
+/// `-t`/`-n`/`-T`/`-N` patterns and what they select, for the binary's flags.
+pub use crate::plan::pattern::{Pattern, PatternError};
+pub use crate::plan::select::Selection;
+
 /// No `Debug`: the connection string may carry a password.
 pub struct BackupOptions {
     pub repo: RepoAccess,

@@ -44,6 +44,8 @@ pub struct RestoreReport {
     pub tables: Vec<RestoredTable>,
     pub rows: u64,
     pub statements: usize,
+    /// Steps that failed without harming the restored data (an ANALYZE).
+    pub warnings: Vec<String>,
     /// Time spent in the pre-flight check (`None` when skipped), part of `seconds`.
     pub preflight_seconds: Option<f64>,
     pub seconds: f64,
@@ -92,6 +94,7 @@ pub async fn restore(
             })
             .collect(),
         statements: out.statements,
+        warnings: out.warnings,
         preflight_seconds,
         seconds: started.elapsed().as_secs_f64(),
     })

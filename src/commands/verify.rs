@@ -867,7 +867,7 @@ fn check_manifest(m: &Manifest, found: &mut Findings) {
         check_record(rec, found);
     }
     for (i, t) in m.catalog.tables.iter().enumerate() {
-        if !seen.contains(&(i as u32)) {
+        if t.has_data() && !seen.contains(&(i as u32)) {
             found.add(Problem {
                 table: Some(t.name.plain()),
                 chunk: None,

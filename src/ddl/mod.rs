@@ -1,11 +1,20 @@
 //! Catalog → SQL for the pre-data and post-data sections of a restore. Pure: no I/O.
 //!
 //! Every name is schema-qualified and quoted, so the statements do not depend on the
-//! target's `search_path`.
+//! target's `search_path`. Objects are created in `pg_depend` order.
+
+mod acl;
+mod order;
+mod table;
+
+use std::collections::HashMap;
 
 use crate::catalog::{
-    quote_ident, quote_literal, Catalog, Column, ConstraintKind, IdentityKind, Sequence, Table,
+    quote_ident, quote_literal, Catalog, ConstraintKind, ObjKey, SchemaObject, Section, PG_CLASS,
+    PG_TYPE,
 };
+use order::Node;
+use table::{is_pre_data_check, sequence_options};
 
 /// Post-data statements in the order their dependencies allow; statements within one
 /// step are independent and may run in parallel.
@@ -13,13 +22,17 @@ use crate::catalog::{
 pub struct PostData {
     /// Primary keys, unique and exclusion constraints, plain indexes.
     pub indexes: Vec<String>,
+    /// Partition indexes joined to their parent's index, one after another: they need
+    /// every index of the first step.
+    pub attach: Vec<String>,
     /// Foreign keys and NOT VALID checks: need the referenced keys from the first step.
     /// Grouped so that no two groups touch the same table: adding a foreign key locks
     /// both of its tables, and two such statements in parallel can deadlock. Groups
     /// run in parallel, the statements of one group one after another.
     pub constraint_groups: Vec<Vec<String>>,
-    /// Comments on what the first two steps created.
-    pub comments: Vec<String>,
+    /// Everything else, in order: table settings, triggers, rules, policies,
+    /// statistics, materialized view contents, comments, and event triggers last.
+    pub rest: Vec<String>,
 }
 
 fn comment(kind: &str, target: &str, text: &Option<String>) -> Option<String> {
@@ -27,112 +40,126 @@ fn comment(kind: &str, target: &str, text: &Option<String>) -> Option<String> {
         .map(|t| format!("COMMENT ON {kind} {target} IS {}", quote_literal(t)))
 }
 
-fn sequence_options(s: &Sequence) -> String {
-    format!(
-        "START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
-        s.start,
-        s.increment,
-        s.min,
-        s.max,
-        s.cache,
-        if s.cycle { " CYCLE" } else { " NO CYCLE" }
-    )
+fn owner(target: &str, owner: &Option<String>) -> Option<String> {
+    owner
+        .as_ref()
+        .map(|o| format!("ALTER {target} OWNER TO {}", quote_ident(o)))
 }
 
-fn identity_sequence<'a>(cat: &'a Catalog, t: &Table, c: &Column) -> Option<&'a Sequence> {
-    cat.sequences.iter().find(|s| {
-        s.identity
-            && s.owned_by
-                .as_ref()
-                .is_some_and(|o| o.table == t.name && o.column == c.name)
-    })
+/// Tie-break rank of an object kind when dependencies leave a choice.
+fn rank(kind: &str) -> u8 {
+    match kind {
+        "extension" => 1,
+        "collation" => 2,
+        "enum" => 3,
+        "domain" | "composite type" | "range type" => 4,
+        "function" | "procedure" => 5,
+        "sequence" => 7,
+        "table" => 8,
+        "view" => 9,
+        "materialized view" => 10,
+        "index" => 20,
+        "trigger" | "rule" | "policy" => 22,
+        "materialized view data" => 25,
+        "event trigger" => 30,
+        _ => 15,
+    }
 }
 
-fn column_sql(cat: &Catalog, t: &Table, c: &Column) -> String {
-    let mut s = format!("{} {}", quote_ident(&c.name), c.type_sql);
-    if let Some(coll) = &c.collation {
-        s.push_str(&format!(" COLLATE {coll}"));
-    }
-    if let Some(expr) = &c.generated {
-        let kind = if c.generated_virtual {
-            "VIRTUAL"
-        } else {
-            "STORED"
-        };
-        s.push_str(&format!(" GENERATED ALWAYS AS ({expr}) {kind}"));
-    } else if let Some(d) = &c.default {
-        s.push_str(&format!(" DEFAULT {d}"));
-    }
-    if c.not_null {
-        s.push_str(" NOT NULL");
-    }
-    if let Some(kind) = c.identity {
-        let how = match kind {
-            IdentityKind::Always => "ALWAYS",
-            IdentityKind::ByDefault => "BY DEFAULT",
-        };
-        s.push_str(&format!(" GENERATED {how} AS IDENTITY"));
-        if let Some(seq) = identity_sequence(cat, t, c) {
-            s.push_str(&format!(
-                " (SEQUENCE NAME {} {})",
-                seq.name,
-                sequence_options(seq)
-            ));
+/// One object's statements: create, owner, comment.
+fn object_statements(o: &SchemaObject) -> Vec<String> {
+    let mut out = o.create.clone();
+    if let Some(t) = &o.target {
+        out.extend(owner(t, &o.owner));
+        if let Some(c) = &o.comment {
+            out.push(format!("COMMENT ON {t} IS {}", quote_literal(c)));
         }
     }
-    s
+    out
 }
 
-/// A constraint that can be created before the data: a valid CHECK.
-fn is_pre_data_check(kind: ConstraintKind, def: &str) -> bool {
-    kind == ConstraintKind::Check && !def.ends_with("NOT VALID")
-}
-
-/// Schemas, types, sequences, tables (with defaults, NOT NULL, identity and valid
-/// CHECK constraints), sequence ownership and comments.
+/// Schemas, extensions, types, functions, sequences, tables (with defaults, NOT NULL,
+/// identity and valid CHECK constraints), views and materialized views (empty), in
+/// dependency order; then partitions attached, sequence ownership and privileges.
 pub fn pre_data(cat: &Catalog) -> Vec<String> {
     let mut out = Vec::new();
     for s in &cat.schemas {
-        out.push(format!("CREATE SCHEMA {}", quote_ident(&s.name)));
-        out.extend(comment("SCHEMA", &quote_ident(&s.name), &s.comment));
+        let name = quote_ident(&s.name);
+        if s.existing {
+            // The target's own comment may differ: set it, or clear it.
+            let text = s.comment.as_deref().map_or("NULL".into(), quote_literal);
+            out.push(format!("COMMENT ON SCHEMA {name} IS {text}"));
+        } else {
+            out.push(format!("CREATE SCHEMA {name}"));
+            out.extend(comment("SCHEMA", &name, &s.comment));
+        }
+        out.extend(owner(&format!("SCHEMA {name}"), &s.owner));
     }
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut stmts: Vec<Vec<String>> = Vec::new();
     for e in &cat.enums {
         let labels: Vec<String> = e.labels.iter().map(|l| quote_literal(l)).collect();
-        out.push(format!(
+        let mut s = vec![format!(
             "CREATE TYPE {} AS ENUM ({})",
             e.name,
             labels.join(", ")
-        ));
-        out.extend(comment("TYPE", &e.name.to_string(), &e.comment));
+        )];
+        s.extend(owner(&format!("TYPE {}", e.name), &e.owner));
+        s.extend(comment("TYPE", &e.name.to_string(), &e.comment));
+        nodes.push(Node {
+            key: ObjKey {
+                class: PG_TYPE,
+                oid: e.oid,
+            },
+            rank: rank("enum"),
+            name: e.name.plain(),
+        });
+        stmts.push(s);
     }
     for s in cat.sequences.iter().filter(|s| !s.identity) {
-        out.push(format!(
-            "CREATE SEQUENCE {} AS {} {}",
+        let mut v = vec![format!(
+            "CREATE {}SEQUENCE {} AS {} {}",
+            if s.unlogged { "UNLOGGED " } else { "" },
             s.name,
             s.data_type,
             sequence_options(s)
-        ));
+        )];
+        v.extend(owner(&format!("SEQUENCE {}", s.name), &s.owner));
+        nodes.push(Node {
+            key: ObjKey {
+                class: PG_CLASS,
+                oid: s.oid,
+            },
+            rank: rank("sequence"),
+            name: s.name.plain(),
+        });
+        stmts.push(v);
     }
     for t in &cat.tables {
-        let mut items: Vec<String> = t.columns.iter().map(|c| column_sql(cat, t, c)).collect();
-        for c in &t.constraints {
-            if is_pre_data_check(c.kind, &c.definition) {
-                items.push(format!(
-                    "CONSTRAINT {} {}",
-                    quote_ident(&c.name),
-                    c.definition
-                ));
-            }
-        }
-        out.push(format!(
-            "CREATE TABLE {} (\n    {}\n)",
-            t.name,
-            items.join(",\n    ")
-        ));
-        out.extend(comment("TABLE", &t.name.to_string(), &t.comment));
-        for c in &t.columns {
-            let target = format!("{}.{}", t.name, quote_ident(&c.name));
-            out.extend(comment("COLUMN", &target, &c.comment));
+        nodes.push(Node {
+            key: t.key(),
+            rank: rank("table"),
+            name: t.name.plain(),
+        });
+        stmts.push(table::create(cat, t));
+    }
+    for o in cat.objects.iter().filter(|o| o.section == Section::PreData) {
+        nodes.push(Node {
+            key: o.key,
+            rank: rank(&o.kind),
+            name: o.name.clone(),
+        });
+        stmts.push(object_statements(o));
+    }
+    for i in order::sorted(&nodes, &cat.dependencies) {
+        out.append(&mut stmts[i]);
+    }
+    for t in &cat.tables {
+        if let Some(p) = &t.partition_of {
+            out.push(format!(
+                "ALTER TABLE ONLY {} ATTACH PARTITION {} {}",
+                p.parent, t.name, p.bound
+            ));
         }
     }
     for s in &cat.sequences {
@@ -145,6 +172,49 @@ pub fn pre_data(cat: &Catalog) -> Vec<String> {
             ));
         }
         out.extend(comment("SEQUENCE", &s.name.to_string(), &s.comment));
+    }
+    out.extend(privileges(cat));
+    out
+}
+
+/// Every `GRANT`/`REVOKE`, after all objects exist (a grant may name any of them).
+fn privileges(cat: &Catalog) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &cat.schemas {
+        match (&s.acl, s.existing) {
+            (Some(a), true) => out.extend(acl::replace_statements(a, s.owner.as_deref())),
+            (Some(a), false) => out.extend(acl::statements(a, s.owner.as_deref())),
+            (None, _) => {}
+        }
+    }
+    for e in &cat.enums {
+        if let Some(a) = &e.acl {
+            out.extend(acl::statements(a, e.owner.as_deref()));
+        }
+    }
+    for s in &cat.sequences {
+        if let Some(a) = &s.acl {
+            out.extend(acl::statements(a, s.owner.as_deref()));
+        }
+    }
+    for t in &cat.tables {
+        if let Some(a) = &t.acl {
+            out.extend(acl::statements(a, t.owner.as_deref()));
+        }
+        let target = format!("TABLE {}", t.name);
+        for c in &t.columns {
+            out.extend(acl::column_statements(
+                &target,
+                &c.name,
+                &c.acl,
+                t.owner.as_deref(),
+            ));
+        }
+    }
+    for o in &cat.objects {
+        if let Some(a) = &o.acl {
+            out.extend(acl::statements(a, o.owner.as_deref()));
+        }
     }
     out
 }
@@ -164,49 +234,152 @@ pub fn sequence_values(cat: &Catalog) -> Vec<String> {
         .collect()
 }
 
-/// Keys, indexes, foreign keys and the comments on them.
+/// Keys, indexes, foreign keys, table settings, triggers, rules, policies and the
+/// other post-data objects.
 pub fn post_data(cat: &Catalog) -> PostData {
     let mut p = PostData::default();
     let mut groups = TableGroups::new(cat);
     let mut grouped: Vec<(usize, String)> = Vec::new();
+    let mut comments = Vec::new();
     for (ti, t) in cat.tables.iter().enumerate() {
+        let partition = t.partition_of.is_some();
         for c in &t.constraints {
             let target = format!("{} ON {}", quote_ident(&c.name), t.name);
-            p.comments
-                .extend(comment("CONSTRAINT", &target, &c.comment));
+            comments.extend(comment("CONSTRAINT", &target, &c.comment));
             if is_pre_data_check(c.kind, &c.definition) {
                 continue;
             }
-            let stmt = format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                t.name,
-                quote_ident(&c.name),
-                c.definition
-            );
             match c.kind {
                 ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
-                    p.indexes.push(stmt)
+                    p.indexes.push(format!(
+                        "ALTER TABLE ONLY {} ADD CONSTRAINT {} {}",
+                        t.name,
+                        quote_ident(&c.name),
+                        c.definition
+                    ));
+                    if let Some(parent) = &c.parent_index {
+                        p.attach.push(format!(
+                            "ALTER INDEX {parent} ATTACH PARTITION {}.{}",
+                            quote_ident(&t.name.schema),
+                            quote_ident(&c.name)
+                        ));
+                    }
                 }
                 ConstraintKind::ForeignKey | ConstraintKind::Check => {
+                    // Inherited NOT VALID checks come from the parent's statement.
+                    if !c.local && !partition {
+                        continue;
+                    }
                     if let Some(r) = &c.references {
                         groups.join(ti, r);
                     }
-                    grouped.push((ti, stmt));
+                    grouped.push((
+                        ti,
+                        format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                            t.name,
+                            quote_ident(&c.name),
+                            c.definition
+                        ),
+                    ));
                 }
             }
         }
         for i in &t.indexes {
             p.indexes.push(i.definition.clone());
-            let target = format!("{}.{}", quote_ident(&t.name.schema), quote_ident(&i.name));
-            p.comments.extend(comment("INDEX", &target, &i.comment));
+            let qualified = format!("{}.{}", quote_ident(&t.name.schema), quote_ident(&i.name));
+            if let Some(parent) = &i.parent_index {
+                p.attach
+                    .push(format!("ALTER INDEX {parent} ATTACH PARTITION {qualified}"));
+            }
+            for (col, target) in &i.statistics {
+                p.rest.push(format!(
+                    "ALTER INDEX {qualified} ALTER COLUMN {col} SET STATISTICS {target}"
+                ));
+            }
+            comments.extend(comment("INDEX", &qualified, &i.comment));
         }
+        p.rest.extend(table_settings(t));
     }
     let mut by_root: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
     for (ti, stmt) in grouped {
         by_root.entry(groups.root(ti)).or_default().push(stmt);
     }
     p.constraint_groups = by_root.into_values().collect();
+
+    let posts: Vec<&SchemaObject> = cat
+        .objects
+        .iter()
+        .filter(|o| o.section == Section::PostData)
+        .collect();
+    let nodes: Vec<Node> = posts
+        .iter()
+        .map(|o| Node {
+            key: o.key,
+            rank: rank(&o.kind),
+            name: o.name.clone(),
+        })
+        .collect();
+    let deps = refresh_dependencies(cat, &posts);
+    let mut last = Vec::new();
+    for i in order::sorted(&nodes, &deps) {
+        if posts[i].kind == "event trigger" {
+            last.extend(object_statements(posts[i]));
+        } else {
+            p.rest.extend(object_statements(posts[i]));
+        }
+    }
+    p.rest.extend(comments);
+    p.rest.extend(last);
     p
+}
+
+/// Settings that would slow the load or get in its way: clustering, replica
+/// identity, row-level security.
+fn table_settings(t: &crate::catalog::Table) -> Vec<String> {
+    let only = format!("ALTER TABLE ONLY {}", t.name);
+    let mut out = Vec::new();
+    if let Some(i) = &t.cluster_on {
+        out.push(format!("{only} CLUSTER ON {}", quote_ident(i)));
+    }
+    if let Some(r) = &t.replica_identity {
+        out.push(format!("{only} REPLICA IDENTITY {r}"));
+    }
+    if t.row_security {
+        out.push(format!("{only} ENABLE ROW LEVEL SECURITY"));
+    }
+    if t.force_row_security {
+        out.push(format!("{only} FORCE ROW LEVEL SECURITY"));
+    }
+    out
+}
+
+/// Post-data objects depend on each other through their tables: a materialized
+/// view's contents need the contents of the views it reads first. Refresh objects
+/// carry class 0 and the view's OID; their order follows the views' dependencies.
+fn refresh_dependencies(cat: &Catalog, posts: &[&SchemaObject]) -> Vec<crate::catalog::Dependency> {
+    let refresh: HashMap<u32, ObjKey> = posts
+        .iter()
+        .filter(|o| o.key.class == 0)
+        .map(|o| (o.key.oid, o.key))
+        .collect();
+    let mut out: Vec<crate::catalog::Dependency> = cat.dependencies.clone();
+    for d in &cat.dependencies {
+        if let (Some(&a), Some(&b)) = (
+            refresh
+                .get(&d.dependent.oid)
+                .filter(|_| d.dependent.class == PG_CLASS),
+            refresh
+                .get(&d.referenced.oid)
+                .filter(|_| d.referenced.class == PG_CLASS),
+        ) {
+            out.push(crate::catalog::Dependency {
+                dependent: a,
+                referenced: b,
+            });
+        }
+    }
+    out
 }
 
 /// Union-find over tables: tables linked by a foreign key end up in one group.
@@ -242,7 +415,9 @@ impl<'a> TableGroups<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Constraint, Index, OwnedBy, QualName};
+    use crate::catalog::{
+        Column, Constraint, IdentityKind, Index, OwnedBy, QualName, Sequence, Table,
+    };
 
     fn sample() -> Catalog {
         let t = QualName::new("public", "patients");
@@ -263,7 +438,7 @@ mod tests {
                     column: "id".into(),
                 }),
                 identity: true,
-                comment: None,
+                ..Default::default()
             }],
             tables: vec![Table {
                 oid: 1,
@@ -279,6 +454,8 @@ mod tests {
                     generated_virtual: false,
                     collation: None,
                     comment: Some("it's the id".into()),
+                    local: true,
+                    ..Default::default()
                 }],
                 constraints: vec![
                     Constraint {
@@ -287,6 +464,8 @@ mod tests {
                         definition: "PRIMARY KEY (id)".into(),
                         references: None,
                         comment: None,
+                        local: true,
+                        parent_index: None,
                     },
                     Constraint {
                         name: "id_positive".into(),
@@ -294,16 +473,16 @@ mod tests {
                         definition: "CHECK ((id > 0))".into(),
                         references: None,
                         comment: None,
+                        local: true,
+                        parent_index: None,
                     },
                 ],
                 indexes: vec![Index {
                     name: "i".into(),
                     definition: "CREATE INDEX i ON public.patients USING btree (id)".into(),
-                    comment: None,
+                    ..Default::default()
                 }],
-                comment: None,
-                estimated_bytes: 0,
-                heap_pages: 0,
+                ..Default::default()
             }],
             ..Default::default()
         }
@@ -344,17 +523,15 @@ mod tests {
             kind: ConstraintKind::ForeignKey,
             definition: format!("FOREIGN KEY (x) REFERENCES {to}(id)"),
             references: Some(QualName::new("public", to)),
-            comment: None,
+            local: true,
+            ..Default::default()
         };
         let table = |name: &str, fks: Vec<Constraint>| Table {
             oid: 0,
             name: QualName::new("public", name),
             columns: vec![],
             constraints: fks,
-            indexes: vec![],
-            comment: None,
-            estimated_bytes: 0,
-            heap_pages: 0,
+            ..Default::default()
         };
         let cat = Catalog {
             tables: vec![

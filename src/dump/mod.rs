@@ -13,7 +13,8 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::archive::{
-    ArchiveError, BackupWriter, Manifest, PartRecord, Repository, SourceInfo, Summary, TableRecord,
+    ArchiveError, BackupWriter, Manifest, PartRecord, Repository, SelectionRecord, SourceInfo,
+    Summary, TableRecord,
 };
 use crate::catalog::Catalog;
 use crate::error::{Class, Classify};
@@ -22,6 +23,7 @@ use crate::pg::{
     attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
 };
 use crate::pgcopy::{CopyFormatError, TupleStats};
+use crate::plan::select::{SelectError, Selection};
 use crate::plan::{SplitPolicy, WorkUnit};
 use crate::progress::Progress;
 
@@ -39,6 +41,11 @@ pub enum DumpError {
     },
     #[error("a backup worker stopped unexpectedly: {0}")]
     Worker(String),
+    /// A `-t`/`-n`/`-T`/`-N` pattern matched nothing: nothing was written.
+    #[error(transparent)]
+    Selection(#[from] SelectError),
+    #[error("the database holds {0} large object(s), which pgbunker does not back up")]
+    LargeObjects(u64),
 }
 
 impl From<WorkerLost> for DumpError {
@@ -54,6 +61,7 @@ impl Classify for DumpError {
             DumpError::Archive(e) => e.class(),
             DumpError::Copy { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
+            DumpError::Selection(_) | DumpError::LargeObjects(_) => Class::Usage,
         }
     }
 
@@ -61,6 +69,19 @@ impl Classify for DumpError {
         match self {
             DumpError::Pg(e) => e.hint(),
             DumpError::Archive(e) => e.hint(),
+            DumpError::Selection(_) => Some(
+                "patterns follow pg_dump: unquoted letters are folded to lower case (write \
+                 \"MixedCase\" in double quotes), * and ? are wildcards, schema.table \
+                 qualifies; a pattern that matches nothing is refused so that a typo never \
+                 changes what a backup holds"
+                    .into(),
+            ),
+            DumpError::LargeObjects(_) => Some(
+                "nothing was written; to back up everything else, pass --skip-large-objects \
+                 (the backup then lists them as not covered), or move their contents into \
+                 bytea columns"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -79,6 +100,11 @@ pub struct DumpOptions {
     pub part_bytes: u64,
     /// How long the leader waits for its ACCESS SHARE locks; `None` waits forever.
     pub lock_wait_timeout: Option<std::time::Duration>,
+    /// Which tables and schemas to back up (`-t`/`-n`/`-T`/`-N`); empty: everything.
+    pub selection: Selection,
+    /// Back up a database that holds large objects, leaving them out (listed as not
+    /// covered); without it such a backup is refused.
+    pub skip_large_objects: bool,
 }
 
 /// Upper bound on the parts of one table.
@@ -92,6 +118,8 @@ impl Default for DumpOptions {
             compress_level: 3,
             part_bytes: 64 << 20,
             lock_wait_timeout: None,
+            selection: Selection::default(),
+            skip_large_objects: false,
         }
     }
 }
@@ -144,7 +172,15 @@ pub async fn run(
             .await
             .map_err(|e| PgError::query("set the lock wait timeout", e))?;
     }
-    let intro = read_catalog(&leader).await?;
+    let mut intro = read_catalog(&leader).await?;
+    // Large objects are not carried: refuse rather than leave them out unnoticed. A
+    // partial backup never holds them (pg_dump's -t/-n leave them out too).
+    if intro.large_objects > 0 && !opts.skip_large_objects && opts.selection.is_everything() {
+        return Err(DumpError::LargeObjects(intro.large_objects));
+    }
+    // A partial backup: keep what the patterns select before anything is locked,
+    // planned or written, so a pattern that matches nothing leaves no trace.
+    intro.catalog = crate::plan::select::select(intro.catalog, &opts.selection)?;
     lock_tables(&leader, &intro.catalog).await?;
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
@@ -236,6 +272,7 @@ pub async fn run(
         catalog: intro.catalog.clone(),
         tables: tables.clone(),
         not_covered: intro.not_covered.clone(),
+        selection: selection_record(&opts.selection),
         summary_sha256: String::new(),
     };
     let writer = Arc::try_unwrap(writer)
@@ -246,6 +283,17 @@ pub async fn run(
         summary,
         tables,
         not_covered: intro.not_covered,
+    })
+}
+
+/// The patterns as the manifest keeps them; `None` for the whole database.
+fn selection_record(sel: &Selection) -> Option<SelectionRecord> {
+    let texts = |v: &[crate::plan::pattern::Pattern]| v.iter().map(|p| p.to_string()).collect();
+    (!sel.is_everything()).then(|| SelectionRecord {
+        tables: texts(&sel.tables),
+        schemas: texts(&sel.schemas),
+        exclude_tables: texts(&sel.exclude_tables),
+        exclude_schemas: texts(&sel.exclude_schemas),
     })
 }
 

@@ -1,15 +1,21 @@
 //! Reads `pg_catalog` into a [`Catalog`] inside the backup's snapshot. The only place
 //! with catalog SQL; the queries live in `sql/` beside this file.
 
-use std::collections::HashMap;
+mod types;
+
+mod objects;
+
+use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
+use crate::catalog::quote_ident;
 use crate::catalog::{
-    Catalog, Column, Constraint, ConstraintKind, EnumType, IdentityKind, Index, OwnedBy, QualName,
-    Schema, Sequence, Table,
+    Catalog, Column, Constraint, ConstraintKind, EnumType, IdentityKind, Index, ObjKey, OwnedBy,
+    PartitionOf, QualName, Schema, Sequence, Table, TableKind, PG_CLASS, PG_TYPE,
 };
 use crate::pg::PgError;
+use objects::acl;
 
 /// What introspection found: the model, and what it could not cover.
 #[derive(Debug, Clone)]
@@ -20,6 +26,8 @@ pub struct Introspection {
     /// Objects present in the database that this version does not back up, as
     /// "kind: name" lines. Shown to the user and kept in the manifest.
     pub not_covered: Vec<String>,
+    /// Large objects in the database (not backed up).
+    pub large_objects: u64,
 }
 
 async fn query(
@@ -45,27 +53,71 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
     };
 
     for r in query(client, "schemas", include_str!("sql/schemas.sql"), &[]).await? {
+        let name: String = r.get(0);
         catalog.schemas.push(Schema {
-            name: r.get(0),
+            acl: acl(
+                Some(format!("SCHEMA {}", quote_ident(&name))),
+                r.get("acl"),
+                r.get("acl_default"),
+            ),
+            name,
             comment: r.get(1),
+            owner: r.get("owner"),
+            existing: r.get("existing"),
         });
     }
     for r in query(client, "enums", include_str!("sql/enums.sql"), &[]).await? {
+        let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
         catalog.enums.push(EnumType {
-            name: QualName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+            oid: r.get("oid"),
+            acl: acl(
+                Some(format!("TYPE {name}")),
+                r.get("acl"),
+                r.get("acl_default"),
+            ),
+            name,
             labels: r.get(2),
             comment: r.get(3),
+            owner: r.get("owner"),
         });
     }
     catalog.sequences = read_sequences(client).await?;
     catalog.tables = read_tables(client).await?;
+    catalog.objects = objects::read_objects(client, catalog.server_version_num).await?;
+    let mut known: HashSet<ObjKey> = catalog.objects.iter().map(|o| o.key).collect();
+    known.extend(catalog.tables.iter().map(Table::key));
+    known.extend(
+        catalog
+            .sequences
+            .iter()
+            .filter(|s| !s.identity)
+            .map(|s| ObjKey {
+                class: PG_CLASS,
+                oid: s.oid,
+            }),
+    );
+    known.extend(catalog.enums.iter().map(|e| ObjKey {
+        class: PG_TYPE,
+        oid: e.oid,
+    }));
+    catalog.dependencies = objects::read_dependencies(client, &known).await?;
+    catalog.types = types::read_types(client, &catalog.tables).await?;
 
     let not_covered = query(client, "coverage", include_str!("sql/not_covered.sql"), &[])
         .await?
         .iter()
         .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
         .collect();
+    let large_objects = query(
+        client,
+        "large objects",
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_largeobject_metadata",
+        &[],
+    )
+    .await?[0]
+        .get::<_, i64>(0) as u64;
     Ok(Introspection {
+        large_objects,
         catalog,
         server_version: server.get("server_version"),
         database: server.get("database"),
@@ -102,10 +154,23 @@ async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
             identity: deptype.as_deref() == Some("i"),
             owned_by,
             comment: r.get("comment"),
+            oid: r.get("oid"),
+            unlogged: r.get("unlogged"),
+            owner: r.get("owner"),
+            acl: acl(
+                Some(format!("SEQUENCE {name}")),
+                r.get("acl"),
+                r.get("acl_default"),
+            ),
             name,
         });
     }
     Ok(out)
+}
+
+fn parent_index(r: &tokio_postgres::Row) -> Option<QualName> {
+    let name: Option<String> = r.get("parent_index");
+    name.map(|n| QualName::new(r.get::<_, String>("parent_index_schema"), n))
 }
 
 fn constraint_kind(code: &str) -> ConstraintKind {
@@ -124,15 +189,56 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
     for r in query(client, "tables", include_str!("sql/tables.sql"), &[]).await? {
         let oid: u32 = r.get(0);
         by_oid.insert(oid, tables.len());
+        let name = QualName::new(r.get::<_, String>(1), r.get::<_, String>(2));
+        let parents: Vec<QualName> = r
+            .get::<_, Vec<String>>("parent_schemas")
+            .into_iter()
+            .zip(r.get::<_, Vec<String>>("parent_names"))
+            .map(|(s, n)| QualName::new(s, n))
+            .collect();
+        let bound: Option<String> = r.get("bound");
+        let (partition_of, inherits) = match bound {
+            Some(bound) => (
+                parents
+                    .into_iter()
+                    .next()
+                    .map(|parent| PartitionOf { parent, bound }),
+                Vec::new(),
+            ),
+            None => (None, parents),
+        };
         tables.push(Table {
             oid,
-            name: QualName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
+            acl: acl(
+                Some(format!("TABLE {name}")),
+                r.get("acl"),
+                r.get("acl_default"),
+            ),
+            name,
             columns: Vec::new(),
             constraints: Vec::new(),
             indexes: Vec::new(),
             comment: r.get(3),
             estimated_bytes: r.get::<_, i64>(4).max(0) as u64,
             heap_pages: r.get::<_, i64>(5).max(0) as u64,
+            kind: if r.get::<_, String>("relkind") == "p" {
+                TableKind::Partitioned
+            } else {
+                TableKind::Ordinary
+            },
+            unlogged: r.get("unlogged"),
+            partition_key: r.get("partition_key"),
+            partition_of,
+            inherits,
+            of_type: r.get("of_type"),
+            access_method: r.get("access_method"),
+            reloptions: r.get("reloptions"),
+            toast_reloptions: r.get("toast_reloptions"),
+            owner: r.get("owner"),
+            row_security: r.get("relrowsecurity"),
+            force_row_security: r.get("relforcerowsecurity"),
+            replica_identity: r.get("replica_identity"),
+            cluster_on: r.get("cluster_on"),
         });
     }
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
@@ -159,6 +265,12 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             identity,
             collation: coll_name.map(|n| QualName::new(r.get::<_, String>("coll_schema"), n)),
             comment: r.get("comment"),
+            local: r.get("attislocal"),
+            storage: r.get("storage"),
+            compression: r.get("compression"),
+            statistics: r.get("statistics"),
+            options: r.get("options"),
+            acl: r.get("acl"),
         });
     }
     for r in query(
@@ -177,14 +289,20 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             definition: r.get("definition"),
             references: ref_table.map(|n| QualName::new(r.get::<_, String>("ref_schema"), n)),
             comment: r.get("comment"),
+            local: r.get("conislocal"),
+            parent_index: parent_index(&r),
         });
     }
     for r in query(client, "indexes", include_str!("sql/indexes.sql"), &[&oids]).await? {
         let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
+        let columns: Vec<i32> = r.get("stat_columns");
+        let targets: Vec<i32> = r.get("stat_targets");
         t.indexes.push(Index {
             name: r.get(1),
             definition: r.get(2),
             comment: r.get(3),
+            parent_index: parent_index(&r),
+            statistics: columns.into_iter().map(|c| c as i16).zip(targets).collect(),
         });
     }
     Ok(tables)

@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::archive::{ArchiveError, BackupReader};
 use crate::error::{Class, Classify};
 use crate::pg::{prepare_session, run_sessions, ConnSpec, PgError, WorkerLost};
+use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::CopyFormatError;
 use crate::progress::Progress;
 
@@ -44,6 +45,15 @@ pub enum LoadError {
         got: String,
         want: String,
     },
+    #[error("the target database lacks the type(s) {} that the values of {table} refer to", .types.join(", "))]
+    MissingTypes { table: String, types: Vec<String> },
+    #[error("the type OIDs inside the values of {table}{} cannot be rewritten: {source}", .chunk.map(|c| format!(" (chunk {c})")).unwrap_or_default())]
+    Remap {
+        table: String,
+        chunk: Option<u64>,
+        #[source]
+        source: RemapError,
+    },
     #[error("a restore worker stopped unexpectedly: {0}")]
     Worker(String),
 }
@@ -62,6 +72,8 @@ impl Classify for LoadError {
             LoadError::NotEmpty(_) => Class::Usage,
             LoadError::Ddl { source, .. } => source.class(),
             LoadError::Tuples { .. } | LoadError::Mismatch { .. } => Class::Corrupt,
+            LoadError::MissingTypes { .. } => Class::Database,
+            LoadError::Remap { .. } => Class::Corrupt,
             LoadError::Worker(_) => Class::Internal,
         }
     }
@@ -74,6 +86,11 @@ impl Classify for LoadError {
                 "restore into a new, empty database (createdb) or drop those tables first".into(),
             ),
             LoadError::Ddl { source, .. } => source.hint(),
+            LoadError::MissingTypes { .. } => Some(
+                "the restore did not create them (the backup lists such types as not covered): \
+                 create them in the target database, then restore again"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -108,6 +125,8 @@ pub struct LoadedTable {
 pub struct LoadOutcome {
     pub tables: Vec<LoadedTable>,
     pub statements: usize,
+    /// Steps that failed without harming the restored data (an ANALYZE).
+    pub warnings: Vec<String>,
 }
 
 /// Connects to `target` and checks it holds none of the backup's tables, changing
@@ -139,6 +158,7 @@ pub async fn run(
     // table load on several connections at once.
     let units: Vec<(usize, u32)> = crate::plan::restore_order(&cat)
         .into_iter()
+        .filter(|&i| cat.tables[i].has_data())
         .flat_map(|i| {
             let parts: Vec<u32> = reader
                 .manifest()
@@ -187,11 +207,14 @@ pub async fn run(
     let singles = |v: &[String]| v.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>();
     let keys = singles(&post.indexes);
     parallel::run_statements(target, opts.jobs, "post-data (keys and indexes)", keys).await?;
+    run_in_transaction(&admin, "post-data (partition indexes)", &post.attach).await?;
     let fks = post.constraint_groups.clone();
     parallel::run_statements(target, opts.jobs, "post-data (foreign keys)", fks).await?;
-    run_in_transaction(&admin, "post-data (comments)", &post.comments).await?;
+    run_in_transaction(&admin, "post-data", &post.rest).await?;
     let fk_count: usize = post.constraint_groups.iter().map(Vec::len).sum();
-    let mut statements = pre.len() + post.indexes.len() + fk_count + post.comments.len();
+    let mut statements =
+        pre.len() + post.indexes.len() + post.attach.len() + fk_count + post.rest.len();
+    let mut warnings = Vec::new();
     if opts.analyze {
         progress.phase("analyze");
         let analyze: Vec<String> = cat
@@ -200,9 +223,13 @@ pub async fn run(
             .map(|t| format!("ANALYZE {}", t.name))
             .collect();
         statements += analyze.len();
-        parallel::run_statements(target, opts.jobs, "analyze", singles(&analyze)).await?;
+        warnings = parallel::run_best_effort(target, opts.jobs, analyze).await?;
     }
-    Ok(LoadOutcome { tables, statements })
+    Ok(LoadOutcome {
+        tables,
+        statements,
+        warnings,
+    })
 }
 
 /// Restoring over existing tables would mix data; refuse before touching anything.

@@ -50,3 +50,23 @@ pub(super) async fn run_statements(
     run_sessions(target, jobs, groups, setup, work).await?;
     Ok(())
 }
+
+/// Runs statements whose failure must not fail the restore (ANALYZE: a sample can hit
+/// an expression that errors on some row); returns each failure as a warning.
+pub(super) async fn run_best_effort(
+    target: &ConnSpec,
+    jobs: usize,
+    statements: Vec<String>,
+) -> Result<Vec<String>, LoadError> {
+    let setup = session_setting("SET maintenance_work_mem = '256MB'");
+    let work = move |client: Arc<tokio_postgres::Client>, sql: String| async move {
+        Ok::<_, LoadError>(client.batch_execute(&sql).await.err().map(|e| {
+            let reason = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            format!("`{}` failed: {reason}", first_line(&sql))
+        }))
+    };
+    let out = run_sessions(target, jobs, statements, setup, work).await?;
+    Ok(out.into_iter().flatten().collect())
+}

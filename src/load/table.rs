@@ -1,6 +1,9 @@
 //! Loads one table, or one part of a split table: chunks fetched and opened ahead
-//! (bounded), checked against the manifest, streamed into
-//! `COPY … FROM STDIN (FORMAT binary)` in one transaction.
+//! (bounded), checked against the manifest, type OIDs inside values rewritten for the
+//! target, streamed into `COPY … FROM STDIN (FORMAT binary)` in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, TryStreamExt};
@@ -8,9 +11,11 @@ use tokio_postgres::Client;
 
 use super::{LoadError, LoadedTable};
 use crate::archive::{ArchiveError, BackupReader, ChunkRecord, TableRecord};
+use crate::catalog::types::{TypeInfo, TypeShape};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
+use crate::pgcopy::remap::{RemapError, Remapper, Shape, TypeGraph};
 use crate::pgcopy::{header, scan_tuples, TupleStats, TRAILER};
 use crate::progress::Progress;
 
@@ -31,6 +36,83 @@ fn expected(rec: &TableRecord, part: u32) -> Result<(u64, String), ArchiveError>
         })
 }
 
+fn shape(s: &TypeShape) -> Shape {
+    match s {
+        TypeShape::Scalar => Shape::Opaque,
+        TypeShape::Array { elem } => Shape::Array { elem: *elem },
+        TypeShape::Composite { fields } => Shape::Composite {
+            fields: fields.clone(),
+        },
+        TypeShape::Domain { base } => Shape::Domain { base: *base },
+        TypeShape::Range { subtype } => Shape::Range { subtype: *subtype },
+        TypeShape::Multirange { range } => Shape::Multirange { range: *range },
+    }
+}
+
+/// How to rewrite the type OIDs inside this table's values for the target database.
+/// Most tables carry none: then nothing is asked of the server and chunks go out as
+/// they are. Otherwise the target's OIDs are looked up by type name, in one query.
+async fn remapper(
+    client: &Client,
+    table: &Table,
+    types: &[TypeInfo],
+) -> Result<Remapper, LoadError> {
+    let label = table.name.plain();
+    let remap_err = |source| LoadError::Remap {
+        table: label.clone(),
+        chunk: None,
+        source,
+    };
+    let graph = TypeGraph::new(types.iter().map(|t| (t.oid, shape(&t.shape))));
+    // The columns COPY carries, in its order (see `Table::copy_column_list`).
+    let columns: Vec<u32> = table
+        .columns
+        .iter()
+        .filter(|c| c.generated.is_none())
+        .map(|c| c.type_oid)
+        .collect();
+    let needed: Vec<u32> = graph
+        .embedded_oids(&columns)
+        .map_err(remap_err)?
+        .into_iter()
+        .collect();
+    if needed.is_empty() {
+        return Ok(Remapper::default());
+    }
+    let names: HashMap<u32, &str> = types.iter().map(|t| (t.oid, t.name.as_str())).collect();
+    let wanted: Vec<&str> = needed
+        .iter()
+        .map(|o| names.get(o).copied().ok_or(RemapError::NoTarget(*o)))
+        .collect::<Result<_, _>>()
+        .map_err(remap_err)?;
+    let rows = client
+        .query(
+            "SELECT pg_catalog.to_regtype(u.n)::pg_catalog.oid \
+             FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(n, i) \
+             ORDER BY u.i",
+            &[&wanted],
+        )
+        .await
+        .map_err(|e| PgError::query(format!("look up the types inside {label}"), e))?;
+    let mut target = HashMap::new();
+    let mut missing = Vec::new();
+    for ((oid, name), row) in needed.iter().zip(&wanted).zip(&rows) {
+        match row.get::<_, Option<u32>>(0) {
+            Some(new) => {
+                target.insert(*oid, new);
+            }
+            None => missing.push(name.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(LoadError::MissingTypes {
+            table: label,
+            types: missing,
+        });
+    }
+    graph.remapper(&columns, &target).map_err(remap_err)
+}
+
 pub(super) async fn load_unit(
     client: &Client,
     table: &Table,
@@ -46,6 +128,7 @@ pub(super) async fn load_unit(
         .ok_or_else(|| ArchiveError::Corrupt(format!("the manifest has no data for {label}")))?
         .clone();
     let (want_rows, want_checksum) = expected(&rec, part)?;
+    let remap = Arc::new(remapper(client, table, &reader.manifest().catalog.types).await?);
     progress.table_started(&label);
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     client
@@ -58,7 +141,7 @@ pub(super) async fn load_unit(
     let whole = rec.parts.is_empty();
     if whole {
         client
-            .batch_execute(&format!("TRUNCATE {}", table.name))
+            .batch_execute(&format!("TRUNCATE ONLY {}", table.name))
             .await
             .map_err(|e| pg("empty", e))?;
     }
@@ -81,11 +164,12 @@ pub(super) async fn load_unit(
     let opened = futures::stream::iter(chunks)
         .map(|chunk| {
             let (reader, rec, label) = (reader.clone(), rec.clone(), label.clone());
+            let remap = remap.clone();
             async move {
                 let object = reader.fetch_chunk(&rec, &chunk).await?;
                 let index = chunk.index;
                 on_cpu_pool(move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
-                    let data = reader.open_chunk(&rec, &chunk, &object)?;
+                    let mut data = reader.open_chunk(&rec, &chunk, &object)?;
                     let stats = scan_tuples(&data).map_err(|source| LoadError::Tuples {
                         table: label.clone(),
                         chunk: index,
@@ -99,6 +183,14 @@ pub(super) async fn load_unit(
                             want: chunk.rows.to_string(),
                         });
                     }
+                    // After the checksum, which covers the bytes as backed up.
+                    remap
+                        .rewrite(&mut data)
+                        .map_err(|source| LoadError::Remap {
+                            table: label,
+                            chunk: Some(index),
+                            source,
+                        })?;
                     Ok((data, stats, index))
                 })
                 .await

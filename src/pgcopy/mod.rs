@@ -6,6 +6,7 @@
 //! so the backup cuts the raw stream here, at tuple boundaries, which is what lets every
 //! chunk be decoded, counted and checksummed on its own. Pure code: no I/O, no async.
 
+pub mod remap;
 mod scanner;
 
 pub use scanner::{Cut, TupleScanner};

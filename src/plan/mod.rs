@@ -1,6 +1,9 @@
 //! Planning, pure: which work units a backup streams and in what order, and in what
 //! order a restore loads tables.
 
+pub mod pattern;
+pub mod select;
+
 use std::collections::{BTreeSet, HashMap};
 
 use crate::catalog::{Catalog, QualName};
@@ -38,7 +41,7 @@ pub struct SplitPolicy {
 /// pass `None` on older servers, where each range would rescan the whole table.
 pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> {
     let mut units = Vec::new();
-    for (i, t) in cat.tables.iter().enumerate() {
+    for (i, t) in cat.tables.iter().enumerate().filter(|(_, t)| t.has_data()) {
         let parts = match split {
             Some(p) if p.part_bytes > 0 && t.estimated_bytes > p.part_bytes && t.heap_pages > 1 => {
                 let wanted = t.estimated_bytes.div_ceil(p.part_bytes);
@@ -145,13 +148,11 @@ mod tests {
                     kind: ConstraintKind::ForeignKey,
                     definition: String::new(),
                     references: Some(QualName::new("public", *r)),
-                    comment: None,
+                    ..Default::default()
                 })
                 .collect(),
-            indexes: vec![],
-            comment: None,
             estimated_bytes: bytes,
-            heap_pages: 0,
+            ..Default::default()
         }
     }
 

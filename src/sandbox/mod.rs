@@ -63,10 +63,13 @@ impl Classify for SandboxError {
     }
 }
 
+fn has_initdb(p: &Path) -> bool {
+    p.join("initdb").is_file() && p.join("pg_ctl").is_file()
+}
+
 /// Finds the server binaries: `PGBUNKER_PG_BIN`, else `pg_config --bindir`, else the
 /// newest `/usr/lib/postgresql/*/bin`.
 pub fn find_bindir() -> Result<PathBuf, SandboxError> {
-    let has_initdb = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
     let mut looked = Vec::new();
     if let Ok(dir) = std::env::var("PGBUNKER_PG_BIN") {
         let p = PathBuf::from(&dir);
@@ -137,9 +140,21 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Runs initdb and starts the server.
+    /// Runs initdb and starts the server found by [`find_bindir`].
     pub fn start() -> Result<Sandbox, SandboxError> {
-        let mut sb = Self::empty()?;
+        Self::start_with(find_bindir()?)
+    }
+
+    /// Like [`Sandbox::start`], with the server binaries in `bindir` (a second server
+    /// version in the same test, e.g. backup on 13 and restore on 18).
+    pub fn start_with(bindir: PathBuf) -> Result<Sandbox, SandboxError> {
+        if !has_initdb(&bindir) {
+            return Err(SandboxError::NoBinaries(format!(
+                "{} (no initdb and pg_ctl there)",
+                bindir.display()
+            )));
+        }
+        let mut sb = Self::empty(bindir)?;
         sb.run(
             "initdb",
             &[
@@ -162,8 +177,7 @@ impl Sandbox {
     /// A hot standby of this cluster (pg_basebackup, streaming replication), for
     /// backups taken from a replica.
     pub fn start_standby(&self) -> Result<Sandbox, SandboxError> {
-        let mut sb = Self::empty()?;
-        sb.bindir = self.bindir.clone();
+        let mut sb = Self::empty(self.bindir.clone())?;
         let port = self.port.to_string();
         sb.run(
             "pg_basebackup",
@@ -188,8 +202,7 @@ impl Sandbox {
     }
 
     /// A temporary folder the server user owns, nothing in it yet.
-    fn empty() -> Result<Sandbox, SandboxError> {
-        let bindir = find_bindir()?;
+    fn empty(bindir: PathBuf) -> Result<Sandbox, SandboxError> {
         let run_as = unprivileged_user()?;
         let dir = tempfile::Builder::new().prefix("pgbunker-pg-").tempdir()?;
         if let Some((uid, gid)) = run_as {

@@ -20,12 +20,84 @@ pub struct World {
 impl World {
     pub fn start() -> World {
         let pg = Sandbox::start().unwrap_or_else(|e| {
-            panic!("could not start a throwaway PostgreSQL: {e}\nhint: install the PostgreSQL server or set PGBUNKER_PG_BIN")
+            panic!("could not start a throwaway PostgreSQL: {e}\nhint: install the PostgreSQL server or set PGBUNKER_PG_BIN (scripts/fetch-postgres installs other versions)")
         });
         World {
             pg,
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// A cluster of the server whose bin folder the environment variable `var` names
+    /// (`PGBUNKER_PG_BIN_OLD`, `PGBUNKER_PG_BIN_NEW`): a second server version in one
+    /// test. Fails, never skips, when the variable is unset.
+    pub fn start_version(var: &str) -> World {
+        let dir = std::env::var_os(var)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{var} is not set: this test needs two PostgreSQL versions.\n\
+                 hint: run scripts/fetch-postgres once, then set \
+                 PGBUNKER_PG_BIN_OLD=/opt/pgbunker-pg/13/bin \
+                 PGBUNKER_PG_BIN_NEW=/opt/pgbunker-pg/18/bin \
+                 PGBUNKER_PG_DUMP=/opt/pgbunker-pg/client/bin/pg_dump (.ci/run does this)"
+                )
+            });
+        let pg = Sandbox::start_with(PathBuf::from(&dir)).unwrap_or_else(|e| {
+            panic!(
+                "could not start a throwaway PostgreSQL from {var}={}: {e}\n\
+                 hint: scripts/fetch-postgres installs the servers under /opt/pgbunker-pg/<major>/bin",
+                Path::new(&dir).display()
+            )
+        });
+        World {
+            pg,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The server's version number (`server_version_num`, e.g. 130023).
+    pub async fn server_version(&self) -> u32 {
+        let c = self.pg.conn("postgres").connect().await.expect("connect");
+        let v: String = c
+            .query_one("SHOW server_version_num", &[])
+            .await
+            .expect("server_version_num")
+            .get(0);
+        v.parse().expect("a number")
+    }
+
+    /// The pg_dump that judges this cluster: `PGBUNKER_PG_DUMP`, else the server's own
+    /// (its bin folder), else `pg_dump` on PATH. Panics with a hint when there is none.
+    pub fn pg_dump(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os("PGBUNKER_PG_DUMP").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            assert!(
+                p.is_file(),
+                "PGBUNKER_PG_DUMP={} is not a file\nhint: scripts/fetch-postgres installs \
+                 one at /opt/pgbunker-pg/client/bin/pg_dump",
+                p.display()
+            );
+            return p;
+        }
+        let own = self.pg.bindir().join("pg_dump");
+        if own.is_file() {
+            return own;
+        }
+        let on_path = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|d| d.join("pg_dump"))
+            .find(|p| p.is_file());
+        on_path.unwrap_or_else(|| {
+            panic!(
+                "no pg_dump to judge the round trip: {} has none and none is on PATH\n\
+                 hint: set PGBUNKER_PG_DUMP to a pg_dump at least as new as the server \
+                 (scripts/fetch-postgres installs /opt/pgbunker-pg/client/bin/pg_dump), \
+                 or install postgresql-client",
+                self.pg.bindir().display()
+            )
+        })
     }
 
     pub fn repo(&self, name: &str) -> String {
@@ -114,23 +186,30 @@ impl World {
     /// The round-trip oracle: same `pg_dump --schema-only`, same rows of every table
     /// as multisets, same sequence values.
     pub async fn assert_same(&self, a: &str, b: &str) {
-        let (sa, sb) = (self.schema_dump(a), self.schema_dump(b));
+        self.assert_same_as(a, self, b).await
+    }
+
+    /// [`World::assert_same`] across two clusters: database `a` here, `b` in `other`.
+    /// Both schemas are dumped by `other`'s pg_dump (the newer server's in a
+    /// cross-version test: pg_dump reads older servers, never newer ones).
+    pub async fn assert_same_as(&self, a: &str, other: &World, b: &str) {
+        let dump = other.pg_dump();
+        let sa = schema_dump_with(&dump, &self.pg.url(a));
+        let sb = schema_dump_with(&dump, &other.pg.url(b));
         if sa != sb {
-            let diff: Vec<String> = sa
-                .lines()
-                .zip(sb.lines())
-                .filter(|(x, y)| x != y)
-                .take(10)
-                .map(|(x, y)| format!("- {x}\n+ {y}"))
-                .collect();
-            panic!("schema of {b} differs from {a}:\n{}", diff.join("\n"));
+            panic!("schema of {b} differs from {a}:\n{}", text_diff(&sa, &sb));
         }
-        let (ca, cb) = (self.pg.conn(a), self.pg.conn(b));
+        let (ca, cb) = (self.pg.conn(a), other.pg.conn(b));
         let (ra, rb) = (all_rows(&ca).await, all_rows(&cb).await);
         assert_eq!(ra.len(), rb.len(), "table count of {b} differs from {a}");
         for ((ta, rows_a), (tb, rows_b)) in ra.iter().zip(rb.iter()) {
             assert_eq!(ta, tb);
-            assert!(rows_a == rows_b, "rows of {ta} differ between {a} and {b}");
+            if rows_a != rows_b {
+                panic!(
+                    "rows of {ta} differ between {a} and {b}:\n{}",
+                    text_diff(&rows_a.join("\n"), &rows_b.join("\n"))
+                );
+            }
         }
         assert_eq!(sequence_values(&ca).await, sequence_values(&cb).await);
     }
@@ -138,27 +217,52 @@ impl World {
     /// `pg_dump --schema-only` of `db`, without what must differ between two
     /// databases (comments with versions, the random \restrict key).
     pub fn schema_dump(&self, db: &str) -> String {
-        let out = Command::new(self.pg.bindir().join("pg_dump"))
-            .args(["--schema-only", "--no-sync", "-d", &self.pg.url(db)])
-            .output()
-            .expect("run pg_dump");
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf8")
-            .lines()
-            .filter(|l| {
-                !l.starts_with("--")
-                    && !l.starts_with("\\restrict")
-                    && !l.starts_with("\\unrestrict")
-            })
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
+        schema_dump_with(&self.pg_dump(), &self.pg.url(db))
     }
+}
+
+/// A unified diff of two texts (by the system's `diff`), cut to 200 lines.
+pub fn text_diff(a: &str, b: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pa, pb) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::write(&pa, a).expect("write");
+    std::fs::write(&pb, b).expect("write");
+    let out = Command::new("diff")
+        .arg("-u")
+        .arg(&pa)
+        .arg(&pb)
+        .output()
+        .expect("run diff");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .take(400)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `pg_dump --schema-only` of the database at `url` by the pg_dump at `pg_dump`,
+/// filtered as [`World::schema_dump`] describes.
+pub fn schema_dump_with(pg_dump: &Path, url: &str) -> String {
+    let out = Command::new(pg_dump)
+        .args(["--schema-only", "--no-sync", "-d", url])
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", pg_dump.display()));
+    assert!(
+        out.status.success(),
+        "{} failed: {}\nhint: the pg_dump must be at least as new as the server; set \
+         PGBUNKER_PG_DUMP (scripts/fetch-postgres installs /opt/pgbunker-pg/client/bin/pg_dump)",
+        pg_dump.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The library's view of a repository under [`KEY`], with the same state folder as
@@ -241,8 +345,13 @@ pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for t in tables {
         let name: String = t.get(0);
+        // A whole-row reference under a name no column has (a column named like the
+        // alias would be read instead of the row).
         let mut rows: Vec<String> = client
-            .query(&format!("SELECT t::text FROM {name} AS t"), &[])
+            .query(
+                &format!("SELECT \"whole row\"::text FROM {name} AS \"whole row\""),
+                &[],
+            )
             .await
             .expect("read rows")
             .iter()
@@ -292,4 +401,34 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// `pg_dump --schema-only -t TABLE` of `db`, filtered like [`World::schema_dump`]: the
+/// oracle for a partial backup, whose database holds more (or less) than the table.
+pub fn table_schema_dump(w: &World, db: &str, table: &str) -> String {
+    let out = Command::new(w.pg.bindir().join("pg_dump"))
+        .args([
+            "--schema-only",
+            "--no-sync",
+            "-t",
+            table,
+            "-d",
+            &w.pg.url(db),
+        ])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump -t {table} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

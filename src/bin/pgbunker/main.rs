@@ -235,6 +235,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             part_size_mb,
             chunk_size_kb,
             lock_wait_timeout,
+            table,
+            schema,
+            exclude_table,
+            exclude_schema,
+            skip_large_objects,
             dburl,
             dbname,
         } => {
@@ -266,6 +271,13 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                         None => pgbunker::dump::DumpOptions::default().chunk_bytes,
                     },
                     lock_wait_timeout,
+                    selection: commands::backup::Selection {
+                        tables: table.clone(),
+                        schemas: schema.clone(),
+                        exclude_tables: exclude_table.clone(),
+                        exclude_schemas: exclude_schema.clone(),
+                    },
+                    skip_large_objects: *skip_large_objects,
                 },
             };
             let report = audited(

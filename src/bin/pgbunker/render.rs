@@ -90,6 +90,9 @@ pub fn restore(r: &RestoreReport, json: bool) {
     for t in &r.tables {
         println!("  {:<40} {:>12} rows", t.table, t.rows);
     }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     let preflight = match r.preflight_seconds {
         Some(s) => format!(" (pre-flight check {s:.1} s)"),
         None => " (no pre-flight check)".into(),

@@ -8,7 +8,17 @@ SELECT a.attrelid, a.attname,
             THEN cn.nspname END AS coll_schema,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
             THEN co.collname END AS coll_name,
-       pg_catalog.col_description(a.attrelid, a.attnum) AS comment
+       pg_catalog.col_description(a.attrelid, a.attnum) AS comment,
+       a.attislocal,
+       CASE WHEN a.attstorage <> t.typstorage THEN
+         CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+                           WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END
+       END AS storage,
+       CASE (pg_catalog.to_jsonb(a) ->> 'attcompression')
+         WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END AS compression,
+       NULLIF(a.attstattarget::int4, -1) AS statistics,
+       COALESCE(a.attoptions, '{}') AS options,
+       COALESCE(a.attacl::text[], '{}') AS acl
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum

@@ -4,7 +4,10 @@ SELECT n.nspname, c.relname,
        s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
        dn.nspname AS owner_schema, dc.relname AS owner_table, da.attname AS owner_column,
        d.deptype::text AS deptype,
-       pg_catalog.obj_description(c.oid, 'pg_class') AS comment
+       pg_catalog.obj_description(c.oid, 'pg_class') AS comment, c.oid,
+       c.relpersistence = 'u' AS unlogged,
+       pg_catalog.pg_get_userbyid(c.relowner)::text AS owner, c.relacl::text[] AS acl,
+       pg_catalog.acldefault('s', c.relowner)::text[] AS acl_default
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid

@@ -1,14 +1,43 @@
--- Ordinary tables, with their on-disk size to schedule the largest first and their
--- heap pages to split big ones into ctid ranges.
+-- Ordinary and partitioned tables: their on-disk size to schedule the largest first,
+-- heap pages to split big ones into ctid ranges, and what CREATE TABLE needs.
 SELECT c.oid, n.nspname, c.relname,
        pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
        (pg_catalog.pg_relation_size(c.oid)
         + COALESCE(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0))::int8 AS bytes,
        (pg_catalog.pg_relation_size(c.oid)
-        / pg_catalog.current_setting('block_size')::int8)::int8 AS heap_pages
+        / pg_catalog.current_setting('block_size')::int8)::int8 AS heap_pages,
+       c.relkind::text AS relkind,
+       c.relpersistence = 'u' AS unlogged,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
+       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS bound,
+       ARRAY(SELECT pn.nspname FROM pg_catalog.pg_inherits i
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) AS parent_schemas,
+       ARRAY(SELECT p.relname::text FROM pg_catalog.pg_inherits i
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) AS parent_names,
+       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
+       CASE WHEN c.relkind = 'r' AND am.amname <> 'heap' THEN am.amname::text END AS access_method,
+       COALESCE(c.reloptions, '{}') AS reloptions,
+       COALESCE(tc.reloptions, '{}') AS toast_reloptions,
+       pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
+       c.relacl::text[] AS acl,
+       pg_catalog.acldefault('r', c.relowner)::text[] AS acl_default,
+       c.relrowsecurity, c.relforcerowsecurity,
+       CASE c.relreplident
+         WHEN 'f' THEN 'FULL' WHEN 'n' THEN 'NOTHING'
+         WHEN 'i' THEN (SELECT 'USING INDEX ' || pg_catalog.quote_ident(ic.relname)
+                        FROM pg_catalog.pg_index ri JOIN pg_catalog.pg_class ic ON ic.oid = ri.indexrelid
+                        WHERE ri.indrelid = c.oid AND ri.indisreplident)
+       END AS replica_identity,
+       (SELECT ic.relname::text FROM pg_catalog.pg_index ci JOIN pg_catalog.pg_class ic ON ic.oid = ci.indexrelid
+        WHERE ci.indrelid = c.oid AND ci.indisclustered) AS cluster_on
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
+WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                   WHERE d.classid = 'pg_catalog.pg_class'::regclass
                     AND d.objid = c.oid AND d.deptype = 'e')

@@ -1,0 +1,178 @@
+//! Reads the schema objects other than tables (see `sql/objects/README.md` for the
+//! row every query returns) and the dependencies between everything read.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use tokio_postgres::Client;
+
+use super::query;
+use crate::catalog::{Acl, Dependency, ObjKey, QualName, SchemaObject, Section};
+use crate::pg::PgError;
+
+/// Every object query, with the server versions (`server_version_num`) it runs on.
+/// Order here is only the order of the catalog; restore sorts by dependencies.
+const QUERIES: &[(&str, Range<i32>, &str)] = &[
+    (
+        "extensions",
+        ANY,
+        include_str!("sql/objects/extensions.sql"),
+    ),
+    ("languages", ANY, include_str!("sql/objects/languages.sql")),
+    (
+        "collations",
+        ANY,
+        include_str!("sql/objects/collations.sql"),
+    ),
+    (
+        "conversions",
+        ANY,
+        include_str!("sql/objects/conversions.sql"),
+    ),
+    ("types", ANY, include_str!("sql/objects/types.sql")),
+    ("functions", ANY, include_str!("sql/objects/functions.sql")),
+    (
+        "aggregates",
+        ANY,
+        include_str!("sql/objects/aggregates.sql"),
+    ),
+    ("operators", ANY, include_str!("sql/objects/operators.sql")),
+    ("casts", ANY, include_str!("sql/objects/casts.sql")),
+    (
+        "operator classes",
+        ANY,
+        include_str!("sql/objects/opclasses.sql"),
+    ),
+    (
+        "access methods",
+        ANY,
+        include_str!("sql/objects/access_methods.sql"),
+    ),
+    (
+        "text search",
+        ANY,
+        include_str!("sql/objects/text_search.sql"),
+    ),
+    (
+        "foreign data",
+        ANY,
+        include_str!("sql/objects/foreign_data.sql"),
+    ),
+    ("views", ANY, include_str!("sql/objects/views.sql")),
+    ("triggers", ANY, include_str!("sql/objects/triggers.sql")),
+    ("rules", ANY, include_str!("sql/objects/rules.sql")),
+    ("policies", ANY, include_str!("sql/objects/policies.sql")),
+    (
+        "statistics",
+        ANY,
+        include_str!("sql/objects/statistics.sql"),
+    ),
+    (
+        "publications",
+        0..150000,
+        include_str!("sql/objects/publications.sql"),
+    ),
+    (
+        "publications",
+        150000..i32::MAX,
+        include_str!("sql/objects/publications_15.sql"),
+    ),
+    (
+        "default privileges",
+        ANY,
+        include_str!("sql/objects/default_privileges.sql"),
+    ),
+    (
+        "event triggers",
+        ANY,
+        include_str!("sql/objects/event_triggers.sql"),
+    ),
+];
+
+const ANY: Range<i32> = 0..i32::MAX;
+
+/// Turns an ACL column into [`Acl`]: `None` when the object has its default privileges.
+pub(super) fn acl(
+    target: Option<String>,
+    items: Option<Vec<String>>,
+    defaults: Option<Vec<String>>,
+) -> Option<Acl> {
+    match (target, items) {
+        (Some(target), Some(items)) => Some(Acl {
+            target,
+            items,
+            defaults: defaults.unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
+pub(super) async fn read_objects(
+    client: &Client,
+    version: i32,
+) -> Result<Vec<SchemaObject>, PgError> {
+    let mut out = Vec::new();
+    for (what, versions, sql) in QUERIES {
+        if !versions.contains(&version) {
+            continue;
+        }
+        for r in query(client, what, sql, &[]).await? {
+            let section = match r.get::<_, String>("section").as_str() {
+                "post-data" => Section::PostData,
+                _ => Section::PreData,
+            };
+            let table_name: Option<String> = r.get("table_name");
+            out.push(SchemaObject {
+                key: ObjKey {
+                    class: r.get("classid"),
+                    oid: r.get("objid"),
+                },
+                kind: r.get("kind"),
+                schema: r.get("schema"),
+                name: r.get("name"),
+                section,
+                create: r.get("create"),
+                target: r.get("target"),
+                owner: r.get("owner"),
+                acl: acl(r.get("acl_target"), r.get("acl"), r.get("acl_default")),
+                comment: r.get("comment"),
+                table: table_name.map(|n| QualName::new(r.get::<_, String>("table_schema"), n)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The `pg_depend` edges between the objects in `known`, each side reduced to the
+/// object a restore creates (a column default to its table, a view's rewrite rule to
+/// the view, an array type to its element type, …).
+pub(super) async fn read_dependencies(
+    client: &Client,
+    known: &HashSet<ObjKey>,
+) -> Result<Vec<Dependency>, PgError> {
+    let mut out: Vec<Dependency> = query(
+        client,
+        "dependencies",
+        include_str!("sql/dependencies.sql"),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Dependency {
+        dependent: ObjKey {
+            class: r.get(0),
+            oid: r.get(1),
+        },
+        referenced: ObjKey {
+            class: r.get(2),
+            oid: r.get(3),
+        },
+    })
+    .filter(|d| {
+        d.dependent != d.referenced && known.contains(&d.dependent) && known.contains(&d.referenced)
+    })
+    .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}

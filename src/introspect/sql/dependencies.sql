@@ -1,0 +1,50 @@
+-- pg_depend edges between user objects, each side reduced to the object a restore
+-- creates: an index, constraint, column default or view rule to its relation, a
+-- table's row type to the table, an array or multirange type to its element or range
+-- type, a composite type's relation to the type, an extension's member to the
+-- extension. Sequence ownership (OWNED BY) is left out: it is set after the tables.
+WITH norm(classid, objid, nclass, nobj) AS (
+  SELECT 'pg_catalog.pg_class'::regclass::oid, c.oid, 'pg_catalog.pg_type'::regclass::oid, c.reltype
+  FROM pg_catalog.pg_class c WHERE c.relkind = 'c'
+  UNION ALL
+  SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 'pg_catalog.pg_class'::regclass::oid, i.indrelid
+  FROM pg_catalog.pg_index i
+  UNION ALL
+  SELECT 'pg_catalog.pg_type'::regclass::oid, t.oid, 'pg_catalog.pg_class'::regclass::oid, t.typrelid
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class r ON r.oid = t.typrelid
+  WHERE t.typtype = 'c' AND r.relkind <> 'c'
+  UNION ALL
+  SELECT 'pg_catalog.pg_type'::regclass::oid, a.oid,
+         CASE WHEN r.relkind IS NOT NULL AND r.relkind <> 'c' THEN 'pg_catalog.pg_class'::regclass::oid
+              ELSE 'pg_catalog.pg_type'::regclass::oid END,
+         CASE WHEN r.relkind IS NOT NULL AND r.relkind <> 'c' THEN r.oid ELSE e.oid END
+  FROM pg_catalog.pg_type a JOIN pg_catalog.pg_type e ON e.typarray = a.oid
+  LEFT JOIN pg_catalog.pg_class r ON r.oid = e.typrelid
+  UNION ALL
+  SELECT 'pg_catalog.pg_type'::regclass::oid, (pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid,
+         'pg_catalog.pg_type'::regclass::oid, rg.rngtypid
+  FROM pg_catalog.pg_range rg WHERE pg_catalog.to_jsonb(rg) ? 'rngmultitypid'
+  UNION ALL
+  SELECT 'pg_catalog.pg_attrdef'::regclass::oid, ad.oid, 'pg_catalog.pg_class'::regclass::oid, ad.adrelid
+  FROM pg_catalog.pg_attrdef ad
+  UNION ALL
+  SELECT 'pg_catalog.pg_constraint'::regclass::oid, co.oid,
+         CASE WHEN co.conrelid <> 0 THEN 'pg_catalog.pg_class'::regclass::oid
+              ELSE 'pg_catalog.pg_type'::regclass::oid END,
+         CASE WHEN co.conrelid <> 0 THEN co.conrelid ELSE co.contypid END
+  FROM pg_catalog.pg_constraint co
+  UNION ALL
+  SELECT 'pg_catalog.pg_rewrite'::regclass::oid, rw.oid, 'pg_catalog.pg_class'::regclass::oid, rw.ev_class
+  FROM pg_catalog.pg_rewrite rw WHERE rw.rulename = '_RETURN'
+  UNION ALL
+  SELECT d.classid, d.objid, d.refclassid, d.refobjid
+  FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'
+)
+SELECT DISTINCT COALESCE(n1.nclass, d.classid) AS classid, COALESCE(n1.nobj, d.objid) AS objid,
+       COALESCE(n2.nclass, d.refclassid) AS refclassid, COALESCE(n2.nobj, d.refobjid) AS refobjid
+FROM pg_catalog.pg_depend d
+LEFT JOIN norm n1 ON n1.classid = d.classid AND n1.objid = d.objid
+LEFT JOIN norm n2 ON n2.classid = d.refclassid AND n2.objid = d.refobjid
+WHERE d.deptype IN ('n', 'a', 'i') AND d.objid >= 16384
+  AND NOT (d.deptype = 'a' AND d.classid = 'pg_catalog.pg_class'::regclass
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_class s WHERE s.oid = d.objid AND s.relkind = 'S'))
