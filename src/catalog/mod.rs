@@ -209,6 +209,16 @@ pub struct Column {
     /// Column privileges as `aclitem` texts.
     #[serde(default)]
     pub acl: Vec<String>,
+    /// Name of the NOT NULL constraint (PostgreSQL 18+ names them).
+    #[serde(default)]
+    pub not_null_name: Option<String>,
+    /// False for a NOT NULL added `NOT VALID` (PostgreSQL 18+): added after the data.
+    #[serde(default = "yes")]
+    pub not_null_valid: bool,
+    /// The NOT NULL comes only from a parent (PostgreSQL 18+ tells): the child's
+    /// `INHERITS` brings it.
+    #[serde(default)]
+    pub not_null_inherited: bool,
 }
 
 fn yes() -> bool {

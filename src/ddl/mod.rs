@@ -285,6 +285,18 @@ pub fn post_data(cat: &Catalog) -> PostData {
                 }
             }
         }
+        for c in t.columns.iter().filter(|c| c.not_null && !c.not_null_valid) {
+            let name = c.not_null_name.as_deref().unwrap_or(&c.name);
+            grouped.push((
+                ti,
+                format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} NOT NULL {} NOT VALID",
+                    t.name,
+                    quote_ident(name),
+                    quote_ident(&c.name)
+                ),
+            ));
+        }
         for i in &t.indexes {
             p.indexes.push(i.definition.clone());
             let qualified = format!("{}.{}", quote_ident(&t.name.schema), quote_ident(&i.name));

@@ -39,10 +39,15 @@ fn column_sql(cat: &Catalog, t: &Table, c: &Column) -> String {
     } else if let Some(d) = &c.default {
         s.push_str(&format!(" DEFAULT {d}"));
     }
-    if c.not_null {
+    if c.not_null && c.not_null_valid {
+        if let Some(name) = &c.not_null_name {
+            s.push_str(&format!(" CONSTRAINT {}", quote_ident(name)));
+        }
         s.push_str(" NOT NULL");
     }
-    if let Some(kind) = c.identity {
+    // A partition shares its parent's identity (PostgreSQL 17+) and gets it when
+    // attached; a partition with an identity of its own cannot be attached.
+    if let Some(kind) = c.identity.filter(|_| t.partition_of.is_none()) {
         let how = match kind {
             IdentityKind::Always => "ALWAYS",
             IdentityKind::ByDefault => "BY DEFAULT",
@@ -152,7 +157,7 @@ pub(super) fn create(cat: &Catalog, t: &Table) -> Vec<String> {
             if let Some(d) = &c.default {
                 out.push(format!("{only} ALTER COLUMN {col} SET DEFAULT {d}"));
             }
-            if c.not_null {
+            if c.not_null && !c.not_null_inherited {
                 out.push(format!("{only} ALTER COLUMN {col} SET NOT NULL"));
             }
         }

@@ -271,6 +271,9 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             statistics: r.get("statistics"),
             options: r.get("options"),
             acl: r.get("acl"),
+            not_null_name: r.get("not_null_name"),
+            not_null_valid: r.get("not_null_valid"),
+            not_null_inherited: r.get("not_null_inherited"),
         });
     }
     for r in query(

@@ -243,8 +243,14 @@ pub fn text_diff(a: &str, b: &str) -> String {
 /// `pg_dump --schema-only` of the database at `url` by the pg_dump at `pg_dump`,
 /// filtered as [`World::schema_dump`] describes.
 pub fn schema_dump_with(pg_dump: &Path, url: &str) -> String {
+    schema_dump_args(pg_dump, url, &[])
+}
+
+/// [`schema_dump_with`] with more pg_dump arguments (`-t TABLE`).
+fn schema_dump_args(pg_dump: &Path, url: &str, extra: &[&str]) -> String {
     let out = Command::new(pg_dump)
         .args(["--schema-only", "--no-sync", "-d", url])
+        .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("could not run {}: {e}", pg_dump.display()));
     assert!(
@@ -406,29 +412,5 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
 /// `pg_dump --schema-only -t TABLE` of `db`, filtered like [`World::schema_dump`]: the
 /// oracle for a partial backup, whose database holds more (or less) than the table.
 pub fn table_schema_dump(w: &World, db: &str, table: &str) -> String {
-    let out = Command::new(w.pg.bindir().join("pg_dump"))
-        .args([
-            "--schema-only",
-            "--no-sync",
-            "-t",
-            table,
-            "-d",
-            &w.pg.url(db),
-        ])
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump -t {table} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .filter(|l| {
-            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
-        })
-        .filter(|l| !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    schema_dump_args(&w.pg_dump(), &w.pg.url(db), &["-t", table])
 }

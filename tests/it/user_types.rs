@@ -1,6 +1,8 @@
-//! Values that carry type OIDs inside them: arrays of an enum and composites (here
-//! tables' row types) that hold such arrays and each other. The restored database
-//! gives those types new OIDs, so restore rewrites the OIDs inside the values.
+//! Values that carry type OIDs inside them: arrays of enums, of extension types, of
+//! composites and of domains, composites (standalone and tables' row types) holding
+//! such arrays and each other, domains over arrays, ranges over an enum and over a
+//! composite, multiranges (PostgreSQL 14+). The restored database gives those types
+//! new OIDs, so restore rewrites the OIDs inside the values.
 //!
 //! PostgreSQL 13 refuses values with the old OIDs ("wrong element type", "wrong data
 //! type"); from 14 on the server ignores OIDs of non-built-in types inside binary
@@ -59,6 +61,53 @@ SELECT 100 + g, '[1:2][1:2][0:1]={{{calm,tense},{NULL,calm}},{{tense,tense},{cal
 FROM generate_series(1, 500) g;
 "#;
 
+/// What needs the DDL of types beyond enums: standalone composites, domains,
+/// ranges, extension types.
+const MORE: &str = r#"
+CREATE SCHEMA ext;
+CREATE EXTENSION citext SCHEMA ext;
+CREATE EXTENSION hstore SCHEMA ext;
+-- A standalone composite (a citext field, an enum array, a row type), domains over
+-- arrays, arrays of a domain, ranges over an enum and over a composite.
+CREATE TYPE public.pair AS (label ext.citext, moods "Odd Types"."Mood"[], at public.a_point);
+CREATE DOMAIN public.small_ints AS int[] CHECK (cardinality(VALUE) <= 3);
+CREATE DOMAIN public.mood_list AS "Odd Types"."Mood"[] NOT NULL;
+CREATE TYPE public.mood_span AS RANGE (subtype = "Odd Types"."Mood");
+CREATE TYPE public.cpt AS (x int, tags ext.citext[]);
+CREATE TYPE public.cpt_span AS RANGE (subtype = public.cpt);
+CREATE TABLE public.c_more (
+    id int PRIMARY KEY,
+    p public.pair,
+    ps public.pair[],
+    si public.small_ints,
+    ml public.mood_list,
+    mls public.mood_list[],
+    span public.mood_span,
+    spans public.mood_span[],
+    cspan public.cpt_span,
+    tags ext.citext[],
+    docs ext.hstore[]
+);
+INSERT INTO public.c_more VALUES
+    (1, ROW('Ab', '{calm}', ROW(1, '{tense}')), ARRAY[ROW('x', NULL, NULL)::public.pair, NULL],
+     '{1,2}', '{calm,tense}', '{"{calm}","{}"}',
+     '[calm,we''ird)', ARRAY['[calm,tense]'::public.mood_span, 'empty'],
+     public.cpt_span(ROW(1, '{a}'), ROW(2, '{B,NULL}'), '[]'),
+     '{Foo,NULL,bar}', ARRAY['a=>1'::ext.hstore, NULL]),
+    (2, NULL, NULL, NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL),
+    (3, ROW(NULL, NULL, NULL), '{}', '[0:1]={NULL,3}', '[5:5]={we''ird}', '{}',
+     '(,calm]', '{}', 'empty', '{}', '{}'),
+    (4, NULL, NULL, NULL, '{}', NULL, NULL, NULL,
+     public.cpt_span(NULL, ROW(3, '{}'), '(]'), NULL, NULL);
+-- Multiranges exist from PostgreSQL 14.
+DO $$ BEGIN
+  IF pg_catalog.current_setting('server_version_num')::int >= 140000 THEN
+    ALTER TABLE public.c_more ADD COLUMN cspans public.cpt_span_multirange;
+    EXECUTE 'UPDATE public.c_more SET cspans = public.cpt_span_multirange(cspan)';
+  END IF;
+END $$;
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn arrays_and_composites_of_user_types_round_trip() {
     round_trip(&World::start()).await;
@@ -81,7 +130,7 @@ async fn round_trip(w: &World) {
     src.connect()
         .await
         .unwrap()
-        .batch_execute(SOURCE)
+        .batch_execute(&format!("{SOURCE}\n{MORE}"))
         .await
         .unwrap();
     let repo = w.init_repo("repo");
@@ -145,4 +194,15 @@ async fn round_trip(w: &World) {
     assert_eq!(r.get::<_, String>(0), "we'ird");
     assert_eq!(r.get::<_, String>(1), "calm");
     assert_eq!(r.get::<_, i32>(2), -2);
+    let r = c
+        .query_one(
+            "SELECT (p).label OPERATOR(ext.=) 'AB'::ext.citext, (lower(cspan)).tags[1]::text, ps[1]::text \
+             FROM public.c_more WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(r.get::<_, bool>(0));
+    assert_eq!(r.get::<_, String>(1), "a");
+    assert_eq!(r.get::<_, String>(2), "(x,,)");
 }

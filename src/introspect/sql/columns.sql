@@ -1,4 +1,5 @@
--- Live columns of the given tables, in column order.
+-- Live columns of the given tables, in column order, with what CREATE TABLE and
+-- ALTER TABLE … ALTER COLUMN need.
 SELECT a.attrelid, a.attname,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_sql,
        a.atttypid, a.attnotnull,
@@ -18,11 +19,16 @@ SELECT a.attrelid, a.attname,
          WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END AS compression,
        NULLIF(a.attstattarget::int4, -1) AS statistics,
        COALESCE(a.attoptions, '{}') AS options,
-       COALESCE(a.attacl::text[], '{}') AS acl
+       COALESCE(a.attacl::text[], '{}') AS acl,
+       nn.conname::text AS not_null_name, COALESCE(nn.convalidated, true) AS not_null_valid,
+       COALESCE(NOT nn.conislocal, false) AS not_null_inherited
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+-- PostgreSQL 18 keeps NOT NULL as named constraints (none before).
+LEFT JOIN pg_catalog.pg_constraint nn
+       ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum
 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum

@@ -37,6 +37,19 @@ WITH norm(classid, objid, nclass, nobj) AS (
   SELECT 'pg_catalog.pg_rewrite'::regclass::oid, rw.oid, 'pg_catalog.pg_class'::regclass::oid, rw.ev_class
   FROM pg_catalog.pg_rewrite rw WHERE rw.rulename = '_RETURN'
   UNION ALL
+  -- Members of an operator class or family are created by its statements.
+  SELECT d.classid, d.objid, d.refclassid, d.refobjid
+  FROM pg_catalog.pg_depend d
+  WHERE d.classid IN ('pg_catalog.pg_amop'::regclass, 'pg_catalog.pg_amproc'::regclass)
+    AND d.refclassid IN ('pg_catalog.pg_opclass'::regclass, 'pg_catalog.pg_opfamily'::regclass)
+    AND d.deptype IN ('i', 'a')
+  UNION ALL
+  -- Publication members are added by the publication's statements.
+  SELECT d.classid, d.objid, 'pg_catalog.pg_publication'::regclass::oid, d.refobjid
+  FROM pg_catalog.pg_depend d
+  WHERE d.classid = 'pg_catalog.pg_publication_rel'::regclass
+    AND d.refclassid = 'pg_catalog.pg_publication'::regclass
+  UNION ALL
   SELECT d.classid, d.objid, d.refclassid, d.refobjid
   FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'
 )

@@ -31,7 +31,7 @@ WITH da AS (
   SELECT b.oid, 1 AS grp, 0 AS ownerfirst, r.ord,
          pg_catalog.format('%sREVOKE %s ON %s FROM %s', b.prefix,
            CASE WHEN pg_catalog.count(*) = b.nall THEN 'ALL'
-                ELSE pg_catalog.string_agg(x.privilege_type, ', ') END,
+                ELSE pg_catalog.string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) END,
            b.objtype,
            CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END)
            AS stmt
@@ -45,7 +45,7 @@ WITH da AS (
   SELECT b.oid, 2, CASE WHEN x.grantee = b.defaclrole THEN 0 ELSE 1 END, g.ord * 2 + x.is_grantable::int,
          pg_catalog.format('%sGRANT %s ON %s TO %s%s', b.prefix,
            CASE WHEN pg_catalog.count(*) = b.nall THEN 'ALL'
-                ELSE pg_catalog.string_agg(x.privilege_type, ', ') END,
+                ELSE pg_catalog.string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) END,
            b.objtype,
            CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
            CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
