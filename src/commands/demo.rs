@@ -117,10 +117,14 @@ pub async fn demo(
     let restored = target.connect().await?;
     let mut tables = Vec::new();
     for table in &reader.manifest().catalog.tables {
-        let a = table_fingerprint(&client, table)
+        let a = table_fingerprint(&client, table, None)
             .await
             .map_err(CommandError::from)?;
-        let b = table_fingerprint(&restored, table)
+        // The restored values name the target's type OIDs: map them back first.
+        let back = load::type_remapper(&restored, table, &reader.manifest().catalog.types)
+            .await?
+            .inverse();
+        let b = table_fingerprint(&restored, table, Some(&back))
             .await
             .map_err(CommandError::from)?;
         tables.push(DemoTable {

@@ -20,6 +20,7 @@ use crate::archive::{BackupLayout, Summary};
 use crate::catalog::{quote_ident, Catalog, ConstraintKind};
 use crate::dump::table_fingerprint;
 use crate::error::Classify;
+use crate::load::type_remapper;
 use crate::pg::{prepare_session, ConnSpec, PgError};
 use crate::progress::Progress;
 
@@ -216,7 +217,18 @@ async fn inspect(
                 .push(format!("table {} (not in the catalog)", name.plain()));
             continue;
         };
-        let stats = match table_fingerprint(&client, table).await {
+        // The restored values name the scratch database's type OIDs: map them back to
+        // the backup's before hashing, as the manifest's checksum covers those bytes.
+        let fingerprint = async {
+            let remap = type_remapper(&client, table, &manifest.catalog.types)
+                .await
+                .map_err(|e| e.to_string())?
+                .inverse();
+            table_fingerprint(&client, table, Some(&remap))
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let stats = match fingerprint.await {
             Ok(s) => s,
             Err(e) => {
                 report.missing.push(format!("table {}: {e}", name.plain()));

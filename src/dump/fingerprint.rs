@@ -9,9 +9,25 @@ use tokio_postgres::Client;
 use super::DumpError;
 use crate::catalog::Table;
 use crate::pg::PgError;
-use crate::pgcopy::{TupleScanner, TupleStats};
+use crate::pgcopy::remap::Remapper;
+use crate::pgcopy::{scan_tuples, Cut, TupleScanner, TupleStats};
 
-pub async fn table_fingerprint(client: &Client, table: &Table) -> Result<TupleStats, DumpError> {
+/// Whole tuples are hashed (and rewritten) in runs of about this many bytes.
+const CUT_BYTES: usize = 1 << 20;
+
+/// Row count and checksum of `table` as `client` sees it now.
+///
+/// `remap`, when given, rewrites the type OIDs inside each run of tuples before it is
+/// hashed: a restored table's values name the target database's types, so pass the
+/// inverse of the restore's remapper (target OIDs back to the backup's) to compare its
+/// fingerprint with the manifest or the source. Memory stays bounded: runs are
+/// rewritten one at a time as the COPY streams.
+pub async fn table_fingerprint(
+    client: &Client,
+    table: &Table,
+    remap: Option<&Remapper>,
+) -> Result<TupleStats, DumpError> {
+    let remap = remap.filter(|r| !r.is_identity());
     let label = table.name.plain();
     let sql = table.copy_statement("TO STDOUT", "FORMAT binary");
     let err = |e| PgError::query(format!("copy out {label}"), e);
@@ -23,12 +39,25 @@ pub async fn table_fingerprint(client: &Client, table: &Table) -> Result<TupleSt
         table: label.clone(),
         source,
     };
+    let stats_of = |cut: Cut| -> Result<TupleStats, DumpError> {
+        let Some(remap) = remap else {
+            return Ok(cut.stats);
+        };
+        let mut data = Vec::from(cut.data);
+        remap
+            .rewrite(&mut data)
+            .map_err(|source| DumpError::Remap {
+                table: label.clone(),
+                source,
+            })?;
+        scan_tuples(&data).map_err(format_err)
+    };
     while let Some(data) = stream.next().await {
         scanner.feed(&data.map_err(err)?).map_err(format_err)?;
-        if scanner.ready_bytes() > 1 << 20 {
-            stats.merge(scanner.cut().stats);
+        if scanner.ready_bytes() > CUT_BYTES {
+            stats.merge(stats_of(scanner.cut())?);
         }
     }
-    stats.merge(scanner.finish().map_err(format_err)?.stats);
+    stats.merge(stats_of(scanner.finish().map_err(format_err)?)?);
     Ok(stats)
 }

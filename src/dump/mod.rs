@@ -22,6 +22,7 @@ use crate::introspect::read_catalog;
 use crate::pg::{
     attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
 };
+use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::{CopyFormatError, TupleStats};
 use crate::plan::select::{SelectError, Selection};
 use crate::plan::{SplitPolicy, WorkUnit};
@@ -38,6 +39,13 @@ pub enum DumpError {
         table: String,
         #[source]
         source: CopyFormatError,
+    },
+    /// The type OIDs inside a table's values could not be mapped back (fingerprint).
+    #[error("the type OIDs inside the values of {table} cannot be rewritten: {source}")]
+    Remap {
+        table: String,
+        #[source]
+        source: RemapError,
     },
     #[error("a backup worker stopped unexpectedly: {0}")]
     Worker(String),
@@ -59,7 +67,7 @@ impl Classify for DumpError {
         match self {
             DumpError::Pg(e) => e.class(),
             DumpError::Archive(e) => e.class(),
-            DumpError::Copy { .. } => Class::Database,
+            DumpError::Copy { .. } | DumpError::Remap { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
             DumpError::Selection(_) | DumpError::LargeObjects(_) => Class::Usage,
         }

@@ -5,6 +5,8 @@
 mod parallel;
 mod table;
 
+pub use table::type_remapper;
+
 use std::sync::Arc;
 
 use thiserror::Error;

@@ -49,10 +49,14 @@ fn shape(s: &TypeShape) -> Shape {
     }
 }
 
-/// How to rewrite the type OIDs inside this table's values for the target database.
-/// Most tables carry none: then nothing is asked of the server and chunks go out as
-/// they are. Otherwise the target's OIDs are looked up by type name, in one query.
-async fn remapper(
+/// How to rewrite the type OIDs inside this table's values for the target database
+/// `client` is connected to (source OIDs, as in `types`, to the target's). Most tables
+/// carry none: then nothing is asked of the server and the remapper is the identity.
+/// Otherwise the target's OIDs are looked up by type name, in one query.
+///
+/// Its [`Remapper::inverse`] turns a restored table's binary COPY back into the bytes
+/// the backup holds, so that its checksum can be compared with the manifest's.
+pub async fn type_remapper(
     client: &Client,
     table: &Table,
     types: &[TypeInfo],
@@ -128,7 +132,7 @@ pub(super) async fn load_unit(
         .ok_or_else(|| ArchiveError::Corrupt(format!("the manifest has no data for {label}")))?
         .clone();
     let (want_rows, want_checksum) = expected(&rec, part)?;
-    let remap = Arc::new(remapper(client, table, &reader.manifest().catalog.types).await?);
+    let remap = Arc::new(type_remapper(client, table, &reader.manifest().catalog.types).await?);
     progress.table_started(&label);
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     client

@@ -334,15 +334,17 @@ pub fn ok(o: Output) -> String {
     stdout(&o)
 }
 
-/// Every row of every user table, as sorted text: a multiset oracle independent of
-/// pgbunker's binary COPY code.
+/// Every row of every user table and populated materialized view, as sorted text: a
+/// multiset oracle independent of pgbunker's binary COPY code. A materialized view
+/// left unpopulated shows as one `<not populated>` row (reading it would fail).
 pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
     let client = conn.connect().await.expect("connect");
     let tables = client
         .query(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+            "SELECT format('%I.%I', n.nspname, c.relname), c.relkind = 'r' OR c.relispopulated \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
              AND n.nspname !~ '^pg_' ORDER BY 1",
             &[],
         )
@@ -351,6 +353,10 @@ pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for t in tables {
         let name: String = t.get(0);
+        if !t.get::<_, bool>(1) {
+            out.push((name, vec!["<not populated>".to_owned()]));
+            continue;
+        }
         // A whole-row reference under a name no column has (a column named like the
         // alias would be read instead of the row).
         let mut rows: Vec<String> = client
