@@ -290,11 +290,35 @@ async fn run_in_transaction(
     Ok(())
 }
 
+/// How a statement is shown in errors and warnings: its first line, cut short, and
+/// never its `OPTIONS (…)`, where user mappings and servers keep passwords.
 pub(crate) fn first_line(s: &str) -> String {
     let l = s.lines().next().unwrap_or("");
+    let l = match l.find(" OPTIONS (") {
+        Some(i) => &l[..i],
+        None => l,
+    };
     if l.len() > 120 {
         format!("{}…", &l[..l.floor_char_boundary(120)])
     } else {
         l.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn statements_in_errors_never_show_options() {
+        let s = "CREATE USER MAPPING FOR \"app\" SERVER \"s\" OPTIONS (password 'hunter2')";
+        assert_eq!(
+            first_line(s),
+            "CREATE USER MAPPING FOR \"app\" SERVER \"s\""
+        );
+        assert_eq!(
+            first_line("CREATE TABLE t (\n  a int\n)"),
+            "CREATE TABLE t ("
+        );
     }
 }
