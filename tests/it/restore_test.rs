@@ -148,15 +148,7 @@ async fn a_restore_test_passes_for_arrays_and_composites_of_user_types() {
     ok(w.backup(&repo, "usertypes", &[]));
     // Types created and dropped meanwhile, as on a busy cluster: the restored types
     // surely get other OIDs than the backed-up ones.
-    c.batch_execute(
-        "CREATE SCHEMA pad; \
-         DO $$ BEGIN FOR i IN 1..20 LOOP \
-           EXECUTE pg_catalog.format('CREATE TYPE pad.t%s AS ENUM (''x'')', i); \
-         END LOOP; END $$; \
-         DROP SCHEMA pad CASCADE;",
-    )
-    .await
-    .unwrap();
+    crate::support::shift_type_oids(&c).await;
     let o = run_restore_test(&w, &repo).await;
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));

@@ -420,3 +420,18 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
 pub fn table_schema_dump(w: &World, db: &str, table: &str) -> String {
     schema_dump_args(&w.pg_dump(), &w.pg.url(db), &["-t", table])
 }
+
+/// Creates and drops 20 types, as on a busy cluster: OIDs are cluster-wide, so types
+/// restored afterwards surely get other OIDs than the backed-up ones.
+pub async fn shift_type_oids(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE SCHEMA pad; \
+             DO $$ BEGIN FOR i IN 1..20 LOOP \
+               EXECUTE pg_catalog.format('CREATE TYPE pad.t%s AS ENUM (''x'')', i); \
+             END LOOP; END $$; \
+             DROP SCHEMA pad CASCADE;",
+        )
+        .await
+        .expect("create and drop types");
+}

@@ -146,18 +146,7 @@ async fn round_trip(w: &World) {
     // The OID counter is cluster-wide and only moves on, so the restored types get new
     // OIDs anyway; types created and dropped meanwhile, as on a busy cluster, widen
     // the gap.
-    dst.connect()
-        .await
-        .unwrap()
-        .batch_execute(
-            "CREATE SCHEMA pad; \
-             DO $$ BEGIN FOR i IN 1..20 LOOP \
-               EXECUTE pg_catalog.format('CREATE TYPE pad.t%s AS ENUM (''x'')', i); \
-             END LOOP; END $$; \
-             DROP SCHEMA pad CASCADE;",
-        )
-        .await
-        .unwrap();
+    crate::support::shift_type_oids(&dst.connect().await.unwrap()).await;
     ok(w.restore_with(&repo, "latest", "restored", &["-j", "2"]));
 
     let oids = |db: &str| {
