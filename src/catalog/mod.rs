@@ -345,6 +345,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// The table as `pg_depend` names it, to order it among the other objects.
     pub fn key(&self) -> ObjKey {
         ObjKey {
             class: PG_CLASS,
