@@ -169,7 +169,7 @@ pub enum IdentityKind {
     ByDefault,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// The type as `format_type()` prints it, schema-qualified where needed.
@@ -225,6 +225,33 @@ fn yes() -> bool {
     true
 }
 
+/// The same defaults as a manifest that leaves the fields out.
+impl Default for Column {
+    fn default() -> Self {
+        Column {
+            name: String::new(),
+            type_sql: String::new(),
+            type_oid: 0,
+            not_null: false,
+            default: None,
+            identity: None,
+            generated: None,
+            generated_virtual: false,
+            collation: None,
+            comment: None,
+            local: true,
+            storage: None,
+            compression: None,
+            statistics: None,
+            options: Vec::new(),
+            acl: Vec::new(),
+            not_null_name: None,
+            not_null_valid: true,
+            not_null_inherited: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConstraintKind {
@@ -236,7 +263,7 @@ pub enum ConstraintKind {
     Exclusion,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Constraint {
     pub name: String,
     pub kind: ConstraintKind,
@@ -253,6 +280,21 @@ pub struct Constraint {
     /// The partitioned parent's index this constraint's index attaches to.
     #[serde(default)]
     pub parent_index: Option<QualName>,
+}
+
+/// The same defaults as a manifest that leaves the fields out.
+impl Default for Constraint {
+    fn default() -> Self {
+        Constraint {
+            name: String::new(),
+            kind: ConstraintKind::default(),
+            definition: String::new(),
+            references: None,
+            comment: None,
+            local: true,
+            parent_index: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
