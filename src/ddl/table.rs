@@ -57,7 +57,7 @@ fn column_sql(cat: &Catalog, t: &Table, c: &Column) -> String {
             s.push_str(&format!(
                 " (SEQUENCE NAME {} {})",
                 seq.name,
-                super::table::sequence_options(seq)
+                sequence_options(seq)
             ));
         }
     }
