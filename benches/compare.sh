@@ -30,10 +30,26 @@
 #       restore  pgbunker restore latest --jobs N    into a new empty database
 #                … the same with --no-analyze         (pg_restore does not ANALYZE)
 #                pg_restore -j N -d                  from the -Fd dump, new empty db
+#                the floor: into a database already holding the dump's pre-data and
+#                sequence values (`pg_restore --section=pre-data`, untimed), with every
+#                table's data already exported to a file by `\copy … TO (FORMAT binary)`
+#                (untimed): `\copy … FROM (FORMAT binary)` of every table over N
+#                parallel psql sessions (xargs -P N, one table per session, largest
+#                first, each `BEGIN; TRUNCATE ONLY; COPY; COMMIT` as pg_restore -j does;
+#                a big table is not split), then `pg_restore --section=post-data -j N`
+#                (keys, indexes, foreign keys). What the server alone costs to take the
+#                data in and index it, with no decoding, checking or scheduling;
 #   * checks that every restored database holds the same rows, indexes, constraints
 #     and sequence values as the source (not timed; a difference is a failure);
 #   * prints one plain-text table per database. "vs pgbunker" is the step's time
 #     divided by pgbunker's time for the same job: above 1.00 means pgbunker was faster.
+#     Under it, where each restore's time went, from the server log of the restored
+#     database (log_min_duration_statement=0 there only): for each kind of statement
+#     (COPY, keys and indexes, foreign keys, ANALYZE, other DDL), the wall-clock time
+#     during which at least one statement of that kind ran. Kinds overlap when a tool
+#     runs them at once (pg_restore -j builds a table's indexes while others load);
+#     "idle" is the step's time during which no statement ran at all (client start,
+#     pgbunker's pre-flight check of the repository, connecting, gaps).
 #
 # Exit status: 0 when every step and check succeeded, 1 otherwise (the table is
 # still printed, failed steps say FAILED and the tail of their log is shown).
@@ -47,12 +63,15 @@
 #   * pg_dump compresses with gzip (level 6 by default); pgbunker uses zstd level 3 and
 #     encrypts; pg_dump -Fd does not encrypt.
 #   * client and server share the machine's cores.
+#   * the restore floor splits no table: with one table far larger than the others,
+#     its data load runs on one session whatever N is (pgbunker loads a table backed
+#     up in parts on several).
 #
 # Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_BIN (use this pgbunker,
-# skip the build), TMPDIR (where the cluster and the outputs go: room for about 4× the
-# database, which is restored three times). Needs bash, and psql, pg_dump, pg_restore,
-# createdb from the same bin folder; openssl and /usr/bin/time are optional. It
-# installs nothing.
+# skip the build), TMPDIR (where the cluster and the outputs go: room for about 6× the
+# database, which is restored four times, plus its tables once more as binary COPY
+# files). Needs bash, xargs, and psql, pg_dump, pg_restore, createdb from the same bin
+# folder; openssl and /usr/bin/time are optional. It installs nothing.
 set -euo pipefail
 
 scale=10
@@ -189,6 +208,9 @@ echo "initdb in $pgdata ..." >&2
 as_server "$bindir/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 --locale=C -N \
   >"$logs/initdb.log" 2>&1 || { cat "$logs/initdb.log" >&2; die "initdb failed"; }
 
+# Epoch timestamps in the server log: the restore splits are computed from it.
+echo "log_line_prefix = '%n [%d] '" >>"$pgdata/postgresql.conf"
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port=
 for _ in 1 2 3 4 5; do
@@ -294,6 +316,106 @@ verify_restore() {
 }
 
 # ---------------------------------------------------------------------------------
+# Where a restore's time went, from the server log
+# ---------------------------------------------------------------------------------
+# SPLIT[id]: "copy index fk analyze other idle" seconds, or "-".
+declare -A SPLIT
+
+log_size() { stat -c %s "$work/server.log" 2>/dev/null || echo 0; }
+
+# split_log DB SECONDS < server log — for each kind of statement run in DB, the union
+# of the wall-clock intervals during which at least one ran; idle: SECONDS minus the
+# union over all kinds. Lines look like "<epoch.ms> [db] LOG:  duration: 1.2 ms
+# statement: …" (or "execute <unnamed>: …"); a statement's continuation lines start
+# with a tab.
+split_log() {
+  awk -v db="[$1]" '
+    function kind(q, u) {
+      u = toupper(q); sub(/^[ \t]+/, "", u)
+      if (u ~ /^COPY /) return "copy"
+      if (u ~ /^ANALYZE/) return "analyze"
+      if (u ~ /FOREIGN KEY/) return "fk"
+      if (u ~ /^CREATE (UNIQUE )?INDEX/ || u ~ /ADD CONSTRAINT .*(PRIMARY KEY|UNIQUE|EXCLUDE)/) return "index"
+      return "other"
+    }
+    function flush(k) {
+      if (stmt == "") return
+      k = kind(stmt)
+      printf "%s %.3f %.3f\n", k, end - dur / 1000, end
+      printf "all %.3f %.3f\n", end - dur / 1000, end
+      stmt = ""
+    }
+    /^[0-9]+\.[0-9]+ \[/ {
+      flush()
+      if ($2 != db || !match($0, /duration: [0-9.]+ ms  /)) next
+      dur = substr($0, RSTART + 10, RLENGTH - 15) + 0
+      end = $1 + 0
+      rest = substr($0, RSTART + RLENGTH)
+      stmt = substr(rest, index(rest, ": ") + 2)
+      next
+    }
+    /^\t/ { if (stmt != "") stmt = stmt " " substr($0, 2) }
+    END { flush() }' \
+  | LC_ALL=C sort -k1,1 -k2,2n \
+  | awk -v total="$2" '
+    $1 != k { if (k != "") sum[k] += e - s; k = $1; s = $2; e = $3; next }
+    $2 > e { sum[k] += e - s; s = $2; e = $3; next }
+    $3 > e { e = $3 }
+    END {
+      if (k != "") sum[k] += e - s
+      idle = total - sum["all"]; if (idle < 0) idle = 0
+      printf "%.2f %.2f %.2f %.2f %.2f %.2f\n", sum["copy"], sum["index"], sum["fk"], \
+        sum["analyze"], sum["other"], idle
+    }'
+}
+
+# restore_step ID DB CMD... — run_step for a restore into the database DB, with every
+# statement run there logged; then SPLIT[ID] from the log lines it wrote.
+restore_step() {
+  local id=$1 db=$2 off; shift 2
+  psql_q -d postgres -c "ALTER DATABASE \"$db\" SET log_min_duration_statement = 0"
+  off=$(log_size)
+  run_step "$id" - "$@"
+  psql_q -d postgres -c "ALTER DATABASE \"$db\" RESET log_min_duration_statement"
+  SPLIT[$id]=-
+  if [ "${OK[$id]}" = 1 ]; then
+    SPLIT[$id]=$(tail -c +"$((off + 1))" "$work/server.log" | split_log "$db" "${TIME[$id]}") \
+      || SPLIT[$id]=-
+  fi
+}
+
+# floor_setup DB RESTORED_DB FOLDER — untimed preparation of the restore floor: the
+# dump's pre-data and sequence values in RESTORED_DB, and in FOLDER, for each table of
+# DB (largest first), its rows as NNNNN.bin (binary COPY) and NNNNN.sql, the psql
+# script that loads them the way pg_restore -j does (TRUNCATE in the same transaction,
+# which lets wal_level=minimal skip the WAL).
+floor_setup() {
+  local db=$1 rdb=$2 fdir=$3 tables t f n=0
+  mkdir -p "$fdir" || return 1
+  "$bindir/createdb" "$rdb" || return 1
+  "$bindir/pg_restore" --section=pre-data -d "$rdb" "$out/$db.fd" >"$logs/$rdb-pre.log" 2>&1 \
+    || { tail -n 25 "$logs/$rdb-pre.log" | sed 's/^/    | /' >&2; return 1; }
+  "$bindir/pg_restore" -l "$out/$db.fd" >"$fdir/toc.list" || return 1
+  grep -E '^[0-9]+; [0-9]+ [0-9]+ SEQUENCE SET ' "$fdir/toc.list" >"$fdir/sequences.list" || true
+  if [ -s "$fdir/sequences.list" ]; then
+    "$bindir/pg_restore" -L "$fdir/sequences.list" -d "$rdb" "$out/$db.fd" \
+      >>"$logs/$rdb-pre.log" 2>&1 || { tail -n 25 "$logs/$rdb-pre.log" >&2; return 1; }
+  fi
+  tables=$(psql_q -d "$db" -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname !~ '^pg_' ORDER BY pg_table_size(c.oid) DESC, 1") || return 1
+  while IFS= read -r t; do
+    [ -n "$t" ] || continue
+    n=$((n + 1))
+    f=$(printf '%s/%05d' "$fdir" "$n")
+    psql_q -d "$db" -c "\\copy $t TO '$f.bin' (FORMAT binary)" </dev/null >/dev/null || return 1
+    printf 'BEGIN;\nTRUNCATE ONLY %s;\n\\copy %s FROM '"'"'%s'"'"' (FORMAT binary)\nCOMMIT;\n' \
+      "$t" "$t" "$f.bin" >"$f.sql"
+  done <<<"$tables"
+}
+
+# ---------------------------------------------------------------------------------
 # The benchmark for one database
 # ---------------------------------------------------------------------------------
 reports=()
@@ -344,11 +466,11 @@ bench_db() {
   # 5. Restores into new empty databases.
   if [ "${OK[$db.bunker_backup]}" = 1 ]; then
     "$bindir/createdb" "${db}_r_bunker"
-    PGBUNKER_KEY=$key run_step "$db.bunker_restore" - \
+    PGBUNKER_KEY=$key restore_step "$db.bunker_restore" "${db}_r_bunker" \
       "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker")" --jobs "$jobs"
     # pg_restore does not ANALYZE; this row makes the like-for-like comparison visible.
     "$bindir/createdb" "${db}_r_bunker_na"
-    PGBUNKER_KEY=$key run_step "$db.bunker_restore_na" - \
+    PGBUNKER_KEY=$key restore_step "$db.bunker_restore_na" "${db}_r_bunker_na" \
       "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker_na")" \
       --jobs "$jobs" --no-analyze
   else
@@ -357,16 +479,35 @@ bench_db() {
   fi
   if [ "${OK[$db.pgdump_fd]}" = 1 ]; then
     "$bindir/createdb" "${db}_r_pgrestore"
-    run_step "$db.pg_restore" - \
+    restore_step "$db.pg_restore" "${db}_r_pgrestore" \
       "$bindir/pg_restore" -j "$jobs" -d "${db}_r_pgrestore" "$out/$db.fd"
   else
     skip_step "$db.pg_restore"
+  fi
+
+  # 6. The restore floor: pre-data, sequence values and the exported table files are
+  # prepared untimed; timed: binary COPY FROM of every table over N psql sessions (one
+  # table per session, largest first), then the dump's post-data with pg_restore -j N.
+  local fdir=$out/$db-floor
+  if [ "${OK[$db.pgdump_fd]}" != 1 ]; then
+    skip_step "$db.floor_restore"
+  elif echo "  preparing the restore floor (untimed) ..." >&2 \
+       && floor_setup "$db" "${db}_r_floor" "$fdir"; then
+    restore_step "$db.floor_restore" "${db}_r_floor" bash -c 'set -o pipefail
+      printf "%s\n" "$1"/*.sql | xargs -P "$2" -I{} "$3/psql" -X -q -v ON_ERROR_STOP=1 -d "$4" -f {} \
+        && "$3/pg_restore" --section=post-data -j "$2" -d "$4" "$5"' \
+      floor "$fdir" "$jobs" "$bindir" "${db}_r_floor" "$out/$db.fd"
+  else
+    echo "  preparing the restore floor failed" >&2
+    skip_step "$db.floor_restore"; OK[$db.floor_restore]=0
+    failures=$((failures + 1))
   fi
 
   echo "  verifying restored databases ..." >&2
   verify_restore "$db.bunker_restore" "$db" "${db}_r_bunker"
   verify_restore "$db.bunker_restore_na" "$db" "${db}_r_bunker_na"
   verify_restore "$db.pg_restore" "$db" "${db}_r_pgrestore"
+  verify_restore "$db.floor_restore" "$db" "${db}_r_floor"
 
   reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes")")
 
@@ -375,6 +516,7 @@ bench_db() {
   "$bindir/dropdb" --if-exists "${db}_r_bunker"
   "$bindir/dropdb" --if-exists "${db}_r_bunker_na"
   "$bindir/dropdb" --if-exists "${db}_r_pgrestore"
+  "$bindir/dropdb" --if-exists "${db}_r_floor"
 }
 
 mb() { if [ "$1" = - ]; then echo -; else awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; fi; }
@@ -400,7 +542,8 @@ report_db() {
     "floor;floor: COPY (FORMAT binary) > /dev/null;bunker_backup" \
     "bunker_restore;pgbunker restore --jobs $jobs;bunker_restore" \
     "bunker_restore_na;pgbunker restore --jobs $jobs --no-analyze;bunker_restore" \
-    "pg_restore;pg_restore -j $jobs (from -Fd);bunker_restore"; do
+    "pg_restore;pg_restore -j $jobs (from -Fd);bunker_restore" \
+    "floor_restore;floor: COPY FROM (binary) + post-data;bunker_restore"; do
     IFS=';' read -r id name ref <<<"$row"
     id=$db.$id
     local t=${TIME[$id]:--} status
@@ -411,6 +554,19 @@ report_db() {
     esac
     printf '%-42s  %8s  %11s  %10s  %11s  %s\n' "$name" "$t" "${RSS[$id]:--}" \
       "$(mb "${SIZE[$id]:--}")" "$(ratio "$id" "$db.$ref")" "$status"
+  done
+  echo
+  echo "where the restore time went: seconds during which at least one statement of the kind ran"
+  printf '%-42s  %6s  %9s  %6s  %7s  %6s  %6s\n' step COPY "keys+idx" FKs ANALYZE other idle
+  for row in \
+    "bunker_restore;pgbunker restore --jobs $jobs" \
+    "bunker_restore_na;pgbunker restore --jobs $jobs --no-analyze" \
+    "pg_restore;pg_restore -j $jobs (from -Fd)" \
+    "floor_restore;floor: COPY FROM (binary) + post-data"; do
+    IFS=';' read -r id name <<<"$row"
+    local c=- i=- f=- a=- o=- z=-
+    if [ "${SPLIT[$db.$id]:--}" != - ]; then read -r c i f a o z <<<"${SPLIT[$db.$id]}"; fi
+    printf '%-42s  %6s  %9s  %6s  %7s  %6s  %6s\n' "$name" "$c" "$i" "$f" "$a" "$o" "$z"
   done
 }
 

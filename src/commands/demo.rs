@@ -103,14 +103,23 @@ pub async fn demo(
     let live = repo.resolve("latest").await?;
     let reader = BackupReader::open(&repo, &live).await?;
     let t = Instant::now();
-    super::verify::preflight(&repo, &reader, opts.jobs, progress.as_ref()).await?;
+    let whole = crate::plan::scope::Scope::whole(&reader.manifest().catalog);
+    let numbers = &whole.table_numbers;
+    super::verify::preflight(&repo, &reader, numbers, opts.jobs, progress.as_ref()).await?;
     let preflight_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let load_opts = LoadOptions {
         jobs: opts.jobs,
         ..Default::default()
     };
-    load::run(&target, &reader, &load_opts, progress.clone()).await?;
+    let out = load::run(&target, &reader, &whole, &load_opts, progress.clone()).await?;
+    let failed = out.tables.iter().filter_map(|t| t.error.as_ref());
+    if let Some(f) = failed.chain(&out.failed).next() {
+        return Err(CommandError::DemoMismatch(format!(
+            "the restore failed: {}: {}",
+            f.what, f.error
+        )));
+    }
     let restore_seconds = t.elapsed().as_secs_f64();
 
     progress.phase("comparing source and restored tables");

@@ -12,6 +12,7 @@ pub mod list;
 pub mod prometheus;
 pub mod prune;
 pub mod restore;
+pub mod restore_plan;
 pub mod restore_test;
 pub mod verify;
 
@@ -54,6 +55,10 @@ pub enum CommandError {
     /// The restore test ran and failed; its report (also on disk) says why.
     #[error("restore test FAILED for backup {}: {}", .0.backup_id, .0.notes.first().map_or("see the report", String::as_str))]
     RestoreTestFailed(Box<restore_test::RestoreTestReport>),
+    /// The restore ran to its end but some tables or statements failed; the report
+    /// says which, and the class is the first failure's.
+    #[error("{}", .0.failure())]
+    RestoreIncomplete(Box<restore::RestoreReport>, Class),
 }
 
 impl Classify for CommandError {
@@ -71,6 +76,7 @@ impl Classify for CommandError {
             CommandError::VerifyFailed(_)
             | CommandError::PreflightFailed(_)
             | CommandError::RestoreTestFailed(_) => Class::Corrupt,
+            CommandError::RestoreIncomplete(_, class) => *class,
         }
     }
 
@@ -93,6 +99,12 @@ impl Classify for CommandError {
                  (`pgbunker verify all` shows which are sound)",
                 v.backup_id
             )),
+            CommandError::RestoreIncomplete(..) => Some(
+                "the failed tables were rolled back and the report says why; fix the cause, \
+                 then re-run the same restore with --clean (or --data-only for the failed \
+                 tables) to complete it"
+                    .into(),
+            ),
             CommandError::RestoreTestFailed(r) => Some(format!(
                 "read {} for the details; `pgbunker verify --data {}` locates damage",
                 r.report_markdown, r.backup_id

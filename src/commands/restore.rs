@@ -1,10 +1,15 @@
-//! `pgbunker restore`: a backup into an empty database.
+//! `pgbunker restore`: a backup, or chosen tables of it, into an empty database, a new
+//! one (`--create`), or one that already has them (`--clean`, `--data-only`).
 //!
 //! Loading checks every chunk as it goes, but by then the target already holds the
 //! schema and the tables loaded so far: a damaged backup would leave a half-restored
-//! database behind. So a pre-flight check first downloads every chunk and compares its
-//! SHA-256 with the manifest (the `stored` depth of `verify`), and restore refuses a
-//! damaged backup before writing anything.
+//! database behind. So a pre-flight check first downloads every chunk of the restored
+//! tables and compares its SHA-256 with the manifest (the `stored` depth of `verify`),
+//! and restore refuses a damaged backup before writing anything.
+//!
+//! Once writing has begun, a table that fails is rolled back and the others go on; the
+//! report then lists what succeeded and what failed, and the command fails with it
+//! ([`CommandError::RestoreIncomplete`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,8 +20,12 @@ use super::audit::Audit;
 use super::{verify, CommandError, RepoAccess};
 use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
-use crate::load::{self, LoadOptions};
-use crate::pg::ConnSpec;
+use crate::catalog::{quote_ident, quote_literal, Catalog};
+use crate::load::{self, Failure, LoadOptions};
+use crate::pg::{prepare_session, ConnSpec, PgError};
+use crate::plan::relocate::relocate;
+use crate::plan::scope::{scope, Scope};
+use crate::plan::select::Selection;
 use crate::progress::Progress;
 
 /// No `Debug`: the connection string may carry a password.
@@ -26,29 +35,125 @@ pub struct RestoreOptions {
     pub backup: String,
     pub target: Option<String>,
     pub load: LoadOptions,
-    /// Run the pre-flight check. It reads the whole backup once more before loading;
-    /// skip it only when the backup was just verified.
+    /// Run the pre-flight check. It reads the restored tables' chunks once more
+    /// before loading; skip it only when the backup was just verified.
     pub preflight: bool,
+    /// `-t/-n/-T/-N`: what to restore; everything when empty.
+    pub selection: Selection,
+    /// Also restore what the chosen tables need (see [`crate::plan::scope`]).
+    pub with_dependencies: bool,
+    /// Restore the chosen tables under this schema, beside the live ones.
+    pub into_schema: Option<String>,
+    /// Create the target database first (`--clean` drops it first).
+    pub create: bool,
+}
+
+impl RestoreOptions {
+    /// Options for restoring a whole backup with the defaults.
+    pub fn whole(repo: RepoAccess, backup: String, target: Option<String>) -> RestoreOptions {
+        RestoreOptions {
+            repo,
+            backup,
+            target,
+            load: LoadOptions::default(),
+            preflight: true,
+            selection: Selection::default(),
+            with_dependencies: false,
+            into_schema: None,
+            create: false,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
 pub struct RestoredTable {
     pub table: String,
     pub rows: u64,
+    /// `restored`, or `failed` (rolled back: none of its rows were restored).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {
     pub backup_id: String,
     pub target: String,
+    /// Only some tables were restored (`-t`, `-n`, …).
+    pub partial: bool,
     pub tables: Vec<RestoredTable>,
     pub rows: u64,
     pub statements: usize,
-    /// Steps that failed without harming the restored data (an ANALYZE).
+    /// Statements that failed while the rest of the restore went on.
+    pub failed: Vec<Failure>,
+    /// Steps that failed or were left out without harming the restored data.
     pub warnings: Vec<String>,
     /// Time spent in the pre-flight check (`None` when skipped), part of `seconds`.
     pub preflight_seconds: Option<f64>,
     pub seconds: f64,
+}
+
+impl RestoreReport {
+    /// Whether every table and statement succeeded.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.tables.iter().all(|t| t.error.is_none())
+    }
+
+    /// One line naming what failed.
+    pub fn failure(&self) -> String {
+        let tables: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|t| t.error.is_some())
+            .map(|t| t.table.as_str())
+            .collect();
+        let mut parts = Vec::new();
+        if !tables.is_empty() {
+            parts.push(format!(
+                "{} of {} tables failed and were rolled back ({})",
+                tables.len(),
+                self.tables.len(),
+                tables.join(", ")
+            ));
+        }
+        if !self.failed.is_empty() {
+            parts.push(format!("{} statements failed", self.failed.len()));
+        }
+        format!("restore incomplete: {}", parts.join("; "))
+    }
+}
+
+/// The part of the backup the options choose, as the restore will create it.
+pub fn restore_scope(
+    cat: &Catalog,
+    opts: &RestoreOptions,
+) -> Result<(Scope, Vec<String>), CommandError> {
+    let mut scope = scope(cat, &opts.selection, opts.with_dependencies)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let mut notes = Vec::new();
+    if let Some(schema) = &opts.into_schema {
+        let moved =
+            relocate(scope.catalog, schema).map_err(|e| CommandError::Usage(e.to_string()))?;
+        scope.catalog = moved.catalog;
+        scope.ensure_schemas = vec![schema.clone()];
+        scope.partial = true;
+        notes = moved.notes;
+    }
+    Ok((scope, notes))
+}
+
+/// The load options as the restore runs them: beside the live tables, the copies get
+/// no privileges (see [`crate::plan::relocate`]); with `--create`, `--clean` dropped
+/// the whole database and there is nothing left to drop in it.
+fn load_options(opts: &RestoreOptions) -> LoadOptions {
+    let mut load = opts.load.clone();
+    if opts.into_schema.is_some() {
+        load.ddl.privileges = false;
+    }
+    if opts.create {
+        load.clean = None;
+    }
+    load
 }
 
 pub async fn restore(
@@ -59,45 +164,129 @@ pub async fn restore(
     let target = ConnSpec::parse(opts.target.as_deref())?;
     let repo = opts.repo.open().await?;
     let live = repo.resolve(&opts.backup).await?;
+    let load_opts = load_options(opts);
     // The lock keeps prune away while we read; resolving again after taking it closes
     // the window in which prune could have tombstoned the backup.
     let lock = LockGuard::acquire(&repo, LockKind::Restore, &live.bid).await?;
     let loaded = async {
         let live = repo.resolve(&live.bid).await?;
         let reader = BackupReader::open(&repo, &live).await?;
+        let (scope, notes) = restore_scope(&reader.manifest().catalog, opts)?;
         // A target that cannot take the restore must not cost a whole pre-flight first.
-        load::check_target(&target, &reader).await?;
+        if opts.create {
+            check_database(&target, opts.load.clean.is_some()).await?;
+        } else {
+            load::check_target(&target, &scope, &load_opts).await?;
+        }
         let checked = Instant::now();
-        let preflight = if opts.preflight {
+        let preflight = if opts.preflight && load_opts.sections.data {
             progress.phase("pre-flight check: every chunk's presence, length and SHA-256");
-            verify::preflight(&repo, &reader, opts.load.jobs, progress.as_ref()).await?;
+            let tables: Vec<u32> = scope.table_numbers.clone();
+            verify::preflight(&repo, &reader, &tables, opts.load.jobs, progress.as_ref()).await?;
             Some(checked.elapsed().as_secs_f64())
         } else {
             None
         };
-        let out = load::run(&target, &reader, &opts.load, progress).await?;
-        Ok::<_, CommandError>((out, preflight))
+        if opts.create {
+            create_database(&target, &reader.manifest().catalog, opts.load.clean).await?;
+        }
+        let mut out = load::run(&target, &reader, &scope, &load_opts, progress).await?;
+        out.warnings.splice(0..0, notes);
+        Ok::<_, CommandError>((out, preflight, scope.partial))
     }
     .await;
     lock.release().await?;
-    let (out, preflight_seconds) = loaded?;
-    Ok(RestoreReport {
+    let (out, preflight_seconds, partial) = loaded?;
+    let report = RestoreReport {
         backup_id: live.bid,
         target: target.to_string(),
+        partial,
         rows: out.tables.iter().map(|t| t.rows).sum(),
         tables: out
             .tables
-            .into_iter()
+            .iter()
             .map(|t| RestoredTable {
-                table: t.name,
+                table: t.name.clone(),
                 rows: t.rows,
+                status: if t.error.is_some() {
+                    "failed"
+                } else {
+                    "restored"
+                },
+                error: t.error.as_ref().map(|f| f.error.clone()),
             })
             .collect(),
         statements: out.statements,
-        warnings: out.warnings,
+        failed: out.failed.clone(),
+        warnings: out.warnings.clone(),
         preflight_seconds,
         seconds: started.elapsed().as_secs_f64(),
+    };
+    match out.failure_class() {
+        None => Ok(report),
+        Some(class) => Err(CommandError::RestoreIncomplete(Box::new(report), class)),
+    }
+}
+
+/// The server's maintenance database, where `CREATE DATABASE` runs.
+fn maintenance(target: &ConnSpec) -> ConnSpec {
+    target.with_dbname(if target.dbname() == "postgres" {
+        "template1"
+    } else {
+        "postgres"
     })
+}
+
+/// With `--create`: refuses an existing database unless `--clean` drops it.
+async fn check_database(target: &ConnSpec, clean: bool) -> Result<(), CommandError> {
+    let client = maintenance(target).connect().await?;
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&target.dbname()],
+        )
+        .await
+        .map_err(|e| PgError::query("look for the target database", e))?
+        .is_some();
+    if exists && !clean {
+        return Err(CommandError::Usage(format!(
+            "database {} already exists: --create makes a new one (add --clean to drop it \
+             first, or leave out --create to restore into it)",
+            target.dbname()
+        )));
+    }
+    Ok(())
+}
+
+/// `CREATE DATABASE` with the source's encoding, from `template0` so that nothing of
+/// `template1` gets in the way; `--clean` drops it first.
+async fn create_database(
+    target: &ConnSpec,
+    cat: &Catalog,
+    clean: Option<bool>,
+) -> Result<(), CommandError> {
+    let client = maintenance(target).connect().await?;
+    prepare_session(&client).await?;
+    let name = quote_ident(target.dbname());
+    let mut sql = Vec::new();
+    if clean.is_some() {
+        sql.push(format!("DROP DATABASE IF EXISTS {name}"));
+    }
+    let encoding = if cat.encoding.is_empty() {
+        String::new()
+    } else {
+        format!(" ENCODING {}", quote_literal(&cat.encoding))
+    };
+    sql.push(format!(
+        "CREATE DATABASE {name} TEMPLATE template0{encoding}"
+    ));
+    for s in sql {
+        client
+            .batch_execute(&s)
+            .await
+            .map_err(|e| PgError::query(format!("run `{s}`"), e))?;
+    }
+    Ok(())
 }
 
 impl Audit for RestoreReport {
@@ -107,7 +296,9 @@ impl Audit for RestoreReport {
     fn details(&self) -> serde_json::Value {
         serde_json::json!({
             "target": self.target,
+            "partial": self.partial,
             "tables": self.tables.len(),
+            "failed": self.tables.iter().filter(|t| t.error.is_some()).count() + self.failed.len(),
             "rows": self.rows,
             "seconds": self.seconds,
         })

@@ -132,7 +132,8 @@ pub async fn restore_test(
     // up afterwards, whatever happens in between.
     let reader = crate::archive::BackupReader::open(&repo, &live).await;
     if let Ok(r) = &reader {
-        crate::load::check_target(&scratch, r).await?;
+        let whole = crate::plan::scope::Scope::whole(&r.manifest().catalog);
+        crate::load::check_target(&scratch, &whole, &opts.restore.load).await?;
     }
     let restored = restore(&opts.restore, progress).await;
     report.restore_end = ts(OffsetDateTime::now_utc());

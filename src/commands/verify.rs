@@ -269,6 +269,7 @@ pub async fn verify(
         let check = Check {
             depth: opts.depth,
             sample: sample.as_ref(),
+            only: None,
             jobs: opts.jobs,
             room,
             progress: progress.as_ref(),
@@ -308,15 +309,18 @@ pub async fn verify(
 
 /// Restore's pre-flight: the manifest and every chunk's presence, length and SHA-256,
 /// before anything is written to the target.
+/// Checks the chunks of the tables numbered `tables` (those a restore loads).
 pub(crate) async fn preflight(
     repo: &Repository,
     reader: &BackupReader,
+    tables: &[u32],
     jobs: usize,
     progress: &dyn Progress,
 ) -> Result<(), CommandError> {
     let check = Check {
         depth: Depth::Stored,
         sample: None,
+        only: Some(tables),
         jobs,
         room: MAX_PROBLEMS,
         progress,
@@ -536,6 +540,8 @@ struct ChunkDone {
 struct Check<'a> {
     depth: Depth,
     sample: Option<&'a Sample>,
+    /// Only these tables (manifest numbers); all when `None`.
+    only: Option<&'a [u32]>,
     jobs: usize,
     /// How many more problems the report may list.
     room: usize,
@@ -554,7 +560,13 @@ impl Check<'_> {
         check_manifest(m, &mut found);
         check_summary(repo, m, &layout, &mut found).await?;
 
-        let tables: Vec<Arc<TableRecord>> = m.tables.iter().cloned().map(Arc::new).collect();
+        let tables: Vec<Arc<TableRecord>> = m
+            .tables
+            .iter()
+            .filter(|t| self.only.is_none_or(|o| o.contains(&t.table_no)))
+            .cloned()
+            .map(Arc::new)
+            .collect();
         let mut reads = Vec::new();
         let mut heads = Vec::new();
         for (t, rec) in tables.iter().enumerate() {

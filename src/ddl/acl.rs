@@ -83,9 +83,16 @@ fn grantee_sql(name: &str) -> String {
     }
 }
 
-/// `GRANT`s for one item; `columns` is ` (col)` for column privileges. A grant made
-/// by someone other than the object's owner is replayed as that role.
-fn grants(item: &Item, target: &str, columns: &str, owner: Option<&str>) -> Vec<String> {
+/// `GRANT`s for one item; `columns` is ` (col)` for column privileges. With
+/// `set_role`, a grant made by someone other than the object's owner is replayed as
+/// that role; without (no owners restored), the restoring user makes it.
+fn grants(
+    item: &Item,
+    target: &str,
+    columns: &str,
+    owner: Option<&str>,
+    set_role: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     for option in [false, true] {
         let names: Vec<String> = item
@@ -106,7 +113,7 @@ fn grants(item: &Item, target: &str, columns: &str, owner: Option<&str>) -> Vec<
         if option {
             stmt.push_str(" WITH GRANT OPTION");
         }
-        if owner.is_some_and(|o| o != item.grantor) && !item.grantor.is_empty() {
+        if set_role && owner.is_some_and(|o| o != item.grantor) && !item.grantor.is_empty() {
             stmt = format!(
                 "SET ROLE {}; {stmt}; RESET ROLE",
                 quote_ident(&item.grantor)
@@ -119,7 +126,7 @@ fn grants(item: &Item, target: &str, columns: &str, owner: Option<&str>) -> Vec<
 
 /// Statements that give an object exactly the privileges in `acl`, starting from the
 /// defaults it has when created by `owner`.
-pub fn statements(acl: &Acl, owner: Option<&str>) -> Vec<String> {
+pub fn statements(acl: &Acl, owner: Option<&str>, set_role: bool) -> Vec<String> {
     let items: Vec<Item> = acl.items.iter().filter_map(|t| parse(t)).collect();
     let defaults: Vec<Item> = acl.defaults.iter().filter_map(|t| parse(t)).collect();
     let mut out = Vec::new();
@@ -131,14 +138,14 @@ pub fn statements(acl: &Acl, owner: Option<&str>) -> Vec<String> {
         ));
     }
     for i in items.iter().filter(|i| !defaults.contains(i)) {
-        out.extend(grants(i, &acl.target, "", owner));
+        out.extend(grants(i, &acl.target, "", owner, set_role));
     }
     out
 }
 
 /// Statements that give an object that already exists in the target (the `public`
 /// schema) exactly the privileges in `acl`, whatever it had there.
-pub fn replace_statements(acl: &Acl, owner: Option<&str>) -> Vec<String> {
+pub fn replace_statements(acl: &Acl, owner: Option<&str>, set_role: bool) -> Vec<String> {
     let mut out = vec![format!("REVOKE ALL ON {} FROM PUBLIC", acl.target)];
     if let Some(o) = owner {
         out.push(format!(
@@ -148,7 +155,7 @@ pub fn replace_statements(acl: &Acl, owner: Option<&str>) -> Vec<String> {
         ));
     }
     for i in acl.items.iter().filter_map(|t| parse(t)) {
-        out.extend(grants(&i, &acl.target, "", owner));
+        out.extend(grants(&i, &acl.target, "", owner, set_role));
     }
     out
 }
@@ -159,12 +166,13 @@ pub fn column_statements(
     column: &str,
     items: &[String],
     owner: Option<&str>,
+    set_role: bool,
 ) -> Vec<String> {
     let cols = format!(" ({})", quote_ident(column));
     items
         .iter()
         .filter_map(|t| parse(t))
-        .flat_map(|i| grants(&i, table_target, &cols, owner))
+        .flat_map(|i| grants(&i, table_target, &cols, owner, set_role))
         .collect()
 }
 
@@ -189,7 +197,7 @@ mod tests {
             defaults: vec!["o=arwdDxt/o".into()],
         };
         assert_eq!(
-            statements(&acl, Some("o")),
+            statements(&acl, Some("o"), true),
             vec![
                 "REVOKE ALL ON TABLE \"s\".\"t\" FROM \"o\"",
                 "GRANT INSERT, SELECT, UPDATE, REFERENCES, TRIGGER ON TABLE \"s\".\"t\" TO \"o\"",
@@ -197,13 +205,18 @@ mod tests {
                 "SET ROLE \"r\"; GRANT UPDATE ON TABLE \"s\".\"t\" TO \"x\"; RESET ROLE",
             ]
         );
+        // Without owners the restoring user makes every grant itself.
+        assert_eq!(
+            statements(&acl, Some("o"), false)[3],
+            "GRANT UPDATE ON TABLE \"s\".\"t\" TO \"x\""
+        );
         let public = Acl {
             target: "FUNCTION f()".into(),
             items: vec!["o=X/o".into()],
             defaults: vec!["=X/o".into(), "o=X/o".into()],
         };
         assert_eq!(
-            statements(&public, Some("o")),
+            statements(&public, Some("o"), true),
             vec!["REVOKE ALL ON FUNCTION f() FROM PUBLIC"]
         );
     }

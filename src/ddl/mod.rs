@@ -1,20 +1,55 @@
-//! Catalog → SQL for the pre-data and post-data sections of a restore. Pure: no I/O.
+//! Catalog → SQL for the pre-data and post-data sections of a restore, and the drops
+//! `restore --clean` runs before them. Pure: no I/O.
 //!
 //! Every name is schema-qualified and quoted, so the statements do not depend on the
 //! target's `search_path`. Objects are created in `pg_depend` order.
 
 mod acl;
+mod clean;
 mod order;
 mod table;
 
-use std::collections::HashMap;
-
-use crate::catalog::{
-    quote_ident, quote_literal, Catalog, ConstraintKind, ObjKey, SchemaObject, Section, PG_CLASS,
-    PG_TYPE,
-};
-use order::Node;
+use crate::catalog::{quote_ident, quote_literal, Catalog, ConstraintKind, SchemaObject};
+pub use clean::drops;
+use order::PreObject;
 use table::{is_pre_data_check, sequence_options};
+
+/// What a restore reproduces besides the objects themselves. Turning a part off is
+/// pg_restore's `--no-owner` / `--no-privileges`: for a target server whose roles
+/// differ from the source's, where an `ALTER … OWNER TO` or a `GRANT` naming a role
+/// it lacks would fail the restore. Both are on by default: a restore into a copy of
+/// the source server should give back exactly what was backed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DdlOptions {
+    /// Off: no `ALTER … OWNER TO`, and grants another role made are made by the
+    /// restoring user instead of as that role (`SET ROLE`): everything then belongs to
+    /// whoever runs the restore.
+    pub owners: bool,
+    /// Off: no `GRANT`/`REVOKE` at all (object, column and default privileges), as
+    /// `pg_restore -x`: the objects get the defaults of the target.
+    pub privileges: bool,
+}
+
+impl Default for DdlOptions {
+    fn default() -> Self {
+        DdlOptions {
+            owners: true,
+            privileges: true,
+        }
+    }
+}
+
+impl DdlOptions {
+    fn owner(&self, target: &str, owner: &Option<String>) -> Option<String> {
+        owner
+            .as_ref()
+            .filter(|_| self.owners)
+            .map(|o| format!("ALTER {target} OWNER TO {}", quote_ident(o)))
+    }
+}
+
+/// The kind of the objects that hold `ALTER DEFAULT PRIVILEGES` statements.
+const DEFAULT_PRIVILEGES: &str = "default privileges";
 
 /// Post-data statements in the order their dependencies allow; statements within one
 /// step are independent and may run in parallel.
@@ -40,37 +75,21 @@ fn comment(kind: &str, target: &str, text: &Option<String>) -> Option<String> {
         .map(|t| format!("COMMENT ON {kind} {target} IS {}", quote_literal(t)))
 }
 
-fn owner(target: &str, owner: &Option<String>) -> Option<String> {
-    owner
-        .as_ref()
-        .map(|o| format!("ALTER {target} OWNER TO {}", quote_ident(o)))
-}
-
-/// Tie-break rank of an object kind when dependencies leave a choice.
-fn rank(kind: &str) -> u8 {
-    match kind {
-        "extension" => 1,
-        "collation" => 2,
-        "enum" => 3,
-        "domain" | "composite type" | "range type" => 4,
-        "function" | "procedure" => 5,
-        "sequence" => 7,
-        "table" => 8,
-        "view" => 9,
-        "materialized view" => 10,
-        "index" => 20,
-        "trigger" | "rule" | "policy" => 22,
-        "materialized view data" => 25,
-        "event trigger" => 30,
-        _ => 15,
+/// One object's statements: create, owner, comment. Without privileges, the grants
+/// some `create` lists hold (a foreign table's column privileges) are left out too.
+fn object_statements(o: &SchemaObject, opts: &DdlOptions) -> Vec<String> {
+    if !opts.privileges && o.kind == DEFAULT_PRIVILEGES {
+        return Vec::new();
     }
-}
-
-/// One object's statements: create, owner, comment.
-fn object_statements(o: &SchemaObject) -> Vec<String> {
-    let mut out = o.create.clone();
+    let grant = |s: &&String| s.starts_with("GRANT ") || s.starts_with("REVOKE ");
+    let mut out: Vec<String> = o
+        .create
+        .iter()
+        .filter(|s| opts.privileges || !grant(s))
+        .cloned()
+        .collect();
     if let Some(t) = &o.target {
-        out.extend(owner(t, &o.owner));
+        out.extend(opts.owner(t, &o.owner));
         if let Some(c) = &o.comment {
             out.push(format!("COMMENT ON {t} IS {}", quote_literal(c)));
         }
@@ -78,10 +97,40 @@ fn object_statements(o: &SchemaObject) -> Vec<String> {
     out
 }
 
+/// The statements that create one object of the dependency order.
+fn create(cat: &Catalog, item: PreObject, opts: &DdlOptions) -> Vec<String> {
+    match item {
+        PreObject::Enum(e) => {
+            let labels: Vec<String> = e.labels.iter().map(|l| quote_literal(l)).collect();
+            let mut s = vec![format!(
+                "CREATE TYPE {} AS ENUM ({})",
+                e.name,
+                labels.join(", ")
+            )];
+            s.extend(opts.owner(&format!("TYPE {}", e.name), &e.owner));
+            s.extend(comment("TYPE", &e.name.to_string(), &e.comment));
+            s
+        }
+        PreObject::Sequence(s) => {
+            let mut v = vec![format!(
+                "CREATE {}SEQUENCE {} AS {} {}",
+                if s.unlogged { "UNLOGGED " } else { "" },
+                s.name,
+                s.data_type,
+                sequence_options(s)
+            )];
+            v.extend(opts.owner(&format!("SEQUENCE {}", s.name), &s.owner));
+            v
+        }
+        PreObject::Table(t) => table::create(cat, t, opts),
+        PreObject::Object(o) => object_statements(o, opts),
+    }
+}
+
 /// Schemas, extensions, types, functions, sequences, tables (with defaults, NOT NULL,
 /// identity and valid CHECK constraints), views and materialized views (empty), in
 /// dependency order; then partitions attached, sequence ownership and privileges.
-pub fn pre_data(cat: &Catalog) -> Vec<String> {
+pub fn pre_data(cat: &Catalog, opts: &DdlOptions) -> Vec<String> {
     let mut out = Vec::new();
     for s in &cat.schemas {
         let name = quote_ident(&s.name);
@@ -93,66 +142,10 @@ pub fn pre_data(cat: &Catalog) -> Vec<String> {
             out.push(format!("CREATE SCHEMA {name}"));
             out.extend(comment("SCHEMA", &name, &s.comment));
         }
-        out.extend(owner(&format!("SCHEMA {name}"), &s.owner));
+        out.extend(opts.owner(&format!("SCHEMA {name}"), &s.owner));
     }
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut stmts: Vec<Vec<String>> = Vec::new();
-    for e in &cat.enums {
-        let labels: Vec<String> = e.labels.iter().map(|l| quote_literal(l)).collect();
-        let mut s = vec![format!(
-            "CREATE TYPE {} AS ENUM ({})",
-            e.name,
-            labels.join(", ")
-        )];
-        s.extend(owner(&format!("TYPE {}", e.name), &e.owner));
-        s.extend(comment("TYPE", &e.name.to_string(), &e.comment));
-        nodes.push(Node {
-            key: ObjKey {
-                class: PG_TYPE,
-                oid: e.oid,
-            },
-            rank: rank("enum"),
-            name: e.name.plain(),
-        });
-        stmts.push(s);
-    }
-    for s in cat.sequences.iter().filter(|s| !s.identity) {
-        let mut v = vec![format!(
-            "CREATE {}SEQUENCE {} AS {} {}",
-            if s.unlogged { "UNLOGGED " } else { "" },
-            s.name,
-            s.data_type,
-            sequence_options(s)
-        )];
-        v.extend(owner(&format!("SEQUENCE {}", s.name), &s.owner));
-        nodes.push(Node {
-            key: ObjKey {
-                class: PG_CLASS,
-                oid: s.oid,
-            },
-            rank: rank("sequence"),
-            name: s.name.plain(),
-        });
-        stmts.push(v);
-    }
-    for t in &cat.tables {
-        nodes.push(Node {
-            key: t.key(),
-            rank: rank("table"),
-            name: t.name.plain(),
-        });
-        stmts.push(table::create(cat, t));
-    }
-    for o in cat.objects.iter().filter(|o| o.section == Section::PreData) {
-        nodes.push(Node {
-            key: o.key,
-            rank: rank(&o.kind),
-            name: o.name.clone(),
-        });
-        stmts.push(object_statements(o));
-    }
-    for i in order::sorted(&nodes, &cat.dependencies) {
-        out.append(&mut stmts[i]);
+    for item in order::pre_data(cat) {
+        out.extend(create(cat, item, opts));
     }
     for t in &cat.tables {
         if let Some(p) = &t.partition_of {
@@ -173,47 +166,49 @@ pub fn pre_data(cat: &Catalog) -> Vec<String> {
         }
         out.extend(comment("SEQUENCE", &s.name.to_string(), &s.comment));
     }
-    out.extend(privileges(cat));
+    if opts.privileges {
+        out.extend(privileges(cat, opts.owners));
+    }
     out
 }
 
 /// Every `GRANT`/`REVOKE`, after all objects exist (a grant may name any of them).
-fn privileges(cat: &Catalog) -> Vec<String> {
+/// `set_role`: replay a grant someone other than the owner made as its grantor.
+fn privileges(cat: &Catalog, set_role: bool) -> Vec<String> {
     let mut out = Vec::new();
     for s in &cat.schemas {
+        let owner = s.owner.as_deref();
         match (&s.acl, s.existing) {
-            (Some(a), true) => out.extend(acl::replace_statements(a, s.owner.as_deref())),
-            (Some(a), false) => out.extend(acl::statements(a, s.owner.as_deref())),
+            (Some(a), true) => out.extend(acl::replace_statements(a, owner, set_role)),
+            (Some(a), false) => out.extend(acl::statements(a, owner, set_role)),
             (None, _) => {}
         }
     }
     for e in &cat.enums {
         if let Some(a) = &e.acl {
-            out.extend(acl::statements(a, e.owner.as_deref()));
+            out.extend(acl::statements(a, e.owner.as_deref(), set_role));
         }
     }
     for s in &cat.sequences {
         if let Some(a) = &s.acl {
-            out.extend(acl::statements(a, s.owner.as_deref()));
+            out.extend(acl::statements(a, s.owner.as_deref(), set_role));
         }
     }
     for t in &cat.tables {
+        let owner = t.owner.as_deref();
         if let Some(a) = &t.acl {
-            out.extend(acl::statements(a, t.owner.as_deref()));
+            out.extend(acl::statements(a, owner, set_role));
         }
         let target = format!("TABLE {}", t.name);
         for c in &t.columns {
             out.extend(acl::column_statements(
-                &target,
-                &c.name,
-                &c.acl,
-                t.owner.as_deref(),
+                &target, &c.name, &c.acl, owner, set_role,
             ));
         }
     }
     for o in &cat.objects {
         if let Some(a) = &o.acl {
-            out.extend(acl::statements(a, o.owner.as_deref()));
+            out.extend(acl::statements(a, o.owner.as_deref(), set_role));
         }
     }
     out
@@ -236,7 +231,7 @@ pub fn sequence_values(cat: &Catalog) -> Vec<String> {
 
 /// Keys, indexes, foreign keys, table settings, triggers, rules, policies and the
 /// other post-data objects.
-pub fn post_data(cat: &Catalog) -> PostData {
+pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
     let mut p = PostData::default();
     let mut groups = TableGroups::new(cat);
     let mut grouped: Vec<(usize, String)> = Vec::new();
@@ -319,26 +314,12 @@ pub fn post_data(cat: &Catalog) -> PostData {
     }
     p.constraint_groups = by_root.into_values().collect();
 
-    let posts: Vec<&SchemaObject> = cat
-        .objects
-        .iter()
-        .filter(|o| o.section == Section::PostData)
-        .collect();
-    let nodes: Vec<Node> = posts
-        .iter()
-        .map(|o| Node {
-            key: o.key,
-            rank: rank(&o.kind),
-            name: o.name.clone(),
-        })
-        .collect();
-    let deps = refresh_dependencies(cat, &posts);
     let mut last = Vec::new();
-    for i in order::sorted(&nodes, &deps) {
-        if posts[i].kind == "event trigger" {
-            last.extend(object_statements(posts[i]));
+    for o in order::post_data(cat) {
+        if o.kind == "event trigger" {
+            last.extend(object_statements(o, opts));
         } else {
-            p.rest.extend(object_statements(posts[i]));
+            p.rest.extend(object_statements(o, opts));
         }
     }
     p.rest.extend(comments);
@@ -362,34 +343,6 @@ fn table_settings(t: &crate::catalog::Table) -> Vec<String> {
     }
     if t.force_row_security {
         out.push(format!("{only} FORCE ROW LEVEL SECURITY"));
-    }
-    out
-}
-
-/// Post-data objects depend on each other through their tables: a materialized
-/// view's contents need the contents of the views it reads first. Refresh objects
-/// carry class 0 and the view's OID; their order follows the views' dependencies.
-fn refresh_dependencies(cat: &Catalog, posts: &[&SchemaObject]) -> Vec<crate::catalog::Dependency> {
-    let refresh: HashMap<u32, ObjKey> = posts
-        .iter()
-        .filter(|o| o.key.class == 0)
-        .map(|o| (o.key.oid, o.key))
-        .collect();
-    let mut out: Vec<crate::catalog::Dependency> = cat.dependencies.clone();
-    for d in &cat.dependencies {
-        if let (Some(&a), Some(&b)) = (
-            refresh
-                .get(&d.dependent.oid)
-                .filter(|_| d.dependent.class == PG_CLASS),
-            refresh
-                .get(&d.referenced.oid)
-                .filter(|_| d.referenced.class == PG_CLASS),
-        ) {
-            out.push(crate::catalog::Dependency {
-                dependent: a,
-                referenced: b,
-            });
-        }
     }
     out
 }
@@ -428,7 +381,7 @@ impl<'a> TableGroups<'a> {
 mod tests {
     use super::*;
     use crate::catalog::{
-        Column, Constraint, IdentityKind, Index, OwnedBy, QualName, Sequence, Table,
+        Column, Constraint, IdentityKind, Index, ObjKey, OwnedBy, QualName, Sequence, Table,
     };
 
     fn sample() -> Catalog {
@@ -503,7 +456,7 @@ mod tests {
     #[test]
     fn identity_checks_and_keys_land_in_the_right_section() {
         let cat = sample();
-        let pre = pre_data(&cat).join(";\n");
+        let pre = pre_data(&cat, &DdlOptions::default()).join(";\n");
         assert!(
             pre.contains(
                 "GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME \"public\".\"patients_id_seq\""
@@ -519,13 +472,156 @@ mod tests {
             "identity sequences come with their column"
         );
         assert!(pre.contains("IS 'it''s the id'"));
-        let post = post_data(&cat);
+        let post = post_data(&cat, &DdlOptions::default());
         assert_eq!(post.indexes.len(), 2);
         assert!(post.constraint_groups.is_empty());
         assert_eq!(
             sequence_values(&cat),
             vec!["SELECT pg_catalog.setval('\"public\".\"patients_id_seq\"'::regclass, 42, true)"]
         );
+    }
+
+    /// Owners, object, column and default privileges, and a grant made by a role
+    /// other than the owner, on every kind that carries them.
+    fn owned_and_granted() -> Catalog {
+        use crate::catalog::{Acl, EnumType, Schema, Section};
+        let acl = |target: &str, items: &[&str]| {
+            Some(Acl {
+                target: target.into(),
+                items: items.iter().map(|s| s.to_string()).collect(),
+                defaults: vec![items[0].to_string()],
+            })
+        };
+        let alice = Some("alice".to_string());
+        let object =
+            |kind: &str, section, create: Vec<String>, target: Option<&str>| SchemaObject {
+                key: ObjKey::default(),
+                kind: kind.into(),
+                schema: Some("app".into()),
+                name: kind.into(),
+                section,
+                create,
+                target: target.map(Into::into),
+                owner: target.and(alice.clone()),
+                acl: None,
+                comment: None,
+                table: None,
+            };
+        let mut function = object(
+            "function",
+            Section::PreData,
+            vec!["CREATE FUNCTION app.f() …".into()],
+            Some("FUNCTION app.f()"),
+        );
+        function.acl = acl("FUNCTION app.f()", &["alice=X/alice", "bob=X/alice"]);
+        let mut cat = sample();
+        cat.schemas = vec![Schema {
+            name: "app".into(),
+            comment: None,
+            existing: false,
+            owner: alice.clone(),
+            acl: acl("SCHEMA \"app\"", &["alice=UC/alice", "bob=U/alice"]),
+        }];
+        cat.enums = vec![EnumType {
+            oid: 9,
+            name: QualName::new("app", "mood"),
+            labels: vec!["ok".into()],
+            comment: None,
+            owner: alice.clone(),
+            acl: acl("TYPE app.mood", &["alice=U/alice", "=U/alice"]),
+        }];
+        cat.sequences.push(Sequence {
+            oid: 8,
+            name: QualName::new("app", "counter"),
+            owner: alice.clone(),
+            acl: acl("SEQUENCE app.counter", &["alice=rwU/alice", "bob=r/alice"]),
+            ..Default::default()
+        });
+        let t = &mut cat.tables[0];
+        t.owner = alice.clone();
+        t.acl = acl(
+            "TABLE public.patients",
+            &["alice=arwdDxt/alice", "carol=r/bob"],
+        );
+        t.columns[0].acl = vec!["dave=r/alice".into()];
+        cat.objects = vec![
+            function,
+            object(
+                "foreign table",
+                Section::PreData,
+                vec![
+                    "CREATE FOREIGN TABLE app.ft (x integer) SERVER s".into(),
+                    "GRANT SELECT (x) ON TABLE app.ft TO bob".into(),
+                ],
+                Some("FOREIGN TABLE app.ft"),
+            ),
+            object(
+                DEFAULT_PRIVILEGES,
+                Section::PostData,
+                vec![
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE alice GRANT SELECT ON TABLES TO bob".into(),
+                ],
+                None,
+            ),
+        ];
+        cat
+    }
+
+    fn script(cat: &Catalog, opts: DdlOptions) -> Vec<String> {
+        let mut all = pre_data(cat, &opts);
+        all.extend(post_data(cat, &opts).rest);
+        all
+    }
+
+    #[test]
+    fn owners_and_privileges_can_each_be_left_out() {
+        let cat = owned_and_granted();
+        let has = |all: &[String], what: &str| all.iter().filter(|s| s.contains(what)).count();
+        let full = script(&cat, DdlOptions::default());
+        // schema, enum, sequence, table, function, foreign table
+        assert_eq!(has(&full, "OWNER TO \"alice\""), 6, "{full:#?}");
+        assert!(full.contains(
+            &"SET ROLE \"bob\"; GRANT SELECT ON TABLE public.patients TO \"carol\"; RESET ROLE"
+                .into()
+        ));
+        assert_eq!(has(&full, "GRANT SELECT (\"id\") ON TABLE"), 1);
+        assert_eq!(has(&full, "ALTER DEFAULT PRIVILEGES"), 1);
+
+        let no_owner = script(
+            &cat,
+            DdlOptions {
+                owners: false,
+                ..Default::default()
+            },
+        );
+        assert_eq!(has(&no_owner, "OWNER"), 0, "{no_owner:#?}");
+        assert_eq!(has(&no_owner, "ROLE \""), 0, "{no_owner:#?}");
+        assert!(no_owner.contains(&"GRANT SELECT ON TABLE public.patients TO \"carol\"".into()));
+        assert_eq!(has(&no_owner, "GRANT"), has(&full, "GRANT"));
+        assert_eq!(has(&no_owner, "REVOKE"), has(&full, "REVOKE"));
+        // Default privileges name their role: kept, as pg_restore -O keeps them.
+        assert_eq!(has(&no_owner, "ALTER DEFAULT PRIVILEGES FOR ROLE alice"), 1);
+
+        let no_acl = script(
+            &cat,
+            DdlOptions {
+                privileges: false,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            has(&no_acl, "GRANT") + has(&no_acl, "REVOKE"),
+            0,
+            "{no_acl:#?}"
+        );
+        assert_eq!(has(&no_acl, "PRIVILEGES"), 0);
+        assert_eq!(has(&no_acl, "OWNER TO \"alice\""), 6);
+        // Nothing else is left out.
+        let acl_statements = full
+            .iter()
+            .filter(|s| s.contains("GRANT ") || s.contains("REVOKE "))
+            .count();
+        assert_eq!(full.len() - no_acl.len(), acl_statements);
     }
 
     #[test]
@@ -555,7 +651,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut groups: Vec<usize> = post_data(&cat)
+        let mut groups: Vec<usize> = post_data(&cat, &DdlOptions::default())
             .constraint_groups
             .iter()
             .map(Vec::len)

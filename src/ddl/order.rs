@@ -1,21 +1,145 @@
 //! Dependency order: every object after the objects it needs, ties broken by a rank
 //! per kind and then by name, so the same catalog always gives the same script.
+//! Creation and `--clean` read the same lists, one forwards and one backwards, so a
+//! drop can never disagree with the creation it undoes.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::catalog::{Dependency, ObjKey};
+use crate::catalog::{
+    Catalog, Dependency, EnumType, ObjKey, SchemaObject, Section, Sequence, Table, PG_CLASS,
+    PG_TYPE,
+};
+
+/// One object of the pre-data section that takes part in the dependency order.
+/// Schemas do not: they come before everything and go after everything.
+#[derive(Clone, Copy)]
+pub enum PreObject<'a> {
+    Enum(&'a EnumType),
+    /// Not an identity sequence: those come with their column.
+    Sequence(&'a Sequence),
+    Table(&'a Table),
+    Object(&'a SchemaObject),
+}
+
+/// The pre-data objects in creation order.
+pub fn pre_data(cat: &Catalog) -> Vec<PreObject<'_>> {
+    let mut items = Vec::new();
+    let mut nodes = Vec::new();
+    let mut add = |item, key, kind: &str, name: String| {
+        items.push(item);
+        nodes.push(Node {
+            key,
+            rank: rank(kind),
+            name,
+        });
+    };
+    for e in &cat.enums {
+        let key = ObjKey {
+            class: PG_TYPE,
+            oid: e.oid,
+        };
+        add(PreObject::Enum(e), key, "enum", e.name.plain());
+    }
+    for s in cat.sequences.iter().filter(|s| !s.identity) {
+        let key = ObjKey {
+            class: PG_CLASS,
+            oid: s.oid,
+        };
+        add(PreObject::Sequence(s), key, "sequence", s.name.plain());
+    }
+    for t in &cat.tables {
+        add(PreObject::Table(t), t.key(), "table", t.name.plain());
+    }
+    for o in cat.objects.iter().filter(|o| o.section == Section::PreData) {
+        add(PreObject::Object(o), o.key, &o.kind, o.name.clone());
+    }
+    sorted(&nodes, &cat.dependencies)
+        .into_iter()
+        .map(|i| items[i])
+        .collect()
+}
+
+/// The post-data schema objects in creation order.
+pub fn post_data(cat: &Catalog) -> Vec<&SchemaObject> {
+    let posts: Vec<&SchemaObject> = cat
+        .objects
+        .iter()
+        .filter(|o| o.section == Section::PostData)
+        .collect();
+    let nodes: Vec<Node> = posts
+        .iter()
+        .map(|o| Node {
+            key: o.key,
+            rank: rank(&o.kind),
+            name: o.name.clone(),
+        })
+        .collect();
+    let deps = refresh_dependencies(cat, &posts);
+    sorted(&nodes, &deps)
+        .into_iter()
+        .map(|i| posts[i])
+        .collect()
+}
+
+/// Tie-break rank of an object kind when dependencies leave a choice.
+fn rank(kind: &str) -> u8 {
+    match kind {
+        "extension" => 1,
+        "collation" => 2,
+        "enum" => 3,
+        "domain" | "composite type" | "range type" => 4,
+        "function" | "procedure" => 5,
+        "sequence" => 7,
+        "table" => 8,
+        "view" => 9,
+        "materialized view" => 10,
+        "index" => 20,
+        "trigger" | "rule" | "policy" => 22,
+        "materialized view data" => 25,
+        "event trigger" => 30,
+        _ => 15,
+    }
+}
+
+/// Post-data objects depend on each other through their tables: a materialized
+/// view's contents need the contents of the views it reads first. Refresh objects
+/// carry class 0 and the view's OID; their order follows the views' dependencies.
+fn refresh_dependencies(cat: &Catalog, posts: &[&SchemaObject]) -> Vec<Dependency> {
+    let refresh: HashMap<u32, ObjKey> = posts
+        .iter()
+        .filter(|o| o.key.class == 0)
+        .map(|o| (o.key.oid, o.key))
+        .collect();
+    let mut out: Vec<Dependency> = cat.dependencies.clone();
+    for d in &cat.dependencies {
+        if let (Some(&a), Some(&b)) = (
+            refresh
+                .get(&d.dependent.oid)
+                .filter(|_| d.dependent.class == PG_CLASS),
+            refresh
+                .get(&d.referenced.oid)
+                .filter(|_| d.referenced.class == PG_CLASS),
+        ) {
+            out.push(Dependency {
+                dependent: a,
+                referenced: b,
+            });
+        }
+    }
+    out
+}
 
 /// What the sorter needs to know of one object.
-pub struct Node {
-    pub key: ObjKey,
-    pub rank: u8,
-    pub name: String,
+struct Node {
+    key: ObjKey,
+    rank: u8,
+    name: String,
 }
 
 /// Indexes into `nodes` in creation order. Edges to unknown keys are ignored; a
 /// cycle (which `pg_depend` should not contain between the objects we create) is
 /// broken at the lowest-ranked object left, so the order is still total.
-pub fn sorted(nodes: &[Node], deps: &[Dependency]) -> Vec<usize> {
+fn sorted(nodes: &[Node], deps: &[Dependency]) -> Vec<usize> {
     let index: HashMap<ObjKey, usize> = nodes.iter().enumerate().map(|(i, n)| (n.key, i)).collect();
     let mut waiting = vec![0usize; nodes.len()];
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];

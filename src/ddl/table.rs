@@ -1,6 +1,6 @@
 //! `CREATE TABLE` and the table settings that come with it.
 
-use super::{comment, owner};
+use super::{comment, DdlOptions};
 use crate::catalog::{quote_ident, Catalog, Column, ConstraintKind, IdentityKind, Sequence, Table};
 
 pub(super) fn sequence_options(s: &Sequence) -> String {
@@ -89,7 +89,7 @@ fn typed_column_sql(c: &Column) -> Option<String> {
 /// A child whose columns are all its own was made on its own and adopted with
 /// `ALTER TABLE … INHERIT`: its column order may differ from what `INHERITS` gives,
 /// so it is recreated the same way.
-pub(super) fn create(cat: &Catalog, t: &Table) -> Vec<String> {
+pub(super) fn create(cat: &Catalog, t: &Table, opts: &DdlOptions) -> Vec<String> {
     let partition = t.partition_of.is_some();
     let adopted = !t.inherits.is_empty() && t.columns.iter().all(|c| c.local);
     let inherits: &[crate::catalog::QualName] = if adopted { &[] } else { &t.inherits };
@@ -177,7 +177,7 @@ pub(super) fn create(cat: &Catalog, t: &Table) -> Vec<String> {
             ));
         }
     }
-    out.extend(owner(&format!("TABLE {}", t.name), &t.owner));
+    out.extend(opts.owner(&format!("TABLE {}", t.name), &t.owner));
     out.extend(comment("TABLE", &t.name.to_string(), &t.comment));
     for c in &t.columns {
         let target = format!("{}.{}", t.name, quote_ident(&c.name));

@@ -1,21 +1,34 @@
-//! Restore: pre-data DDL, parallel `COPY … FROM STDIN (FORMAT binary)` in foreign-key
-//! order with chunks fetched and opened ahead, sequence values, then post-data
-//! (keys and indexes in parallel, then foreign keys), then ANALYZE.
+//! Restore: pre-data DDL, parallel `COPY … FROM STDIN (FORMAT binary)` with chunks
+//! fetched and opened ahead, sequence values, then post-data (keys and indexes in
+//! parallel, then foreign keys), then ANALYZE: for the whole backup or a [`Scope`] of
+//! it, into an empty database or one that has the schema, section by section.
+//!
+//! Pre-data runs in one transaction: it all exists or nothing does. After that a
+//! failure is kept and the restore goes on: each table loads in its own transaction
+//! and a post-data statement that fails is reported, so the outcome lists what
+//! succeeded and what did not, and `--clean` can re-run it.
 
+mod data;
 mod parallel;
 mod table;
+mod target;
 
 pub use table::type_remapper;
+pub use target::TargetState;
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::archive::{ArchiveError, BackupReader};
+use crate::catalog::{Catalog, ConstraintKind};
+use crate::ddl::DdlOptions;
 use crate::error::{Class, Classify};
-use crate::pg::{prepare_session, run_sessions, ConnSpec, PgError, WorkerLost};
+use crate::pg::{prepare_session, ConnSpec, PgError, WorkerLost};
 use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::CopyFormatError;
+use crate::plan::scope::Scope;
 use crate::progress::Progress;
 
 #[derive(Debug, Error)]
@@ -26,12 +39,20 @@ pub enum LoadError {
     Archive(#[from] ArchiveError),
     #[error("the target database already has {} of the tables to restore: {}", .0.len(), .0.join(", "))]
     NotEmpty(Vec<String>),
+    #[error("the target database lacks {} of the tables to load: {}", .0.len(), .0.join(", "))]
+    MissingTables(Vec<String>),
+    #[error("{}, which is neither restored nor in the target database", .0.join("; "))]
+    MissingParents(Vec<String>),
+    #[error("emptying the tables to load would orphan the rows of {}, which reference them and are not restored", .0.join(", "))]
+    WouldOrphan(Vec<String>),
     #[error("{section} failed at `{statement}`: {source}")]
     Ddl {
         section: &'static str,
         statement: String,
         #[source]
-        source: PgError,
+        source: Box<PgError>,
+        /// Only part of the backup was being restored.
+        partial: bool,
     },
     #[error("chunk {chunk} of {table} is malformed: {source}")]
     Tuples {
@@ -71,7 +92,10 @@ impl Classify for LoadError {
         match self {
             LoadError::Pg(e) => e.class(),
             LoadError::Archive(e) => e.class(),
-            LoadError::NotEmpty(_) => Class::Usage,
+            LoadError::NotEmpty(_)
+            | LoadError::MissingTables(_)
+            | LoadError::MissingParents(_)
+            | LoadError::WouldOrphan(_) => Class::Usage,
             LoadError::Ddl { source, .. } => source.class(),
             LoadError::Tuples { .. } | LoadError::Mismatch { .. } => Class::Corrupt,
             LoadError::MissingTypes { .. } => Class::Database,
@@ -85,17 +109,71 @@ impl Classify for LoadError {
             LoadError::Pg(e) => e.hint(),
             LoadError::Archive(e) => e.hint(),
             LoadError::NotEmpty(_) => Some(
-                "restore into a new, empty database (createdb) or drop those tables first".into(),
+                "restore into a new, empty database (createdb, or --create), add --clean to \
+                 drop and recreate them, or --data-only to reload their rows"
+                    .into(),
             ),
-            LoadError::Ddl { source, .. } => source.hint(),
+            LoadError::MissingTables(_) => Some(
+                "--data-only loads into existing tables: restore the schema too (drop \
+                 --data-only or --section), or create the tables first"
+                    .into(),
+            ),
+            LoadError::MissingParents(_) => Some(
+                "add the parent tables (-t), or --with-dependencies, or restore into a \
+                 database that has them"
+                    .into(),
+            ),
+            LoadError::WouldOrphan(_) => Some(
+                "add those tables to the restore (-t), or --cascade to empty them too \
+                 (their rows are lost)"
+                    .into(),
+            ),
+            LoadError::Ddl {
+                source, partial, ..
+            } => match source.code() {
+                // Never CASCADE: what depends on a dropped object stays.
+                Some("2BP01") => Some(
+                    "objects outside the restore depend on it, and restore never drops them \
+                     (no CASCADE): restore them too (-t), drop them yourself, or reload the \
+                     rows only with --data-only"
+                        .into(),
+                ),
+                Some("42P01" | "42704" | "42883" | "3F000") if *partial => Some(
+                    "a partial restore creates only the chosen objects: add \
+                     --with-dependencies to restore what they need, or restore into a \
+                     database that has it"
+                        .into(),
+                ),
+                _ => source.hint(),
+            },
             LoadError::MissingTypes { .. } => Some(
-                "the restore did not create them (the backup lists such types as not covered): \
-                 create them in the target database, then restore again"
+                "the restore did not create them (the backup lists such types as not covered, \
+                 or the restore is partial: --with-dependencies): create them in the target \
+                 database, then restore again"
                     .into(),
             ),
             _ => None,
         }
     }
+}
+
+/// Which parts of a restore run, as pg_restore's `--section`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    /// Schemas, types, functions, tables, views: what the data needs.
+    pub pre_data: bool,
+    /// Rows and sequence values.
+    pub data: bool,
+    /// Keys, indexes, foreign keys, triggers, policies, materialized view contents.
+    pub post_data: bool,
+}
+
+impl Sections {
+    pub const ALL: Sections = Sections {
+        pre_data: true,
+        data: true,
+        post_data: true,
+    };
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +182,14 @@ pub struct LoadOptions {
     pub jobs: usize,
     /// Run ANALYZE on the restored tables at the end.
     pub analyze: bool,
+    pub sections: Sections,
+    /// Drop the restored objects first (`--clean`); `Some(true)` adds `IF EXISTS`.
+    pub clean: Option<bool>,
+    /// Owners and privileges, or neither (`--no-owner`, `--no-privileges`).
+    pub ddl: DdlOptions,
+    /// Loading into existing tables: also empty the tables outside the restore that
+    /// reference them.
+    pub cascade: bool,
 }
 
 impl Default for LoadOptions {
@@ -111,152 +197,244 @@ impl Default for LoadOptions {
         LoadOptions {
             jobs: 4,
             analyze: true,
+            sections: Sections::ALL,
+            clean: None,
+            ddl: DdlOptions::default(),
+            cascade: false,
         }
     }
 }
 
-/// A restored table.
+/// A step of the restore that failed, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The table(s) or the statement.
+    pub what: String,
+    pub error: String,
+    #[serde(skip)]
+    pub class: Class,
+}
+
+impl Failure {
+    fn new(what: impl Into<String>, e: &LoadError) -> Failure {
+        Failure {
+            what: what.into(),
+            error: match e.hint() {
+                Some(h) => format!("{e} ({h})"),
+                None => e.to_string(),
+            },
+            class: e.class(),
+        }
+    }
+}
+
+/// A table of the restore and how its data went.
 #[derive(Debug, Clone)]
 pub struct LoadedTable {
     pub name: String,
     pub rows: u64,
     pub raw_bytes: u64,
+    /// Why its transaction was rolled back; it then holds no restored rows.
+    pub error: Option<Failure>,
 }
 
 #[derive(Debug, Clone)]
 pub struct LoadOutcome {
     pub tables: Vec<LoadedTable>,
     pub statements: usize,
-    /// Steps that failed without harming the restored data (an ANALYZE).
+    /// Statements that failed (post-data, sequence values): the rest went on.
+    pub failed: Vec<Failure>,
+    /// Steps that failed or were left out without harming the restored data (an
+    /// ANALYZE, a foreign key to a table that is not there).
     pub warnings: Vec<String>,
 }
 
-/// Connects to `target` and checks it holds none of the backup's tables, changing
-/// nothing: a restore bound to fail there should fail before a long pre-flight check.
-pub async fn check_target(target: &ConnSpec, reader: &BackupReader) -> Result<(), LoadError> {
-    let admin = target.connect().await?;
-    prepare_session(&admin).await?;
-    refuse_existing(&admin, &reader.manifest().catalog).await
+impl LoadOutcome {
+    /// The class of the first failure, when anything failed.
+    pub fn failure_class(&self) -> Option<Class> {
+        self.tables
+            .iter()
+            .filter_map(|t| t.error.as_ref())
+            .chain(&self.failed)
+            .map(|f| f.class)
+            .next()
+    }
 }
 
-/// Restores the whole backup into the (empty) database `target`.
+/// Connects to `target` and refuses a restore it cannot take, changing nothing.
+pub async fn check_target(
+    target: &ConnSpec,
+    scope: &Scope,
+    opts: &LoadOptions,
+) -> Result<TargetState, LoadError> {
+    let admin = target.connect().await?;
+    prepare_session(&admin).await?;
+    target::inspect(&admin, scope, opts).await
+}
+
+/// What the restore leaves out because the target lacks what it points at: foreign
+/// keys to tables that are not there, partition attachments to missing parents.
+fn fit_to_target(cat: &mut Catalog, state: &TargetState) -> Vec<String> {
+    let inside: std::collections::HashSet<_> = cat.tables.iter().map(|t| t.name.clone()).collect();
+    let there =
+        |n: &crate::catalog::QualName| inside.contains(n) || state.outside_present.contains(n);
+    let mut notes = Vec::new();
+    for t in &mut cat.tables {
+        t.constraints.retain(|c| match &c.references {
+            Some(r) if c.kind == ConstraintKind::ForeignKey && !there(r) => {
+                notes.push(format!(
+                    "foreign key {} of {} left out: it references {}, which is neither restored \
+                     nor in the target (--with-dependencies restores it)",
+                    c.name,
+                    t.name.plain(),
+                    r.plain()
+                ));
+                false
+            }
+            _ => true,
+        });
+        // Attached to a parent the target already has, a partition gets that parent's
+        // indexes, keys and foreign keys from the ATTACH itself.
+        if let Some(p) = &t.partition_of {
+            if !inside.contains(&p.parent) && state.outside_present.contains(&p.parent) {
+                t.indexes.retain(|i| i.parent_index.is_none());
+                t.constraints.retain(|c| {
+                    c.parent_index.is_none() && (c.local || c.kind != ConstraintKind::ForeignKey)
+                });
+            }
+        }
+        if let Some(p) = t.partition_of.as_ref().filter(|p| !there(&p.parent)) {
+            notes.push(format!(
+                "{} restored as a plain table: its partitioned parent {} is neither restored \
+                 nor in the target",
+                t.name.plain(),
+                p.parent.plain()
+            ));
+            t.partition_of = None;
+        }
+    }
+    notes
+}
+
+/// The pre-data section as [`run`] sends it: drops first with `--clean`, schemas that
+/// must exist, then the objects.
+pub fn pre_data_statements(scope: &Scope, opts: &LoadOptions) -> Vec<String> {
+    let mut pre = Vec::new();
+    if let Some(if_exists) = opts.clean {
+        pre.extend(crate::ddl::drops(&scope.catalog, if_exists));
+    }
+    pre.extend(scope.ensure_schemas.iter().map(|s| {
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            crate::catalog::quote_ident(s)
+        )
+    }));
+    pre.extend(crate::ddl::pre_data(&scope.catalog, &opts.ddl));
+    pre
+}
+
+/// Restores `scope` of the backup into `target`.
 pub async fn run(
     target: &ConnSpec,
     reader: &BackupReader,
+    scope: &Scope,
     opts: &LoadOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<LoadOutcome, LoadError> {
-    let cat = Arc::new(reader.manifest().catalog.clone());
     let admin = target.connect().await?;
     prepare_session(&admin).await?;
-    refuse_existing(&admin, &cat).await?;
+    let state = target::inspect(&admin, scope, opts).await?;
+    let mut scope = scope.clone();
+    let mut warnings = fit_to_target(&mut scope.catalog, &state);
+    if opts.sections.data && !opts.sections.pre_data && !state.referencing.is_empty() {
+        warnings.push(format!(
+            "--cascade emptied {}, which reference the restored tables",
+            state
+                .referencing
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let scope = Arc::new(scope);
+    let cat = &scope.catalog;
+    let mut statements = 0;
+    let mut failed = Vec::new();
 
-    progress.phase("pre-data");
-    let pre = crate::ddl::pre_data(&cat);
-    run_in_transaction(&admin, "pre-data", &pre).await?;
+    if opts.sections.pre_data {
+        progress.phase("pre-data");
+        let pre = pre_data_statements(&scope, opts);
+        run_in_transaction(&admin, "pre-data", &pre, scope.partial).await?;
+        statements += pre.len();
+    }
 
-    let raw: u64 = reader.manifest().tables.iter().map(|t| t.raw_bytes).sum();
-    // One unit per table, or per part of a table that was split: parts of one big
-    // table load on several connections at once.
-    let units: Vec<(usize, u32)> = crate::plan::restore_order(&cat)
-        .into_iter()
-        .filter(|&i| cat.tables[i].has_data())
-        .flat_map(|i| {
-            let parts: Vec<u32> = reader
-                .manifest()
-                .table(i as u32)
-                .map(|t| t.parts.iter().map(|p| p.part).collect())
-                .unwrap_or_default();
-            let parts = if parts.is_empty() { vec![0] } else { parts };
-            parts.into_iter().map(move |p| (i, p))
-        })
-        .collect();
-    progress.start("restore", units.len() as u64, raw);
-    let setup = parallel::session_setting("SET synchronous_commit = off");
-    let (c, r, p) = (cat.clone(), reader.clone(), progress.clone());
-    let work = move |client: Arc<tokio_postgres::Client>, (i, part): (usize, u32)| {
-        let (cat, reader, progress) = (c.clone(), r.clone(), p.clone());
-        async move {
-            let t = &cat.tables[i];
-            table::load_unit(&client, t, i as u32, part, &reader, progress.as_ref()).await
-        }
-    };
-    let loaded = run_sessions(target, opts.jobs, units, setup, work).await;
-    progress.finish();
-    let mut parts = loaded?;
-    parts.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut tables: Vec<LoadedTable> = Vec::new();
-    for p in parts {
-        match tables.last_mut() {
-            Some(t) if t.name == p.name => {
-                t.rows += p.rows;
-                t.raw_bytes += p.raw_bytes;
+    let mut tables = Vec::new();
+    if opts.sections.data {
+        let mode = if opts.sections.pre_data {
+            data::Tables::Fresh
+        } else {
+            data::Tables::Existing {
+                cascade: opts.cascade,
             }
-            _ => tables.push(p),
+        };
+        tables = data::load(target, reader, &scope, mode, opts.jobs, progress.clone()).await?;
+        progress.phase("sequence values");
+        let values = crate::ddl::sequence_values(cat);
+        statements += values.len();
+        if let Err(e) = run_in_transaction(&admin, "sequence values", &values, scope.partial).await
+        {
+            failed.push(Failure::new("sequence values", &e));
         }
     }
 
-    progress.phase("sequence values");
-    run_in_transaction(
-        &admin,
-        "sequence values",
-        &crate::ddl::sequence_values(&cat),
-    )
-    .await?;
+    if opts.sections.post_data {
+        progress.phase("post-data");
+        let post = crate::ddl::post_data(cat, &opts.ddl);
+        let singles = |v: &[String]| v.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>();
+        let steps = [
+            singles(&post.indexes),
+            vec![post.attach.clone()],
+            post.constraint_groups.clone(),
+            vec![post.rest.clone()],
+        ];
+        for groups in steps {
+            statements += groups.iter().map(Vec::len).sum::<usize>();
+            let groups: Vec<Vec<String>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+            for (sql, error) in parallel::run_statements(target, opts.jobs, groups).await? {
+                failed.push(Failure {
+                    what: first_line(&sql),
+                    error,
+                    class: Class::Database,
+                });
+            }
+        }
+    }
 
-    progress.phase("post-data");
-    let post = crate::ddl::post_data(&cat);
-    let singles = |v: &[String]| v.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>();
-    let keys = singles(&post.indexes);
-    parallel::run_statements(target, opts.jobs, "post-data (keys and indexes)", keys).await?;
-    run_in_transaction(&admin, "post-data (partition indexes)", &post.attach).await?;
-    let fks = post.constraint_groups.clone();
-    parallel::run_statements(target, opts.jobs, "post-data (foreign keys)", fks).await?;
-    run_in_transaction(&admin, "post-data", &post.rest).await?;
-    let fk_count: usize = post.constraint_groups.iter().map(Vec::len).sum();
-    let mut statements =
-        pre.len() + post.indexes.len() + post.attach.len() + fk_count + post.rest.len();
-    let mut warnings = Vec::new();
-    if opts.analyze {
+    if opts.analyze && opts.sections.data {
         progress.phase("analyze");
-        let analyze: Vec<String> = cat
+        let failed_tables: std::collections::HashSet<&str> = tables
+            .iter()
+            .filter(|t| t.error.is_some())
+            .map(|t| t.name.as_str())
+            .collect();
+        let analyze: Vec<Vec<String>> = cat
             .tables
             .iter()
-            .map(|t| format!("ANALYZE {}", t.name))
+            .filter(|t| !failed_tables.contains(t.name.plain().as_str()))
+            .map(|t| vec![format!("ANALYZE {}", t.name)])
             .collect();
         statements += analyze.len();
-        warnings = parallel::run_best_effort(target, opts.jobs, analyze).await?;
+        for (sql, error) in parallel::run_statements(target, opts.jobs, analyze).await? {
+            warnings.push(format!("`{}` failed: {error}", first_line(&sql)));
+        }
     }
     Ok(LoadOutcome {
         tables,
         statements,
+        failed,
         warnings,
     })
-}
-
-/// Restoring over existing tables would mix data; refuse before touching anything.
-async fn refuse_existing(
-    client: &tokio_postgres::Client,
-    cat: &crate::catalog::Catalog,
-) -> Result<(), LoadError> {
-    let names: Vec<String> = cat.tables.iter().map(|t| t.name.to_string()).collect();
-    let rows = client
-        .query(
-            "SELECT i::int4 FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(n, i) \
-             WHERE pg_catalog.to_regclass(n) IS NOT NULL ORDER BY i",
-            &[&names],
-        )
-        .await
-        .map_err(|e| PgError::query("inspect the target database", e))?;
-    let existing: Vec<String> = rows
-        .iter()
-        .map(|r| cat.tables[r.get::<_, i32>(0) as usize - 1].name.plain())
-        .collect();
-    if existing.is_empty() {
-        Ok(())
-    } else {
-        Err(LoadError::NotEmpty(existing))
-    }
 }
 
 /// Runs statements one by one in a single transaction so a failure names the
@@ -265,6 +443,7 @@ async fn run_in_transaction(
     client: &tokio_postgres::Client,
     section: &'static str,
     statements: &[String],
+    partial: bool,
 ) -> Result<(), LoadError> {
     if statements.is_empty() {
         return Ok(());
@@ -279,7 +458,8 @@ async fn run_in_transaction(
             return Err(LoadError::Ddl {
                 section,
                 statement: first_line(s),
-                source: PgError::query(section, e),
+                source: Box::new(PgError::query(section, e)),
+                partial,
             });
         }
     }

@@ -1,14 +1,16 @@
 //! Runs independent groups of statements (index builds, foreign keys, ANALYZE) over
 //! several connections; the statements of one group run in order on one connection.
+//! A statement that fails is reported and the others still run: one bad index must
+//! not cost the rest of the restore.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::{first_line, LoadError};
+use super::LoadError;
 use crate::pg::{run_sessions, ConnSpec, PgError};
 
-/// A `run_sessions` setup step that applies one session setting.
+/// A `run_sessions` setup step that applies session settings.
 pub(super) fn session_setting(
     sql: &'static str,
 ) -> impl Fn(Arc<tokio_postgres::Client>) -> BoxFuture<'static, Result<(), LoadError>>
@@ -27,46 +29,41 @@ pub(super) fn session_setting(
     }
 }
 
+/// Session settings for building indexes and checking foreign keys: sorts and the
+/// anti-joins that validate keys spill to disk at the defaults.
+pub(super) const BUILD_SETTINGS: &str = "SET maintenance_work_mem = '256MB'; SET work_mem = '64MB'";
+
+/// Runs `groups`; returns each statement that failed with the server's message. Only
+/// a lost connection is an error.
 pub(super) async fn run_statements(
     target: &ConnSpec,
     jobs: usize,
-    section: &'static str,
     groups: Vec<Vec<String>>,
-) -> Result<(), LoadError> {
-    let setup = session_setting("SET maintenance_work_mem = '256MB'");
+) -> Result<Vec<(String, String)>, LoadError> {
+    let setup = session_setting(BUILD_SETTINGS);
     let work = move |client: Arc<tokio_postgres::Client>, group: Vec<String>| async move {
+        let mut failed = Vec::new();
         for sql in group {
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| LoadError::Ddl {
-                    section,
-                    statement: first_line(&sql),
-                    source: PgError::query(section, e),
-                })?;
+            if let Err(e) = client.batch_execute(&sql).await {
+                if client.is_closed() {
+                    return Err(LoadError::Pg(PgError::query("run post-data", e)));
+                }
+                failed.push((sql, reason(&e)));
+            }
         }
-        Ok::<(), LoadError>(())
+        Ok::<_, LoadError>(failed)
     };
-    run_sessions(target, jobs, groups, setup, work).await?;
-    Ok(())
+    let out = run_sessions(target, jobs, groups, setup, work).await?;
+    Ok(out.into_iter().flatten().collect())
 }
 
-/// Runs statements whose failure must not fail the restore (ANALYZE: a sample can hit
-/// an expression that errors on some row); returns each failure as a warning.
-pub(super) async fn run_best_effort(
-    target: &ConnSpec,
-    jobs: usize,
-    statements: Vec<String>,
-) -> Result<Vec<String>, LoadError> {
-    let setup = session_setting("SET maintenance_work_mem = '256MB'");
-    let work = move |client: Arc<tokio_postgres::Client>, sql: String| async move {
-        Ok::<_, LoadError>(client.batch_execute(&sql).await.err().map(|e| {
-            let reason = e
-                .as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
-            format!("`{}` failed: {reason}", first_line(&sql))
-        }))
-    };
-    let out = run_sessions(target, jobs, statements, setup, work).await?;
-    Ok(out.into_iter().flatten().collect())
+/// The server's message, with its detail when it has one.
+pub(super) fn reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => match d.detail() {
+            Some(detail) => format!("{} ({detail})", d.message()),
+            None => d.message().to_owned(),
+        },
+        None => e.to_string(),
+    }
 }

@@ -117,11 +117,16 @@ pub async fn type_remapper(
     graph.remapper(&columns, &target).map_err(remap_err)
 }
 
-pub(super) async fn load_unit(
+/// Streams one part (or the whole table, part 0) into `COPY … FROM STDIN`, inside
+/// the caller's transaction. `freeze` when the caller created or emptied the table in
+/// that transaction: COPY then writes the rows already frozen, sparing the first
+/// VACUUM a rewrite of every page.
+pub(super) async fn copy_part(
     client: &Client,
     table: &Table,
     table_no: u32,
     part: u32,
+    freeze: bool,
     reader: &BackupReader,
     progress: &dyn Progress,
 ) -> Result<LoadedTable, LoadError> {
@@ -135,21 +140,7 @@ pub(super) async fn load_unit(
     let remap = Arc::new(type_remapper(client, table, &reader.manifest().catalog.types).await?);
     progress.table_started(&label);
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| pg("start loading", e))?;
-    // A table loaded whole is emptied in the loading transaction: then COPY may write
-    // its rows already frozen, sparing the first VACUUM a full rewrite of hint bits.
-    // Parts of a split table share the table with concurrent loaders, so they cannot.
-    let whole = rec.parts.is_empty();
-    if whole {
-        client
-            .batch_execute(&format!("TRUNCATE ONLY {}", table.name))
-            .await
-            .map_err(|e| pg("empty", e))?;
-    }
-    let options = if whole {
+    let options = if freeze {
         "FORMAT binary, FREEZE"
     } else {
         "FORMAT binary"
@@ -238,14 +229,11 @@ pub(super) async fn load_unit(
             want: want_rows.to_string(),
         });
     }
-    client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| pg("commit", e))?;
     progress.table_finished(&label, rows);
     Ok(LoadedTable {
         name: label.clone(),
         rows,
         raw_bytes: raw,
+        error: None,
     })
 }

@@ -18,5 +18,6 @@ mod restore_test;
 mod roundtrip;
 mod s3;
 mod security;
+mod selective;
 mod user_types;
 mod verify;

@@ -15,10 +15,12 @@ use pgbunker::archive::retention::{KeepWithin, RetentionPolicy};
 use pgbunker::archive::{HoldChange, KeySource, StateDir};
 use pgbunker::commands::audit::audited;
 use pgbunker::commands::{self, CommandError, RepoAccess};
+use pgbunker::ddl::DdlOptions;
 use pgbunker::error::Classify;
+use pgbunker::load::{LoadOptions, Sections};
 use pgbunker::progress::{NoProgress, Progress};
 
-use cli::{Cli, Command, RepoArg};
+use cli::{Cli, Command, RepoArg, SectionArg};
 use config::Config;
 
 fn main() {
@@ -235,10 +237,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             part_size_mb,
             chunk_size_kb,
             lock_wait_timeout,
-            table,
-            schema,
-            exclude_table,
-            exclude_schema,
+            select,
             skip_large_objects,
             dburl,
             dbname,
@@ -271,12 +270,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                         None => pgbunker::dump::DumpOptions::default().chunk_bytes,
                     },
                     lock_wait_timeout,
-                    selection: commands::backup::Selection {
-                        tables: table.clone(),
-                        schemas: schema.clone(),
-                        exclude_tables: exclude_table.clone(),
-                        exclude_schemas: exclude_schema.clone(),
-                    },
+                    selection: select.selection(),
                     skip_large_objects: *skip_large_objects,
                 },
             };
@@ -293,26 +287,88 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             backup,
             target,
             jobs,
+            select,
+            with_dependencies,
+            into_schema,
+            create,
+            clean,
+            if_exists,
+            data_only,
+            cascade,
+            schema_only,
+            section,
+            no_owner,
+            no_privileges,
             no_analyze,
             no_preflight,
+            dry_run,
         } => {
+            let sections = if *data_only {
+                Sections {
+                    pre_data: false,
+                    data: true,
+                    post_data: false,
+                }
+            } else if *schema_only {
+                Sections {
+                    pre_data: true,
+                    data: false,
+                    post_data: true,
+                }
+            } else if section.is_empty() {
+                Sections::ALL
+            } else {
+                Sections {
+                    pre_data: section.contains(&SectionArg::PreData),
+                    data: section.contains(&SectionArg::Data),
+                    post_data: section.contains(&SectionArg::PostData),
+                }
+            };
+            if *cascade && (sections.pre_data || !sections.data) {
+                return Err(CommandError::Usage(
+                    "--cascade empties tables referencing those --data-only reloads: it goes \
+                     with --data-only (or --section data alone)"
+                        .into(),
+                ));
+            }
             let opts = commands::restore::RestoreOptions {
                 repo: ctx.repo_access(repo)?,
                 backup: backup.clone(),
                 target: target.clone(),
-                load: pgbunker::load::LoadOptions {
+                load: LoadOptions {
                     jobs: jobs.or(cfg.restore.jobs).unwrap_or(4).max(1),
                     analyze: !no_analyze,
+                    sections,
+                    clean: clean.then_some(*if_exists),
+                    ddl: DdlOptions {
+                        owners: !no_owner,
+                        privileges: !no_privileges,
+                    },
+                    cascade: *cascade,
                 },
                 preflight: !no_preflight,
+                selection: select.selection(),
+                with_dependencies: *with_dependencies,
+                into_schema: into_schema.clone(),
+                create: *create,
             };
-            let report = audited(
+            if *dry_run {
+                let plan = commands::restore_plan::plan(&opts).await?;
+                render::restore_plan(&plan, json);
+                return Ok(0);
+            }
+            let outcome = audited(
                 &opts.repo,
                 "restore",
                 commands::restore::restore(&opts, progress),
             )
-            .await?;
-            render::restore(&report, json);
+            .await;
+            match &outcome {
+                Ok(report) => render::restore(report, json),
+                Err(CommandError::RestoreIncomplete(report, _)) => render::restore(report, json),
+                Err(_) => {}
+            }
+            outcome?;
         }
         Command::Verify {
             repo,
@@ -326,14 +382,16 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
         } => {
             let opts = commands::restore_test::RestoreTestOptions {
                 restore: commands::restore::RestoreOptions {
-                    repo: ctx.repo_access(repo)?,
-                    backup: backup.clone(),
-                    target: scratch.clone(),
-                    load: pgbunker::load::LoadOptions {
+                    load: LoadOptions {
                         jobs: jobs.or(cfg.restore.jobs).unwrap_or(4).max(1),
                         analyze: false,
+                        ..LoadOptions::default()
                     },
-                    preflight: true,
+                    ..commands::restore::RestoreOptions::whole(
+                        ctx.repo_access(repo)?,
+                        backup.clone(),
+                        scratch.clone(),
+                    )
                 },
                 report_dir: report_dir.clone().unwrap_or_else(|| ".".into()),
                 keep_scratch: *keep_scratch,

@@ -10,6 +10,7 @@ use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyR
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::RestoreReport;
+use pgbunker::commands::restore_plan::RestorePlan;
 use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
@@ -88,7 +89,13 @@ pub fn restore(r: &RestoreReport, json: bool) {
         return print_json(r);
     }
     for t in &r.tables {
-        println!("  {:<40} {:>12} rows", t.table, t.rows);
+        match &t.error {
+            None => println!("  {:<40} {:>12} rows", t.table, t.rows),
+            Some(e) => println!("  {:<40} {:>12}  rolled back: {e}", t.table, "FAILED"),
+        }
+    }
+    for f in &r.failed {
+        eprintln!("failed: `{}`: {}", f.what, f.error);
     }
     for w in &r.warnings {
         eprintln!("warning: {w}");
@@ -97,14 +104,89 @@ pub fn restore(r: &RestoreReport, json: bool) {
         Some(s) => format!(" (pre-flight check {s:.1} s)"),
         None => " (no pre-flight check)".into(),
     };
+    let failed = r.tables.iter().filter(|t| t.error.is_some()).count();
+    let verb = if r.complete() {
+        "Restored"
+    } else {
+        "Restore INCOMPLETE:"
+    };
     println!(
-        "Restored backup {} into {}: {} tables, {} rows, {:.1} s{preflight}",
+        "{verb} backup {}{} into {}: {} restored{}, {} rows, {:.1} s{preflight}",
         r.backup_id,
+        if r.partial { " (partial)" } else { "" },
         r.target,
-        r.tables.len(),
+        count((r.tables.len() - failed) as u64, "table"),
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        },
         r.rows,
         r.seconds
     );
+}
+
+pub fn restore_plan(p: &RestorePlan, json: bool) {
+    if json {
+        return print_json(p);
+    }
+    println!(
+        "Restore plan for backup {}{} (dry run: nothing is changed)",
+        p.backup_id,
+        if p.partial { ", partial" } else { "" }
+    );
+    if !p.pre_data.is_empty() {
+        println!(
+            "\npre-data, one transaction ({}):",
+            count(p.pre_data.len() as u64, "statement")
+        );
+        for s in &p.pre_data {
+            println!("  {s}");
+        }
+    }
+    if !p.tables.is_empty() {
+        let rows: u64 = p.tables.iter().map(|t| t.rows).sum();
+        let raw: u64 = p.tables.iter().map(|t| t.raw_bytes).sum();
+        let stored: u64 = p.tables.iter().map(|t| t.stored_bytes).sum();
+        println!(
+            "\ndata, in this order ({}, {} rows, {} of COPY data, {} to read):",
+            count(p.tables.len() as u64, "table"),
+            rows,
+            size(raw),
+            size(stored)
+        );
+        for t in &p.tables {
+            let parts = if t.parts > 1 {
+                format!(" in {} parts", t.parts)
+            } else {
+                String::new()
+            };
+            println!(
+                "  {:<40} {:>12} rows {:>10}{parts}",
+                t.table,
+                t.rows,
+                size(t.raw_bytes)
+            );
+        }
+        if p.sequence_values > 0 {
+            println!(
+                "  then {}",
+                count(p.sequence_values as u64, "sequence value")
+            );
+        }
+    }
+    if !p.post_data.is_empty() {
+        println!(
+            "\npost-data ({}):",
+            count(p.post_data.len() as u64, "statement")
+        );
+        for s in &p.post_data {
+            println!("  {s}");
+        }
+    }
+    for n in &p.notes {
+        println!("note: {n}");
+    }
 }
 
 fn count(n: u64, word: &str) -> String {

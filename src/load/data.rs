@@ -1,0 +1,272 @@
+//! The data section: every table's rows, each table in its own transaction, so a
+//! table that fails is rolled back whole while the others go on.
+//!
+//! Two ways, depending on who made the tables:
+//!
+//! - **fresh**: this restore created them (pre-data ran first) and adds keys and
+//!   foreign keys only afterwards. Each table, or each part of a split table, loads on
+//!   its own connection: `TRUNCATE ONLY` and `COPY … FREEZE` in one transaction. When
+//!   one part of a split table fails, the table is emptied, so it is whole or empty.
+//! - **existing** (`--data-only`): the tables exist with their foreign keys enforced.
+//!   A table cannot be emptied while another table's foreign key points at it, unless
+//!   both are emptied by one `TRUNCATE`; so tables linked by foreign keys form one
+//!   group, loaded in one transaction (parents first, deferrable keys deferred), and
+//!   groups load in parallel. A failing group is rolled back: its tables keep the rows
+//!   they had.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_postgres::Client;
+
+use super::table::copy_part;
+use super::{parallel, Failure, LoadError, LoadedTable};
+use crate::archive::BackupReader;
+use crate::pg::{run_sessions, ConnSpec, PgError};
+use crate::plan::scope::Scope;
+use crate::progress::Progress;
+
+/// How the data section treats the tables it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tables {
+    /// Created by this restore, without foreign keys yet.
+    Fresh,
+    /// Already there; `cascade` also empties tables outside the restore that
+    /// reference them.
+    Existing { cascade: bool },
+}
+
+/// Runs `body` between `BEGIN` (followed by `prelude`) and `COMMIT`, or rolls back.
+async fn in_transaction<T, F, Fut>(
+    client: &Client,
+    what: &str,
+    prelude: &[String],
+    body: F,
+) -> Result<T, LoadError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, LoadError>>,
+{
+    let run = async {
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| PgError::query(format!("start loading {what}"), e))?;
+        for s in prelude {
+            client
+                .batch_execute(s)
+                .await
+                .map_err(|e| PgError::query(format!("prepare {what}"), e))?;
+        }
+        let out = body().await?;
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| PgError::query(format!("commit {what}"), e))?;
+        Ok(out)
+    };
+    let out = run.await;
+    if out.is_err() {
+        // The connection may be gone; the server rolls back on its own then.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    out
+}
+
+/// One unit of work: the parts of one or more tables, in one transaction.
+struct Unit {
+    /// Tables (positions in the scope's catalog) and the parts to load of each.
+    tables: Vec<(usize, Vec<u32>)>,
+    prelude: Vec<String>,
+    freeze: bool,
+}
+
+/// Loads the scope's tables; returns one entry per table with rows, and the error
+/// that rolled it back, if any.
+pub(super) async fn load(
+    target: &ConnSpec,
+    reader: &BackupReader,
+    scope: &Arc<Scope>,
+    mode: Tables,
+    jobs: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<LoadedTable>, LoadError> {
+    let cat = &scope.catalog;
+    let order: Vec<usize> = crate::plan::restore_order(cat)
+        .into_iter()
+        .filter(|&i| cat.tables[i].has_data())
+        .collect();
+    let parts_of = |i: usize| -> Vec<u32> {
+        let parts: Vec<u32> = reader
+            .manifest()
+            .table(scope.table_numbers[i])
+            .map(|t| t.parts.iter().map(|p| p.part).collect())
+            .unwrap_or_default();
+        if parts.is_empty() {
+            vec![0]
+        } else {
+            parts
+        }
+    };
+    let units: Vec<Unit> = match mode {
+        Tables::Fresh => order
+            .iter()
+            .flat_map(|&i| {
+                let parts = parts_of(i);
+                // Parts of a split table share it with concurrent loaders: they can
+                // neither empty it nor freeze their rows.
+                let whole = parts.len() == 1;
+                let name = &cat.tables[i].name;
+                parts.into_iter().map(move |p| Unit {
+                    tables: vec![(i, vec![p])],
+                    prelude: if whole {
+                        vec![format!("TRUNCATE ONLY {name}")]
+                    } else {
+                        Vec::new()
+                    },
+                    freeze: whole,
+                })
+            })
+            .collect(),
+        Tables::Existing { cascade } => {
+            let component = crate::plan::fk_components(cat);
+            let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for &i in &order {
+                groups.entry(component[i]).or_default().push(i);
+            }
+            groups
+                .into_values()
+                .map(|members| {
+                    let names: Vec<String> = members
+                        .iter()
+                        .map(|&i| cat.tables[i].name.to_string())
+                        .collect();
+                    Unit {
+                        tables: members.iter().map(|&i| (i, parts_of(i))).collect(),
+                        prelude: vec![
+                            "SET CONSTRAINTS ALL DEFERRED".into(),
+                            format!(
+                                "TRUNCATE ONLY {}{}",
+                                names.join(", "),
+                                if cascade { " CASCADE" } else { "" }
+                            ),
+                        ],
+                        freeze: true,
+                    }
+                })
+                .collect()
+        }
+    };
+    let raw: u64 = order
+        .iter()
+        .filter_map(|&i| reader.manifest().table(scope.table_numbers[i]))
+        .map(|t| t.raw_bytes)
+        .sum();
+    let count: usize = units
+        .iter()
+        .map(|u| u.tables.iter().map(|t| t.1.len()).sum::<usize>())
+        .sum();
+    progress.start("restore", count as u64, raw);
+    let setup = parallel::session_setting("SET synchronous_commit = off");
+    let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
+    let work = move |client: Arc<Client>, unit: Unit| {
+        let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
+        async move {
+            let cat = &scope.catalog;
+            let what = unit
+                .tables
+                .iter()
+                .map(|(i, _)| cat.tables[*i].name.plain())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let loaded = in_transaction(&client, &what, &unit.prelude, || async {
+                let mut out = Vec::new();
+                for (i, parts) in &unit.tables {
+                    let (t, no) = (&cat.tables[*i], scope.table_numbers[*i]);
+                    for &part in parts {
+                        let r = copy_part(
+                            &client,
+                            t,
+                            no,
+                            part,
+                            unit.freeze,
+                            &reader,
+                            progress.as_ref(),
+                        );
+                        out.push(r.await?);
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+            Ok::<_, LoadError>(match loaded {
+                Ok(parts) => parts,
+                Err(e) => {
+                    let failure = Failure::new(what, &e);
+                    unit.tables
+                        .iter()
+                        .map(|(i, _)| LoadedTable {
+                            name: cat.tables[*i].name.plain(),
+                            rows: 0,
+                            raw_bytes: 0,
+                            error: Some(failure.clone()),
+                        })
+                        .collect()
+                }
+            })
+        }
+    };
+    let loaded = run_sessions(target, jobs, units, setup, work).await;
+    progress.finish();
+    let mut parts: Vec<LoadedTable> = loaded?.into_iter().flatten().collect();
+    parts.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tables: Vec<LoadedTable> = Vec::new();
+    for p in parts {
+        match tables.last_mut() {
+            Some(t) if t.name == p.name => {
+                t.rows += p.rows;
+                t.raw_bytes += p.raw_bytes;
+                t.error = t.error.take().or(p.error);
+            }
+            _ => tables.push(p),
+        }
+    }
+    if mode == Tables::Fresh {
+        empty_failed_split_tables(target, &scope.catalog, &mut tables).await?;
+    }
+    Ok(tables)
+}
+
+/// A split table whose part failed holds the other parts' rows: empty it, so every
+/// table is whole or empty.
+async fn empty_failed_split_tables(
+    target: &ConnSpec,
+    cat: &crate::catalog::Catalog,
+    tables: &mut [LoadedTable],
+) -> Result<(), LoadError> {
+    let failed: Vec<&mut LoadedTable> = tables
+        .iter_mut()
+        .filter(|t| t.error.is_some() && t.rows > 0)
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let client = target.connect().await?;
+    crate::pg::prepare_session(&client).await?;
+    for t in failed {
+        let name = cat
+            .tables
+            .iter()
+            .find(|c| c.name.plain() == t.name)
+            .map(|c| c.name.to_string())
+            .unwrap_or_else(|| t.name.clone());
+        client
+            .batch_execute(&format!("TRUNCATE ONLY {name}"))
+            .await
+            .map_err(|e| PgError::query(format!("empty the partly loaded {}", t.name), e))?;
+        t.rows = 0;
+        t.raw_bytes = 0;
+    }
+    Ok(())
+}
