@@ -92,6 +92,41 @@ impl Catalog {
     pub fn table(&self, name: &QualName) -> Option<&Table> {
         self.tables.iter().find(|t| &t.name == name)
     }
+
+    /// Each table's position in `tables`, by name.
+    pub fn table_positions(&self) -> std::collections::HashMap<&QualName, usize> {
+        self.tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (&t.name, i))
+            .collect()
+    }
+
+    /// For each table, the smallest position of the tables it is linked to through
+    /// foreign keys, in either direction and transitively: tables with the same number
+    /// form one group. Adding a foreign key locks both of its tables, and emptying a
+    /// referenced table needs its referencing tables emptied in the same statement, so
+    /// such work is done per group.
+    pub fn fk_components(&self) -> Vec<usize> {
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let index = self.table_positions();
+        let mut parent: Vec<usize> = (0..self.tables.len()).collect();
+        for (i, t) in self.tables.iter().enumerate() {
+            for j in t.referenced_tables().filter_map(|r| index.get(r).copied()) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+        (0..self.tables.len())
+            .map(|i| root(&mut parent, i))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -233,7 +233,7 @@ pub fn sequence_values(cat: &Catalog) -> Vec<String> {
 /// other post-data objects.
 pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
     let mut p = PostData::default();
-    let mut groups = TableGroups::new(cat);
+    let groups = cat.fk_components();
     let mut grouped: Vec<(usize, String)> = Vec::new();
     let mut comments = Vec::new();
     for (ti, t) in cat.tables.iter().enumerate() {
@@ -264,9 +264,6 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
                     // Inherited NOT VALID checks come from the parent's statement.
                     if !c.local && !partition {
                         continue;
-                    }
-                    if let Some(r) = &c.references {
-                        groups.join(ti, r);
                     }
                     grouped.push((
                         ti,
@@ -310,7 +307,7 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
     }
     let mut by_root: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
     for (ti, stmt) in grouped {
-        by_root.entry(groups.root(ti)).or_default().push(stmt);
+        by_root.entry(groups[ti]).or_default().push(stmt);
     }
     p.constraint_groups = by_root.into_values().collect();
 
@@ -345,36 +342,6 @@ fn table_settings(t: &crate::catalog::Table) -> Vec<String> {
         out.push(format!("{only} FORCE ROW LEVEL SECURITY"));
     }
     out
-}
-
-/// Union-find over tables: tables linked by a foreign key end up in one group.
-struct TableGroups<'a> {
-    cat: &'a Catalog,
-    parent: Vec<usize>,
-}
-
-impl<'a> TableGroups<'a> {
-    fn new(cat: &'a Catalog) -> Self {
-        TableGroups {
-            cat,
-            parent: (0..cat.tables.len()).collect(),
-        }
-    }
-
-    fn root(&mut self, mut i: usize) -> usize {
-        while self.parent[i] != i {
-            self.parent[i] = self.parent[self.parent[i]];
-            i = self.parent[i];
-        }
-        i
-    }
-
-    fn join(&mut self, table: usize, referenced: &crate::catalog::QualName) {
-        if let Some(j) = self.cat.tables.iter().position(|t| &t.name == referenced) {
-            let (a, b) = (self.root(table), self.root(j));
-            self.parent[a.max(b)] = a.min(b);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ pub(super) async fn load(
             })
             .collect(),
         Tables::Existing { cascade } => {
-            let component = crate::plan::fk_components(cat);
+            let component = cat.fk_components();
             let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
             for &i in &order {
                 groups.entry(component[i]).or_default().push(i);

@@ -6,9 +6,9 @@ pub mod relocate;
 pub mod scope;
 pub mod select;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use crate::catalog::{Catalog, QualName};
+use crate::catalog::Catalog;
 
 /// A ctid page range `[start, end)` of a table; `end = None` reads to the end, so
 /// pages added after the size was measured are never missed.
@@ -87,12 +87,7 @@ pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> 
 /// Self-references are ignored; a cycle is broken at its largest table (its foreign
 /// keys are added after the data anyway). Among tables that are ready, larger first.
 pub fn restore_order(cat: &Catalog) -> Vec<usize> {
-    let index: HashMap<&QualName, usize> = cat
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (&t.name, i))
-        .collect();
+    let index = cat.table_positions();
     let mut parents: Vec<BTreeSet<usize>> = cat
         .tables
         .iter()
@@ -133,41 +128,10 @@ pub fn restore_order(cat: &Catalog) -> Vec<usize> {
     order
 }
 
-/// For each table, the smallest index of the tables it is linked to through foreign
-/// keys, in either direction and transitively: tables with the same number form one
-/// group. Adding a foreign key locks both tables, and emptying a referenced table
-/// needs its referencing tables emptied in the same statement, so such work is done
-/// per group.
-pub fn fk_components(cat: &Catalog) -> Vec<usize> {
-    let index: HashMap<&QualName, usize> = cat
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (&t.name, i))
-        .collect();
-    let mut parent: Vec<usize> = (0..cat.tables.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    for (i, t) in cat.tables.iter().enumerate() {
-        for j in t.referenced_tables().filter_map(|r| index.get(r).copied()) {
-            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-            parent[a.max(b)] = a.min(b);
-        }
-    }
-    (0..cat.tables.len())
-        .map(|i| root(&mut parent, i))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Constraint, ConstraintKind, Table};
+    use crate::catalog::{Constraint, ConstraintKind, QualName, Table};
 
     fn table(name: &str, bytes: u64, refs: &[&str]) -> Table {
         Table {
@@ -213,7 +177,7 @@ mod tests {
         assert!(pos("users") < pos("patients"));
         assert!(pos("patients") < pos("vitals"));
         assert_eq!(order.len(), 5);
-        let groups = fk_components(&cat);
+        let groups = cat.fk_components();
         assert_eq!(groups, vec![0, 0, 0, 3, 3], "vitals-patients-users, a-b");
         let first = backup_units(&cat, None)[0].table;
         assert_eq!(cat.tables[first].name.name, "vitals");

@@ -13,7 +13,8 @@ use std::path::Path;
 use pgbunker::archive::{BackupReader, Manifest, SelectionRecord};
 
 use crate::support::{
-    all_rows, ok, pgbunker, repo_access, sequence_values, stderr, table_schema_dump, World, KEY,
+    all_rows, ok, pgbunker, repo_access, run_sql, sequence_values, stderr, table_schema_dump,
+    tables_of, World, KEY,
 };
 
 /// `pgbunker --json backup` of `db` with `flags`; returns the report.
@@ -24,18 +25,6 @@ fn backup_json(w: &World, repo: &str, db: &str, flags: &[&str]) -> serde_json::V
     args.push(&url);
     let out = ok(pgbunker(&args, &[("PGBUNKER_KEY", KEY)]));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("backup printed no JSON ({e}): {out}"))
-}
-
-/// The tables a backup report lists, as `schema.name`.
-fn tables_of(report: &serde_json::Value) -> Vec<String> {
-    let mut v: Vec<String> = report["tables"]
-        .as_array()
-        .expect("tables")
-        .iter()
-        .map(|t| t["table"].as_str().unwrap().to_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The manifest of backup `id`, read through the library.
@@ -54,16 +43,6 @@ async fn full_copy(w: &World, repo: &str, name: &str) {
     w.empty_db(name).await;
     ok(w.backup(repo, "heart", &[]));
     ok(w.restore(repo, "latest", name));
-}
-
-async fn run_sql(w: &World, db: &str, sql: &str) {
-    w.pg.conn(db)
-        .connect()
-        .await
-        .expect("connect")
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

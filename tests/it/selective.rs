@@ -9,18 +9,9 @@
 use std::collections::BTreeMap;
 
 use crate::support::{
-    all_rows, ok, pgbunker, sequence_values, stderr, stdout, table_schema_dump, World, KEY,
+    all_rows, ok, pgbunker, run_sql, sequence_values, stderr, stdout, table_schema_dump, tables_of,
+    World, KEY,
 };
-
-async fn run_sql(w: &World, db: &str, sql: &str) {
-    w.pg.conn(db)
-        .connect()
-        .await
-        .expect("connect")
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 async fn count(w: &World, db: &str, sql: &str) -> i64 {
     w.pg.conn(db)
@@ -74,15 +65,11 @@ fn restore_json(w: &World, repo: &str, db: &str, extra: &[&str]) -> (i32, serde_
     (out.status.code().unwrap_or(-1), json)
 }
 
-fn restored_tables(report: &serde_json::Value) -> Vec<String> {
-    let mut v: Vec<String> = report["tables"]
-        .as_array()
-        .expect("tables")
-        .iter()
-        .map(|t| t["table"].as_str().unwrap().to_owned())
-        .collect();
-    v.sort();
-    v
+/// [`restore_json`], asserted successful: the report.
+fn restored(w: &World, repo: &str, db: &str, extra: &[&str]) -> serde_json::Value {
+    let (code, report) = restore_json(w, repo, db, extra);
+    assert_eq!(code, 0, "{report}");
+    report
 }
 
 /// A full copy of `heart` in `name`.
@@ -99,9 +86,8 @@ async fn one_table_restores_beside_the_rest_and_refuses_what_it_lacks_clearly() 
     // Only patients, into a copy of the database that lost it.
     full_copy(&w, &repo, "target").await;
     run_sql(&w, "target", "DROP TABLE public.patients CASCADE").await;
-    let (code, report) = restore_json(&w, &repo, "target", &["-t", "patients"]);
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(restored_tables(&report), ["public.patients"]);
+    let report = restored(&w, &repo, "target", &["-t", "patients"]);
+    assert_eq!(tables_of(&report), ["public.patients"]);
     assert_eq!(report["partial"], true);
     assert_tables_same(&w, "heart", "target", &["public.patients"]).await;
     assert_eq!(
@@ -176,20 +162,19 @@ async fn with_dependencies_restores_a_table_and_all_it_needs_into_an_empty_datab
     assert!(!plan.contains("medications"), "{plan}");
 
     w.empty_db("empty").await;
-    let (code, report) = restore_json(
+    let report = restored(
         &w,
         &repo,
         "empty",
         &["-t", "vitals_samples", "--with-dependencies"],
     );
-    assert_eq!(code, 0, "{report}");
     let tables = [
         "public.organizations",
         "public.patients",
         "public.users",
         "public.vitals_samples",
     ];
-    assert_eq!(restored_tables(&report), tables);
+    assert_eq!(tables_of(&report), tables);
     assert_tables_same(&w, "heart", "empty", &tables).await;
     assert_eq!(rows_by_table(&w, "empty").await.len(), tables.len());
 }
@@ -208,14 +193,13 @@ async fn data_only_reloads_one_table_where_its_parents_live_and_refuses_to_orpha
          UPDATE public.patients SET phone = 'changed' WHERE id = 1",
     )
     .await;
-    let (code, report) = restore_json(
+    let report = restored(
         &w,
         &repo,
         "target",
         &["--data-only", "-t", "vitals_samples"],
     );
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(restored_tables(&report), ["public.vitals_samples"]);
+    assert_eq!(tables_of(&report), ["public.vitals_samples"]);
     assert_tables_same(&w, "heart", "target", &["public.vitals_samples"]).await;
     assert_eq!(
         count(
@@ -253,13 +237,12 @@ async fn data_only_reloads_one_table_where_its_parents_live_and_refuses_to_orpha
         "refused before writing"
     );
     // Asked for, --cascade empties the referencing tables and says so.
-    let (code, report) = restore_json(
+    let report = restored(
         &w,
         &repo,
         "target",
         &["--data-only", "--cascade", "-t", "patients"],
     );
-    assert_eq!(code, 0, "{report}");
     assert!(
         report["warnings"].to_string().contains("--cascade emptied"),
         "{report}"
@@ -278,7 +261,7 @@ async fn into_schema_restores_a_copy_beside_the_live_table() {
     full_copy(&w, &repo, "target").await;
     run_sql(&w, "target", "DELETE FROM public.patients WHERE id % 2 = 0 AND NOT EXISTS (SELECT 1 FROM public.vitals_samples v WHERE v.patient_id = patients.id) AND NOT EXISTS (SELECT 1 FROM clinical.clinical_notes n WHERE n.patient_id = patients.id)").await;
     let live_before = count(&w, "target", "SELECT count(*) FROM public.patients").await;
-    let (code, report) = restore_json(
+    let report = restored(
         &w,
         &repo,
         "target",
@@ -291,9 +274,8 @@ async fn into_schema_restores_a_copy_beside_the_live_table() {
             "restored",
         ],
     );
-    assert_eq!(code, 0, "{report}");
     assert_eq!(
-        restored_tables(&report),
+        tables_of(&report),
         ["restored.patients", "restored.vitals_samples"]
     );
     let source = rows_by_table(&w, "heart").await;
@@ -392,13 +374,12 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
 
     // The self reference and the cycle, alone into an empty database.
     w.empty_db("cycle").await;
-    let (code, report) = restore_json(
+    restored(
         &w,
         &repo,
         "cycle",
         &["-t", "staff", "-t", "wards", "-t", "beds"],
     );
-    assert_eq!(code, 0, "{report}");
     assert_tables_same(
         &w,
         "shapes",
@@ -413,13 +394,12 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
         "UPDATE staff SET name = 'x'; DELETE FROM beds WHERE id > 400 AND id % 10 <> 0",
     )
     .await;
-    let (code, report) = restore_json(
+    restored(
         &w,
         &repo,
         "cycle",
         &["--data-only", "-t", "staff", "-t", "wards", "-t", "beds"],
     );
-    assert_eq!(code, 0, "{report}");
     assert_tables_same(
         &w,
         "shapes",
@@ -431,13 +411,12 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
     // The partitioned table brings its partitions; into an empty database its foreign
     // key to devices needs --with-dependencies.
     w.empty_db("parts").await;
-    let (code, report) = restore_json(
+    let report = restored(
         &w,
         &repo,
         "parts",
         &["-t", "readings", "--with-dependencies"],
     );
-    assert_eq!(code, 0, "{report}");
     let tables = [
         "public.devices",
         "public.readings",
@@ -446,7 +425,7 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
         "public.readings_other",
     ];
     assert_eq!(
-        restored_tables(&report),
+        tables_of(&report),
         tables[..1]
             .iter()
             .chain(&tables[2..])
@@ -458,8 +437,7 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
     w.empty_db("copy").await;
     ok(w.restore(&repo, "latest", "copy"));
     run_sql(&w, "copy", "DROP TABLE readings_2025").await;
-    let (code, report) = restore_json(&w, &repo, "copy", &["-t", "readings_2025"]);
-    assert_eq!(code, 0, "{report}");
+    restored(&w, &repo, "copy", &["-t", "readings_2025"]);
     w.assert_same("shapes", "copy").await;
 }
 

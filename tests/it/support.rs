@@ -314,6 +314,29 @@ pub fn prune_json(repo: &str, extra: &[&str], env: &[(&str, &str)]) -> serde_jso
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("prune printed no JSON ({e}): {out}"))
 }
 
+/// The tables a backup or restore report (`--json`) lists, as `schema.name`, sorted.
+pub fn tables_of(report: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| t["table"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `sql` in database `db`, asserting success.
+pub async fn run_sql(w: &World, db: &str, sql: &str) {
+    w.pg.conn(db)
+        .connect()
+        .await
+        .expect("connect")
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
