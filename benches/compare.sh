@@ -604,7 +604,10 @@ dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo "+dirt
 echo
 echo "pgbunker compare — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) cores${cpu:+ ($cpu)}${mem:+, $mem RAM}, $(uname -sr)"
-echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') (git $rev$dirty); PostgreSQL $server_version (fsync=off, same machine)"
+# With PGBUNKER_BIN the binary need not match the tree: say so.
+built="git $rev$dirty"
+[ -z "${PGBUNKER_BIN:-}" ] || built="PGBUNKER_BIN=$PGBUNKER_BIN; source tree at git $rev$dirty"
+echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') ($built); PostgreSQL $server_version (fsync=off, same machine)"
 echo "--jobs $jobs everywhere; wall-clock seconds; peak RSS of the largest client process$([ "$have_gnutime" = 1 ] || echo ' (unavailable: no /usr/bin/time)')"
 echo "vs pgbunker = step time / pgbunker time for the same job (>1: pgbunker faster)"
 for r in "${reports[@]}"; do
