@@ -72,6 +72,14 @@ fn restored(w: &World, repo: &str, db: &str, extra: &[&str]) -> serde_json::Valu
     report
 }
 
+/// The fixture backed up in `heart`, and a full copy of it restored into `target`.
+async fn heart_with_copy() -> (World, String) {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    full_copy(&w, &repo, "target").await;
+    (w, repo)
+}
+
 /// A full copy of `heart` in `name`.
 async fn full_copy(w: &World, repo: &str, name: &str) {
     w.empty_db(name).await;
@@ -181,9 +189,7 @@ async fn with_dependencies_restores_a_table_and_all_it_needs_into_an_empty_datab
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_only_reloads_one_table_where_its_parents_live_and_refuses_to_orphan() {
-    let w = World::start();
-    let repo = w.backed_up().await;
-    full_copy(&w, &repo, "target").await;
+    let (w, repo) = heart_with_copy().await;
     // Last night's vitals are wanted back: today's changes are thrown away.
     run_sql(
         &w,
@@ -256,9 +262,7 @@ async fn data_only_reloads_one_table_where_its_parents_live_and_refuses_to_orpha
 
 #[tokio::test(flavor = "multi_thread")]
 async fn into_schema_restores_a_copy_beside_the_live_table() {
-    let w = World::start();
-    let repo = w.backed_up().await;
-    full_copy(&w, &repo, "target").await;
+    let (w, repo) = heart_with_copy().await;
     run_sql(&w, "target", "DELETE FROM public.patients WHERE id % 2 = 0 AND NOT EXISTS (SELECT 1 FROM public.vitals_samples v WHERE v.patient_id = patients.id) AND NOT EXISTS (SELECT 1 FROM clinical.clinical_notes n WHERE n.patient_id = patients.id)").await;
     let live_before = count(&w, "target", "SELECT count(*) FROM public.patients").await;
     let report = restored(
@@ -443,9 +447,7 @@ async fn cycles_self_references_and_partitions_restore_alone_and_data_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_table_that_fails_midway_is_rolled_back_and_reported_while_the_rest_restore() {
-    let w = World::start();
-    let repo = w.backed_up().await;
-    full_copy(&w, &repo, "target").await;
+    let (w, repo) = heart_with_copy().await;
     run_sql(
         &w,
         "target",
