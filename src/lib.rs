@@ -1,7 +1,7 @@
 //! pgbunker: logical, snapshot-consistent, encrypted PostgreSQL backups without pg_dump.
 //!
 //! Layers (each module imports only from the layers below it; see DESIGN.md):
-//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`) → `archive` →
+//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`) → `archive` →
 //! leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`, `progress`).
 
 pub mod archive;
@@ -11,6 +11,7 @@ pub mod commands;
 pub mod ddl;
 pub mod dump;
 pub mod error;
+pub mod export;
 pub mod introspect;
 pub mod load;
 pub mod pg;

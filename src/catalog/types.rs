@@ -21,6 +21,15 @@ pub struct TypeInfo {
     /// quoted where needed, so `to_regtype(name)` finds the type in the target.
     pub name: String,
     pub shape: TypeShape,
+    /// A composite's live field names, in the order of [`TypeShape::Composite`]'s
+    /// OIDs: the export names struct fields after them. Empty in backups written
+    /// before exports existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub field_names: Vec<String>,
+    /// A domain's base type with its modifier (`numeric(10,2)`), which the export
+    /// needs for the Arrow type; `None` for other types and in older backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_sql: Option<String>,
 }
 
 /// How a type's binary representation is built, as far as embedded OIDs go.
@@ -60,6 +69,8 @@ mod tests {
             shape: TypeShape::Composite {
                 fields: vec![23, 16385],
             },
+            field_names: vec![],
+            base_sql: None,
         };
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod demo;
+pub mod export;
 pub mod hold;
 pub mod init;
 pub mod key;
@@ -21,6 +22,7 @@ use thiserror::Error;
 use crate::archive::{ArchiveError, KeySource, Repository, StateDir};
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
+use crate::export::ExportError;
 use crate::load::LoadError;
 use crate::pg::PgError;
 use crate::sandbox::SandboxError;
@@ -36,6 +38,8 @@ pub enum CommandError {
     Dump(#[from] DumpError),
     #[error("restore failed: {0}")]
     Load(#[from] LoadError),
+    #[error("export failed: {0}")]
+    Export(#[from] ExportError),
     #[error(transparent)]
     Pg(#[from] PgError),
     #[error(transparent)]
@@ -68,6 +72,7 @@ impl Classify for CommandError {
             CommandError::Store(e) => e.class(),
             CommandError::Dump(e) => e.class(),
             CommandError::Load(e) => e.class(),
+            CommandError::Export(e) => e.class(),
             CommandError::Pg(e) => e.class(),
             CommandError::Sandbox(e) => e.class(),
             CommandError::Usage(_) => Class::Usage,
@@ -86,6 +91,7 @@ impl Classify for CommandError {
             CommandError::Store(e) => e.hint(),
             CommandError::Dump(e) => e.hint(),
             CommandError::Load(e) => e.hint(),
+            CommandError::Export(e) => e.hint(),
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
             CommandError::VerifyFailed(_) => Some(

@@ -45,6 +45,10 @@ pub(crate) async fn read_types(
             oid,
             name: r.get("name"),
             shape,
+            field_names: r
+                .get::<_, Option<Vec<String>>>("field_names")
+                .unwrap_or_default(),
+            base_sql: r.get("base_sql"),
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@
 
 pub mod remap;
 mod scanner;
+pub mod value;
 
 pub use scanner::{Cut, TupleScanner};
 
@@ -90,6 +91,88 @@ pub fn scan_tuples(data: &[u8]) -> Result<TupleStats, CopyFormatError> {
         }
     }
     Ok(stats)
+}
+
+/// Iterates the tuples of a buffer that must hold only whole tuples (a chunk's
+/// plaintext), yielding each tuple's fields. Framing is checked before a tuple is
+/// handed out, so its fields can be walked without further checks.
+pub fn tuples(data: &[u8]) -> Tuples<'_> {
+    Tuples { data, pos: 0 }
+}
+
+pub struct Tuples<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Tuples<'a> {
+    /// Reports `e` once and ends the iteration.
+    fn fail(&mut self, e: CopyFormatError) -> Option<Result<Fields<'a>, CopyFormatError>> {
+        self.pos = self.data.len();
+        Some(Err(e))
+    }
+}
+
+impl<'a> Iterator for Tuples<'a> {
+    type Item = Result<Fields<'a>, CopyFormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let rest = &self.data[self.pos..];
+        let end = match tuple_len(rest) {
+            Ok(TupleEnd::Tuple(len)) => len,
+            Ok(TupleEnd::Trailer) => return self.fail(CopyFormatError::TrailingData),
+            Ok(TupleEnd::Incomplete) => return self.fail(CopyFormatError::Truncated),
+            Err(e) => return self.fail(e),
+        };
+        let tuple = &rest[..end];
+        self.pos += end;
+        let count = i16::from_be_bytes([tuple[0], tuple[1]]) as usize;
+        Some(Ok(Fields {
+            tuple,
+            pos: 2,
+            left: count,
+        }))
+    }
+}
+
+/// The fields of one framing-checked tuple: `None` for NULL.
+pub struct Fields<'a> {
+    tuple: &'a [u8],
+    pos: usize,
+    left: usize,
+}
+
+impl Fields<'_> {
+    /// How many fields are left, which for a fresh tuple is its field count.
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let len = i32::from_be_bytes(
+            self.tuple[self.pos..self.pos + 4]
+                .try_into()
+                .expect("framing checked"),
+        );
+        self.pos += 4;
+        if len < 0 {
+            return Some(None);
+        }
+        let v = &self.tuple[self.pos..self.pos + len as usize];
+        self.pos += len as usize;
+        Some(Some(v))
+    }
 }
 
 /// Where the tuple starting at the front of `buf` ends.

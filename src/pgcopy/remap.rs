@@ -99,6 +99,12 @@ pub enum ValueError {
     WrongType { expected: u32, found: u32 },
     #[error("a composite value has {found} fields, its type has {expected}")]
     WrongFieldCount { expected: usize, found: i32 },
+    #[error("the text is not valid UTF-8")]
+    NotUtf8,
+    #[error("the value's format marker {0} is unknown")]
+    BadVersion(u8),
+    #[error("the value is outside the range its type allows")]
+    OutOfRange,
 }
 
 /// The types a table's values are made of: source OID → [`Shape`].

@@ -1280,6 +1280,8 @@ mod tests {
                 oid: 16390,
                 name: "public.mood[]".into(),
                 shape: crate::catalog::types::TypeShape::Array { elem: 30 },
+                field_names: vec![],
+                base_sql: None,
             }],
             ..catalog(vec![t])
         };

@@ -48,6 +48,12 @@ pub enum StoreError {
     NoCreateOnly(String),
     #[error("object {key} was stored with {stored} bytes instead of {sent}")]
     ShortWrite { key: String, sent: u64, stored: u64 },
+    #[error("could not read {path} to upload it: {source}")]
+    LocalFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not create the repository folder {path}: {source}")]
     CreateDir {
         path: String,
@@ -65,7 +71,9 @@ impl Classify for StoreError {
         match self {
             StoreError::BadUrl { .. } => Class::Usage,
             StoreError::NotFound(_) => Class::Corrupt,
-            StoreError::CreateDir { .. } | StoreError::Sync { .. } => Class::Io,
+            StoreError::CreateDir { .. }
+            | StoreError::Sync { .. }
+            | StoreError::LocalFile { .. } => Class::Io,
             StoreError::Backend { source, .. } if is_local_io(source) => Class::Io,
             _ => Class::Repository,
         }
@@ -304,6 +312,44 @@ impl Store {
                 }),
             },
         }
+    }
+
+    /// Uploads a local file as a new object, in parts when it is large, reading it
+    /// part by part so memory stays at one part whatever the file's size.
+    pub async fn put_file_new(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        use tokio::io::AsyncReadExt;
+        let io = |source: std::io::Error| StoreError::LocalFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let len = tokio::fs::metadata(path).await.map_err(io)?.len();
+        if len as usize <= MULTIPART_THRESHOLD {
+            let bytes = tokio::fs::read(path).await.map_err(io)?;
+            return self.put_new(key, Bytes::from(bytes)).await;
+        }
+        if self.size(key).await?.is_some() {
+            return Err(StoreError::AlreadyExists(key.into()));
+        }
+        let upload = self
+            .inner
+            .put_multipart(&ObjPath::from(key))
+            .await
+            .map_err(backend("start uploading", key))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let mut buf = vec![0u8; PART_SIZE];
+        loop {
+            let n = file.read(&mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            w.wait_for_capacity(2)
+                .await
+                .map_err(backend("upload", key))?;
+            w.write(&buf[..n]);
+        }
+        w.finish().await.map_err(backend("upload", key))?;
+        Ok(())
     }
 
     /// Multipart uploads cannot be conditional in object_store, so a large object is

@@ -3,7 +3,8 @@
 //!
 //! Two deliberate additions to the design table: `dump` uses `introspect` (the catalog
 //! must be read inside the leader's snapshot transaction, which `dump` owns), and the
-//! engines use `codec` for its CPU pool.
+//! engines use `codec` for its CPU pool. `export` uses `store` to write its files to
+//! object storage.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -39,6 +40,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             vec!["pg", "pgcopy", "archive", "catalog", "plan", "ddl", "codec"],
         ),
         (
+            "export",
+            vec!["pgcopy", "archive", "catalog", "plan", "store"],
+        ),
+        (
             "commands",
             vec![
                 "pg",
@@ -53,6 +58,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "introspect",
                 "dump",
                 "load",
+                "export",
             ],
         ),
     ])

@@ -226,6 +226,55 @@ pub enum Command {
         #[arg(long)]
         keep_scratch: bool,
     },
+    /// Export a backup's tables to Parquet (or Arrow IPC) files for analytics, straight
+    /// from the repository: no database is needed.
+    ///
+    /// Each table becomes a folder OUT/<schema>.<table>/ of part-NNNNN.parquet files in
+    /// row order (other bytes than letters, digits, _ and - in names as %XX). Types map
+    /// as README.md's "Export to Parquet" table says; values Arrow cannot hold exactly
+    /// (±infinity dates and timestamps, numeric NaN in a Decimal column) become NULL
+    /// and are counted in a warning, or fail the export with --on-special fail. Files
+    /// appear under their final name only once complete, an existing file is never
+    /// replaced, and a failed export removes the files it wrote.
+    Export {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Backup id, or `latest`.
+        #[arg(value_name = "BACKUP")]
+        backup: String,
+        /// Folder, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
+        #[arg(long, value_name = "DIR|URL")]
+        out: String,
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: FormatArg,
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Rows per Parquet row group.
+        #[arg(long, value_name = "ROWS", default_value_t = 1_048_576,
+              value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        row_group_size: u64,
+        #[arg(long, value_enum, default_value = "zstd")]
+        compression: CompressionArg,
+        /// What to do with values Arrow cannot hold exactly: export NULL and warn, or
+        /// stop with the table, column and row.
+        #[arg(long, value_enum, default_value = "null")]
+        on_special: SpecialArg,
+        /// numeric columns without precision: `text` (exact, as PostgreSQL prints them)
+        /// or `P,S` for Decimal(P,S); values that do not fit follow --on-special.
+        #[arg(long, value_name = "text|P,S", default_value = "text",
+              value_parser = parse_unconstrained_numeric)]
+        unconstrained_numeric: NumericChoice,
+        /// uuid columns as 16 bytes with Arrow's UUID extension type, or as text.
+        #[arg(long, value_enum, default_value = "binary")]
+        uuid_as: UuidArg,
+        /// Columns of types with no Arrow mapping: refuse the export naming them, or
+        /// export their PostgreSQL binary send form as bytes, with a warning.
+        #[arg(long, value_enum, default_value = "fail")]
+        unsupported: UnsupportedArg,
+        /// Files decoded and encoded at once [default: the number of CPUs].
+        #[arg(short, long, env = "PGBUNKER_EXPORT_JOBS")]
+        jobs: Option<usize>,
+    },
     /// List backups, newest first.
     List {
         #[command(flatten)]
@@ -391,6 +440,56 @@ pub enum KeyCommand {
         #[command(flatten)]
         repo: RepoArg,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Parquet,
+    Arrow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    Zstd,
+    Snappy,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpecialArg {
+    Null,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UuidArg {
+    Binary,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnsupportedArg {
+    Fail,
+    Binary,
+}
+
+/// How numeric columns without precision are exported: `None` as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumericChoice(pub Option<(u8, u8)>);
+
+/// `text` → exact text; `P,S` → Decimal(P,S) within Arrow's limits.
+fn parse_unconstrained_numeric(s: &str) -> Result<NumericChoice, String> {
+    if s == "text" {
+        return Ok(NumericChoice(None));
+    }
+    let bad = || format!("expected `text` or `P,S` with 1 <= P <= 76 and 0 <= S <= P, not {s:?}");
+    let (p, sc) = s.split_once(',').ok_or_else(bad)?;
+    let p: u8 = p.trim().parse().map_err(|_| bad())?;
+    let sc: u8 = sc.trim().parse().map_err(|_| bad())?;
+    if !(1..=76).contains(&p) || sc > p {
+        return Err(bad());
+    }
+    Ok(NumericChoice(Some((p, sc))))
 }
 
 /// A section of a restore, as pg_restore names it.

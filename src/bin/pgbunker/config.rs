@@ -28,6 +28,8 @@ pub struct Config {
     #[serde(default)]
     pub verify: VerifyConfig,
     #[serde(default)]
+    pub export: ExportConfig,
+    #[serde(default)]
     pub prune: PruneConfig,
     #[serde(default)]
     pub check: CheckConfig,
@@ -63,6 +65,12 @@ pub struct RestoreConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
     pub jobs: Option<usize>,
 }
 

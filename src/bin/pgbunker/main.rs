@@ -442,6 +442,60 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             }
             outcome?;
         }
+        Command::Export {
+            repo,
+            backup,
+            out,
+            format,
+            select,
+            row_group_size,
+            compression,
+            on_special,
+            unconstrained_numeric,
+            uuid_as,
+            unsupported,
+            jobs,
+        } => {
+            use pgbunker::export::kind::TypeChoices;
+            use pgbunker::export::sink::{Codec, FileFormat};
+            let opts = commands::export::ExportOptions {
+                repo: ctx.repo_access(repo)?,
+                backup: backup.clone(),
+                out: out.clone(),
+                selection: select.selection(),
+                export: pgbunker::export::ExportOptions {
+                    format: match format {
+                        cli::FormatArg::Parquet => FileFormat::Parquet,
+                        cli::FormatArg::Arrow => FileFormat::Arrow,
+                    },
+                    codec: match compression {
+                        cli::CompressionArg::Zstd => Codec::Zstd,
+                        cli::CompressionArg::Snappy => Codec::Snappy,
+                        cli::CompressionArg::None => Codec::None,
+                    },
+                    row_group_rows: *row_group_size as usize,
+                    on_special_fail: *on_special == cli::SpecialArg::Fail,
+                    types: TypeChoices {
+                        unconstrained_numeric: unconstrained_numeric.0,
+                        uuid_as_text: *uuid_as == cli::UuidArg::Text,
+                        unsupported_as_binary: *unsupported == cli::UnsupportedArg::Binary,
+                    },
+                    jobs: jobs
+                        .or(cfg.export.jobs)
+                        .unwrap_or_else(|| {
+                            std::thread::available_parallelism().map_or(2, |n| n.get())
+                        })
+                        .max(1),
+                },
+            };
+            let report = audited(
+                &opts.repo,
+                "export",
+                commands::export::export(&opts, progress),
+            )
+            .await?;
+            render::export(&report, json);
+        }
         Command::List { repo } => {
             let opts = commands::list::ListOptions {
                 repo: ctx.repo_access(repo)?,

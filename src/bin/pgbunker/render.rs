@@ -218,6 +218,37 @@ fn checked(b: &BackupVerdict, depth: Depth) -> String {
 }
 
 /// One block per backup (its problems listed under it), the sample, one summary line.
+pub fn export(r: &pgbunker::commands::export::ExportReport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    for t in &r.tables {
+        println!(
+            "{}.{}: {} in {} ({} of COPY data)",
+            t.schema,
+            t.name,
+            count(t.rows, "row"),
+            count(t.files.len() as u64, "file"),
+            size(t.raw_bytes)
+        );
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "Exported backup {} to {} as {}: {} of {} in {} · {} of COPY data in {:.1} s ({:.0} MB/s)",
+        r.backup_id,
+        r.out,
+        r.format,
+        count(r.rows, "row"),
+        count(r.tables.len() as u64, "table"),
+        count(r.files as u64, "file"),
+        size(r.raw_bytes),
+        r.seconds,
+        r.raw_bytes as f64 / 1e6 / r.seconds.max(1e-3)
+    );
+}
+
 pub fn verify(r: &VerifyReport, json: bool) {
     if json {
         return print_json(r);

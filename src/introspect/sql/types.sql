@@ -57,7 +57,15 @@ SELECT t.oid,
                   WHERE f.attrelid = t.typrelid AND f.attnum > 0
                     AND NOT f.attisdropped
                   ORDER BY f.attnum)
-       END AS fields
+       END AS fields,
+       CASE WHEN t.typtype = 'c' THEN
+            ARRAY(SELECT f.attname::pg_catalog.text FROM pg_catalog.pg_attribute f
+                  WHERE f.attrelid = t.typrelid AND f.attnum > 0
+                    AND NOT f.attisdropped
+                  ORDER BY f.attnum)
+       END AS field_names,
+       CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod)
+       END AS base_sql
 FROM walk w
 JOIN pg_catalog.pg_type t ON t.oid = w.oid
 ORDER BY t.oid
