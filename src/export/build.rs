@@ -121,6 +121,7 @@ pub enum StructShape {
     Composite,
     Range,
     Point,
+    Interval,
 }
 
 impl Builder {
@@ -189,6 +190,16 @@ impl Builder {
                 nulls: NullBufferBuilder::new(0),
                 children: vec![Builder::new(&Kind::Float8), Builder::new(&Kind::Float8)],
                 shape: StructShape::Point,
+            },
+            Kind::IntervalParts => Builder::Struct {
+                fields: kind.struct_fields(),
+                nulls: NullBufferBuilder::new(0),
+                children: vec![
+                    Builder::new(&Kind::Int4),
+                    Builder::new(&Kind::Int4),
+                    Builder::new(&Kind::Int8),
+                ],
+                shape: StructShape::Interval,
             },
             Kind::Hstore => Builder::Map {
                 offsets: vec![0],
@@ -356,6 +367,23 @@ impl Builder {
                             b.append_value(flag);
                         }
                     }
+                    StructShape::Interval => match value::interval(v)? {
+                        Ok((months, days, nanos)) => {
+                            let [Builder::I32(m), Builder::I32(d), Builder::I64(n)] =
+                                &mut children[..]
+                            else {
+                                unreachable!("interval parts are integers")
+                            };
+                            m.append_value(months);
+                            d.append_value(days);
+                            n.append_value(nanos);
+                        }
+                        Err(s) => {
+                            lossy.special(|| format!("interval {s}"))?;
+                            self.append_null();
+                            return Ok(());
+                        }
+                    },
                     StructShape::Point => {
                         let mut r = Reader::new(v);
                         let (x, y) = (r.f64()?, r.f64()?);

@@ -41,6 +41,10 @@ pub enum Kind {
         utc: bool,
     },
     Interval,
+    /// An interval as `Struct{months, days, nanoseconds}`: what Parquet files get,
+    /// since Parquet's own INTERVAL keeps milliseconds only and Arrow's MonthDayNano
+    /// has no Parquet form.
+    IntervalParts,
     Uuid,
     Enum,
     Money,
@@ -80,6 +84,8 @@ pub struct TypeChoices {
     pub unconstrained_numeric: Option<(u8, u8)>,
     pub uuid_as_text: bool,
     pub unsupported_as_binary: bool,
+    /// Intervals as [`Kind::IntervalParts`]: set by the export for Parquet files.
+    pub interval_as_struct: bool,
 }
 
 /// Precision Arrow's widest decimal holds.
@@ -203,6 +209,7 @@ impl<'a> TypeMap<'a> {
             1083 => Kind::Time,
             1114 => Kind::Timestamp { utc: false },
             1184 => Kind::Timestamp { utc: true },
+            1186 if self.choices.interval_as_struct => Kind::IntervalParts,
             1186 => Kind::Interval,
             1266 => Kind::Text(Text::TimeTz),
             1560 | 1562 => Kind::Text(Text::Bits),
@@ -364,7 +371,7 @@ impl Kind {
             Kind::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             Kind::Uuid => DataType::FixedSizeBinary(16),
             Kind::Enum => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            Kind::Point => DataType::Struct(self.struct_fields()),
+            Kind::Point | Kind::IntervalParts => DataType::Struct(self.struct_fields()),
             Kind::Hstore => DataType::Map(hstore_entries(), false),
             // A multirange holds its range kind: a list of range structs.
             Kind::Array(item) | Kind::Multirange(item) => {
@@ -388,6 +395,11 @@ impl Kind {
             Kind::Point => Fields::from(vec![
                 Field::new("x", DataType::Float64, false),
                 Field::new("y", DataType::Float64, false),
+            ]),
+            Kind::IntervalParts => Fields::from(vec![
+                Field::new("months", DataType::Int32, false),
+                Field::new("days", DataType::Int32, false),
+                Field::new("nanoseconds", DataType::Int64, false),
             ]),
             _ => Fields::empty(),
         }

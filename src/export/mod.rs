@@ -344,7 +344,11 @@ fn plan_tables(
     opts: &ExportOptions,
 ) -> Result<(Vec<TablePlan>, Vec<String>), ExportError> {
     let manifest = reader.manifest();
-    let types = TypeMap::new(&manifest.catalog, opts.types);
+    let choices = TypeChoices {
+        interval_as_struct: opts.format == FileFormat::Parquet,
+        ..opts.types
+    };
+    let types = TypeMap::new(&manifest.catalog, choices);
     let mut plans = Vec::new();
     let mut unsupported = Vec::new();
     let mut warnings = Vec::new();

@@ -479,6 +479,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                         unconstrained_numeric: unconstrained_numeric.0,
                         uuid_as_text: *uuid_as == cli::UuidArg::Text,
                         unsupported_as_binary: *unsupported == cli::UnsupportedArg::Binary,
+                        ..TypeChoices::default()
                     },
                     jobs: jobs
                         .or(cfg.export.jobs)
