@@ -12,6 +12,7 @@ pub mod sink;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_schema::{ArrowError, Schema, SchemaRef};
@@ -67,6 +68,8 @@ pub enum ExportError {
     Exists(String),
     #[error("{0}")]
     Usage(String),
+    #[error("the export was stopped before it finished")]
+    Cancelled,
     #[error("could not write {path}: {source}")]
     Io {
         path: String,
@@ -114,6 +117,7 @@ impl Classify for ExportError {
             | ExportError::Usage(_) => Class::Usage,
             ExportError::Malformed { .. } => Class::Corrupt,
             ExportError::Io { .. } | ExportError::Encode(_) => Class::Io,
+            ExportError::Cancelled => Class::Interrupted,
             ExportError::Archive(e) => e.class(),
             ExportError::Store(e) => e.class(),
         }
@@ -214,10 +218,22 @@ pub async fn run(
 ) -> Result<ExportOutcome, ExportError> {
     let (plans, mut warnings) = plan_tables(reader, scope, opts)?;
     let tasks = plan_files(&plans);
-    for t in &tasks {
-        dest.check_free(&file_key(&plans[t.plan], t.file_no, opts.format))
-            .await?;
+    let keys: Vec<String> = tasks
+        .iter()
+        .map(|t| file_key(&plans[t.plan], t.file_no, opts.format))
+        .collect();
+    dest.check_free(SUMMARY_KEY).await?;
+    for k in &keys {
+        dest.check_free(k).await?;
     }
+    // From here on, whatever ends the export early (an error, a signal dropping this
+    // future) removes every file it wrote: only a complete export stays.
+    let mut cleanup = Cleanup {
+        dest: dest.clone(),
+        keys,
+        cancel: Arc::new(AtomicBool::new(false)),
+        armed: true,
+    };
     progress.start(
         "export",
         tasks.len() as u64,
@@ -232,6 +248,7 @@ pub async fn run(
             opts.clone(),
         );
         let progress = Arc::clone(&progress);
+        let cancel = Arc::clone(&cleanup.cancel);
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let scratch =
@@ -243,6 +260,7 @@ pub async fn run(
                     ExportError::Usage(format!("cannot start {} threads: {e}", opts.jobs))
                 })?;
             let ctx = FileCtx {
+                cancel: &cancel,
                 reader: &reader,
                 dest: &dest,
                 opts: &opts,
@@ -254,7 +272,14 @@ pub async fn run(
                 tasks
                     .par_iter()
                     .with_max_len(1)
-                    .map(|t| ctx.run(&plans[t.plan], t))
+                    .map(|t| {
+                        let r = ctx.run(&plans[t.plan], t);
+                        if r.is_err() {
+                            // One failed file fails the export: the others stop early.
+                            ctx.cancel.store(true, Ordering::SeqCst);
+                        }
+                        r
+                    })
                     .collect::<Vec<_>>()
             }))
         })
@@ -267,16 +292,17 @@ pub async fn run(
     for r in results {
         match r {
             Ok(d) => done.push(d),
+            // Files stopped because another one failed say nothing new.
+            Err(ExportError::Cancelled) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
     if let Some(e) = first_error {
-        // Whole files of other tables would look like a complete export: remove them.
-        for d in &done {
-            dest.remove(&d.key).await;
-        }
+        // Whole files of other tables would look like a complete export: the cleanup
+        // removes them.
+        cleanup.remove_all().await;
         return Err(e);
     }
     done.sort_by_key(|d| (d.plan, d.file_no));
@@ -330,7 +356,69 @@ pub async fn run(
             }
         }
     }
+    let summary = serde_json::json!({
+        "export_format": EXPORT_FORMAT_VERSION,
+        "backup_id": reader.manifest().backup_id,
+        "snapshot_time": reader.manifest().started_at,
+        "format": opts.format.extension(),
+        "tables": tables,
+        "warnings": warnings,
+    });
+    let summary = serde_json::to_vec_pretty(&summary).expect("JSON of plain values");
+    dest.put_small(SUMMARY_KEY, summary).await?;
+    cleanup.armed = false;
     Ok(ExportOutcome { tables, warnings })
+}
+
+/// Written last, listing every table and file: its presence says the export in this
+/// folder is complete (the same rule as a backup's commit).
+pub const SUMMARY_KEY: &str = "_pgbunker_export.json";
+
+/// Removes what an export that did not finish had written.
+struct Cleanup {
+    dest: Destination,
+    keys: Vec<String>,
+    cancel: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl Cleanup {
+    async fn remove_all(&mut self) {
+        self.armed = false;
+        for k in &self.keys {
+            self.dest.remove(k).await;
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    /// The export's future was dropped (a signal): stop the workers at their next
+    /// chunk and delete what they wrote. Local files go now; objects are deleted by a
+    /// task on the runtime, as far as it gets before the process exits.
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.cancel.store(true, Ordering::SeqCst);
+        match &self.dest {
+            Destination::Local(dir) => {
+                for k in &self.keys {
+                    let _ = std::fs::remove_file(dir.join(k));
+                    let _ = std::fs::remove_file(dir.join(format!("{k}.tmp")));
+                }
+            }
+            Destination::Store(_) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let (dest, keys) = (self.dest.clone(), std::mem::take(&mut self.keys));
+                    rt.spawn(async move {
+                        for k in &keys {
+                            dest.remove(k).await;
+                        }
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The columns COPY carries, in order: generated columns are never copied.
@@ -499,6 +587,8 @@ pub fn path_segment(name: &str) -> String {
 
 /// What every file task shares.
 struct FileCtx<'a> {
+    /// Set when the export is abandoned: workers stop at their next chunk.
+    cancel: &'a AtomicBool,
     reader: &'a BackupReader,
     dest: &'a Destination,
     opts: &'a ExportOptions,
@@ -541,6 +631,9 @@ impl FileCtx<'_> {
         };
         let mut next = (!chunks.is_empty()).then(|| fetch(0));
         for (i, chunk) in chunks.iter().enumerate() {
+            if self.cancel.load(Ordering::SeqCst) {
+                return Err(ExportError::Cancelled);
+            }
             let object = self
                 .rt
                 .block_on(next.take().expect("fetched ahead"))

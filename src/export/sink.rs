@@ -107,6 +107,31 @@ impl Destination {
         }
     }
 
+    /// Writes a small file whole (the export's summary), create-only.
+    pub async fn put_small(&self, key: &str, bytes: Vec<u8>) -> Result<(), ExportError> {
+        match self {
+            Destination::Local(dir) => {
+                let dest = dir.join(key);
+                let tmp = dir.join(format!("{key}.tmp"));
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .map_err(|e| ExportError::io(&tmp, e))?;
+                f.write_all(&bytes)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| ExportError::io(&tmp, e))?;
+                if dest.exists() {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(ExportError::Exists(dest.display().to_string()));
+                }
+                std::fs::rename(&tmp, &dest).map_err(|e| ExportError::io(&dest, e))
+            }
+            Destination::Store(s) => Ok(s.put_new(key, bytes.into()).await?),
+        }
+    }
+
     /// Removes a published file again (an export that failed elsewhere).
     pub async fn remove(&self, key: &str) {
         match self {

@@ -235,7 +235,8 @@ pub enum Command {
     /// (±infinity dates and timestamps, numeric NaN in a Decimal column) become NULL
     /// and are counted in a warning, or fail the export with --on-special fail. Files
     /// appear under their final name only once complete, an existing file is never
-    /// replaced, and a failed export removes the files it wrote.
+    /// replaced, and a failed or interrupted export removes the files it wrote;
+    /// OUT/_pgbunker_export.json, written last, lists the tables and files.
     Export {
         #[command(flatten)]
         repo: RepoArg,
