@@ -127,6 +127,7 @@ impl Repository {
         for k in &keys {
             self.store().delete(k).await?;
         }
+        self.store().remove_empty_dirs(&layout.dir());
         Ok(Some(keys.len() as u64))
     }
 }

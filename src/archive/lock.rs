@@ -36,20 +36,70 @@ pub struct LockInfo {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub refreshed_at: OffsetDateTime,
+    /// The holder's host name: on that host a lock whose process is gone is dead at
+    /// once, without waiting [`STALE_AFTER`]. Absent in locks of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl LockInfo {
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
-        now - self.refreshed_at < STALE_AFTER
+        now - self.refreshed_at < STALE_AFTER && !self.holder_gone()
+    }
+
+    /// True when the lock was taken on this host by a process that no longer runs
+    /// (a backup that failed while storage was down could not delete its lock).
+    fn holder_gone(&self) -> bool {
+        if self.host.as_deref() != Some(host_name().as_str()) {
+            return false;
+        }
+        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
+            return false;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
     }
 }
 
-/// A held lock. Call [`LockGuard::release`] when done; if the process dies instead,
-/// the heartbeat stops and the lock goes stale.
+/// This machine's host name ("unknown" if it has none).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// A held lock. Call [`LockGuard::release`] when done. Dropped without it (a command
+/// abandoned on SIGINT or SIGTERM), it deletes itself from a task that
+/// [`finish_releases`] waits for; if the process dies outright, the heartbeat stops
+/// and the lock goes stale.
 pub struct LockGuard {
     store: Store,
     key: String,
     heartbeat: JoinHandle<()>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+/// Deletions of locks whose guards were dropped, still running.
+static RELEASING: std::sync::Mutex<Vec<JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits (at most `limit`) for the locks of abandoned commands to be deleted, so an
+/// interrupted run leaves no live-looking lock that holds prune back for minutes.
+pub async fn finish_releases(limit: std::time::Duration) {
+    let settle = async {
+        // Guards held by aborted tasks drop when the runtime gets to those tasks.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let pending = std::mem::take(&mut *RELEASING.lock().unwrap_or_else(|p| p.into_inner()));
+            futures::future::join_all(pending).await;
+        }
+    };
+    let _ = tokio::time::timeout(limit, settle).await;
 }
 
 impl LockGuard {
@@ -68,6 +118,7 @@ impl LockGuard {
             pid: std::process::id(),
             created_at: now,
             refreshed_at: now,
+            host: Some(host_name()),
         };
         let store = repo.store().clone();
         store.put_new(&key, encode(&info)).await?;
@@ -84,12 +135,20 @@ impl LockGuard {
             store,
             key,
             heartbeat,
+            released: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     pub async fn release(self) -> Result<(), ArchiveError> {
+        self.delete().await
+    }
+
+    /// Deletes the lock now: for holders that share the guard.
+    pub async fn delete(&self) -> Result<(), ArchiveError> {
         self.heartbeat.abort();
         self.store.delete(&self.key).await?;
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 }
@@ -97,6 +156,19 @@ impl LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (store, key) = (self.store.clone(), self.key.clone());
+            let task = rt.spawn(async move {
+                let _ = store.delete(&key).await;
+            });
+            RELEASING
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
+        }
     }
 }
 

@@ -172,6 +172,14 @@ impl BackupWriter {
 
     /// Writes summary and manifest, then commits the backup to the catalog. Only after
     /// this returns is the backup complete.
+    /// Ends a backup that failed: deletes what it wrote (best effort: what stays is
+    /// a leftover for prune) and its lock, so nothing of it holds prune back.
+    pub async fn abandon(&self) -> Result<(), ArchiveError> {
+        let cleaned = self.repo.delete_backup_objects(&self.layout.bid).await;
+        self.lock.delete().await?;
+        cleaned.map(|_| ())
+    }
+
     pub async fn commit(
         self,
         mut manifest: Manifest,

@@ -26,6 +26,10 @@ pub struct TypeInfo {
     /// before exports existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub field_names: Vec<String>,
+    /// A composite's field types with their modifiers (`numeric(6,2)`), as
+    /// `format_type` prints them, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub field_sql: Vec<String>,
     /// A domain's base type with its modifier (`numeric(10,2)`), which the export
     /// needs for the Arrow type; `None` for other types and in older backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +74,7 @@ mod tests {
                 fields: vec![23, 16385],
             },
             field_names: vec![],
+            field_sql: vec![],
             base_sql: None,
         };
         let json = serde_json::to_string(&t).unwrap();

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::{CommandError, RepoAccess};
 use crate::archive::audit::{new_audit_id, AuditRecord};
+use crate::archive::lock::host_name;
 use crate::error::Classify;
 use crate::pg::{ConnSpec, PgError};
 
@@ -49,17 +50,6 @@ fn os_user() -> String {
         }
         format!("uid {uid}")
     }
-}
-
-fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// `user@host`, for reports that name who ran them.

@@ -227,17 +227,17 @@ pub async fn run(
         Ok(t) => t,
         Err(e) => {
             progress.finish();
-            return Err(e);
+            return Err(abandon(&writer, e).await);
         }
     };
     let tables = table_records(&catalog, results);
     // The leader's locks protected every table while the workers read. If its session
     // died meanwhile, a TRUNCATE or rewrite could have emptied a table under an older
     // snapshot: do not commit such a backup.
-    leader
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| PgError::query("keep the backup's locks (the leader session was lost)", e))?;
+    if let Err(e) = leader.batch_execute("COMMIT").await {
+        let e = PgError::query("keep the backup's locks (the leader session was lost)", e);
+        return Err(abandon(&writer, e.into()).await);
+    }
 
     let finished_at = now_rfc3339();
     let summary = Summary {
@@ -292,6 +292,20 @@ pub async fn run(
         tables,
         not_covered: intro.not_covered,
     })
+}
+
+/// Cleans up after a backup that cannot be committed and returns its error: the
+/// objects written so far and the lock go now, so the next prune has nothing to wait
+/// for. A cleanup that fails only leaves a leftover that prune removes later.
+async fn abandon(writer: &BackupWriter, e: DumpError) -> DumpError {
+    if let Err(cleanup) = writer.abandon().await {
+        tracing::warn!(
+            "could not remove the objects of the failed backup {} ({cleanup}); \
+             `pgbunker prune` removes them after the grace period",
+            writer.backup_id()
+        );
+    }
+    e
 }
 
 /// The patterns as the manifest keeps them; `None` for the whole database.

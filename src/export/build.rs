@@ -576,11 +576,10 @@ fn text_form(form: Text, v: &[u8], out: &mut String) -> Result<(), ValueError> {
         Text::Char => value::char_text(v, out)?,
         Text::Numeric => match value::numeric(v)? {
             Ok(n) => n.write_text(out),
-            Err(s) => out.push_str(match s {
-                Special::NaN => "NaN",
-                Special::Infinity => "Infinity",
-                Special::NegInfinity => "-Infinity",
-            }),
+            Err(Special::NaN) => out.push_str("NaN"),
+            Err(Special::Infinity) => out.push_str("Infinity"),
+            Err(Special::NegInfinity) => out.push_str("-Infinity"),
+            Err(Special::OutOfRange) => return Err(ValueError::OutOfRange),
         },
         Text::TimeTz => value::timetz_text(v, out)?,
         Text::Inet => value::inet_text(v, out)?,

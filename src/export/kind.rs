@@ -175,7 +175,8 @@ impl<'a> TypeMap<'a> {
                             .get(i)
                             .cloned()
                             .unwrap_or_else(|| format!("f{}", i + 1));
-                        Ok((name, inner(f, "")?))
+                        let sql = t.field_sql.get(i).map_or("", String::as_str);
+                        Ok((name, inner(f, sql)?))
                     })
                     .collect::<Result<_, String>>()?,
             ),
@@ -416,6 +417,19 @@ impl Kind {
         f.with_metadata(HashMap::from([(EXTENSION_NAME.into(), ext.into())]))
     }
 
+    /// Values of this kind may become NULL where Arrow cannot hold them (±infinity,
+    /// NaN, out of range), so its field is nullable even for a NOT NULL column.
+    pub fn may_become_null(&self) -> bool {
+        matches!(
+            self,
+            Kind::Date
+                | Kind::Timestamp { .. }
+                | Kind::Interval
+                | Kind::IntervalParts
+                | Kind::Decimal { .. }
+        )
+    }
+
     /// Whether values of this kind are exported losslessly only in part (said in the
     /// README and in a warning): multi-dimensional arrays are flattened.
     pub fn has_array(&self) -> bool {
@@ -455,6 +469,7 @@ mod tests {
                         fields: vec![23, 16401],
                     },
                     field_names: vec!["l".into(), "money_left".into()],
+                    field_sql: vec![],
                     base_sql: None,
                 },
                 TypeInfo {
@@ -462,6 +477,7 @@ mod tests {
                     name: "public.amount".into(),
                     shape: TypeShape::Domain { base: 1700 },
                     field_names: vec![],
+                    field_sql: vec![],
                     base_sql: Some("numeric(12,2)".into()),
                 },
                 TypeInfo {
@@ -469,6 +485,7 @@ mod tests {
                     name: "public.box3d".into(),
                     shape: TypeShape::Scalar,
                     field_names: vec![],
+                    field_sql: vec![],
                     base_sql: None,
                 },
             ],

@@ -12,7 +12,6 @@ pub mod sink;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_schema::{ArrowError, Schema, SchemaRef};
@@ -22,7 +21,7 @@ use thiserror::Error;
 use self::build::{Lossy, Problem};
 use self::decode::{DecodeError, PushError, TableDecoder};
 use self::kind::{Kind, TypeChoices, TypeMap};
-use self::sink::{Codec, Destination, FileFormat, FileMetadata, FileSink, SinkOptions};
+use self::sink::{Codec, Destination, FileFormat, FileMetadata, FileSink, Gate, SinkOptions};
 use crate::archive::{ArchiveError, BackupReader, TableRecord};
 use crate::catalog::Table;
 use crate::error::{Class, Classify};
@@ -231,7 +230,7 @@ pub async fn run(
     let mut cleanup = Cleanup {
         dest: dest.clone(),
         keys,
-        cancel: Arc::new(AtomicBool::new(false)),
+        gate: Arc::new(Gate::default()),
         armed: true,
     };
     progress.start(
@@ -248,7 +247,7 @@ pub async fn run(
             opts.clone(),
         );
         let progress = Arc::clone(&progress);
-        let cancel = Arc::clone(&cleanup.cancel);
+        let gate = Arc::clone(&cleanup.gate);
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let scratch =
@@ -260,7 +259,7 @@ pub async fn run(
                     ExportError::Usage(format!("cannot start {} threads: {e}", opts.jobs))
                 })?;
             let ctx = FileCtx {
-                cancel: &cancel,
+                gate: &gate,
                 reader: &reader,
                 dest: &dest,
                 opts: &opts,
@@ -276,7 +275,7 @@ pub async fn run(
                         let r = ctx.run(&plans[t.plan], t);
                         if r.is_err() {
                             // One failed file fails the export: the others stop early.
-                            ctx.cancel.store(true, Ordering::SeqCst);
+                            ctx.gate.close();
                         }
                         r
                     })
@@ -378,7 +377,7 @@ pub const SUMMARY_KEY: &str = "_pgbunker_export.json";
 struct Cleanup {
     dest: Destination,
     keys: Vec<String>,
-    cancel: Arc<AtomicBool>,
+    gate: Arc<Gate>,
     armed: bool,
 }
 
@@ -399,7 +398,8 @@ impl Drop for Cleanup {
         if !self.armed {
             return;
         }
-        self.cancel.store(true, Ordering::SeqCst);
+        // Once closed, no worker creates or renames a file any more.
+        self.gate.close();
         match &self.dest {
             Destination::Local(dir) => {
                 for k in &self.keys {
@@ -464,7 +464,7 @@ fn plan_tables(
         for c in &columns {
             match types.column(c.type_oid, &c.type_sql) {
                 Ok(k) => {
-                    let mut f = k.field(&c.name, !c.not_null);
+                    let mut f = k.field(&c.name, !c.not_null || k.may_become_null());
                     let mut md: HashMap<String, String> = f.metadata().clone().into();
                     md.insert("pgbunker.pg_type".into(), c.type_sql.clone());
                     if k == Kind::Money {
@@ -587,8 +587,8 @@ pub fn path_segment(name: &str) -> String {
 
 /// What every file task shares.
 struct FileCtx<'a> {
-    /// Set when the export is abandoned: workers stop at their next chunk.
-    cancel: &'a AtomicBool,
+    /// Closed when the export is abandoned: workers stop at their next chunk.
+    gate: &'a Gate,
     reader: &'a BackupReader,
     dest: &'a Destination,
     opts: &'a ExportOptions,
@@ -603,6 +603,7 @@ impl FileCtx<'_> {
         let label = plan.table.name.to_string();
         self.progress.table_started(&label);
         let mut sink = FileSink::create(
+            self.gate,
             self.dest,
             self.scratch,
             &key,
@@ -631,7 +632,7 @@ impl FileCtx<'_> {
         };
         let mut next = (!chunks.is_empty()).then(|| fetch(0));
         for (i, chunk) in chunks.iter().enumerate() {
-            if self.cancel.load(Ordering::SeqCst) {
+            if self.gate.is_closed() {
                 return Err(ExportError::Cancelled);
             }
             let object = self
@@ -654,7 +655,7 @@ impl FileCtx<'_> {
         if let Some(batch) = decoder.flush() {
             sink.write(&batch)?;
         }
-        let key = sink.finish(self.dest, self.rt)?;
+        let key = sink.finish(self.gate, self.dest, self.rt)?;
         self.progress.table_finished(&label, decoder.total_rows);
         Ok(FileDone {
             plan: task.plan,

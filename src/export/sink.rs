@@ -17,6 +17,37 @@ use parquet::file::properties::WriterProperties;
 use super::ExportError;
 use crate::store::Store;
 
+/// Closed when an export is abandoned. Files are created and renamed into place only
+/// while it is open, under its lock, so once [`Gate::close`] returns no new file
+/// appears and the cleanup can delete what is there.
+#[derive(Debug, Default)]
+pub struct Gate {
+    closed: std::sync::Mutex<bool>,
+}
+
+impl Gate {
+    pub fn close(&self) {
+        *self.lock() = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.closed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` unless the gate is closed, holding it open meanwhile.
+    fn while_open<T>(&self, f: impl FnOnce() -> Result<T, ExportError>) -> Result<T, ExportError> {
+        let closed = self.lock();
+        if *closed {
+            return Err(ExportError::Cancelled);
+        }
+        f()
+    }
+}
+
 /// The file format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -84,22 +115,26 @@ impl Destination {
         Ok(path)
     }
 
-    /// Moves a finished temporary file to its final name.
+    /// Moves a finished temporary file to its final name. An upload runs outside the
+    /// gate (it takes long); one that finishes after the export was abandoned leaves an
+    /// object behind, without the summary that would make the export look complete.
     fn publish(
         &self,
+        gate: &Gate,
         tmp: &Path,
         key: &str,
         rt: &tokio::runtime::Handle,
     ) -> Result<(), ExportError> {
         match self {
-            Destination::Local(dir) => {
+            Destination::Local(dir) => gate.while_open(|| {
                 let dest = dir.join(key);
                 if dest.exists() {
                     return Err(ExportError::Exists(dest.display().to_string()));
                 }
                 std::fs::rename(tmp, &dest).map_err(|e| ExportError::io(&dest, e))
-            }
+            }),
             Destination::Store(store) => {
+                gate.while_open(|| Ok(()))?;
                 let res = rt.block_on(store.put_file_new(key, tmp));
                 let _ = std::fs::remove_file(tmp);
                 Ok(res?)
@@ -178,6 +213,7 @@ pub struct SinkOptions {
 
 impl FileSink {
     pub fn create(
+        gate: &Gate,
         dest: &Destination,
         scratch: &Path,
         key: &str,
@@ -186,12 +222,14 @@ impl FileSink {
         opts: &SinkOptions,
     ) -> Result<FileSink, ExportError> {
         let tmp = dest.temp_path(key, scratch)?;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| ExportError::io(&tmp, e))?;
+        let file = gate.while_open(|| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| ExportError::io(&tmp, e))
+        })?;
         let writer = match opts.format {
             FileFormat::Parquet => {
                 let compression = match opts.codec {
@@ -250,6 +288,7 @@ impl FileSink {
     /// Completes the file, makes it durable and publishes it under its final name.
     pub fn finish(
         mut self,
+        gate: &Gate,
         dest: &Destination,
         rt: &tokio::runtime::Handle,
     ) -> Result<String, ExportError> {
@@ -263,7 +302,7 @@ impl FileSink {
         file.flush().map_err(|e| ExportError::io(&self.tmp, e))?;
         file.sync_all().map_err(|e| ExportError::io(&self.tmp, e))?;
         drop(file);
-        dest.publish(&self.tmp, &self.key, rt)?;
+        dest.publish(gate, &self.tmp, &self.key, rt)?;
         Ok(std::mem::take(&mut self.key))
     }
 }

@@ -48,6 +48,9 @@ pub(crate) async fn read_types(
             field_names: r
                 .get::<_, Option<Vec<String>>>("field_names")
                 .unwrap_or_default(),
+            field_sql: r
+                .get::<_, Option<Vec<String>>>("field_sql")
+                .unwrap_or_default(),
             base_sql: r.get("base_sql"),
         });
     }

@@ -224,8 +224,11 @@ impl ConnSpec {
             }
         })?;
         tokio::spawn(async move {
+            // The server's reason for ending a session (terminated by an
+            // administrator, shutting down) arrives here, not at the query that then
+            // fails with "connection closed": say it where the user looks.
             if let Err(e) = connection.await {
-                tracing::debug!("connection closed: {}", describe(&e).0);
+                tracing::warn!("the server ended a connection: {}", describe(&e).0);
             }
         });
         Ok(client)

@@ -43,13 +43,23 @@ where
     for _ in 0..n {
         let (conn, queue, setup, work) = (conn.clone(), queue.clone(), setup.clone(), work.clone());
         set.spawn(async move {
-            let client = Arc::new(conn.connect().await?);
-            prepare_session(&client).await?;
-            setup(client.clone()).await?;
+            let open = || async {
+                let client = Arc::new(conn.connect().await?);
+                prepare_session(&client).await?;
+                setup(client.clone()).await?;
+                Ok::<_, E>(client)
+            };
+            let mut client = open().await?;
             let mut out = Vec::new();
             loop {
                 let next = queue.lock().expect("queue lock").pop_front();
                 let Some(item) = next else { break };
+                // A unit of work that recorded its own failure (a restored table whose
+                // session the server ended) must not doom the next ones to a dead
+                // connection: they get a new session.
+                if client.is_closed() {
+                    client = open().await?;
+                }
                 out.push(work(client.clone(), item).await?);
             }
             Ok::<_, E>(out)

@@ -170,6 +170,9 @@ pub enum Special {
     NaN,
     Infinity,
     NegInfinity,
+    /// A finite value beyond what the export's types hold (a timestamp past year
+    /// 294276 in microseconds since 1970, an interval past 2^63 nanoseconds).
+    OutOfRange,
 }
 
 impl std::fmt::Display for Special {
@@ -178,6 +181,7 @@ impl std::fmt::Display for Special {
             Special::NaN => "NaN",
             Special::Infinity => "infinity",
             Special::NegInfinity => "-infinity",
+            Special::OutOfRange => "beyond the range of a 64-bit count from 1970",
         })
     }
 }
@@ -198,9 +202,7 @@ pub fn timestamp(v: &[u8]) -> Result<Result<i64, Special>, ValueError> {
     Ok(match i64(v)? {
         i64::MAX => Err(Special::Infinity),
         i64::MIN => Err(Special::NegInfinity),
-        t => Ok(t
-            .checked_add(PG_EPOCH_MICROS)
-            .ok_or(ValueError::OutOfRange)?),
+        t => t.checked_add(PG_EPOCH_MICROS).ok_or(Special::OutOfRange),
     })
 }
 
@@ -264,8 +266,10 @@ pub fn interval(v: &[u8]) -> Result<Result<(i32, i32, i64), Special>, ValueError
         (i64::MIN, i32::MIN, i32::MIN) => return Ok(Err(Special::NegInfinity)),
         _ => {}
     }
-    let nanos = micros.checked_mul(1000).ok_or(ValueError::OutOfRange)?;
-    Ok(Ok((months, days, nanos)))
+    Ok(micros
+        .checked_mul(1000)
+        .map(|nanos| (months, days, nanos))
+        .ok_or(Special::OutOfRange))
 }
 
 /// A decoded `numeric`: base-10000 digits with a weight, or a special value.
@@ -289,12 +293,14 @@ const NUMERIC_MAX_DSCALE: u16 = 0x3FFF;
 
 pub fn numeric(v: &[u8]) -> Result<Result<Numeric<'_>, Special>, ValueError> {
     let mut r = Reader::new(v);
-    let ndigits = r.i16()?;
+    // `numeric_recv` reads the digit count as unsigned: the largest numerics have
+    // more than 32767 base-10000 digits.
+    let ndigits = r.u16()?;
     let weight = r.i16()?;
     let sign = r.u16()?;
     let dscale = r.u16()?;
-    if ndigits < 0 || dscale > NUMERIC_MAX_DSCALE {
-        return Err(ValueError::BadLength(ndigits as i32));
+    if dscale > NUMERIC_MAX_DSCALE {
+        return Err(ValueError::BadLength(dscale as i32));
     }
     let digits = r.take(ndigits as usize * 2)?;
     r.end()?;
@@ -705,6 +711,10 @@ mod tests {
             Err(Special::NaN)
         );
         assert!(numeric(&numeric_bytes(&[10_000], 0, NUMERIC_POS, 0)).is_err());
+        // More than 32767 digits: the count is unsigned.
+        let many = vec![9999u16; 36_864];
+        let b = numeric_bytes(&many, 32_767, NUMERIC_POS, 0);
+        assert_eq!(num_text(&b).len(), 4 * 32_768);
     }
 
     #[test]

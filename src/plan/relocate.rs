@@ -1281,6 +1281,7 @@ mod tests {
                 name: "public.mood[]".into(),
                 shape: crate::catalog::types::TypeShape::Array { elem: 30 },
                 field_names: vec![],
+                field_sql: vec![],
                 base_sql: None,
             }],
             ..catalog(vec![t])

@@ -369,6 +369,28 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Restarts the server with a fast shutdown (every session is terminated), on the
+    /// same port: what a failover or a maintenance restart does to running clients.
+    pub fn restart(&self) -> Result<(), SandboxError> {
+        let log = self.dir.path().join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log.display().to_string(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "120",
+                "restart",
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
         if self.running {

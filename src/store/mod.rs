@@ -152,6 +152,13 @@ fn is_local_io(e: &object_store::Error) -> bool {
     s.contains("No space left") || s.contains("Permission denied") || s.contains("Read-only")
 }
 
+/// A key as object_store's path. Keys are already valid paths; `parse` keeps them as
+/// they are, where `from` would encode a `%` in them once more (export folders of
+/// table names with unusual characters are percent-encoded by the export).
+fn obj_path(key: &str) -> ObjPath {
+    ObjPath::parse(key).unwrap_or_else(|_| ObjPath::from(key))
+}
+
 /// An open repository location.
 #[derive(Clone)]
 pub struct Store {
@@ -282,7 +289,7 @@ impl Store {
     pub async fn put_overwrite(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         let len = bytes.len() as u64;
         self.inner
-            .put(&ObjPath::from(key), PutPayload::from(bytes))
+            .put(&obj_path(key), PutPayload::from(bytes))
             .await
             .map_err(backend("write", key))?;
         self.make_durable(key, len).await
@@ -332,7 +339,7 @@ impl Store {
         }
         let upload = self
             .inner
-            .put_multipart(&ObjPath::from(key))
+            .put_multipart(&obj_path(key))
             .await
             .map_err(backend("start uploading", key))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -359,7 +366,7 @@ impl Store {
         if self.size(key).await?.is_some() {
             return Err(StoreError::AlreadyExists(key.into()));
         }
-        let path = ObjPath::from(key);
+        let path = obj_path(key);
         let upload = self
             .inner
             .put_multipart(&path)
@@ -378,7 +385,7 @@ impl Store {
         };
         match self
             .inner
-            .put_opts(&ObjPath::from(key), PutPayload::from(bytes), opts)
+            .put_opts(&obj_path(key), PutPayload::from(bytes), opts)
             .await
         {
             Ok(_) => Ok(()),
@@ -396,7 +403,7 @@ impl Store {
     }
 
     pub async fn get_opt(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        match self.inner.get(&ObjPath::from(key)).await {
+        match self.inner.get(&obj_path(key)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(backend("read", key))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(backend("read", key)(e)),
@@ -405,7 +412,7 @@ impl Store {
 
     /// Size of an object, or `None` when it is missing.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        match self.inner.head(&ObjPath::from(key)).await {
+        match self.inner.head(&obj_path(key)).await {
             Ok(m) => Ok(Some(m.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(backend("inspect", key)(source)),
@@ -414,7 +421,7 @@ impl Store {
 
     /// Every object key under `prefix` (recursively), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let p = ObjPath::from(prefix);
+        let p = obj_path(prefix);
         let mut keys: Vec<String> = self
             .inner
             .list(Some(&p))
@@ -428,7 +435,7 @@ impl Store {
 
     /// The names directly below `prefix` that hold objects ("folders"), sorted.
     pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let p = ObjPath::from(prefix);
+        let p = obj_path(prefix);
         let r = self
             .inner
             .list_with_delimiter(Some(&p))
@@ -444,9 +451,31 @@ impl Store {
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match self.inner.delete(&ObjPath::from(key)).await {
+        match self.inner.delete(&obj_path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(backend("delete", key)(source)),
+        }
+    }
+
+    /// Removes the folders left empty below `prefix` on a local store (a write that
+    /// failed midway, e.g. on a full disk, leaves its folders behind, and an empty
+    /// backup folder would list as a leftover forever). Object stores have no folders.
+    pub fn remove_empty_dirs(&self, prefix: &str) {
+        fn sweep(dir: &std::path::Path) -> bool {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return false;
+            };
+            let mut empty = true;
+            for e in entries.flatten() {
+                let p = e.path();
+                if !(p.is_dir() && sweep(&p)) {
+                    empty = false;
+                }
+            }
+            empty && std::fs::remove_dir(dir).is_ok()
+        }
+        if let Some(root) = &self.local_root {
+            sweep(&root.join(prefix));
         }
     }
 }

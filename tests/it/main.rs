@@ -8,6 +8,8 @@ mod architecture;
 mod audit;
 mod consistency;
 mod errors;
+mod export;
+mod faults;
 mod format;
 mod keys;
 mod matrix;

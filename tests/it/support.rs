@@ -289,6 +289,11 @@ fn state_dir() -> std::path::PathBuf {
 
 /// The pgbunker binary with a clean environment: only what the test passes.
 pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
+    pgbunker_command(args, env).output().expect("run pgbunker")
+}
+
+/// The command [`pgbunker`] runs, to start it in the background instead.
+pub fn pgbunker_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgbunker"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
@@ -303,7 +308,7 @@ pub fn pgbunker(args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run pgbunker")
+    cmd
 }
 
 /// `pgbunker --json prune --repo REPO <extra>`, asserted successful, as JSON.

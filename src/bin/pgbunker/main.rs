@@ -50,10 +50,16 @@ fn main() {
         .build()
         .expect("start the async runtime");
     let outcome = runtime.block_on(async {
-        tokio::select! {
+        let outcome = tokio::select! {
             r = run(&cli, progress.clone()) => r,
             signal = interrupted() => Err(CommandError::Interrupted(signal)),
+        };
+        // A command abandoned midway (a signal, an error) deletes its repository lock
+        // on the way out, so prune need not wait for it to go stale.
+        if outcome.is_err() {
+            pgbunker::archive::lock::finish_releases(std::time::Duration::from_secs(5)).await;
         }
+        outcome
     });
     let code = match outcome {
         Ok(code) => code,

@@ -64,6 +64,13 @@ SELECT t.oid,
                     AND NOT f.attisdropped
                   ORDER BY f.attnum)
        END AS field_names,
+       CASE WHEN t.typtype = 'c' THEN
+            ARRAY(SELECT pg_catalog.format_type(f.atttypid, f.atttypmod)
+                  FROM pg_catalog.pg_attribute f
+                  WHERE f.attrelid = t.typrelid AND f.attnum > 0
+                    AND NOT f.attisdropped
+                  ORDER BY f.attnum)
+       END AS field_sql,
        CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod)
        END AS base_sql
 FROM walk w

@@ -1,0 +1,727 @@
+//! Faults injected while backups, restores and exports run: the server kills the
+//! session, the server restarts, the network drops, the disk fills, object storage goes
+//! away, the process is told to stop. Each run must end with a non-zero exit naming
+//! the cause; a backup must never look complete, its leftovers go with the next prune,
+//! and the next backup succeeds; a restore leaves whole tables only and says which; an
+//! export leaves no files.
+//!
+//! Traffic goes through a loopback proxy that slows it down, so the fault lands while a
+//! COPY is running, which the test checks in `pg_stat_activity` before acting.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgbunker::pg::ConnSpec;
+use pgbunker::sandbox::s3::S3Server;
+
+use crate::support::{all_rows, ok, pgbunker, pgbunker_command, stderr, stdout, World, KEY};
+
+/// A loopback TCP proxy in front of a server: it passes at most `rate` bytes per
+/// second per direction and connection, and can cut every connection and refuse new
+/// ones until healed.
+struct Proxy {
+    port: u16,
+    /// Bumped by [`Proxy::cut`]: connections of an older generation end.
+    generation: Arc<AtomicU64>,
+    refuse: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16, rate: usize) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let generation = Arc::new(AtomicU64::new(0));
+        let refuse = Arc::new(AtomicBool::new(false));
+        let (g, r) = (Arc::clone(&generation), Arc::clone(&refuse));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if r.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let born = g.load(Ordering::SeqCst);
+                let link = Link {
+                    generation: Arc::clone(&g),
+                    born,
+                    rate,
+                };
+                link.pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                link.pump(server, client);
+            }
+        });
+        Proxy {
+            port,
+            generation,
+            refuse,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.refuse.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn heal(&self) {
+        self.refuse.store(false, Ordering::SeqCst);
+    }
+}
+
+/// One proxied connection's settings, shared by its two directions.
+#[derive(Clone)]
+struct Link {
+    generation: Arc<AtomicU64>,
+    born: u64,
+    rate: usize,
+}
+
+impl Link {
+    /// Copies `from` to `to` until either side ends or the proxy cuts; then closes
+    /// both sockets, as a dead peer's kernel would, so the far side notices at once.
+    fn pump(&self, mut from: TcpStream, mut to: TcpStream) {
+        let link = self.clone();
+        std::thread::spawn(move || {
+            from.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut buf = [0u8; 16 << 10];
+            while link.generation.load(Ordering::SeqCst) == link.born {
+                let n = match from.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(_) => break,
+                };
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs_f64(n as f64 / link.rate as f64));
+            }
+            let _ = to.shutdown(Shutdown::Both);
+            let _ = from.shutdown(Shutdown::Both);
+        });
+    }
+}
+
+/// The sandbox's URL for `db`, through the proxy.
+fn via(w: &World, proxy: &Proxy, db: &str) -> String {
+    w.pg.url(db)
+        .replace(&format!(":{}/", w.pg.port()), &format!(":{}/", proxy.port))
+}
+
+/// A database with one table big enough (about 24 MB of COPY data, little of it
+/// compressible) that a throttled COPY of it takes seconds, and two small ones.
+async fn big_db(w: &World, name: &str) -> ConnSpec {
+    let conn = w.empty_db(name).await;
+    let c = conn.connect().await.unwrap();
+    c.batch_execute(
+        "CREATE TABLE small (id int PRIMARY KEY, note text);
+         INSERT INTO small SELECT g, 'note ' || g FROM generate_series(1, 500) g;
+         CREATE TABLE big (id int PRIMARY KEY, a text, b text);
+         INSERT INTO big SELECT g, md5(g::text) || md5(random()::text),
+                                md5(random()::text) || md5((g * 7)::text)
+           FROM generate_series(1, 160000) g;
+         CREATE TABLE other (id int PRIMARY KEY, small_id int REFERENCES small);
+         INSERT INTO other SELECT g, g % 500 + 1 FROM generate_series(1, 2000) g;",
+    )
+    .await
+    .unwrap();
+    conn
+}
+
+/// Waits until a session in `db` runs a COPY whose text contains `direction`
+/// (`TO STDOUT`, `FROM STDIN`) and returns its pid.
+async fn copy_session(w: &World, db: &str, direction: &str) -> i32 {
+    let admin = w.pg.conn("postgres").connect().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows = admin
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%' \
+                 AND query LIKE '%' || $2 || '%' AND query LIKE '%big%' AND state = 'active'",
+                &[&db, &direction],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no COPY … {direction} of big started in {db} within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn terminate(w: &World, pid: i32) {
+    let admin = w.pg.conn("postgres").connect().await.unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
+    pgbunker_command(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pgbunker")
+}
+
+/// Waits for `child` (at most 4 minutes: object storage retries for a while).
+fn finish(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pgbunker did not stop within 4 minutes of the fault");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0, "signal the child");
+}
+
+/// `(backup id, status)` of every backup the repository shows.
+fn statuses(repo: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let out = ok(pgbunker(&["--json", "list", "--repo", repo], env));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backup_id"].as_str().unwrap().to_string(),
+                b["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// After a failed backup: nothing new is complete, `prune` removes its leftovers at
+/// once with a zero grace period, and a backup without the fault succeeds.
+fn recovers(repo: &str, env: &[(&str, &str)], url: &str, before: usize) {
+    let listed = statuses(repo, env);
+    let complete = listed.iter().filter(|(_, s)| s == "complete").count();
+    assert_eq!(
+        complete, before,
+        "a failed backup shows as complete: {listed:?}"
+    );
+    let pruned = ok(pgbunker(
+        &[
+            "--json",
+            "prune",
+            "--repo",
+            repo,
+            "--keep-last",
+            "100",
+            "--grace",
+            "0",
+        ],
+        env,
+    ));
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).unwrap();
+    let leftovers = listed.iter().filter(|(_, s)| s == "incomplete").count();
+    assert_eq!(
+        pruned["leftovers_deleted"].as_array().unwrap().len(),
+        leftovers,
+        "{pruned}"
+    );
+    let after = statuses(repo, env);
+    assert!(
+        after.iter().all(|(_, s)| s == "complete"),
+        "prune left leftovers: {after:?} {:?}",
+        walk(std::path::Path::new(repo))
+    );
+    ok(pgbunker(&["backup", "--repo", repo, url], env));
+    ok(pgbunker(
+        &["verify", "--repo", repo, "--data", "latest"],
+        env,
+    ));
+}
+
+const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
+/// Bytes per second per connection and direction: the big table takes about 10 s.
+const SLOW: usize = 2_500_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_whose_session_is_killed_fails_and_the_next_one_succeeds() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    let proxy = Proxy::start(w.pg.port(), SLOW);
+    let url = via(&w, &proxy, "src");
+    let child = spawn(&["backup", "--repo", &repo, "--jobs", "2", &url], &ENV);
+    let pid = copy_session(&w, "src", "TO STDOUT").await;
+    terminate(&w, pid).await;
+    let out = finish(child);
+    assert!(
+        matches!(out.status.code(), Some(3 | 4)),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    // The server says why when its FATAL message reaches the client whole; killed
+    // mid-message, the stream just ends.
+    let err = stderr(&out);
+    assert!(
+        err.contains("administrator command") || err.contains("connection to the server was lost"),
+        "the cause is named: {err}"
+    );
+    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_during_a_server_restart_fails_and_the_next_one_succeeds() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    let proxy = Proxy::start(w.pg.port(), SLOW);
+    let url = via(&w, &proxy, "src");
+    let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
+    copy_session(&w, "src", "TO STDOUT").await;
+    w.pg.restart().expect("restart the server");
+    let out = finish(child);
+    assert!(
+        matches!(out.status.code(), Some(3 | 4)),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("administrator command") || err.contains("connection"),
+        "{err}"
+    );
+    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_whose_connection_drops_fails_and_the_next_one_succeeds() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    let proxy = Proxy::start(w.pg.port(), SLOW);
+    let url = via(&w, &proxy, "src");
+    let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
+    copy_session(&w, "src", "TO STDOUT").await;
+    proxy.cut();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connection"),
+        "the lost connection is named: {}",
+        stderr(&out)
+    );
+    proxy.heal();
+    recovers(&repo, &ENV, &url, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sigint_stop_a_backup_without_a_complete_looking_result() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    let proxy = Proxy::start(w.pg.port(), SLOW);
+    let url = via(&w, &proxy, "src");
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
+        copy_session(&w, "src", "TO STDOUT").await;
+        signal(&child, sig);
+        let out = finish(child);
+        assert_eq!(out.status.code(), Some(130), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(name), "{}", stderr(&out));
+        // The server ends the COPY session once the client is gone.
+        let admin = w.pg.conn("postgres").connect().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let n: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'src' \
+                     AND query ILIKE 'COPY%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if n == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                let rows = admin
+                    .query(
+                        "SELECT pid, state, wait_event, left(query, 60) FROM pg_stat_activity \
+                         WHERE datname = 'src'",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                let rows: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:?} {:?} {:?}",
+                            r.get::<_, i32>(0),
+                            r.get::<_, Option<String>>(1),
+                            r.get::<_, Option<String>>(2),
+                            r.get::<_, Option<String>>(3)
+                        )
+                    })
+                    .collect();
+                panic!("{name}: COPY sessions outlive pgbunker: {rows:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+}
+
+/// A small filesystem for the repository or the export: tmpfs when this process may
+/// mount (root in CI), else the pgbunker process gets a file-size limit, which fails
+/// its writes the same way (EFBIG instead of ENOSPC).
+struct SmallDisk {
+    dir: std::path::PathBuf,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new(w: &World, name: &str, bytes: u64) -> SmallDisk {
+        let dir = w.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(&dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        SmallDisk { dir, mounted }
+    }
+
+    fn grow(&self) {
+        if self.mounted {
+            let o = std::process::Command::new("mount")
+                .args(["-o", "remount,size=1g"])
+                .arg(&self.dir)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+
+    /// Runs pgbunker with writes limited to this disk's size when it is not a tmpfs.
+    fn run(&self, args: &[&str], env: &[(&str, &str)], bytes: u64) -> Output {
+        let mut cmd = pgbunker_command(args, env);
+        if !self.mounted {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let lim = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                    Ok(())
+                });
+            }
+        }
+        cmd.output().unwrap()
+    }
+
+    /// What the failure says on this kind of disk.
+    fn full_message(&self) -> &'static str {
+        if self.mounted {
+            "No space left"
+        } else {
+            "too large"
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.dir)
+                .output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_fails_the_backup_clearly_and_loses_nothing() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let disk = SmallDisk::new(&w, "disk", 4 << 20);
+    let repo = disk.dir.join("repo").display().to_string();
+    ok(pgbunker(&["init", "--repo", &repo], &ENV));
+    let out = disk.run(
+        &["backup", "--repo", &repo, &w.pg.url("src")],
+        &ENV,
+        4 << 20,
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    if disk.mounted {
+        assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    }
+    assert!(
+        stderr(&out).contains(disk.full_message()),
+        "the full disk is named: {}",
+        stderr(&out)
+    );
+    disk.grow();
+    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+
+    // An export that fills its disk leaves no file behind.
+    let out_dir = disk.dir.join("export");
+    let small = SmallDisk::new(&w, "export-disk", 2 << 20);
+    let out = small.run(
+        &[
+            "export",
+            "--repo",
+            &repo,
+            "latest",
+            "--out",
+            small.dir.to_str().unwrap(),
+            "--compression",
+            "none",
+        ],
+        &ENV,
+        2 << 20,
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(small.full_message()),
+        "{}",
+        stderr(&out)
+    );
+    let left: Vec<_> = walk(&small.dir);
+    assert!(left.is_empty(), "a failed export left files: {left:?}");
+    let _ = out_dir;
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let s3 = S3Server::start().unwrap_or_else(|e| {
+        panic!("could not start the S3 test server: {e}\nhint: pip install 'moto[server]'")
+    });
+    s3.create_bucket("faults").unwrap();
+    let proxy = Proxy::start(s3.port(), SLOW);
+    let repo = s3.repo_url("faults", "repo").replace(
+        &format!("127.0.0.1:{}", s3.port()),
+        &format!("127.0.0.1:{}", proxy.port),
+    );
+    let mut env = s3.env().to_vec();
+    env.push(("PGBUNKER_KEY", KEY));
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let child = spawn(&["backup", "--repo", &repo, &w.pg.url("src")], &env);
+    // Wait until chunks are being uploaded, then take the storage away.
+    copy_session(&w, "src", "TO STDOUT").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.cut();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not"),
+        "the storage failure is named: {}",
+        stderr(&out)
+    );
+    proxy.heal();
+    recovers(&repo, &env, &w.pg.url("src"), 0);
+}
+
+/// Row counts of the restore target's tables.
+async fn counts(conn: &ConnSpec) -> Vec<(String, i64)> {
+    let c = conn.connect().await.unwrap();
+    let mut out = Vec::new();
+    for t in ["small", "big", "other"] {
+        let n = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(-1);
+        out.push((t.to_string(), n));
+    }
+    out
+}
+
+/// A restore that was hit by a fault: every table is whole or empty, the report (when
+/// there is one) names the failed tables, and a clean re-run restores everything.
+async fn restore_fault(fault: &str) {
+    let w = World::start();
+    let src = big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "src", &[]));
+    let target = w.empty_db("dst").await;
+    let proxy = Proxy::start(w.pg.port(), SLOW);
+    let url = via(&w, &proxy, "dst");
+    let child = spawn(
+        &[
+            "--json", "restore", "--repo", &repo, "latest", "--target", &url, "--jobs", "2",
+        ],
+        &ENV,
+    );
+    let pid = copy_session(&w, "dst", "FROM STDIN").await;
+    match fault {
+        "kill" => terminate(&w, pid).await,
+        "cut" => proxy.cut(),
+        "restart" => w.pg.restart().expect("restart"),
+        "sigterm" => signal(&child, libc::SIGTERM),
+        _ => unreachable!(),
+    }
+    let out = finish(child);
+    assert_ne!(out.status.code(), Some(0), "{fault}: {}", stdout(&out));
+    if fault == "sigterm" {
+        assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    }
+    if fault == "kill" {
+        // The other tables went on: the report says big failed and why.
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
+        let big = report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"].as_str().unwrap().contains("big"))
+            .unwrap_or_else(|| panic!("big is in the report: {report}"));
+        assert_eq!(big["status"], "failed", "{report}");
+        let why = big["error"].as_str().unwrap();
+        assert!(
+            why.contains("administrator") || why.contains("connection"),
+            "{report}"
+        );
+        // The session that died took only its own table with it.
+        for t in report["tables"].as_array().unwrap() {
+            if !t["table"].as_str().unwrap().contains("big") {
+                assert_eq!(t["status"], "restored", "{report}");
+            }
+        }
+    }
+    // Whole tables only, whatever the fault: a table has all its rows or none.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let source = counts(&src).await;
+    loop {
+        // After a restart the server needs a moment; after a signal the sessions end.
+        let got = counts(&target).await;
+        let settled = got.iter().all(|(_, n)| *n >= 0);
+        if settled {
+            for ((t, n), (_, want)) in got.iter().zip(&source) {
+                assert!(
+                    *n == 0 || n == want,
+                    "{fault}: {t} holds {n} of {want} rows: a half-loaded table"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{fault}: the target stays broken"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A clean re-run into a fresh database restores everything.
+    w.empty_db("again").await;
+    ok(w.restore(&repo, "latest", "again"));
+    assert_eq!(all_rows(&w.pg.conn("again")).await, all_rows(&src).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_whose_session_is_killed_reports_the_table_and_keeps_the_rest_whole() {
+    restore_fault("kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_whose_connection_drops_leaves_whole_tables_only() {
+    restore_fault("cut").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_during_a_server_restart_leaves_whole_tables_only() {
+    restore_fault("restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_restore_with_whole_tables_only() {
+    restore_fault("sigterm").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_export_leaves_no_files() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "src", &[]));
+    let out_dir = w.dir.path().join("export");
+    // Jobs 1 and no compression keep the export busy long enough to be stopped.
+    let child = spawn(
+        &[
+            "export",
+            "--repo",
+            &repo,
+            "latest",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--compression",
+            "none",
+            "--row-group-size",
+            "1000",
+        ],
+        &ENV,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while walk(&out_dir).is_empty() {
+        assert!(Instant::now() < deadline, "the export wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = finish(child);
+    if out.status.code() == Some(0) {
+        // It finished first: then it is complete and says so.
+        assert!(out_dir.join("_pgbunker_export.json").exists());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let left = walk(&out_dir);
+    assert!(left.is_empty(), "an interrupted export left {left:?}");
+}
