@@ -202,6 +202,9 @@ pub struct FileSink {
     key: String,
 }
 
+/// The most encoded data a Parquet row group holds before it is written out.
+const ROW_GROUP_MAX_BYTES: usize = 128 << 20;
+
 /// What a file records about itself (Parquet key-value metadata, Arrow schema metadata).
 pub type FileMetadata = HashMap<String, String>;
 
@@ -245,6 +248,9 @@ impl FileSink {
                 let props = WriterProperties::builder()
                     .set_compression(compression)
                     .set_max_row_group_row_count(Some(opts.row_group_rows))
+                    // A row group is held in memory until it is written: wide rows
+                    // must not make one grow without bound.
+                    .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
                     .set_created_by(format!("pgbunker {}", env!("CARGO_PKG_VERSION")))
                     .set_key_value_metadata(Some(kv))
                     .build();
