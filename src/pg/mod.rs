@@ -1,13 +1,15 @@
 //! libpq habits on top of tokio-postgres: connection strings and URLs completed from
-//! the `PG*` environment, redacted display, friendly connection errors, snapshot export
-//! and attach, and raw COPY streams.
+//! the `PG*` environment, TLS by `sslmode` (rustls), redacted display, friendly
+//! connection errors, snapshot export and attach, and raw COPY streams.
 
 mod conn;
 mod pgpass;
 mod sessions;
+mod tls;
 
 pub use conn::{ConnSpec, PgError};
 pub use sessions::{run_sessions, WorkerLost};
+pub use tls::SslMode;
 
 use tokio_postgres::Client;
 

@@ -129,6 +129,25 @@ pub(crate) fn free_port() -> Result<u16, SandboxError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A server certificate and key (PEM files), and the CA whose client certificates
+/// the server accepts (`ssl_ca_file`, for `cert` authentication).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: Option<PathBuf>,
+}
+
+/// How a sandbox is configured before its first start; the default is plain TCP on
+/// loopback with trust authentication.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `ssl = on` with these files.
+    pub tls: Option<ServerTls>,
+    /// The whole `pg_hba.conf` (e.g. `hostssl` lines only).
+    pub hba: Option<String>,
+}
+
 /// A running throwaway cluster. The superuser is `postgres`, trust authentication on
 /// loopback only.
 pub struct Sandbox {
@@ -148,6 +167,12 @@ impl Sandbox {
     /// Like [`Sandbox::start`], with the server binaries in `bindir` (a second server
     /// version in the same test, e.g. backup on 13 and restore on 18).
     pub fn start_with(bindir: PathBuf) -> Result<Sandbox, SandboxError> {
+        Self::start_configured(bindir, &Settings::default())
+    }
+
+    /// Like [`Sandbox::start_with`], configured before the first start: TLS, and the
+    /// whole `pg_hba.conf`.
+    pub fn start_configured(bindir: PathBuf, settings: &Settings) -> Result<Sandbox, SandboxError> {
         if !has_initdb(&bindir) {
             return Err(SandboxError::NoBinaries(format!(
                 "{} (no initdb and pg_ctl there)",
@@ -170,8 +195,46 @@ impl Sandbox {
                 "-N",
             ],
         )?;
+        if let Some(tls) = &settings.tls {
+            sb.install_tls(tls)?;
+        }
+        if let Some(hba) = &settings.hba {
+            std::fs::write(sb.dir.path().join("data").join("pg_hba.conf"), hba)?;
+        }
         sb.launch()?;
         Ok(sb)
+    }
+
+    /// Copies the PEM files into the data folder, owned by the server's user (the
+    /// server refuses a key others can read), and turns `ssl` on.
+    fn install_tls(&self, tls: &ServerTls) -> Result<(), SandboxError> {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.dir.path().join("data");
+        let mut files = vec![(&tls.cert, "server.crt"), (&tls.key, "server.key")];
+        if let Some(ca) = &tls.ca {
+            files.push((ca, "root.crt"));
+        }
+        for (from, name) in files {
+            let to = data.join(name);
+            std::fs::copy(from, &to)?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+            if let Some((uid, gid)) = self.run_as {
+                std::os::unix::fs::chown(&to, Some(uid), Some(gid))?;
+            }
+        }
+        let mut conf = String::from(
+            "\n# pgbunker sandbox: TLS\nssl = on\nssl_cert_file = 'server.crt'\n\
+             ssl_key_file = 'server.key'\n",
+        );
+        if tls.ca.is_some() {
+            conf.push_str("ssl_ca_file = 'root.crt'\n");
+        }
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?
+            .write_all(conf.as_bytes())?;
+        Ok(())
     }
 
     /// A hot standby of this cluster (pg_basebackup, streaming replication), for

@@ -21,5 +21,6 @@ mod roundtrip;
 mod s3;
 mod security;
 mod selective;
+mod tls;
 mod user_types;
 mod verify;
