@@ -124,6 +124,33 @@ pub enum StructShape {
     Interval,
 }
 
+/// `match`es `$builder`, running `$leaf` with `$b` bound to the Arrow builder of
+/// every variant that wraps a single one, then the arms given for the nested ones.
+macro_rules! on_leaf {
+    ($builder:expr, $b:ident => $leaf:expr, $($nested:tt)*) => {
+        match $builder {
+            Builder::Bool($b) => $leaf,
+            Builder::I16($b) => $leaf,
+            Builder::I32($b) => $leaf,
+            Builder::I64($b) => $leaf,
+            Builder::U32($b) => $leaf,
+            Builder::F32($b) => $leaf,
+            Builder::F64($b) => $leaf,
+            Builder::D128 { b: $b, .. } => $leaf,
+            Builder::D256 { b: $b, .. } => $leaf,
+            Builder::Str { b: $b, .. } => $leaf,
+            Builder::Dict($b) => $leaf,
+            Builder::Bin($b) => $leaf,
+            Builder::Uuid($b) => $leaf,
+            Builder::Date($b) => $leaf,
+            Builder::Time($b) => $leaf,
+            Builder::Ts($b) => $leaf,
+            Builder::Interval($b) => $leaf,
+            $($nested)*
+        }
+    };
+}
+
 impl Builder {
     pub fn new(kind: &Kind) -> Builder {
         match kind {
@@ -427,24 +454,7 @@ impl Builder {
     }
 
     pub fn append_null(&mut self) {
-        match self {
-            Builder::Bool(b) => b.append_null(),
-            Builder::I16(b) => b.append_null(),
-            Builder::I32(b) => b.append_null(),
-            Builder::I64(b) => b.append_null(),
-            Builder::U32(b) => b.append_null(),
-            Builder::F32(b) => b.append_null(),
-            Builder::F64(b) => b.append_null(),
-            Builder::D128 { b, .. } => b.append_null(),
-            Builder::D256 { b, .. } => b.append_null(),
-            Builder::Str { b, .. } => b.append_null(),
-            Builder::Dict(b) => b.append_null(),
-            Builder::Bin(b) => b.append_null(),
-            Builder::Uuid(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
-            Builder::Time(b) => b.append_null(),
-            Builder::Ts(b) => b.append_null(),
-            Builder::Interval(b) => b.append_null(),
+        on_leaf!(self, b => b.append_null(),
             Builder::List { offsets, nulls, .. } | Builder::Map { offsets, nulls, .. } => {
                 offsets.push(*offsets.last().expect("offsets start with 0"));
                 nulls.append_null();
@@ -458,29 +468,12 @@ impl Builder {
                 }
                 nulls.append_null();
             }
-        }
+        )
     }
 
     /// The array built so far; the builder starts over empty.
     pub fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::I16(b) => Arc::new(b.finish()),
-            Builder::I32(b) => Arc::new(b.finish()),
-            Builder::I64(b) => Arc::new(b.finish()),
-            Builder::U32(b) => Arc::new(b.finish()),
-            Builder::F32(b) => Arc::new(b.finish()),
-            Builder::F64(b) => Arc::new(b.finish()),
-            Builder::D128 { b, .. } => Arc::new(b.finish()),
-            Builder::D256 { b, .. } => Arc::new(b.finish()),
-            Builder::Str { b, .. } => Arc::new(b.finish()),
-            Builder::Dict(b) => Arc::new(b.finish()),
-            Builder::Bin(b) => Arc::new(b.finish()),
-            Builder::Uuid(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-            Builder::Time(b) => Arc::new(b.finish()),
-            Builder::Ts(b) => Arc::new(b.finish()),
-            Builder::Interval(b) => Arc::new(b.finish()),
+        on_leaf!(self, b => Arc::new(b.finish()),
             Builder::List {
                 field,
                 offsets,
@@ -526,7 +519,7 @@ impl Builder {
                     false,
                 ))
             }
-        }
+        )
     }
 }
 

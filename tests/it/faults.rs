@@ -265,136 +265,133 @@ const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
 /// Bytes per second per connection and direction: the big table takes about 10 s.
 const SLOW: usize = 2_500_000;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn backup_whose_session_is_killed_fails_and_the_next_one_succeeds() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let repo = w.init_repo("repo");
-    let proxy = Proxy::start(w.pg.port(), SLOW);
-    let url = via(&w, &proxy, "src");
-    let child = spawn(&["backup", "--repo", &repo, "--jobs", "2", &url], &ENV);
-    let pid = copy_session(&w, "src", "TO STDOUT").await;
-    terminate(&w, pid).await;
-    let out = finish(child);
+/// A fault to inject once a COPY runs.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// `pg_terminate_backend` of the COPY's session.
+    Kill,
+    /// The proxy drops every connection.
+    Cut,
+    /// `pg_ctl restart -m fast`.
+    Restart,
+    /// A signal to the pgbunker process.
+    Signal(i32),
+}
+
+async fn inject(w: &World, proxy: &Proxy, child: &Child, pid: i32, fault: Fault) {
+    match fault {
+        Fault::Kill => terminate(w, pid).await,
+        Fault::Cut => proxy.cut(),
+        Fault::Restart => w.pg.restart().expect("restart the server"),
+        Fault::Signal(sig) => signal(child, sig),
+    }
+}
+
+/// A database `src` with the big table, a repository, and a slow proxy in front of
+/// the server.
+struct BackupLab {
+    w: World,
+    repo: String,
+    proxy: Proxy,
+}
+
+impl BackupLab {
+    async fn start() -> BackupLab {
+        let w = World::start();
+        big_db(&w, "src").await;
+        let repo = w.init_repo("repo");
+        let proxy = Proxy::start(w.pg.port(), SLOW);
+        BackupLab { w, repo, proxy }
+    }
+
+    /// Runs a backup through the proxy and injects `fault` while it copies `big`.
+    async fn backup_with(&self, fault: Fault) -> Output {
+        let url = via(&self.w, &self.proxy, "src");
+        let child = spawn(&["backup", "--repo", &self.repo, "--jobs", "2", &url], &ENV);
+        let pid = copy_session(&self.w, "src", "TO STDOUT").await;
+        inject(&self.w, &self.proxy, &child, pid, fault).await;
+        finish(child)
+    }
+
+    /// After the fault: nothing complete, prune cleans up, the next backup works.
+    fn recovers(&self) {
+        self.proxy.heal();
+        recovers(&self.repo, &ENV, &self.w.pg.url("src"), 0);
+    }
+}
+
+/// The exit is a connection (3) or database (4) error, and stderr says what happened:
+/// the server's own message when its FATAL reached the client whole, else that the
+/// connection was lost.
+fn names_the_lost_session(out: &Output) {
+    let err = stderr(out);
     assert!(
         matches!(out.status.code(), Some(3 | 4)),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(&out)
+        "exit {:?}: {err}",
+        out.status.code()
     );
-    // The server says why when its FATAL message reaches the client whole; killed
-    // mid-message, the stream just ends.
-    let err = stderr(&out);
     assert!(
         err.contains("administrator command") || err.contains("connection to the server was lost"),
         "the cause is named: {err}"
     );
-    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_whose_session_is_killed_fails_and_the_next_one_succeeds() {
+    let lab = BackupLab::start().await;
+    names_the_lost_session(&lab.backup_with(Fault::Kill).await);
+    lab.recovers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_during_a_server_restart_fails_and_the_next_one_succeeds() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let repo = w.init_repo("repo");
-    let proxy = Proxy::start(w.pg.port(), SLOW);
-    let url = via(&w, &proxy, "src");
-    let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
-    copy_session(&w, "src", "TO STDOUT").await;
-    w.pg.restart().expect("restart the server");
-    let out = finish(child);
-    assert!(
-        matches!(out.status.code(), Some(3 | 4)),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(&out)
-    );
-    let err = stderr(&out);
-    assert!(
-        err.contains("administrator command") || err.contains("connection"),
-        "{err}"
-    );
-    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+    let lab = BackupLab::start().await;
+    names_the_lost_session(&lab.backup_with(Fault::Restart).await);
+    lab.recovers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_whose_connection_drops_fails_and_the_next_one_succeeds() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let repo = w.init_repo("repo");
-    let proxy = Proxy::start(w.pg.port(), SLOW);
-    let url = via(&w, &proxy, "src");
-    let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
-    copy_session(&w, "src", "TO STDOUT").await;
-    proxy.cut();
-    let out = finish(child);
+    let lab = BackupLab::start().await;
+    let out = lab.backup_with(Fault::Cut).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("connection"),
-        "the lost connection is named: {}",
-        stderr(&out)
-    );
-    proxy.heal();
-    recovers(&repo, &ENV, &url, 0);
+    names_the_lost_session(&out);
+    lab.recovers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_and_sigint_stop_a_backup_without_a_complete_looking_result() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let repo = w.init_repo("repo");
-    let proxy = Proxy::start(w.pg.port(), SLOW);
-    let url = via(&w, &proxy, "src");
+    let lab = BackupLab::start().await;
     for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
-        let child = spawn(&["backup", "--repo", &repo, &url], &ENV);
-        copy_session(&w, "src", "TO STDOUT").await;
-        signal(&child, sig);
-        let out = finish(child);
+        let out = lab.backup_with(Fault::Signal(sig)).await;
         assert_eq!(out.status.code(), Some(130), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(name), "{}", stderr(&out));
-        // The server ends the COPY session once the client is gone.
-        let admin = w.pg.conn("postgres").connect().await.unwrap();
+        // The server ends the COPY sessions once the client is gone.
+        let admin = lab.w.pg.conn("postgres").connect().await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let n: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'src' \
-                     AND query ILIKE 'COPY%'",
+            let copies: Vec<String> = admin
+                .query(
+                    "SELECT format('%s %s %s', pid, state, wait_event) FROM pg_stat_activity \
+                     WHERE datname = 'src' AND query ILIKE 'COPY%'",
                     &[],
                 )
                 .await
                 .unwrap()
-                .get(0);
-            if n == 0 {
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if copies.is_empty() {
                 break;
             }
-            if Instant::now() > deadline {
-                let rows = admin
-                    .query(
-                        "SELECT pid, state, wait_event, left(query, 60) FROM pg_stat_activity \
-                         WHERE datname = 'src'",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                let rows: Vec<String> = rows
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} {:?} {:?} {:?}",
-                            r.get::<_, i32>(0),
-                            r.get::<_, Option<String>>(1),
-                            r.get::<_, Option<String>>(2),
-                            r.get::<_, Option<String>>(3)
-                        )
-                    })
-                    .collect();
-                panic!("{name}: COPY sessions outlive pgbunker: {rows:#?}");
-            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: COPY sessions outlive pgbunker: {copies:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    recovers(&repo, &ENV, &w.pg.url("src"), 0);
+    lab.recovers();
 }
 
 /// A small filesystem for the repository or the export: tmpfs when this process may
@@ -586,7 +583,7 @@ async fn counts(conn: &ConnSpec) -> Vec<(String, i64)> {
 
 /// A restore that was hit by a fault: every table is whole or empty, the report (when
 /// there is one) names the failed tables, and a clean re-run restores everything.
-async fn restore_fault(fault: &str) {
+async fn restore_fault(fault: Fault) {
     let w = World::start();
     let src = big_db(&w, "src").await;
     let repo = w.init_repo("repo");
@@ -601,19 +598,13 @@ async fn restore_fault(fault: &str) {
         &ENV,
     );
     let pid = copy_session(&w, "dst", "FROM STDIN").await;
-    match fault {
-        "kill" => terminate(&w, pid).await,
-        "cut" => proxy.cut(),
-        "restart" => w.pg.restart().expect("restart"),
-        "sigterm" => signal(&child, libc::SIGTERM),
-        _ => unreachable!(),
-    }
+    inject(&w, &proxy, &child, pid, fault).await;
     let out = finish(child);
-    assert_ne!(out.status.code(), Some(0), "{fault}: {}", stdout(&out));
-    if fault == "sigterm" {
+    assert_ne!(out.status.code(), Some(0), "{fault:?}: {}", stdout(&out));
+    if let Fault::Signal(_) = fault {
         assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     }
-    if fault == "kill" {
+    if let Fault::Kill = fault {
         // The other tables went on: the report says big failed and why.
         let report: serde_json::Value = serde_json::from_str(&stdout(&out))
             .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
@@ -647,14 +638,14 @@ async fn restore_fault(fault: &str) {
             for ((t, n), (_, want)) in got.iter().zip(&source) {
                 assert!(
                     *n == 0 || n == want,
-                    "{fault}: {t} holds {n} of {want} rows: a half-loaded table"
+                    "{fault:?}: {t} holds {n} of {want} rows: a half-loaded table"
                 );
             }
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{fault}: the target stays broken"
+            "{fault:?}: the target stays broken"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -666,22 +657,22 @@ async fn restore_fault(fault: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_whose_session_is_killed_reports_the_table_and_keeps_the_rest_whole() {
-    restore_fault("kill").await;
+    restore_fault(Fault::Kill).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_whose_connection_drops_leaves_whole_tables_only() {
-    restore_fault("cut").await;
+    restore_fault(Fault::Cut).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_during_a_server_restart_leaves_whole_tables_only() {
-    restore_fault("restart").await;
+    restore_fault(Fault::Restart).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_restore_with_whole_tables_only() {
-    restore_fault("sigterm").await;
+    restore_fault(Fault::Signal(libc::SIGTERM)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
