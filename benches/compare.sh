@@ -78,159 +78,26 @@ scale=10
 jobs=2
 pgbench_scale=0
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-die() { echo "compare.sh: $*" >&2; exit 1; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --scale) [ $# -ge 2 ] || die "--scale needs a value"; scale=$2; shift 2 ;;
-    --scale=*) scale=${1#*=}; shift ;;
-    --jobs|-j) [ $# -ge 2 ] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
-    --jobs=*) jobs=${1#*=}; shift ;;
-    --pgbench-scale) [ $# -ge 2 ] || die "--pgbench-scale needs a value"; pgbench_scale=$2; shift 2 ;;
-    --pgbench-scale=*) pgbench_scale=${1#*=}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) die "unknown argument: $1 (try --help)" ;;
-  esac
-done
-[[ $scale =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$scale" 'BEGIN{exit !(s>0)}' \
-  || die "--scale must be a positive number, got '$scale'"
+bench=compare.sh
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
+parse_args scale jobs pgbench-scale -- "$@"
+check_scale "$scale"
 is_uint "$jobs" && [ "$jobs" -ge 1 ] || die "--jobs must be a positive integer, got '$jobs'"
 is_uint "$pgbench_scale" || die "--pgbench-scale must be a non-negative integer, got '$pgbench_scale'"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-fixture_dir=$root/fixtures/heart_recovery
-[ -f "$fixture_dir/schema.sql" ] && [ -f "$fixture_dir/data.sql" ] \
-  || die "fixture not found in $fixture_dir"
-
-# ---------------------------------------------------------------------------------
-# Server binaries
-# ---------------------------------------------------------------------------------
-has_server() { [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ]; }
-if [ -n "${PGBUNKER_PG_BIN:-}" ]; then
-  bindir=$PGBUNKER_PG_BIN
-  has_server "$bindir" || die "PGBUNKER_PG_BIN=$bindir has no initdb and pg_ctl"
-else
-  bindir=
-  if command -v pg_config >/dev/null 2>&1; then
-    cand=$(pg_config --bindir 2>/dev/null || true)
-    if [ -n "$cand" ] && has_server "$cand"; then bindir=$cand; fi
-  fi
-  if [ -z "$bindir" ]; then
-    cand=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-    if [ -n "$cand" ] && has_server "$cand"; then bindir=$cand; fi
-  fi
-  [ -n "$bindir" ] || die "no PostgreSQL server binaries found (set PGBUNKER_PG_BIN, or apt install postgresql)"
-fi
-for tool in psql pg_dump pg_restore createdb; do
-  [ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
-done
+check_fixture
+find_server_bindir psql pg_dump pg_restore createdb
 if [ "$pgbench_scale" -gt 0 ] && [ ! -x "$bindir/pgbench" ]; then
   die "--pgbench-scale needs $bindir/pgbench"
 fi
-
-have_openssl=0; command -v openssl >/dev/null 2>&1 && have_openssl=1
-have_gnutime=0
-if [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true >/dev/null 2>&1; then
-  have_gnutime=1
-fi
-
-# ---------------------------------------------------------------------------------
-# Scratch folder, cleanup
-# ---------------------------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/pgbunker-compare.XXXXXX")
-pgdata=$work/pgdata
-logs=$work/logs
-out=$work/out
-server_started=0
-
-as_server() {
-  if [ "$(id -u)" = 0 ]; then
-    (cd "$work" && runuser -u nobody -- "$@")
-  else
-    "$@"
-  fi
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [ "$server_started" = 1 ]; then
-    as_server "$bindir/pg_ctl" -D "$pgdata" -m fast -t 30 -w stop >/dev/null 2>&1 \
-      || as_server "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 \
-      || true
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-mkdir -p "$logs" "$out"
-if [ "$(id -u)" = 0 ]; then
-  id nobody >/dev/null 2>&1 || die "running as root, but there is no user 'nobody' to run PostgreSQL as"
-  command -v runuser >/dev/null 2>&1 || die "running as root needs runuser (util-linux)"
-  chown nobody "$work"
-  as_server test -w "$work" || die "user nobody cannot write to $work (set TMPDIR to a folder it can reach)"
-fi
-
-# ---------------------------------------------------------------------------------
-# pgbunker binary
-# ---------------------------------------------------------------------------------
-if [ -n "${PGBUNKER_BIN:-}" ]; then
-  pgbunker=$PGBUNKER_BIN
-  [ -x "$pgbunker" ] || die "PGBUNKER_BIN=$pgbunker is not executable"
-else
-  command -v cargo >/dev/null 2>&1 || die "cargo not found (or set PGBUNKER_BIN to a built pgbunker)"
-  echo "building pgbunker (cargo build --release) ..." >&2
-  (cd "$root" && cargo build --release -q) || die "cargo build --release failed"
-  pgbunker=$root/target/release/pgbunker
-fi
-# Keys and repositories come only from this script.
-unset PGBUNKER_KEY_FILE PGBUNKER_PASSPHRASE PGBUNKER_PASSPHRASE_FILE PGBUNKER_REPO PGBUNKER_KEY
-
-random_hex32() {
-  if [ "$have_openssl" = 1 ]; then
-    openssl rand -hex 32
-  elif command -v xxd >/dev/null 2>&1; then
-    head -c 32 /dev/urandom | xxd -p -c 64
-  else
-    head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n'
-  fi
-}
-
-# ---------------------------------------------------------------------------------
-# Throwaway cluster
-# ---------------------------------------------------------------------------------
-echo "initdb in $pgdata ..." >&2
-as_server "$bindir/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 --locale=C -N \
-  >"$logs/initdb.log" 2>&1 || { cat "$logs/initdb.log" >&2; die "initdb failed"; }
+detect_optional_tools
+make_workdir pgbunker-compare
+find_pgbunker
 
 # Epoch timestamps in the server log: the restore splits are computed from it.
-echo "log_line_prefix = '%n [%d] '" >>"$pgdata/postgresql.conf"
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=
-for _ in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
-  port_free "$p" || continue
-  if as_server "$bindir/pg_ctl" -D "$pgdata" -l "$work/server.log" -w -t 120 \
-       -o "-p $p -k $work -c listen_addresses=127.0.0.1 -c fsync=off \
-           -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
-           -c shared_buffers=128MB -c max_wal_size=2GB" start >"$logs/pg_ctl.log" 2>&1; then
-    port=$p; server_started=1; break
-  fi
-  # A failed start may still leave a postmaster behind.
-  as_server "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-done
-[ -n "$port" ] || { cat "$logs/pg_ctl.log" "$work/server.log" >&2 2>/dev/null; die "could not start PostgreSQL"; }
-
-export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
-unset PGPASSWORD PGDATABASE PGSERVICE PGOPTIONS PGSSLMODE
-url() { echo "postgresql://postgres@127.0.0.1:$port/$1"; }
-psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+start_cluster "log_line_prefix = '%n [%d] '"
 
 # ---------------------------------------------------------------------------------
 # Timing
@@ -239,7 +106,6 @@ psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 declare -A TIME RSS SIZE OK
 failures=0
 
-now() { date +%s.%N; }
 
 # run_step ID OUTPUT_PATH|- CMD...  — runs CMD with its output in $logs/ID.log.
 run_step() {
@@ -573,12 +439,8 @@ report_db() {
 # ---------------------------------------------------------------------------------
 # Load and run
 # ---------------------------------------------------------------------------------
-echo "loading the heart-recovery fixture at scale $scale ..." >&2
-"$bindir/createdb" heart
-t0=$(now)
-PGOPTIONS="-c pgbunker.scale=$scale" psql_q -f "$fixture_dir/schema.sql" -f "$fixture_dir/data.sql" \
-  -d heart >"$logs/load-heart.log" 2>&1 || { tail -n 30 "$logs/load-heart.log" >&2; die "fixture load failed"; }
-load_heart=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+load_fixture heart "$scale"
+load_heart=$load_seconds
 
 if [ "$pgbench_scale" -gt 0 ]; then
   echo "pgbench -i -s $pgbench_scale ..." >&2
@@ -596,18 +458,12 @@ fi
 # Report
 # ---------------------------------------------------------------------------------
 server_version=$(psql_q -d postgres -c "SHOW server_version")
-cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem=$(awk '/^MemTotal/{printf "%.1f GB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
 
 echo
 echo "pgbunker compare — $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(nproc) cores${cpu:+ ($cpu)}${mem:+, $mem RAM}, $(uname -sr)"
-# With PGBUNKER_BIN the binary need not match the tree: say so.
-built="git $rev$dirty"
-[ -z "${PGBUNKER_BIN:-}" ] || built="PGBUNKER_BIN=$PGBUNKER_BIN; source tree at git $rev$dirty"
-echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') ($built); PostgreSQL $server_version (fsync=off, same machine)"
+machine_line
+# With PGBUNKER_BIN the binary need not match the tree: build_label says so.
+echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') ($(build_label)); PostgreSQL $server_version (fsync=off, same machine)"
 echo "--jobs $jobs everywhere; wall-clock seconds; peak RSS of the largest client process$([ "$have_gnutime" = 1 ] || echo ' (unavailable: no /usr/bin/time)')"
 echo "vs pgbunker = step time / pgbunker time for the same job (>1: pgbunker faster)"
 for r in "${reports[@]}"; do
