@@ -6,6 +6,7 @@ mod config;
 mod keys;
 mod progress;
 mod render;
+mod secrets;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -24,7 +25,24 @@ use cli::{Cli, Command, RepoArg, SectionArg};
 use config::Config;
 
 fn main() {
-    let cli = Cli::parse();
+    // Everything this process creates (repository objects on a local disk, state
+    // files, reports, exports, temporary files) is for its owner only: backups of
+    // health data are nobody else's business on a shared machine.
+    // SAFETY: umask only sets the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let args = secrets::hide_passwords();
+    secrets::scrub_panics(&args);
+    let cli = match Cli::try_parse_from(&args.args) {
+        Ok(cli) => cli,
+        // --help and --version, and clap's errors, which may quote an argument.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", secrets::scrub(&e.to_string(), &args, &[]));
+            std::process::exit(e.exit_code());
+        }
+    };
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
