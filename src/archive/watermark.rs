@@ -6,6 +6,7 @@
 //! URL. Each client therefore remembers `{repo_id, max_seq, sha256}` per location and
 //! refuses a repository that went backwards, forked or changed identity.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -100,15 +101,26 @@ impl StateDir {
         self.store(mark)
     }
 
+    /// The folder, owner-only when this creates it: its files name the repositories
+    /// this machine backs up to.
+    fn create_dir(&self) -> Result<(), ArchiveError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.0)
+            .map_err(|e| state_io(&self.0, e))
+    }
+
     /// An exclusive `flock` on the location's lock file, released on drop.
     fn lock(&self, location: &str) -> Result<std::fs::File, ArchiveError> {
         use std::os::fd::AsRawFd;
-        std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
+        self.create_dir()?;
         let path = self.record_file("lock", location);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| state_io(&path, e))?;
         // SAFETY: flock on a descriptor we own; the lock goes with the file.
@@ -132,14 +144,18 @@ impl StateDir {
         value: &T,
     ) -> Result<(), ArchiveError> {
         let file = self.record_file(kind, location);
-        std::fs::create_dir_all(&self.0).map_err(|e| state_io(&self.0, e))?;
+        self.create_dir()?;
         let mut salt = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
         let tmp = file.with_extension(format!("tmp{}-{}", std::process::id(), hex::encode(salt)));
         let json = serde_json::to_vec_pretty(value).expect("state records serialize");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &file)

@@ -109,7 +109,7 @@ pub fn cannot_check(
     let report = CheckReport {
         status: Status::Critical,
         summary: format!("PGBUNKER CRITICAL: {problem}"),
-        location,
+        location: crate::store::shown_location(&location),
         repository_reachable: false,
         newest_backup: None,
         last_verify: None,
@@ -140,7 +140,7 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
     let mut report = CheckReport {
         status: Status::Ok,
         summary: String::new(),
-        location: opts.repo.location.clone(),
+        location: crate::store::shown_location(&opts.repo.location),
         repository_reachable: false,
         newest_backup: None,
         last_verify: None,

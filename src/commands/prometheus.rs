@@ -89,10 +89,13 @@ pub fn render(r: &CheckReport, now: OffsetDateTime) -> String {
 }
 
 /// Writes the file atomically (temp file, rename): node_exporter must never read
-/// half a file.
+/// half a file. Unlike everything else pgbunker writes, the file is readable by all
+/// (0644): node_exporter runs as its own user, and the file holds only numbers.
 pub fn write(file: &Path, r: &CheckReport, now: OffsetDateTime) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     f.write_all(render(r, now).as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, file)

@@ -5,6 +5,7 @@
 //! report as JSON and Markdown (the fields of the runbook's template), then drops what
 //! it restored.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -377,18 +378,37 @@ fn write_reports(dir: &std::path::Path, r: &mut RestoreTestReport) -> Result<(),
             dir.display()
         ))
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    // The reports name tables and count their rows: owner-only, like the repository.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
     let stem = format!("restore-test-{}-{}", &r.restore_start[..10], r.backup_id);
     let json_path = dir.join(format!("{stem}.json"));
     let md_path = dir.join(format!("{stem}.md"));
     r.report_json = json_path.display().to_string();
     r.report_markdown = md_path.display().to_string();
-    std::fs::write(
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| {
+                // A report of an earlier run the same day may have had other modes.
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                f.write_all(bytes)
+            })
+    };
+    write(
         &json_path,
-        serde_json::to_vec_pretty(r).expect("reports serialize"),
+        &serde_json::to_vec_pretty(r).expect("reports serialize"),
     )
     .map_err(io)?;
-    std::fs::write(&md_path, markdown(r)).map_err(io)?;
+    write(&md_path, markdown(r).as_bytes()).map_err(io)?;
     Ok(())
 }
 

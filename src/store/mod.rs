@@ -159,6 +159,16 @@ fn obj_path(key: &str) -> ObjPath {
     ObjPath::parse(key).unwrap_or_else(|_| ObjPath::from(key))
 }
 
+/// `url` as reports may show it: unchanged when it is a repository location, else
+/// without user info and option values (a URL pgbunker refuses may hold a pasted
+/// secret, and monitoring output travels far).
+pub fn shown_location(url: &str) -> String {
+    match Location::parse(url) {
+        Ok(_) => url.to_owned(),
+        Err(_) => location::redact(url),
+    }
+}
+
 /// An open repository location.
 #[derive(Clone)]
 pub struct Store {
@@ -197,7 +207,13 @@ impl Store {
                 let Location::Local(path) = &loc else {
                     unreachable!()
                 };
-                std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir {
+                // Owner-only where this creates it (an existing folder keeps its modes).
+                std::os::unix::fs::DirBuilderExt::mode(
+                    std::fs::DirBuilder::new().recursive(true),
+                    0o700,
+                )
+                .create(path)
+                .map_err(|source| StoreError::CreateDir {
                     path: path.display().to_string(),
                     source,
                 })?;
