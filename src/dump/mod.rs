@@ -54,6 +54,9 @@ pub enum DumpError {
     Selection(#[from] SelectError),
     #[error("the database holds {0} large object(s), which pgbunker does not back up")]
     LargeObjects(u64),
+    /// The role may not read some of the chosen tables: all of them, named at once.
+    #[error("role {user} may not read {} table(s): {}", .tables.len(), .tables.join(", "))]
+    NoPrivilege { user: String, tables: Vec<String> },
 }
 
 impl From<WorkerLost> for DumpError {
@@ -70,6 +73,7 @@ impl Classify for DumpError {
             DumpError::Copy { .. } | DumpError::Remap { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
             DumpError::Selection(_) | DumpError::LargeObjects(_) => Class::Usage,
+            DumpError::NoPrivilege { .. } => Class::Database,
         }
     }
 
@@ -90,6 +94,11 @@ impl Classify for DumpError {
                  bytea columns"
                     .into(),
             ),
+            DumpError::NoPrivilege { user, .. } => Some(format!(
+                "nothing was written; GRANT SELECT on them to {user} (or, on PostgreSQL 14+, \
+                 GRANT pg_read_all_data TO {user}), connect as their owner or a superuser, or \
+                 leave them out with -T"
+            )),
             _ => None,
         }
     }
@@ -189,6 +198,7 @@ pub async fn run(
     // A partial backup: keep what the patterns select before anything is locked,
     // planned or written, so a pattern that matches nothing leaves no trace.
     intro.catalog = crate::plan::select::select(intro.catalog, &opts.selection)?;
+    check_readable(&leader, &intro.catalog, conn.user()).await?;
     lock_tables(&leader, &intro.catalog).await?;
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
@@ -361,6 +371,34 @@ fn table_records(catalog: &Catalog, mut results: Vec<table::UnitResult>) -> Vec<
         }
     }
     out
+}
+
+/// Names every chosen table the role may not read, before anything is locked or
+/// written: the server would stop at the first one, and the user would fix them one
+/// failed run at a time.
+async fn check_readable(
+    leader: &tokio_postgres::Client,
+    cat: &Catalog,
+    user: &str,
+) -> Result<(), DumpError> {
+    let oids: Vec<u32> = cat.tables.iter().map(|t| t.oid).collect();
+    let rows = leader
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = ANY($1::pg_catalog.oid[]) \
+               AND NOT pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY 1",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::query("check the privileges on the tables", e))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Err(DumpError::NoPrivilege {
+        user: user.to_owned(),
+        tables: rows.iter().map(|r| r.get(0)).collect(),
+    })
 }
 
 /// Holds ACCESS SHARE locks in the leader for the whole run, so a concurrent

@@ -127,7 +127,21 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
 
 async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
     let mut out = Vec::new();
-    for r in query(client, "sequences", include_str!("sql/sequences.sql"), &[]).await? {
+    let rows = query(client, "sequences", include_str!("sql/sequences.sql"), &[]).await?;
+    // Every sequence the role may not read, named at once rather than one per run.
+    let unreadable: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, bool>("readable"))
+        .map(|r| QualName::new(r.get::<_, String>(0), r.get::<_, String>(1)).plain())
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(PgError::Query {
+            what: format!("read the values of {} sequence(s)", unreadable.len()),
+            reason: format!("permission denied for {}", unreadable.join(", ")),
+            code: Some("42501".into()),
+        });
+    }
+    for r in rows {
         let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
         let owner_table: Option<String> = r.get("owner_table");
         let deptype: Option<String> = r.get("deptype");

@@ -7,7 +7,8 @@ SELECT n.nspname, c.relname,
        pg_catalog.obj_description(c.oid, 'pg_class') AS comment, c.oid,
        c.relpersistence = 'u' AS unlogged,
        pg_catalog.pg_get_userbyid(c.relowner)::text AS owner, c.relacl::text[] AS acl,
-       pg_catalog.acldefault('s', c.relowner)::text[] AS acl_default
+       pg_catalog.acldefault('s', c.relowner)::text[] AS acl_default,
+       pg_catalog.has_sequence_privilege(c.oid, 'SELECT') AS readable
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
