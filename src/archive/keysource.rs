@@ -80,9 +80,17 @@ impl KeySource {
                 })?;
                 let line = text.strip_suffix('\n').unwrap_or(text);
                 let line = line.strip_suffix('\r').unwrap_or(line);
-                Self::passphrase(line)
+                Self::passphrase(line).map_err(|_| {
+                    ArchiveError::BadKeyInput(format!(
+                        "{var}: the passphrase is empty (the file's first line holds it)"
+                    ))
+                })
             }
-            _ => Self::passphrase(&val),
+            _ => Self::passphrase(&val).map_err(|_| {
+                ArchiveError::BadKeyInput(format!(
+                    "{var} is set, but the passphrase is empty: unset it or set a passphrase"
+                ))
+            }),
         }
         .map(Some)
     }

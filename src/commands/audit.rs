@@ -88,18 +88,34 @@ pub async fn audited<T: Audit>(
             .unwrap_or(serde_json::Value::Null),
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
-    if let Err(e) = write(access, &record).await {
-        tracing::warn!("could not write the audit record: {e}");
-        eprintln!("warning: could not write the audit record: {e}");
+    match write(access, &record).await {
+        Ok(()) => {}
+        // The operation failed because the repository cannot be opened, and its error
+        // says so: the same words again as a warning would only blur them.
+        Err(AuditWrite::Open(e)) if outcome.is_err() => {
+            tracing::debug!("no audit record: {e}");
+        }
+        Err(AuditWrite::Open(e) | AuditWrite::Write(e)) => {
+            tracing::warn!("could not write the audit record: {e}");
+            eprintln!("warning: could not write the audit record: {e}");
+        }
     }
     outcome
 }
 
-async fn write(access: &RepoAccess, record: &AuditRecord) -> Result<(), CommandError> {
-    let repo = access.open().await?;
-    repo.append_audit(record).await?;
+enum AuditWrite {
+    /// The repository could not be opened.
+    Open(CommandError),
+    Write(CommandError),
+}
+
+async fn write(access: &RepoAccess, record: &AuditRecord) -> Result<(), AuditWrite> {
+    let repo = access.open().await.map_err(AuditWrite::Open)?;
+    repo.append_audit(record)
+        .await
+        .map_err(|e| AuditWrite::Write(e.into()))?;
     if let Some(url) = &access.audit_db {
-        insert_row(url, record).await?;
+        insert_row(url, record).await.map_err(AuditWrite::Write)?;
     }
     Ok(())
 }
