@@ -8,6 +8,8 @@ mod aead;
 mod chunk;
 mod keys;
 mod pool;
+#[cfg(test)]
+mod props;
 
 pub use aead::{open_blob, seal_blob, AeadId};
 pub use chunk::{open_chunk, seal_chunk, ChunkHeader, CompId, SealedChunk, CHUNK_HEADER_LEN};

@@ -7,6 +7,8 @@
 pub mod build;
 pub mod decode;
 pub mod kind;
+#[cfg(test)]
+mod props;
 pub mod sink;
 
 use std::collections::HashMap;

@@ -6,6 +6,8 @@
 //! so the backup cuts the raw stream here, at tuple boundaries, which is what lets every
 //! chunk be decoded, counted and checksummed on its own. Pure code: no I/O, no async.
 
+#[cfg(test)]
+mod props;
 pub mod remap;
 mod scanner;
 pub mod value;
