@@ -222,6 +222,11 @@ pub(crate) fn decode(
     if bytes[8] != 1 {
         return Err(bad("unknown manifest version"));
     }
+    // A header that says "plaintext" while we hold a data key (or the other way
+    // round) cannot name the key it was sealed with.
+    if rk_id.is_some() != dek.is_some() {
+        return Err(bad("its encryption does not match the backup's"));
+    }
     let (h, body) = bytes.split_at(HEADER_LEN);
     let expected = header(repo_id, backup, dek, rk_id.as_deref().unwrap_or(""));
     if h[28..44] != expected[28..44] {
@@ -251,6 +256,9 @@ pub(crate) fn decode(
     .map_err(|e| bad(&format!("cannot decompress: {e}")))?;
     serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
