@@ -6,6 +6,7 @@ mod torture;
 
 mod architecture;
 mod audit;
+mod bad_input;
 mod consistency;
 mod errors;
 mod export;
@@ -19,6 +20,7 @@ mod repository;
 mod restore_test;
 mod roundtrip;
 mod s3;
+mod secrets;
 mod security;
 mod selective;
 mod tls;
