@@ -135,7 +135,71 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..24),
         prop::collection::vec(small, 0..10).prop_map(|p| p.concat()),
+        structured(),
     ]
+}
+
+fn item(v: &Option<Vec<u8>>) -> Vec<u8> {
+    match v {
+        None => (-1i32).to_be_bytes().to_vec(),
+        Some(b) => [(b.len() as i32).to_be_bytes().to_vec(), b.clone()].concat(),
+    }
+}
+
+/// Values shaped like arrays, composites, ranges, multiranges and hstores, with
+/// awkward counts and dimensions, and elements that are often valid int4, int8, date
+/// or timestamp values.
+fn structured() -> impl Strategy<Value = Vec<u8>> {
+    let elem = prop_oneof![
+        any::<i32>().prop_map(|x| Some(x.to_be_bytes().to_vec())),
+        any::<i64>().prop_map(|x| Some(x.to_be_bytes().to_vec())),
+        Just(None),
+        prop::collection::vec(any::<u8>(), 0..10).prop_map(Some),
+    ];
+    let elems = prop::collection::vec(elem, 0..5);
+    let count = prop::sample::select(vec![0i32, 1, 2, 3, 1000, i32::MAX, -1, -2]);
+    (
+        0u8..5,
+        count.clone(),
+        prop::collection::vec(count, 0..7),
+        elems,
+        any::<u8>(),
+    )
+        .prop_map(|(shape, n, dims, elems, flags)| {
+            let mut v = Vec::new();
+            match shape {
+                // array: ndim, flags, element oid, dims, items
+                0 => {
+                    v.extend((dims.len() as i32).to_be_bytes());
+                    v.extend(0i32.to_be_bytes());
+                    v.extend(23u32.to_be_bytes());
+                    for d in &dims {
+                        v.extend(d.to_be_bytes());
+                        v.extend(1i32.to_be_bytes());
+                    }
+                    elems.iter().for_each(|e| v.extend(item(e)));
+                }
+                // composite: count, then (oid, item)
+                1 => {
+                    v.extend(n.to_be_bytes());
+                    for e in &elems {
+                        v.extend(23u32.to_be_bytes());
+                        v.extend(item(e));
+                    }
+                }
+                // range: flags, bounds
+                2 => {
+                    v.push(flags);
+                    elems.iter().take(2).for_each(|e| v.extend(item(e)));
+                }
+                // multirange / hstore: count, items
+                _ => {
+                    v.extend(n.to_be_bytes());
+                    elems.iter().for_each(|e| v.extend(item(e)));
+                }
+            }
+            v
+        })
 }
 
 /// One column's tuples: `rows` values of that column alone.

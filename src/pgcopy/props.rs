@@ -72,6 +72,41 @@ fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..300)
 }
 
+/// An array header with dimensions drawn from the awkward ones (0, 1, huge), then
+/// a few elements.
+fn array_value() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::option::weighted(0.1, 0i32..=7),
+        0i32..=2,
+        prop::collection::vec(
+            prop::sample::select(vec![0i32, 1, 2, 3, 1000, i32::MAX, -1]),
+            0..7,
+        ),
+        prop::collection::vec(field(), 0..4),
+    )
+        .prop_map(|(ndim, flags, dims, elems)| {
+            // Mostly as many dimensions as the header says.
+            let ndim = ndim.unwrap_or(dims.len() as i32);
+            let mut v = ndim.to_be_bytes().to_vec();
+            v.extend(flags.to_be_bytes());
+            v.extend(23u32.to_be_bytes());
+            for d in dims {
+                v.extend(d.to_be_bytes());
+                v.extend(1i32.to_be_bytes());
+            }
+            for e in elems {
+                match e {
+                    None => v.extend((-1i32).to_be_bytes()),
+                    Some(b) => {
+                        v.extend((b.len() as i32).to_be_bytes());
+                        v.extend(b);
+                    }
+                }
+            }
+            v
+        })
+}
+
 /// Walks every field of every tuple, as restore and export do.
 fn walk(data: &[u8]) -> Result<u64, super::CopyFormatError> {
     let mut rows = 0;
@@ -156,6 +191,7 @@ proptest! {
     #[test]
     fn value_decoders_never_panic_and_stay_in_proportion(v in prop_oneof![
         any_bytes(),
+        array_value(),
         // Typed prefixes, so decoders get past their first checks.
         (any::<i16>(), any::<i16>(), prop::sample::select(vec![0u16, 0x4000, 0xC000, 0xD000, 0xF000, 0x1234]),
          0u16..0x4000, prop::collection::vec(0u16..10_000, 0..8))
@@ -202,9 +238,10 @@ proptest! {
         }
         let mut r = Reader::new(&v);
         if let Ok(h) = value::array_header(&mut r) {
-            // The element count is what the header claims; readers must not
-            // reserve room for it before the bytes are there.
-            let _ = h.len();
+            // The element count is what the header claims (readers must not reserve
+            // room for it before the bytes are there), and no more than PostgreSQL's
+            // MaxArraySize.
+            prop_assert!(h.len() <= 0x3FFF_FFFF / 4);
         }
     }
 
@@ -289,4 +326,21 @@ fn arrays_of_moods() -> impl Strategy<Value = Vec<u8>> {
             }
             data
         })
+}
+
+/// Found by `value_decoders_never_panic_and_stay_in_proportion`: huge dimensions
+/// before a zero one passed the header check (the saturated product times 0 is 0),
+/// then overflowed when the element count was multiplied out.
+#[test]
+fn huge_dimensions_before_a_zero_one_make_an_empty_array() {
+    let mut v = 4i32.to_be_bytes().to_vec();
+    v.extend(0i32.to_be_bytes());
+    v.extend(23u32.to_be_bytes());
+    for d in [i32::MAX, i32::MAX, i32::MAX, 0] {
+        v.extend(d.to_be_bytes());
+        v.extend(1i32.to_be_bytes());
+    }
+    let h = value::array_header(&mut Reader::new(&v)).unwrap();
+    assert_eq!(h.len(), 0);
+    assert!(h.is_empty());
 }

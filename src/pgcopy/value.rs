@@ -574,7 +574,10 @@ pub struct ArrayHeader {
 
 impl ArrayHeader {
     pub fn len(&self) -> usize {
-        if self.dims.is_empty() {
+        // A zero dimension makes the array empty whatever the others say; without
+        // one, `array_header` has bounded the product (multiplying large dimensions
+        // before a zero one would overflow).
+        if self.dims.is_empty() || self.dims.contains(&0) {
             0
         } else {
             self.dims.iter().map(|&d| d as usize).product()
