@@ -121,6 +121,12 @@ impl Classify for PgError {
             (PgError::Connect { .. }, Some("3D000")) => {
                 "the database does not exist: check the name, or create it first"
             }
+            (PgError::Connect { reason, .. }, _)
+                if reason.contains("failed to lookup address")
+                    || reason.contains("Name or service not known") =>
+            {
+                "the host name does not resolve: check its spelling, DNS or /etc/hosts"
+            }
             (PgError::Connect { .. }, _) => {
                 "check that the server is running and reachable at that host and port"
             }

@@ -36,7 +36,7 @@ async fn unresolvable_host_is_a_connection_error() {
         3,
         &[
             "could not connect to postgresql://backup@no-such-host.invalid:5432/heart",
-            "hint: check that the server is running and reachable",
+            "hint: the host name does not resolve: check its spelling",
         ],
     );
 }
