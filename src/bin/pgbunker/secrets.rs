@@ -413,6 +413,53 @@ mod tests {
         assert!(redact(b"passwords.txt").is_none());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x9b0c0a7e),
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Whatever the password, the driver finds none in what `ps` shows, and the
+        /// same one as before in what is handed over.
+        #[test]
+        fn the_driver_reads_no_password_from_what_is_shown(
+            pw in "[^\\x00]{1,24}",
+            user in "[a-z][a-z0-9_]{0,8}",
+            form in 0u8..5,
+        ) {
+            use std::str::FromStr;
+            let quoted = pw.replace('\\', "\\\\").replace('\'', "\\'");
+            let encoded: String = pw
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect();
+            let arg = match form {
+                0 => format!("host=db user={user} password='{quoted}' dbname=clinic"),
+                1 => format!("password = '{quoted}' host=db user={user}"),
+                2 => format!("postgresql://{user}:{encoded}@db:5432/clinic?sslmode=disable"),
+                3 => format!("postgresql://{user}@db/clinic?application_name=x&password={encoded}"),
+                _ => {
+                    let bare: String = pw
+                        .chars()
+                        .flat_map(|c| {
+                            let esc = c == '\\' || c == '\'' || c.is_whitespace();
+                            esc.then_some('\\').into_iter().chain([c])
+                        })
+                        .collect();
+                    format!("user={user} password={bare} host=db")
+                }
+            };
+            let given = tokio_postgres::Config::from_str(&arg).unwrap();
+            proptest::prop_assert_eq!(given.get_password(), Some(pw.as_bytes()));
+            let r = redact(arg.as_bytes()).expect("a password is found");
+            let shown = String::from_utf8(r.shown).unwrap();
+            let seen = tokio_postgres::Config::from_str(&shown).unwrap();
+            proptest::prop_assert_eq!(seen.get_password(), None);
+            proptest::prop_assert_eq!(seen.get_user(), Some(user.as_str()));
+        }
+    }
+
     #[test]
     fn handover_round_trips_any_bytes() {
         let v = format!("3:{},5:{}", hex::encode(b"a,b:c"), hex::encode([0xff, 0]));
