@@ -9,6 +9,10 @@ use super::build::{Builder, Lossy, Problem};
 use super::kind::Kind;
 use crate::pgcopy::{self, CopyFormatError};
 
+/// A batch is handed on once its rows hold this much COPY data: Arrow's string and
+/// binary arrays address at most 2 GiB each, and a single PostgreSQL value can be 1 GiB.
+const BATCH_BYTES: usize = 256 << 20;
+
 /// Why a chunk's tuples could not become rows.
 #[derive(Debug)]
 pub enum DecodeError {
@@ -24,6 +28,8 @@ pub struct TableDecoder {
     lossy: Vec<Lossy>,
     batch_rows: usize,
     rows: usize,
+    /// COPY bytes of the rows since the last batch.
+    bytes: usize,
     /// Rows decoded so far, over all batches: where an error happened.
     pub total_rows: u64,
 }
@@ -42,6 +48,7 @@ impl TableDecoder {
             ],
             batch_rows: batch_rows.max(1),
             rows: 0,
+            bytes: 0,
             total_rows: 0,
         }
     }
@@ -54,6 +61,7 @@ impl TableDecoder {
     ) -> Result<(), PushError<E>> {
         for tuple in pgcopy::tuples(chunk) {
             let fields = tuple.map_err(|e| PushError::Decode(DecodeError::Framing(e)))?;
+            let tuple_bytes = fields.byte_len();
             if fields.remaining() != self.columns.len() {
                 return Err(PushError::Decode(DecodeError::FieldCount {
                     expected: self.columns.len(),
@@ -72,7 +80,8 @@ impl TableDecoder {
             }
             self.rows += 1;
             self.total_rows += 1;
-            if self.rows >= self.batch_rows {
+            self.bytes += tuple_bytes;
+            if self.rows >= self.batch_rows || self.bytes >= BATCH_BYTES {
                 emit(self.take_batch()).map_err(PushError::Emit)?;
             }
         }
@@ -92,6 +101,7 @@ impl TableDecoder {
     fn take_batch(&mut self) -> RecordBatch {
         let arrays = self.columns.iter_mut().map(Builder::finish).collect();
         let rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
         RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
             arrays,

@@ -148,6 +148,11 @@ pub struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// The tuple's size in bytes, framing included.
+    pub fn byte_len(&self) -> usize {
+        self.tuple.len()
+    }
+
     /// How many fields are left, which for a fresh tuple is its field count.
     pub fn remaining(&self) -> usize {
         self.left
