@@ -20,3 +20,5 @@ pub mod plan;
 pub mod progress;
 pub mod sandbox;
 pub mod store;
+#[cfg(test)]
+mod testing;

@@ -4,21 +4,9 @@
 //! object does not justify. Fixed budget and seed, as in `pgcopy`'s properties.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
 
 use super::aead::NONCE_LEN;
 use super::{open_blob, open_chunk, seal_blob, seal_chunk, AeadId, ChunkHeader, CompId, SecretKey};
-
-fn config() -> Config {
-    let mut c = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if c.rng_seed == RngSeed::Random {
-        c.rng_seed = RngSeed::Fixed(0x9b_0c_0a_7e);
-    }
-    c
-}
 
 fn header_strategy() -> impl Strategy<Value = ChunkHeader> {
     (
@@ -71,7 +59,7 @@ fn key_strategy() -> impl Strategy<Value = Option<SecretKey>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::testing::proptest_config())]
 
     #[test]
     fn a_sealed_chunk_opens_to_its_bytes(

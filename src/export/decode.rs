@@ -127,20 +127,7 @@ mod tests {
 
     use super::*;
     use crate::export::kind::Text;
-
-    fn tuple(fields: &[Option<Vec<u8>>]) -> Vec<u8> {
-        let mut t = (fields.len() as i16).to_be_bytes().to_vec();
-        for f in fields {
-            match f {
-                None => t.extend((-1i32).to_be_bytes()),
-                Some(v) => {
-                    t.extend((v.len() as i32).to_be_bytes());
-                    t.extend(v);
-                }
-            }
-        }
-        t
-    }
+    use crate::testing::tuple_of as tuple;
 
     fn array_of_int4(dims: &[i32], elems: &[Option<i32>]) -> Vec<u8> {
         let mut v = (dims.len() as i32).to_be_bytes().to_vec();

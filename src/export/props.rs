@@ -6,21 +6,11 @@ use std::sync::Arc;
 
 use arrow_schema::{Field, Schema};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+
+use crate::testing::tuple_of as tuple;
 
 use super::decode::TableDecoder;
 use super::kind::{Kind, Text};
-
-fn config() -> Config {
-    let mut c = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if c.rng_seed == RngSeed::Random {
-        c.rng_seed = RngSeed::Fixed(0x9b_0c_0a_7e);
-    }
-    c
-}
 
 /// One column of every kind the export maps, nested ones included.
 fn kinds() -> Vec<Kind> {
@@ -107,20 +97,6 @@ fn decoder(kinds: &[Kind], fail: bool) -> TableDecoder {
             .collect::<Vec<Field>>(),
     ));
     TableDecoder::new(schema, kinds, 3, fail)
-}
-
-fn tuple(fields: &[Option<Vec<u8>>]) -> Vec<u8> {
-    let mut t = (fields.len() as i16).to_be_bytes().to_vec();
-    for f in fields {
-        match f {
-            None => t.extend((-1i32).to_be_bytes()),
-            Some(v) => {
-                t.extend((v.len() as i32).to_be_bytes());
-                t.extend(v);
-            }
-        }
-    }
-    t
 }
 
 /// Field bytes that get past the first checks of many decoders: small numbers in
@@ -210,7 +186,7 @@ fn column_chunk(rows: Vec<Option<Vec<u8>>>) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::testing::proptest_config())]
 
     #[test]
     fn any_chunk_decodes_or_fails_cleanly(

@@ -228,20 +228,7 @@ pub(crate) fn tuple_len(buf: &[u8]) -> Result<TupleEnd, CopyFormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub(crate) fn tuple(fields: &[Option<&[u8]>]) -> Vec<u8> {
-        let mut t = (fields.len() as i16).to_be_bytes().to_vec();
-        for f in fields {
-            match f {
-                None => t.extend_from_slice(&(-1i32).to_be_bytes()),
-                Some(v) => {
-                    t.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                    t.extend_from_slice(v);
-                }
-            }
-        }
-        t
-    }
+    pub(crate) use crate::testing::tuple;
 
     #[test]
     fn scan_counts_and_checksums_independent_of_order() {

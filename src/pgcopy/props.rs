@@ -7,37 +7,12 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+
+use crate::testing::tuple_of as tuple;
 
 use super::remap::{Shape, TypeGraph};
 use super::value::{self, Reader};
 use super::{header, scan_tuples, tuples, TupleScanner, TupleStats, TRAILER};
-
-fn config() -> Config {
-    let mut c = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if c.rng_seed == RngSeed::Random {
-        c.rng_seed = RngSeed::Fixed(0x9b_0c_0a_7e);
-    }
-    c
-}
-
-/// A tuple of `fields` (`None`: NULL), in COPY's framing.
-fn tuple(fields: &[Option<Vec<u8>>]) -> Vec<u8> {
-    let mut t = (fields.len() as i16).to_be_bytes().to_vec();
-    for f in fields {
-        match f {
-            None => t.extend((-1i32).to_be_bytes()),
-            Some(v) => {
-                t.extend((v.len() as i32).to_be_bytes());
-                t.extend(v);
-            }
-        }
-    }
-    t
-}
 
 fn field() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop::option::weighted(0.8, prop::collection::vec(any::<u8>(), 0..40))
@@ -123,7 +98,7 @@ fn walk(data: &[u8]) -> Result<u64, super::CopyFormatError> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::testing::proptest_config())]
 
     #[test]
     fn scanning_any_bytes_never_panics(data in prop_oneof![any_bytes(), mutated_tuples()]) {

@@ -4,21 +4,9 @@
 //! never a panic. Fixed budget and seed, as in `pgcopy`'s properties.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
 
 use super::*;
 use crate::codec::SecretKey;
-
-fn config() -> Config {
-    let mut c = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if c.rng_seed == RngSeed::Random {
-        c.rng_seed = RngSeed::Fixed(0x9b_0c_0a_7e);
-    }
-    c
-}
 
 const BID: &str = "20260101T000000Z-00000000";
 const RK: &str = "00112233aabbccdd";
@@ -101,7 +89,7 @@ const REPO: [u8; 16] = [1; 16];
 const BACKUP: [u8; 16] = [2; 16];
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::testing::proptest_config())]
 
     #[test]
     fn manifests_round_trip(m in manifest(), sealed in any::<bool>()) {
