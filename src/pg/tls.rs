@@ -331,7 +331,13 @@ impl TlsParams {
             },
         };
         let (verifier, rootcert): (Arc<dyn ServerCertVerifier>, _) = match roots {
-            None => (Arc::new(AcceptAnyCertificate(algorithms)), None),
+            None => (
+                Arc::new(Lenient {
+                    algorithms,
+                    chain: None,
+                }),
+                None,
+            ),
             Some((store, shown)) => {
                 let webpki =
                     WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
@@ -345,7 +351,11 @@ impl TlsParams {
                 if self.mode == SslMode::VerifyFull {
                     (webpki as Arc<dyn ServerCertVerifier>, Some(shown))
                 } else {
-                    (Arc::new(ChainOnly(webpki)) as _, Some(shown))
+                    let verifier = Lenient {
+                        algorithms,
+                        chain: Some(webpki),
+                    };
+                    (Arc::new(verifier) as _, Some(shown))
                 }
             }
         };
@@ -581,54 +591,21 @@ fn load_key(path: &Path, cert: &Path) -> Result<PrivateKeyDer<'static>, TlsError
     })
 }
 
-/// `require` without root certificates: encrypted, anyone's certificate accepted (as
-/// libpq). The handshake signatures are still checked, so the session is bound to the
-/// certificate the server showed (which channel binding relies on).
+/// The certificate checks short of `verify-full`. The handshake signatures are always
+/// checked, so the session is bound to the certificate the server showed (which
+/// channel binding relies on).
+/// - `chain: None`: `require` without root certificates: encrypted, anyone's
+///   certificate accepted (as libpq).
+/// - `chain: Some(webpki)`: `verify-ca`: the chain must lead to a trusted root; the
+///   host name is not checked. webpki checks the chain first and the name last, so a
+///   name error means the chain passed.
 #[derive(Debug)]
-struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+struct Lenient {
+    algorithms: WebPkiSupportedAlgorithms,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
-/// webpki checks the chain first and the name last, so a name error means the chain
-/// passed.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -637,10 +614,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -654,7 +631,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -663,11 +640,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
