@@ -13,7 +13,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use pgbunker::pg::ConnSpec;
 use pgbunker::sandbox::s3::S3Server;
@@ -142,17 +142,20 @@ async fn big_db(w: &World, name: &str) -> ConnSpec {
     conn
 }
 
-/// Waits until a session in `db` runs a COPY whose text contains `direction`
-/// (`TO STDOUT`, `FROM STDIN`) and returns its pid.
-async fn copy_session(w: &World, db: &str, direction: &str) -> i32 {
+/// Waits until a session in `db` that started after `since` runs a COPY whose text
+/// contains `direction` (`TO STDOUT`, `FROM STDIN`) and returns its pid. Sessions of
+/// an earlier run are ignored: the server may not have noticed yet that their client
+/// is gone, and acting on them would hit the new run before it is under way.
+async fn copy_session(w: &World, db: &str, direction: &str, since: SystemTime) -> i32 {
     let admin = w.pg.conn("postgres").connect().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let rows = admin
             .query(
                 "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%' \
-                 AND query LIKE '%' || $2 || '%' AND query LIKE '%big%' AND state = 'active'",
-                &[&db, &direction],
+                 AND query LIKE '%' || $2 || '%' AND query LIKE '%big%' AND state = 'active' \
+                 AND backend_start > $3",
+                &[&db, &direction, &since],
             )
             .await
             .unwrap();
@@ -307,8 +310,9 @@ impl BackupLab {
     /// Runs a backup through the proxy and injects `fault` while it copies `big`.
     async fn backup_with(&self, fault: Fault) -> Output {
         let url = via(&self.w, &self.proxy, "src");
+        let since = SystemTime::now();
         let child = spawn(&["backup", "--repo", &self.repo, "--jobs", "2", &url], &ENV);
-        let pid = copy_session(&self.w, "src", "TO STDOUT").await;
+        let pid = copy_session(&self.w, "src", "TO STDOUT", since).await;
         inject(&self.w, &self.proxy, &child, pid, fault).await;
         finish(child)
     }
@@ -526,9 +530,10 @@ async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() 
     let mut env = s3.env().to_vec();
     env.push(("PGBUNKER_KEY", KEY));
     ok(pgbunker(&["init", "--repo", &repo], &env));
+    let since = SystemTime::now();
     let child = spawn(&["backup", "--repo", &repo, &w.pg.url("src")], &env);
     // Wait until chunks are being uploaded, then take the storage away.
-    copy_session(&w, "src", "TO STDOUT").await;
+    copy_session(&w, "src", "TO STDOUT", since).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.cut();
     let out = finish(child);
@@ -567,13 +572,14 @@ async fn restore_fault(fault: Fault) {
     let target = w.empty_db("dst").await;
     let proxy = Proxy::start(w.pg.port(), SLOW);
     let url = via(&w, &proxy, "dst");
+    let since = SystemTime::now();
     let child = spawn(
         &[
             "--json", "restore", "--repo", &repo, "latest", "--target", &url, "--jobs", "2",
         ],
         &ENV,
     );
-    let pid = copy_session(&w, "dst", "FROM STDIN").await;
+    let pid = copy_session(&w, "dst", "FROM STDIN", since).await;
     inject(&w, &proxy, &child, pid, fault).await;
     let out = finish(child);
     assert_ne!(out.status.code(), Some(0), "{fault:?}: {}", stdout(&out));
