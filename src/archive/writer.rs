@@ -170,16 +170,21 @@ impl BackupWriter {
         Ok(record)
     }
 
-    /// Writes summary and manifest, then commits the backup to the catalog. Only after
-    /// this returns is the backup complete.
     /// Ends a backup that failed: deletes what it wrote (best effort: what stays is
-    /// a leftover for prune) and its lock, so nothing of it holds prune back.
+    /// a leftover for prune) and its lock, so nothing of it holds prune back. Both go
+    /// at once: when storage is what failed, the cleanup waits out one retry budget,
+    /// not two.
     pub async fn abandon(&self) -> Result<(), ArchiveError> {
-        let cleaned = self.repo.delete_backup_objects(&self.layout.bid).await;
-        self.lock.delete().await?;
+        let (cleaned, unlocked) = tokio::join!(
+            self.repo.delete_backup_objects(&self.layout.bid),
+            self.lock.delete()
+        );
+        unlocked?;
         cleaned.map(|_| ())
     }
 
+    /// Writes summary and manifest, then commits the backup to the catalog. Only after
+    /// this returns is the backup complete.
     pub async fn commit(
         self,
         mut manifest: Manifest,

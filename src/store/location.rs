@@ -164,7 +164,12 @@ impl Location {
 
     /// Builds the backend. Cloud clients retry transient errors (5xx, timeouts,
     /// throttling) with exponential backoff before an error reaches us.
-    pub(super) fn connect(&self, url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    pub(super) fn connect(
+        &self,
+        url: &str,
+        window: Duration,
+    ) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        let retry = || retry(window);
         let built =
             |r: object_store::Result<Arc<dyn ObjectStore>>| r.map_err(|e| bad(url, e.to_string()));
         match self {
@@ -279,15 +284,42 @@ fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
     }
 }
 
-fn retry() -> RetryConfig {
+/// The environment variable that sets how long a failing request is retried.
+const RETRY_TIMEOUT_ENV: &str = "PGBUNKER_STORE_RETRY_TIMEOUT";
+
+/// How long a failing request to object storage is retried before the command fails:
+/// 3 minutes, or `PGBUNKER_STORE_RETRY_TIMEOUT` seconds. Long enough that an S3
+/// `SlowDown` burst or a brief outage does not fail a backup that has run for hours.
+pub(super) fn retry_window(url: &str) -> Result<Duration, StoreError> {
+    match std::env::var(RETRY_TIMEOUT_ENV) {
+        Err(_) => Ok(Duration::from_secs(180)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                bad(
+                    url,
+                    format!("{RETRY_TIMEOUT_ENV} must be a whole number of seconds, not {v:?}"),
+                )
+            }),
+    }
+}
+
+/// Retries span the window rather than a count: object_store's jittered backoff grows
+/// slowly, so eight retries from 100 ms were over in about a second. Backoff starts at
+/// half a second and grows about 1.5× per attempt up to 15 s.
+fn retry(window: Duration) -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(100),
+            init_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(15),
-            base: 2.0,
+            base: 3.0,
         },
-        max_retries: 8,
-        retry_timeout: Duration::from_secs(3 * 60),
+        // The window ends the retries; this only bounds them (no wait is shorter than
+        // the initial backoff).
+        max_retries: (window.as_millis() / 500).max(1) as usize,
+        retry_timeout: window,
     }
 }
 

@@ -9,6 +9,7 @@ mod location;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -176,6 +177,8 @@ pub struct Store {
     location: String,
     /// Set for local folders: object_store does not fsync, so we do (see `put_new`).
     local_root: Option<PathBuf>,
+    /// How long a failing request is retried (cloud stores).
+    retry_window: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -235,14 +238,17 @@ impl Store {
             inner: Arc::new(fs),
             location: url.into(),
             local_root: Some(path),
+            retry_window: Duration::ZERO,
         })
     }
 
     fn cloud(loc: &Location, url: &str) -> Result<Store, StoreError> {
+        let retry_window = location::retry_window(url)?;
         Ok(Store {
-            inner: loc.connect(url)?,
+            inner: loc.connect(url, retry_window)?,
             location: loc.canonical(),
             local_root: None,
+            retry_window,
         })
     }
 
@@ -394,21 +400,51 @@ impl Store {
         Ok(())
     }
 
+    /// A create-only put is not idempotent, so object_store does not retry it when it
+    /// times out or its connection breaks: the object may or may not have landed. A
+    /// stalled request must not fail a long backup, so such a put is sent again within
+    /// the retry window, and a key found taken on a later attempt counts as written
+    /// when it holds exactly these bytes (no other writer produces the same bytes:
+    /// every object carries its own backup id or sequence number).
     async fn put_create(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .inner
-            .put_opts(&obj_path(key), PutPayload::from(bytes), opts)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                Err(StoreError::AlreadyExists(key.into()))
+        let path = obj_path(key);
+        let deadline = std::time::Instant::now() + self.retry_window;
+        let mut resent: u32 = 0;
+        loop {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .inner
+                .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::AlreadyExists { .. }) if resent > 0 => {
+                    return match self.get_opt(key).await? {
+                        Some(stored) if stored == bytes => Ok(()),
+                        _ => Err(StoreError::AlreadyExists(key.into())),
+                    };
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    return Err(StoreError::AlreadyExists(key.into()))
+                }
+                Err(e)
+                    if self.local_root.is_none()
+                        && std::time::Instant::now() < deadline
+                        && may_have_landed(&e) =>
+                {
+                    resent += 1;
+                    tracing::warn!(
+                        "writing {key} timed out or was cut off ({e}); sending it again \
+                         (attempt {})",
+                        resent + 1
+                    );
+                    tokio::time::sleep(Duration::from_secs(1 << resent.min(4))).await;
+                }
+                Err(source) => return Err(backend("write", key)(source)),
             }
-            Err(source) => Err(backend("write", key)(source)),
         }
     }
 
@@ -494,6 +530,35 @@ impl Store {
             sweep(&root.join(prefix));
         }
     }
+}
+
+/// Whether a failed request ended without an answer (timed out, connection broken),
+/// so the store may have acted on it. object_store retries such failures only for
+/// idempotent requests.
+fn may_have_landed(e: &object_store::Error) -> bool {
+    use std::io::ErrorKind;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_timeout())
+        {
+            return true;
+        }
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::TimedOut
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            )
+        }) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 #[cfg(test)]

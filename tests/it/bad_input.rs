@@ -168,6 +168,19 @@ async fn malformed_repository_urls() {
     );
     fails(&o, 2, &["credentials never go in the URL"]);
     assert!(!stderr(&o).contains("wJalr-Secret-Xyz"), "{}", stderr(&o));
+    // A retry window that is not a number of seconds.
+    let o = pgbunker(
+        &["list", "--repo", "s3://bucket/x"],
+        &[
+            ("PGBUNKER_KEY", KEY),
+            ("PGBUNKER_STORE_RETRY_TIMEOUT", "3m"),
+        ],
+    );
+    fails(
+        &o,
+        2,
+        &["PGBUNKER_STORE_RETRY_TIMEOUT must be a whole number of seconds, not \"3m\""],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,36 +21,55 @@ use pgbunker::sandbox::s3::S3Server;
 use crate::support::{all_rows, ok, pgbunker, pgbunker_command, stderr, stdout, World, KEY};
 
 /// A loopback TCP proxy in front of a server: it passes at most `rate` bytes per
-/// second per direction and connection, and can cut every connection and refuse new
-/// ones until healed.
+/// second per direction and connection. On command it cuts every connection and
+/// refuses new ones, stalls (holds every byte, keeps every connection open), or
+/// answers every new HTTP request with `503 Service Unavailable`, until healed.
 struct Proxy {
     port: u16,
-    /// Bumped by [`Proxy::cut`]: connections of an older generation end.
+    /// Bumped by [`Proxy::cut`] and [`Proxy::fail_http`]: connections of an older
+    /// generation end.
     generation: Arc<AtomicU64>,
-    refuse: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
+    /// Bytes per second per connection and direction; 0 for no limit.
+    rate: Arc<AtomicUsize>,
 }
+
+const PASS: u8 = 0;
+const REFUSE: u8 = 1;
+const STALL: u8 = 2;
+const FAIL_HTTP: u8 = 3;
 
 impl Proxy {
     fn start(target: u16, rate: usize) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().unwrap().port();
         let generation = Arc::new(AtomicU64::new(0));
-        let refuse = Arc::new(AtomicBool::new(false));
-        let (g, r) = (Arc::clone(&generation), Arc::clone(&refuse));
+        let mode = Arc::new(AtomicU8::new(PASS));
+        let rate = Arc::new(AtomicUsize::new(rate));
+        let (g, m, r) = (
+            Arc::clone(&generation),
+            Arc::clone(&mode),
+            Arc::clone(&rate),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                if r.load(Ordering::SeqCst) {
-                    continue; // dropped: the connection is closed at once
+                match m.load(Ordering::SeqCst) {
+                    REFUSE => continue, // dropped: the connection is closed at once
+                    FAIL_HTTP => {
+                        std::thread::spawn(move || answer_503(client));
+                        continue;
+                    }
+                    _ => {}
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
                     continue;
                 };
-                let born = g.load(Ordering::SeqCst);
                 let link = Link {
                     generation: Arc::clone(&g),
-                    born,
-                    rate,
+                    born: g.load(Ordering::SeqCst),
+                    mode: Arc::clone(&m),
+                    rate: Arc::clone(&r),
                 };
                 link.pump(client.try_clone().unwrap(), server.try_clone().unwrap());
                 link.pump(server, client);
@@ -59,19 +78,81 @@ impl Proxy {
         Proxy {
             port,
             generation,
-            refuse,
+            mode,
+            rate,
         }
     }
 
     /// Drops every connection and refuses new ones.
     fn cut(&self) {
-        self.refuse.store(true, Ordering::SeqCst);
+        self.mode.store(REFUSE, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Stops passing bytes; connections stay open and new ones are accepted.
+    fn stall(&self) {
+        self.mode.store(STALL, Ordering::SeqCst);
+    }
+
+    /// Drops every connection; new ones get an HTTP 503 for each request.
+    fn fail_http(&self) {
+        self.mode.store(FAIL_HTTP, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     fn heal(&self) {
-        self.refuse.store(false, Ordering::SeqCst);
+        self.mode.store(PASS, Ordering::SeqCst);
     }
+
+    /// Heals and lifts the rate limit, so what follows the fault runs at full speed.
+    fn heal_fully(&self) {
+        self.heal();
+        self.set_rate(0);
+    }
+
+    /// Sets the rate limit of new and open connections (0: none).
+    fn set_rate(&self, rate: usize) {
+        self.rate.store(rate, Ordering::SeqCst);
+    }
+}
+
+/// Reads one HTTP request (head and `Content-Length` body) and answers it with a 503,
+/// as an overloaded S3 endpoint does, then closes the connection.
+fn answer_503(mut client: TcpStream) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let body: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut left = (head_end + body).saturating_sub(got.len());
+    while left > 0 {
+        match client.read(&mut buf[..left.min(16 << 10)]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left -= n,
+        }
+    }
+    let body =
+        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let _ = write!(
+        client,
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// One proxied connection's settings, shared by its two directions.
@@ -79,7 +160,8 @@ impl Proxy {
 struct Link {
     generation: Arc<AtomicU64>,
     born: u64,
-    rate: usize,
+    mode: Arc<AtomicU8>,
+    rate: Arc<AtomicUsize>,
 }
 
 impl Link {
@@ -92,6 +174,10 @@ impl Link {
                 .unwrap();
             let mut buf = [0u8; 16 << 10];
             while link.generation.load(Ordering::SeqCst) == link.born {
+                if link.mode.load(Ordering::SeqCst) == STALL {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
                 let n = match from.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -108,7 +194,10 @@ impl Link {
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
-                std::thread::sleep(Duration::from_secs_f64(n as f64 / link.rate as f64));
+                let rate = link.rate.load(Ordering::SeqCst);
+                if rate > 0 {
+                    std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+                }
             }
             let _ = to.shutdown(Shutdown::Both);
             let _ = from.shutdown(Shutdown::Both);
@@ -514,28 +603,64 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Retries object storage for this many seconds (3 minutes by default): the tests of
+/// lasting failures need not wait that long.
+const RETRY_WINDOW: &str = "PGBUNKER_STORE_RETRY_TIMEOUT";
+
+/// A repository on moto_server reached through a [`Proxy`], and a database to back up.
+struct S3Lab {
+    w: World,
+    _s3: S3Server,
+    proxy: Proxy,
+    repo: String,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+impl S3Lab {
+    /// `extra` environment goes to every pgbunker run (e.g. a shorter request timeout).
+    async fn start(extra: &[(&'static str, &'static str)]) -> S3Lab {
+        let w = World::start();
+        big_db(&w, "src").await;
+        let s3 = S3Server::start().unwrap_or_else(|e| {
+            panic!("could not start the S3 test server: {e}\nhint: pip install 'moto[server]'")
+        });
+        s3.create_bucket("faults").unwrap();
+        let proxy = Proxy::start(s3.port(), SLOW);
+        let repo = s3.repo_url("faults", "repo").replace(
+            &format!("127.0.0.1:{}", s3.port()),
+            &format!("127.0.0.1:{}", proxy.port),
+        );
+        let mut env = s3.env().to_vec();
+        env.push(("PGBUNKER_KEY", KEY));
+        env.extend_from_slice(extra);
+        ok(pgbunker(&["init", "--repo", &repo], &env));
+        S3Lab {
+            w,
+            _s3: s3,
+            proxy,
+            repo,
+            env,
+        }
+    }
+
+    /// Starts a backup and returns once its COPY runs, so its chunks are on their way.
+    async fn backup_under_way(&self) -> Child {
+        let since = SystemTime::now();
+        let child = spawn(
+            &["backup", "--repo", &self.repo, &self.w.pg.url("src")],
+            &self.env,
+        );
+        copy_session(&self.w, "src", "TO STDOUT", since).await;
+        child
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let s3 = S3Server::start().unwrap_or_else(|e| {
-        panic!("could not start the S3 test server: {e}\nhint: pip install 'moto[server]'")
-    });
-    s3.create_bucket("faults").unwrap();
-    let proxy = Proxy::start(s3.port(), SLOW);
-    let repo = s3.repo_url("faults", "repo").replace(
-        &format!("127.0.0.1:{}", s3.port()),
-        &format!("127.0.0.1:{}", proxy.port),
-    );
-    let mut env = s3.env().to_vec();
-    env.push(("PGBUNKER_KEY", KEY));
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    let since = SystemTime::now();
-    let child = spawn(&["backup", "--repo", &repo, &w.pg.url("src")], &env);
-    // Wait until chunks are being uploaded, then take the storage away.
-    copy_session(&w, "src", "TO STDOUT", since).await;
+    let lab = S3Lab::start(&[(RETRY_WINDOW, "5")]).await;
+    let child = lab.backup_under_way().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy.cut();
+    lab.proxy.cut();
     let out = finish(child);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
@@ -543,8 +668,80 @@ async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() 
         "the storage failure is named: {}",
         stderr(&out)
     );
-    proxy.heal();
-    recovers(&repo, &env, &w.pg.url("src"), 0);
+    lab.proxy.heal_fully();
+    recovers(&lab.repo, &lab.env, &lab.w.pg.url("src"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_storage_answering_503_fails_the_backup_clearly_and_the_next_one_succeeds() {
+    let lab = S3Lab::start(&[(RETRY_WINDOW, "5")]).await;
+    let child = lab.backup_under_way().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    lab.proxy.fail_http();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("503"),
+        "the storage's answer is named: {}",
+        stderr(&out)
+    );
+    lab.proxy.heal_fully();
+    recovers(&lab.repo, &lab.env, &lab.w.pg.url("src"), 0);
+}
+
+/// Returns `child` if it still runs; else fails with what it printed.
+fn still_running(mut child: Child, when: &str) -> Child {
+    if child.try_wait().unwrap().is_none() {
+        return child;
+    }
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "the backup ended ({:?}) before {when}: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+}
+
+/// Object storage that answers 503 for a few seconds, then stalls for longer than the
+/// request timeout, then recovers: retries and resent create-only puts carry the
+/// backup through, and it restores whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn object_storage_errors_and_stalls_that_pass_do_not_fail_the_backup() {
+    let lab = S3Lab::start(&[("AWS_TIMEOUT", "2s")]).await;
+    let mut child = lab.backup_under_way().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    child = still_running(child, "the errors began");
+    lab.proxy.fail_http();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    lab.proxy.heal();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child = still_running(child, "the stall began");
+    lab.proxy.stall();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    child = still_running(child, "the stall ended");
+    lab.proxy.heal_fully();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    ok(pgbunker(
+        &["verify", "--repo", &lab.repo, "--data", "latest"],
+        &lab.env,
+    ));
+    lab.w.empty_db("again").await;
+    ok(pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &lab.repo,
+            "latest",
+            "--target",
+            &lab.w.pg.url("again"),
+        ],
+        &lab.env,
+    ));
+    assert_eq!(
+        all_rows(&lab.w.pg.conn("again")).await,
+        all_rows(&lab.w.pg.conn("src")).await
+    );
 }
 
 /// Row counts of the restore target's tables.
@@ -609,32 +806,36 @@ async fn restore_fault(fault: Fault) {
             }
         }
     }
-    // Whole tables only, whatever the fault: a table has all its rows or none.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let source = counts(&src).await;
-    loop {
-        // After a restart the server needs a moment; after a signal the sessions end.
-        let got = counts(&target).await;
-        let settled = got.iter().all(|(_, n)| *n >= 0);
-        if settled {
-            for ((t, n), (_, want)) in got.iter().zip(&source) {
-                assert!(
-                    *n == 0 || n == want,
-                    "{fault:?}: {t} holds {n} of {want} rows: a half-loaded table"
-                );
-            }
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{fault:?}: the target stays broken"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    whole_tables_only(&src, &target, &format!("{fault:?}")).await;
     // A clean re-run into a fresh database restores everything.
     w.empty_db("again").await;
     ok(w.restore(&repo, "latest", "again"));
     assert_eq!(all_rows(&w.pg.conn("again")).await, all_rows(&src).await);
+}
+
+/// Whole tables only, whatever the fault: each table of `target` has all the rows of
+/// its source or none.
+async fn whole_tables_only(src: &ConnSpec, target: &ConnSpec, fault: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let source = counts(src).await;
+    loop {
+        // After a restart the server needs a moment; after a signal the sessions end.
+        let got = counts(target).await;
+        if got.iter().all(|(_, n)| *n >= 0) {
+            for ((t, n), (_, want)) in got.iter().zip(&source) {
+                assert!(
+                    *n == 0 || n == want,
+                    "{fault}: {t} holds {n} of {want} rows: a half-loaded table"
+                );
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{fault}: the target stays broken"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -697,4 +898,58 @@ async fn an_interrupted_export_leaves_no_files() {
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let left = walk(&out_dir);
     assert!(left.is_empty(), "an interrupted export left {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_whose_repository_goes_away_fails_clearly_with_whole_tables_only() {
+    let lab = S3Lab::start(&[(RETRY_WINDOW, "5")]).await;
+    lab.proxy.set_rate(0);
+    ok(pgbunker(
+        &["backup", "--repo", &lab.repo, &lab.w.pg.url("src")],
+        &lab.env,
+    ));
+    lab.proxy.set_rate(SLOW);
+    let target = lab.w.empty_db("dst").await;
+    let since = SystemTime::now();
+    let child = spawn(
+        &[
+            "restore",
+            "--repo",
+            &lab.repo,
+            "latest",
+            "--target",
+            &lab.w.pg.url("dst"),
+            "--jobs",
+            "2",
+        ],
+        &lab.env,
+    );
+    copy_session(&lab.w, "dst", "FROM STDIN", since).await;
+    lab.proxy.cut();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not"),
+        "the storage failure is named: {}",
+        stderr(&out)
+    );
+    let src = lab.w.pg.conn("src");
+    whole_tables_only(&src, &target, "storage gone").await;
+    lab.proxy.heal_fully();
+    lab.w.empty_db("again").await;
+    ok(pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &lab.repo,
+            "latest",
+            "--target",
+            &lab.w.pg.url("again"),
+        ],
+        &lab.env,
+    ));
+    assert_eq!(
+        all_rows(&lab.w.pg.conn("again")).await,
+        all_rows(&src).await
+    );
 }

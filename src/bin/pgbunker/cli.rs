@@ -17,7 +17,8 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr (-v info, which shows retried storage requests; -vv
+    /// debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Never draw progress bars.

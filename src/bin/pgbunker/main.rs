@@ -51,7 +51,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PGBUNKER_LOG")
-                .unwrap_or_else(|_| format!("pgbunker={level}").into()),
+                // object_store says at info level when it retries a request.
+                .unwrap_or_else(|_| format!("pgbunker={level},object_store={level}").into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
