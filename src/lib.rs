@@ -2,7 +2,8 @@
 //!
 //! Layers (each module imports only from the layers below it; see DESIGN.md):
 //! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`) → `archive` →
-//! leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`, `progress`).
+//! leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`, `progress`,
+//! `teardown`).
 
 pub mod archive;
 pub mod catalog;
@@ -20,5 +21,6 @@ pub mod plan;
 pub mod progress;
 pub mod sandbox;
 pub mod store;
+pub mod teardown;
 #[cfg(test)]
 mod testing;

@@ -76,30 +76,13 @@ pub fn host_name() -> String {
 
 /// A held lock. Call [`LockGuard::release`] when done. Dropped without it (a command
 /// abandoned on SIGINT or SIGTERM), it deletes itself from a task that
-/// [`finish_releases`] waits for; if the process dies outright, the heartbeat stops
-/// and the lock goes stale.
+/// [`crate::teardown::finish`] waits for; if the process dies outright, the heartbeat
+/// stops and the lock goes stale.
 pub struct LockGuard {
     store: Store,
     key: String,
     heartbeat: JoinHandle<()>,
     released: std::sync::atomic::AtomicBool,
-}
-
-/// Deletions of locks whose guards were dropped, still running.
-static RELEASING: std::sync::Mutex<Vec<JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
-
-/// Waits (at most `limit`) for the locks of abandoned commands to be deleted, so an
-/// interrupted run leaves no live-looking lock that holds prune back for minutes.
-pub async fn finish_releases(limit: std::time::Duration) {
-    let settle = async {
-        // Guards held by aborted tasks drop when the runtime gets to those tasks.
-        for _ in 0..3 {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            let pending = std::mem::take(&mut *RELEASING.lock().unwrap_or_else(|p| p.into_inner()));
-            futures::future::join_all(pending).await;
-        }
-    };
-    let _ = tokio::time::timeout(limit, settle).await;
 }
 
 impl LockGuard {
@@ -159,16 +142,10 @@ impl Drop for LockGuard {
         if self.released.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let (store, key) = (self.store.clone(), self.key.clone());
-            let task = rt.spawn(async move {
-                let _ = store.delete(&key).await;
-            });
-            RELEASING
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
-        }
+        let (store, key) = (self.store.clone(), self.key.clone());
+        crate::teardown::spawn(async move {
+            let _ = store.delete(&key).await;
+        });
     }
 }
 

@@ -394,8 +394,8 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     /// The export's future was dropped (a signal): stop the workers at their next
-    /// chunk and delete what they wrote. Local files go now; objects are deleted by a
-    /// task on the runtime, as far as it gets before the process exits.
+    /// chunk and delete what they wrote. Local files go now; objects go in a
+    /// [`crate::teardown`] task once the uploads under way have ended.
     fn drop(&mut self) {
         if !self.armed {
             return;
@@ -410,14 +410,14 @@ impl Drop for Cleanup {
                 }
             }
             Destination::Store(_) => {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    let (dest, keys) = (self.dest.clone(), std::mem::take(&mut self.keys));
-                    rt.spawn(async move {
-                        for k in &keys {
-                            dest.remove(k).await;
-                        }
-                    });
-                }
+                let (dest, keys) = (self.dest.clone(), std::mem::take(&mut self.keys));
+                let gate = Arc::clone(&self.gate);
+                crate::teardown::spawn(async move {
+                    gate.drained().await;
+                    for k in &keys {
+                        dest.remove(k).await;
+                    }
+                });
             }
         }
     }

@@ -23,6 +23,9 @@ use crate::store::Store;
 #[derive(Debug, Default)]
 pub struct Gate {
     closed: std::sync::Mutex<bool>,
+    /// Uploads under way: one that started before the gate closed may still create
+    /// its object, so the cleanup waits for them before it deletes.
+    uploading: std::sync::atomic::AtomicUsize,
 }
 
 impl Gate {
@@ -32,6 +35,13 @@ impl Gate {
 
     pub fn is_closed(&self) -> bool {
         *self.lock()
+    }
+
+    /// Resolves once no upload is under way (after [`Gate::close`], none starts).
+    pub async fn drained(&self) {
+        while self.uploading.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
@@ -45,6 +55,27 @@ impl Gate {
             return Err(ExportError::Cancelled);
         }
         f()
+    }
+
+    /// Counts an upload as under way until the returned mark drops, unless the gate
+    /// is closed.
+    fn start_upload(&self) -> Result<Uploading<'_>, ExportError> {
+        self.while_open(|| {
+            self.uploading
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Uploading(self))
+        })
+    }
+}
+
+/// An upload under way (see [`Gate::start_upload`]).
+struct Uploading<'a>(&'a Gate);
+
+impl Drop for Uploading<'_> {
+    fn drop(&mut self) {
+        self.0
+            .uploading
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -134,7 +165,7 @@ impl Destination {
                 std::fs::rename(tmp, &dest).map_err(|e| ExportError::io(&dest, e))
             }),
             Destination::Store(store) => {
-                gate.while_open(|| Ok(()))?;
+                let _uploading = gate.start_upload()?;
                 let res = rt.block_on(store.put_file_new(key, tmp));
                 let _ = std::fs::remove_file(tmp);
                 Ok(res?)

@@ -66,7 +66,7 @@ impl S3Server {
 
     /// Creates a bucket (moto does not check signatures on this call).
     pub fn create_bucket(&self, bucket: &str) -> Result<(), SandboxError> {
-        let status = self.request("PUT", &format!("/{bucket}"))?;
+        let (status, _) = self.request("PUT", &format!("/{bucket}"))?;
         if status != 200 {
             return Err(SandboxError::Failed {
                 program: "moto_server".into(),
@@ -93,8 +93,35 @@ impl S3Server {
         ]
     }
 
-    /// One bare HTTP/1.0 request; returns the status code.
-    fn request(&self, method: &str, path: &str) -> Result<u16, SandboxError> {
+    /// The keys in `bucket` (the first 1000), so a test can see what a run left
+    /// behind without going through the code under test.
+    pub fn keys(&self, bucket: &str) -> Result<Vec<String>, SandboxError> {
+        self.listed_keys(bucket, "list-type=2")
+    }
+
+    /// The keys of multipart uploads begun and neither completed nor aborted in
+    /// `bucket`: invisible to [`S3Server::keys`], yet kept (and billed) by a store.
+    pub fn unfinished_uploads(&self, bucket: &str) -> Result<Vec<String>, SandboxError> {
+        self.listed_keys(bucket, "uploads")
+    }
+
+    fn listed_keys(&self, bucket: &str, query: &str) -> Result<Vec<String>, SandboxError> {
+        let (status, body) = self.request("GET", &format!("/{bucket}?{query}"))?;
+        if status != 200 {
+            return Err(SandboxError::Failed {
+                program: "moto_server".into(),
+                output: format!("listing {bucket}?{query} answered HTTP {status}"),
+            });
+        }
+        Ok(body
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_string()))
+            .collect())
+    }
+
+    /// One bare HTTP/1.0 request; returns the status code and the body.
+    fn request(&self, method: &str, path: &str) -> Result<(u16, String), SandboxError> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
@@ -102,15 +129,21 @@ impl S3Server {
             "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\r\n",
             self.port
         )?;
-        let mut head = String::new();
-        s.read_to_string(&mut head)?;
-        head.split_whitespace()
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        let status = answer
+            .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| SandboxError::Failed {
                 program: "moto_server".into(),
                 output: "answered with something that is not HTTP".into(),
-            })
+            })?;
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        Ok((status, body))
     }
 }
 

@@ -365,20 +365,28 @@ impl Store {
             .await
             .map_err(backend("start uploading", key))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-        let mut buf = vec![0u8; PART_SIZE];
-        loop {
-            let n = file.read(&mut buf).await.map_err(io)?;
-            if n == 0 {
-                break;
+        let sent = async {
+            let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+            let mut buf = vec![0u8; PART_SIZE];
+            loop {
+                let n = file.read(&mut buf).await.map_err(io)?;
+                if n == 0 {
+                    return w.wait_for_capacity(0).await.map_err(backend("upload", key));
+                }
+                w.wait_for_capacity(2)
+                    .await
+                    .map_err(backend("upload", key))?;
+                w.write(&buf[..n]);
             }
-            w.wait_for_capacity(2)
-                .await
-                .map_err(backend("upload", key))?;
-            w.write(&buf[..n]);
         }
-        w.finish().await.map_err(backend("upload", key))?;
-        Ok(())
+        .await;
+        match sent {
+            Ok(()) => w.finish().await.map_err(backend("upload", key)).map(drop),
+            Err(e) => {
+                abort_upload(w, key).await;
+                Err(e)
+            }
+        }
     }
 
     /// Multipart uploads cannot be conditional in object_store, so a large object is
@@ -396,8 +404,13 @@ impl Store {
             .map_err(backend("start uploading", key))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         w.put(bytes);
-        w.finish().await.map_err(backend("upload", key))?;
-        Ok(())
+        match w.wait_for_capacity(0).await {
+            Ok(()) => w.finish().await.map_err(backend("upload", key)).map(drop),
+            Err(e) => {
+                abort_upload(w, key).await;
+                Err(backend("upload", key)(e))
+            }
+        }
     }
 
     /// A create-only put is not idempotent, so object_store does not retry it when it
@@ -529,6 +542,15 @@ impl Store {
         if let Some(root) = &self.local_root {
             sweep(&root.join(prefix));
         }
+    }
+}
+
+/// Gives up an unfinished multipart upload, so its parts are not kept (and billed)
+/// by the store, invisible to listings. A failure here only leaves them for the
+/// bucket's lifecycle rule to remove.
+async fn abort_upload(w: WriteMultipart, key: &str) {
+    if let Err(e) = w.abort().await {
+        tracing::warn!("could not abort the unfinished upload of {key}: {e}");
     }
 }
 

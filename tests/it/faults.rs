@@ -32,6 +32,8 @@ struct Proxy {
     mode: Arc<AtomicU8>,
     /// Bytes per second per connection and direction; 0 for no limit.
     rate: Arc<AtomicUsize>,
+    /// Bytes passed so far, both directions.
+    passed: Arc<AtomicU64>,
 }
 
 const PASS: u8 = 0;
@@ -46,10 +48,12 @@ impl Proxy {
         let generation = Arc::new(AtomicU64::new(0));
         let mode = Arc::new(AtomicU8::new(PASS));
         let rate = Arc::new(AtomicUsize::new(rate));
-        let (g, m, r) = (
+        let passed = Arc::new(AtomicU64::new(0));
+        let (g, m, r, p) = (
             Arc::clone(&generation),
             Arc::clone(&mode),
             Arc::clone(&rate),
+            Arc::clone(&passed),
         );
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -70,6 +74,7 @@ impl Proxy {
                     born: g.load(Ordering::SeqCst),
                     mode: Arc::clone(&m),
                     rate: Arc::clone(&r),
+                    passed: Arc::clone(&p),
                 };
                 link.pump(client.try_clone().unwrap(), server.try_clone().unwrap());
                 link.pump(server, client);
@@ -80,6 +85,7 @@ impl Proxy {
             generation,
             mode,
             rate,
+            passed,
         }
     }
 
@@ -108,6 +114,18 @@ impl Proxy {
     fn heal_fully(&self) {
         self.heal();
         self.set_rate(0);
+    }
+
+    /// Waits until at least `bytes` have passed since the proxy started.
+    async fn wait_for_traffic(&self, bytes: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.passed.load(Ordering::SeqCst) < bytes {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {bytes} bytes passed the proxy in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sets the rate limit of new and open connections (0: none).
@@ -162,6 +180,7 @@ struct Link {
     born: u64,
     mode: Arc<AtomicU8>,
     rate: Arc<AtomicUsize>,
+    passed: Arc<AtomicU64>,
 }
 
 impl Link {
@@ -194,6 +213,7 @@ impl Link {
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
+                link.passed.fetch_add(n as u64, Ordering::SeqCst);
                 let rate = link.rate.load(Ordering::SeqCst);
                 if rate > 0 {
                     std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
@@ -856,6 +876,47 @@ async fn restore_during_a_server_restart_leaves_whole_tables_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_restore_with_whole_tables_only() {
     restore_fault(Fault::Signal(libc::SIGTERM)).await;
+}
+
+/// The export's biggest file is being uploaded (slowly, through the proxy) when the
+/// signal arrives: the upload is let finish, then everything is deleted, and no
+/// unfinished upload is left for the store to keep.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_export_to_object_storage_leaves_no_objects() {
+    let w = World::start();
+    big_db(&w, "src").await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "src", &[]));
+    let s3 = S3Server::start().unwrap_or_else(|e| {
+        panic!("could not start the S3 test server: {e}\nhint: pip install 'moto[server]'")
+    });
+    s3.create_bucket("exports").unwrap();
+    let proxy = Proxy::start(s3.port(), SLOW);
+    let url = s3.repo_url("exports", "run1").replace(
+        &format!("127.0.0.1:{}", s3.port()),
+        &format!("127.0.0.1:{}", proxy.port),
+    );
+    let mut env = s3.env().to_vec();
+    env.push(("PGBUNKER_KEY", KEY));
+    let child = spawn(
+        &[
+            "export", "--repo", &repo, "latest", "--out", &url, "--jobs", "1",
+        ],
+        &env,
+    );
+    // Several MiB have gone up: the biggest file's upload is under way.
+    proxy.wait_for_traffic(3 << 20).await;
+    signal(&child, libc::SIGTERM);
+    proxy.set_rate(0);
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let left = s3.keys("exports").unwrap();
+    assert!(left.is_empty(), "an interrupted export left {left:?}");
+    let unfinished = s3.unfinished_uploads("exports").unwrap();
+    assert!(
+        unfinished.is_empty(),
+        "an interrupted export left unfinished uploads of {unfinished:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -74,9 +74,10 @@ fn main() {
             signal = interrupted() => Err(CommandError::Interrupted(signal)),
         };
         // A command abandoned midway (a signal, an error) deletes its repository lock
-        // on the way out, so prune need not wait for it to go stale.
+        // and what it wrote to object storage on the way out, so prune need not wait
+        // for the lock to go stale and an export leaves no files.
         if outcome.is_err() {
-            pgbunker::archive::lock::finish_releases(std::time::Duration::from_secs(5)).await;
+            pgbunker::teardown::finish(std::time::Duration::from_secs(10)).await;
         }
         outcome
     });
