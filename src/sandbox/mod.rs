@@ -367,6 +367,24 @@ impl Sandbox {
         self.port
     }
 
+    /// A new empty folder beside the cluster's data that the server may use (its
+    /// user owns it): where a test puts a tablespace.
+    pub fn server_folder(&self, name: &str) -> Result<PathBuf, SandboxError> {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir(&path)?;
+        self.hand_over(&path)?;
+        Ok(path)
+    }
+
+    /// Gives `path` to the server's user, e.g. a file system a test mounted on a
+    /// [`Sandbox::server_folder`].
+    pub fn hand_over(&self, path: &Path) -> Result<(), SandboxError> {
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
     /// The folder holding the server binaries this cluster runs.
     pub fn bindir(&self) -> &Path {
         &self.bindir
