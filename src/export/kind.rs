@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, FieldRef, Fields, IntervalUnit, TimeUnit};
 
 use crate::catalog::types::{TypeInfo, TypeShape};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, QualName};
 
 /// What a value is decoded into; each variant has exactly one Arrow type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,9 @@ const MAX_DEPTH: usize = 32;
 pub struct TypeMap<'a> {
     types: HashMap<u32, &'a TypeInfo>,
     enums: HashSet<u32>,
+    /// Enums by name too: backups written before enum OIDs were recorded know an
+    /// enum column only by the name `format_type` printed for it.
+    enum_names: HashSet<QualName>,
     choices: TypeChoices,
 }
 
@@ -105,7 +108,13 @@ impl<'a> TypeMap<'a> {
     pub fn new(catalog: &'a Catalog, choices: TypeChoices) -> Self {
         TypeMap {
             types: catalog.types.iter().map(|t| (t.oid, t)).collect(),
-            enums: catalog.enums.iter().map(|e| e.oid).collect(),
+            enums: catalog
+                .enums
+                .iter()
+                .map(|e| e.oid)
+                .filter(|&oid| oid != 0)
+                .collect(),
+            enum_names: catalog.enums.iter().map(|e| e.name.clone()).collect(),
             choices,
         }
     }
@@ -124,11 +133,16 @@ impl<'a> TypeMap<'a> {
         if depth > MAX_DEPTH {
             return Err(sql.to_string());
         }
-        if self.enums.contains(&oid) {
+        if self.is_enum(oid, sql) {
             return Ok(Kind::Enum);
         }
         if let Some(t) = self.types.get(&oid) {
             return self.user_type(t, depth);
+        }
+        if let Some(elem_sql) = sql.strip_suffix("[]") {
+            if self.is_enum(0, elem_sql) {
+                return Ok(Kind::Array(Box::new(Kind::Enum)));
+            }
         }
         if let Some(k) = self.builtin_scalar(oid, sql) {
             return Ok(k);
@@ -153,6 +167,11 @@ impl<'a> TypeMap<'a> {
         } else {
             sql.to_string()
         })
+    }
+
+    fn is_enum(&self, oid: u32, sql: &str) -> bool {
+        self.enums.contains(&oid)
+            || parse_type_name(sql).is_some_and(|q| self.enum_names.contains(&q))
     }
 
     fn user_type(&self, t: &TypeInfo, depth: usize) -> Result<Kind, String> {
@@ -454,6 +473,51 @@ pub fn hstore_entries() -> FieldRef {
     ))
 }
 
+/// The schema and name of a type as `format_type` prints a user type with an empty
+/// `search_path` (`ward.acuity`, `"My Schema"."Kind"`), unquoted; `None` for anything
+/// else (built-in types, modifiers, arrays).
+fn parse_type_name(sql: &str) -> Option<QualName> {
+    let mut parts = Vec::new();
+    let mut chars = sql.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                    break;
+                }
+                part.push(c);
+                chars.next();
+            }
+            if part.is_empty() {
+                return None;
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            None => break,
+            Some('.') => continue,
+            Some(_) => return None,
+        }
+    }
+    match <[String; 2]>::try_from(parts) {
+        Ok([schema, name]) => Some(QualName::new(schema, name)),
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +554,44 @@ mod tests {
                 },
             ],
             ..Catalog::default()
+        }
+    }
+
+    #[test]
+    fn enums_of_older_backups_are_found_by_name() {
+        let mut cat = catalog();
+        cat.enums = vec![
+            crate::catalog::EnumType {
+                oid: 0,
+                name: QualName::new("ward", "acuity"),
+                labels: vec!["low".into()],
+                comment: None,
+                owner: None,
+                acl: None,
+            },
+            crate::catalog::EnumType {
+                oid: 0,
+                name: QualName::new("My \"Ward\"", "Kind.Of"),
+                labels: vec![],
+                comment: None,
+                owner: None,
+                acl: None,
+            },
+        ];
+        let m = TypeMap::new(&cat, TypeChoices::default());
+        assert_eq!(m.column(16500, "ward.acuity").unwrap(), Kind::Enum);
+        assert_eq!(
+            m.column(16499, "ward.acuity[]").unwrap(),
+            Kind::Array(Box::new(Kind::Enum))
+        );
+        assert_eq!(
+            m.column(16600, "\"My \"\"Ward\"\"\".\"Kind.Of\"").unwrap(),
+            Kind::Enum
+        );
+        assert!(m.column(16501, "ward.other").is_err());
+        assert!(m.column(16502, "acuity").is_err());
+        for not_a_name in ["ward.acuity(3)", "\"ward", "ward.", ".acuity", "a.b.c"] {
+            assert_eq!(parse_type_name(not_a_name), None, "{not_a_name}");
         }
     }
 

@@ -1,6 +1,7 @@
-//! The repository format is a contract: a version-1 repository committed under
-//! `fixtures/repo-v1/` must stay readable, and every JSON object the current writer
-//! produces must match the JSON Schemas in `schema/`.
+//! The repository format is a contract: the version-1 and version-2 repositories
+//! committed under `fixtures/repo-v1/` and `fixtures/repo-v2/` must stay readable
+//! (list, verify, restore, export), and every JSON object the current writer produces
+//! must match the JSON Schemas in `schema/`.
 
 use std::path::{Path, PathBuf};
 
@@ -75,13 +76,14 @@ pub(crate) async fn check_schemas(repo_dir: &Path) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn version_1_repository_still_restores_and_matches_its_source() {
+/// `fixtures/repo-vN` still lists, verifies, restores identical to its `source.sql`,
+/// exports, and matches the JSON Schemas.
+async fn old_repository_still_reads(version: u32, backup_id: &str) {
     let w = World::start();
-    let fixture = root().join("fixtures/repo-v1");
+    let fixture = root().join(format!("fixtures/repo-v{version}"));
     // Work on a copy: reading must never need to write, but a bug must not damage
     // the fixture either.
-    let repo = w.dir.path().join("repo-v1");
+    let repo = w.dir.path().join(format!("repo-v{version}"));
     for f in files(&fixture.join("repo")) {
         let dest = repo.join(f.strip_prefix(fixture.join("repo")).unwrap());
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
@@ -91,9 +93,13 @@ async fn version_1_repository_still_restores_and_matches_its_source() {
     let env = [("PGBUNKER_KEY", KEY)];
     let list = ok(pgbunker(&["list", "--repo", &repo_s], &env));
     assert!(
-        list.contains("20261123T194330Z-f6f74ded") && list.contains("complete"),
+        list.contains(backup_id) && list.contains("complete"),
         "{list}"
     );
+    ok(pgbunker(
+        &["verify", "--repo", &repo_s, "--data", backup_id],
+        &env,
+    ));
 
     let expected = w.db_from_sql("expected", &fixture.join("source.sql")).await;
     let restored = w.empty_db("restored").await;
@@ -102,7 +108,7 @@ async fn version_1_repository_still_restores_and_matches_its_source() {
             "restore",
             "--repo",
             &repo_s,
-            "20261123T194330Z-f6f74ded",
+            backup_id,
             "--target",
             &w.pg.url("restored"),
         ],
@@ -110,7 +116,34 @@ async fn version_1_repository_still_restores_and_matches_its_source() {
     ));
     assert_eq!(all_rows(&expected).await, all_rows(&restored).await);
     assert_eq!(w.schema_dump("expected"), w.schema_dump("restored"));
+
+    let out = w.dir.path().join("export");
+    let report = ok(pgbunker(
+        &[
+            "--json",
+            "export",
+            "--repo",
+            &repo_s,
+            backup_id,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &env,
+    ));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let exported = report["tables"].as_array().unwrap().len();
+    assert!(exported >= 3, "{report}");
     check_schemas(&repo).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_1_repository_still_restores_and_matches_its_source() {
+    old_repository_still_reads(1, "20261123T194330Z-f6f74ded").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_2_repository_still_restores_and_matches_its_source() {
+    old_repository_still_reads(2, "20261124T094649Z-4a866f7c").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
