@@ -30,7 +30,7 @@
 //! * Protections apply whatever the rules say, even when no rule matches: a backup under
 //!   legal hold (`"legal hold"`), one whose `keep_until` is later than `now`
 //!   (`"kept until <RFC 3339>"`) and one a running restore reads from
-//!   (`"in use by a running restore"`) are always kept. These are promises made to
+//!   (`"in use by a running restore, verify or export"`) are always kept. These are promises made to
 //!   someone else (a lawyer, an operator, a process); a policy may not break them.
 //! * The newest backup is always kept (`"newest backup"`), so that a misconfigured
 //!   policy, or a run of failed nightly backups that lets every backup age out of
@@ -319,7 +319,7 @@ pub fn decide(
             reasons.push(format!("kept until {shown}"));
         }
         if candidate.in_use {
-            reasons.push("in use by a running restore".to_owned());
+            reasons.push("in use by a running restore, verify or export".to_owned());
         }
         if index < keep_last_len {
             reasons.push(format!("last {keep_last}"));
@@ -874,11 +874,14 @@ mod tests {
         );
         assert_eq!(
             reasons(&d, "2026-11-15T00:00:00"),
-            ["in use by a running restore"]
+            ["in use by a running restore, verify or export"]
         );
         assert_eq!(
             reasons(&d, "2026-11-13T00:00:00"),
-            ["legal hold", "in use by a running restore"]
+            [
+                "legal hold",
+                "in use by a running restore, verify or export"
+            ]
         );
     }
 

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
+use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::{
     ArchiveError, BackupLayout, BackupReader, ChunkRecord, LiveBackup, Manifest, Repository,
     TableRecord,
@@ -266,6 +267,31 @@ pub async fn verify(
     let mut backups = Vec::new();
     let mut room = MAX_PROBLEMS;
     for live in &targets {
+        // A reader's lock keeps prune from deleting chunks under the check, which
+        // would report a sound backup as damaged. Verify only reads, so credentials
+        // that cannot write locks still verify, with a warning.
+        let lock = match LockGuard::acquire(&repo, LockKind::Restore, &live.bid).await {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                tracing::warn!(
+                    "could not take a lock on backup {} ({e}); verifying without one: a \
+                     prune running meanwhile could make chunks look missing",
+                    live.bid
+                );
+                None
+            }
+        };
+        // Pruned between listing and locking: under `all` there is nothing left to
+        // check; a backup named on its own is gone, which resolve says.
+        if let Some(held) = &lock {
+            if let Err(e) = repo.resolve(&live.bid).await {
+                held.delete().await?;
+                if opts.backup == "all" {
+                    continue;
+                }
+                return Err(e.into());
+            }
+        }
         let check = Check {
             depth: opts.depth,
             sample: sample.as_ref(),
@@ -275,10 +301,14 @@ pub async fn verify(
             progress: progress.as_ref(),
         };
         let verdict = match BackupReader::open(&repo, live).await {
-            Ok(reader) => check.run(&repo, &reader).await?,
-            Err(e) if e.class() == Class::Corrupt => unreadable(live, &e, room),
-            Err(e) => return Err(e.into()),
+            Ok(reader) => check.run(&repo, &reader).await,
+            Err(e) if e.class() == Class::Corrupt => Ok(unreadable(live, &e, room)),
+            Err(e) => Err(e.into()),
         };
+        if let Some(lock) = lock {
+            lock.release().await?;
+        }
+        let verdict = verdict?;
         progress.finish();
         room -= verdict.problems.len();
         backups.push(verdict);

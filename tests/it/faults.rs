@@ -1090,3 +1090,45 @@ async fn a_full_target_disk_fails_only_the_table_that_did_not_fit() {
     ));
     assert_eq!(all_rows(&dst).await, all_rows(&src).await);
 }
+
+/// `verify` holds a reader's lock while it reads a backup: a prune that runs meanwhile
+/// keeps that backup instead of deleting its chunks under the check (which would
+/// report a sound backup as damaged), and removes it once the verify is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prune_during_a_verify_keeps_the_backup_being_checked() {
+    let lab = S3Lab::start(&[]).await;
+    lab.proxy.set_rate(0);
+    let url = lab.w.pg.url("src");
+    for _ in 0..2 {
+        ok(pgbunker(&["backup", "--repo", &lab.repo, &url], &lab.env));
+    }
+    let older = statuses(&lab.repo, &lab.env).last().unwrap().0.clone();
+    lab.proxy.set_rate(SLOW);
+    let before = lab.proxy.passed.load(Ordering::SeqCst);
+    let verify = spawn(&["verify", "--repo", &lab.repo, "--data", &older], &lab.env);
+    // Chunks are on their way down: the lock is held.
+    lab.proxy.wait_for_traffic(before + (2 << 20)).await;
+    let prune = |what: &str| -> serde_json::Value {
+        let out = ok(pgbunker(
+            &[
+                "--json",
+                "prune",
+                "--repo",
+                &lab.repo,
+                "--keep-last",
+                "1",
+                "--grace",
+                "0",
+            ],
+            &lab.env,
+        ));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}"))
+    };
+    let during = prune("during the verify");
+    assert_eq!(during["tombstoned"], serde_json::json!([]), "{during}");
+    let verified = finish(verify);
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+    lab.proxy.set_rate(0);
+    let after = prune("after the verify");
+    assert_eq!(after["tombstoned"], serde_json::json!([older]), "{after}");
+}

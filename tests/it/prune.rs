@@ -112,7 +112,7 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
         "{out}"
     );
     assert!(
-        reasons(&ids[1]).contains(&"in use by a running restore".to_string()),
+        reasons(&ids[1]).contains(&"in use by a running restore, verify or export".to_string()),
         "{out}"
     );
     assert!(reasons(&ids[3]).contains(&"last 1".to_string()), "{out}");
