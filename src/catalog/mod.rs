@@ -86,6 +86,34 @@ pub struct Catalog {
     /// composites, and what they are made of), to rewrite those OIDs on restore.
     #[serde(default)]
     pub types: Vec<types::TypeInfo>,
+    /// The database's own locale, comment and settings, which `restore --create`
+    /// gives the new database; `None` in backups written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseProps>,
+}
+
+/// What `CREATE DATABASE` and `ALTER DATABASE` carry besides the encoding: sort order
+/// and character classes change query results and index order, and database-wide
+/// settings (`search_path`, `timezone`, …) change what the application sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseProps {
+    /// `LC_COLLATE` and `LC_CTYPE` (for the libc provider, and the libc fallback of
+    /// the others).
+    pub collate: String,
+    pub ctype: String,
+    /// `libc`, `icu` or `builtin` (servers before 15 have only libc).
+    pub locale_provider: String,
+    /// The ICU or builtin locale; `None` for libc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// ICU collation rules (16 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icu_rules: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `ALTER DATABASE … SET` settings for every role, as `name=value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
 
 impl Catalog {

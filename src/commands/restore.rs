@@ -20,7 +20,8 @@ use super::audit::Audit;
 use super::{verify, CommandError, RepoAccess};
 use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
-use crate::catalog::{quote_ident, quote_literal, Catalog};
+use crate::catalog::{quote_ident, Catalog};
+use crate::ddl;
 use crate::load::{self, Failure, LoadOptions};
 use crate::pg::{prepare_session, ConnSpec, PgError};
 use crate::plan::relocate::relocate;
@@ -191,6 +192,9 @@ pub async fn restore(
             create_database(&target, &reader.manifest().catalog, opts.load.clean).await?;
         }
         let mut out = load::run(&target, &reader, &scope, &load_opts, progress).await?;
+        if opts.create {
+            set_database_settings(&target, &reader.manifest().catalog).await?;
+        }
         out.warnings.splice(0..0, notes);
         Ok::<_, CommandError>((out, preflight, scope.partial))
     }
@@ -258,8 +262,9 @@ async fn check_database(target: &ConnSpec, clean: bool) -> Result<(), CommandErr
     Ok(())
 }
 
-/// `CREATE DATABASE` with the source's encoding, from `template0` so that nothing of
-/// `template1` gets in the way; `--clean` drops it first.
+/// `CREATE DATABASE` with the source's encoding, locale and comment, from
+/// `template0` so that nothing of `template1` gets in the way; `--clean` drops it
+/// first.
 async fn create_database(
     target: &ConnSpec,
     cat: &Catalog,
@@ -267,22 +272,56 @@ async fn create_database(
 ) -> Result<(), CommandError> {
     let client = maintenance(target).connect().await?;
     prepare_session(&client).await?;
-    let name = quote_ident(target.dbname());
+    let version: i32 = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int4",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("read the target's version", e))?
+        .get(0);
+    let create = ddl::create_database(target.dbname(), cat, version).map_err(|why| {
+        CommandError::Usage(format!(
+            "cannot make the database with --create: {why}; create it yourself and \
+             restore into it without --create"
+        ))
+    })?;
     let mut sql = Vec::new();
     if clean.is_some() {
-        sql.push(format!("DROP DATABASE IF EXISTS {name}"));
+        sql.push(format!(
+            "DROP DATABASE IF EXISTS {}",
+            quote_ident(target.dbname())
+        ));
     }
-    let encoding = if cat.encoding.is_empty() {
-        String::new()
-    } else {
-        format!(" ENCODING {}", quote_literal(&cat.encoding))
+    sql.extend(create);
+    run_all(&client, &sql).await
+}
+
+/// The source's database-wide settings, once the data is in: a setting such as
+/// `default_transaction_read_only` must not apply to the restore's own sessions.
+async fn set_database_settings(target: &ConnSpec, cat: &Catalog) -> Result<(), CommandError> {
+    let Some(db) = &cat.database else {
+        return Ok(());
     };
-    sql.push(format!(
-        "CREATE DATABASE {name} TEMPLATE template0{encoding}"
-    ));
+    let settings = ddl::database_settings(target.dbname(), db);
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let client = maintenance(target).connect().await?;
+    prepare_session(&client).await?;
+    for (var, sql) in settings {
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query(format!("give the new database the setting {var}"), e))?;
+    }
+    Ok(())
+}
+
+async fn run_all(client: &tokio_postgres::Client, sql: &[String]) -> Result<(), CommandError> {
     for s in sql {
         client
-            .batch_execute(&s)
+            .batch_execute(s)
             .await
             .map_err(|e| PgError::query(format!("run `{s}`"), e))?;
     }

@@ -11,8 +11,8 @@ use tokio_postgres::Client;
 
 use crate::catalog::quote_ident;
 use crate::catalog::{
-    Catalog, Column, Constraint, ConstraintKind, EnumType, IdentityKind, Index, ObjKey, OwnedBy,
-    PartitionOf, QualName, Schema, Sequence, Table, TableKind, PG_CLASS, PG_TYPE,
+    Catalog, Column, Constraint, ConstraintKind, DatabaseProps, EnumType, IdentityKind, Index,
+    ObjKey, OwnedBy, PartitionOf, QualName, Schema, Sequence, Table, TableKind, PG_CLASS, PG_TYPE,
 };
 use crate::pg::PgError;
 use objects::acl;
@@ -40,6 +40,40 @@ async fn query(
         .query(sql, params)
         .await
         .map_err(|e| PgError::query(format!("read the catalog ({what})"), e))
+}
+
+/// The database's locale, comment and settings, read with the columns this server
+/// version has.
+async fn database_props(client: &Client, version: i32) -> Result<DatabaseProps, PgError> {
+    let provider = if version >= 150000 {
+        "CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END"
+    } else {
+        "'libc'"
+    };
+    let locale = match version {
+        170000.. => "d.datlocale",
+        150000.. => "d.daticulocale",
+        _ => "NULL::text",
+    };
+    let rules = if version >= 160000 {
+        "d.daticurules"
+    } else {
+        "NULL::text"
+    };
+    let sql = include_str!("sql/database.sql")
+        .replace("{provider}", provider)
+        .replace("{locale}", locale)
+        .replace("{rules}", rules);
+    let r = &query(client, "database", &sql, &[]).await?[0];
+    Ok(DatabaseProps {
+        collate: r.get("collate"),
+        ctype: r.get("ctype"),
+        locale_provider: r.get("locale_provider"),
+        locale: r.get("locale"),
+        icu_rules: r.get("icu_rules"),
+        comment: r.get("comment"),
+        settings: r.get("settings"),
+    })
 }
 
 /// Reads the catalog. Must run inside the snapshot transaction, with an empty
@@ -84,6 +118,7 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
     catalog.sequences = read_sequences(client).await?;
     catalog.tables = read_tables(client).await?;
     catalog.objects = objects::read_objects(client, catalog.server_version_num).await?;
+    catalog.database = Some(database_props(client, catalog.server_version_num).await?);
     let mut known: HashSet<ObjKey> = catalog.objects.iter().map(|o| o.key).collect();
     known.extend(catalog.tables.iter().map(Table::key));
     known.extend(
