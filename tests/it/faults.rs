@@ -733,6 +733,9 @@ fn still_running(mut child: Child, when: &str) -> Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn object_storage_errors_and_stalls_that_pass_do_not_fail_the_backup() {
     let lab = S3Lab::start(&[("AWS_TIMEOUT", "2s")]).await;
+    // Slower than the other tests: with several uploads in parallel, the 1.5 s of
+    // flow before the stall ends must not be enough to finish the backup.
+    lab.proxy.set_rate(SLOW / 4);
     let mut child = lab.backup_under_way().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     child = still_running(child, "the errors began");
@@ -1103,7 +1106,8 @@ async fn a_prune_during_a_verify_keeps_the_backup_being_checked() {
         ok(pgbunker(&["backup", "--repo", &lab.repo, &url], &lab.env));
     }
     let older = statuses(&lab.repo, &lab.env).last().unwrap().0.clone();
-    lab.proxy.set_rate(SLOW);
+    // Slow enough that the verify is still reading when the prune has run.
+    lab.proxy.set_rate(SLOW / 5);
     let before = lab.proxy.passed.load(Ordering::SeqCst);
     let verify = spawn(&["verify", "--repo", &lab.repo, "--data", &older], &lab.env);
     // Chunks are on their way down: the lock is held.
