@@ -680,16 +680,18 @@ impl S3Lab {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() {
+/// Object storage fails for good while a backup uploads (`fault` is done to the proxy
+/// in front of it): exit 5 with stderr naming `named`, nothing complete, and once
+/// storage is back prune cleans up and the next backup succeeds.
+async fn backup_against_failing_storage(fault: fn(&Proxy), named: &str) {
     let lab = S3Lab::start(&[(RETRY_WINDOW, "5")]).await;
     let child = lab.backup_under_way().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    lab.proxy.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    fault(&lab.proxy);
     let out = finish(child);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("could not"),
+        stderr(&out).contains(named),
         "the storage failure is named: {}",
         stderr(&out)
     );
@@ -698,20 +700,13 @@ async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn object_storage_going_away_fails_the_backup_and_the_next_one_succeeds() {
+    backup_against_failing_storage(Proxy::cut, "could not write").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn object_storage_answering_503_fails_the_backup_clearly_and_the_next_one_succeeds() {
-    let lab = S3Lab::start(&[(RETRY_WINDOW, "5")]).await;
-    let child = lab.backup_under_way().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    lab.proxy.fail_http();
-    let out = finish(child);
-    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("503"),
-        "the storage's answer is named: {}",
-        stderr(&out)
-    );
-    lab.proxy.heal_fully();
-    recovers(&lab.repo, &lab.env, &lab.w.pg.url("src"), 0);
+    backup_against_failing_storage(Proxy::fail_http, "503 Service Unavailable").await;
 }
 
 /// Returns `child` if it still runs; else fails with what it printed.
@@ -812,33 +807,35 @@ async fn restore_fault(fault: Fault) {
         assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     }
     if let Fault::Kill = fault {
-        // The other tables went on: the report says big failed and why.
-        let report: serde_json::Value = serde_json::from_str(&stdout(&out))
-            .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
-        let big = report["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["table"].as_str().unwrap().contains("big"))
-            .unwrap_or_else(|| panic!("big is in the report: {report}"));
-        assert_eq!(big["status"], "failed", "{report}");
-        let why = big["error"].as_str().unwrap();
-        assert!(
-            why.contains("administrator") || why.contains("connection"),
-            "{report}"
-        );
         // The session that died took only its own table with it.
-        for t in report["tables"].as_array().unwrap() {
-            if !t["table"].as_str().unwrap().contains("big") {
-                assert_eq!(t["status"], "restored", "{report}");
-            }
-        }
+        only_big_failed(&out, &["administrator", "connection"]);
     }
     whole_tables_only(&src, &target, &format!("{fault:?}")).await;
     // A clean re-run into a fresh database restores everything.
     w.empty_db("again").await;
     ok(w.restore(&repo, "latest", "again"));
     assert_eq!(all_rows(&w.pg.conn("again")).await, all_rows(&src).await);
+}
+
+/// The `--json` report of a restore says table `big` failed, with an error holding
+/// one of `causes`, and every other table was restored.
+fn only_big_failed(out: &Output, causes: &[&str]) {
+    let report: serde_json::Value = serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)));
+    let tables = report["tables"].as_array().unwrap();
+    assert!(
+        tables.iter().any(|t| t["table"] == "public.big"),
+        "big is in the report: {report}"
+    );
+    for t in tables {
+        if t["table"] == "public.big" {
+            assert_eq!(t["status"], "failed", "{report}");
+            let why = t["error"].as_str().unwrap();
+            assert!(causes.iter().any(|c| why.contains(c)), "{report}");
+        } else {
+            assert_eq!(t["status"], "restored", "{report}");
+        }
+    }
 }
 
 /// Whole tables only, whatever the fault: each table of `target` has all the rows of
@@ -1062,18 +1059,7 @@ async fn a_full_target_disk_fails_only_the_table_that_did_not_fit() {
         &ENV,
     );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
-    for t in report["tables"].as_array().unwrap() {
-        let name = t["table"].as_str().unwrap();
-        if name.contains("big") {
-            assert_eq!(t["status"], "failed", "{report}");
-            let why = t["error"].as_str().unwrap();
-            assert!(why.contains("No space left on device"), "{report}");
-        } else {
-            assert_eq!(t["status"], "restored", "{report}");
-        }
-    }
+    only_big_failed(&out, &["No space left on device"]);
     let dst = w.pg.conn("dst");
     whole_tables_only(&src, &dst, "full target disk").await;
     disk.grow();
