@@ -111,6 +111,12 @@ pub struct DatabaseProps {
     pub icu_rules: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The database's privileges (`CONNECT`, `TEMPORARY`, `CREATE`), when they are
+    /// not the defaults; its `target` names the source database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
     /// `ALTER DATABASE … SET` settings for every role, as `name=value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,

@@ -189,7 +189,8 @@ pub async fn restore(
             None
         };
         if opts.create {
-            create_database(&target, &reader.manifest().catalog, opts.load.clean).await?;
+            let cat = &reader.manifest().catalog;
+            create_database(&target, cat, opts.load.clean, &load_opts).await?;
         }
         let mut out = load::run(&target, &reader, &scope, &load_opts, progress).await?;
         if opts.create {
@@ -263,12 +264,13 @@ async fn check_database(target: &ConnSpec, clean: bool) -> Result<(), CommandErr
 }
 
 /// `CREATE DATABASE` with the source's encoding, locale and comment, from
-/// `template0` so that nothing of `template1` gets in the way; `--clean` drops it
-/// first.
+/// `template0` so that nothing of `template1` gets in the way, then its owner and
+/// privileges as the restore's options allow; `--clean` drops it first.
 async fn create_database(
     target: &ConnSpec,
     cat: &Catalog,
     clean: Option<bool>,
+    load_opts: &LoadOptions,
 ) -> Result<(), CommandError> {
     let client = maintenance(target).connect().await?;
     prepare_session(&client).await?;
@@ -294,6 +296,13 @@ async fn create_database(
         ));
     }
     sql.extend(create);
+    if let Some(db) = &cat.database {
+        sql.extend(ddl::database_privileges(
+            target.dbname(),
+            db,
+            &load_opts.ddl,
+        ));
+    }
     run_all(&client, &sql).await
 }
 

@@ -4,7 +4,8 @@
 //! only once the data is in, so a setting such as `default_transaction_read_only`
 //! cannot stand in the restore's way.
 
-use crate::catalog::{quote_ident, quote_literal, Catalog, DatabaseProps};
+use super::DdlOptions;
+use crate::catalog::{quote_ident, quote_literal, Acl, Catalog, DatabaseProps};
 
 /// Settings whose value is a list that `setconfig` keeps already quoted (PostgreSQL's
 /// `GUC_LIST_QUOTE` variables, as pg_dump lists them): written back as they are.
@@ -78,6 +79,25 @@ pub fn create_database(name: &str, cat: &Catalog, target: i32) -> Result<Vec<Str
     Ok(out)
 }
 
+/// The owner and privileges of the new database `name`, as `restore` gives the
+/// objects in it (`--no-owner`, `--no-privileges` leave them out).
+pub fn database_privileges(name: &str, db: &DatabaseProps, opts: &DdlOptions) -> Vec<String> {
+    let target = format!("DATABASE {}", quote_ident(name));
+    let mut out: Vec<String> = opts.owner(&target, &db.owner).into_iter().collect();
+    if let Some(acl) = db.acl.as_ref().filter(|_| opts.privileges) {
+        let acl = Acl {
+            target,
+            ..acl.clone()
+        };
+        out.extend(super::acl::statements(
+            &acl,
+            db.owner.as_deref(),
+            opts.owners,
+        ));
+    }
+    out
+}
+
 /// `ALTER DATABASE … SET` for each of the source's database-wide settings, with the
 /// setting's name (errors name the setting, never its value, which may be a secret).
 pub fn database_settings(name: &str, db: &DatabaseProps) -> Vec<(String, String)> {
@@ -120,6 +140,19 @@ mod tests {
             locale: locale.map(String::from),
             icu_rules: None,
             comment: Some("ward's data".into()),
+            owner: Some("ward admin".into()),
+            acl: Some(Acl {
+                target: "DATABASE \"source\"".into(),
+                items: vec![
+                    "=T/\"ward admin\"".into(),
+                    "\"ward admin\"=CTc/\"ward admin\"".into(),
+                    "nurse=c/\"ward admin\"".into(),
+                ],
+                defaults: vec![
+                    "=Tc/\"ward admin\"".into(),
+                    "\"ward admin\"=CTc/\"ward admin\"".into(),
+                ],
+            }),
             settings: vec![
                 "search_path=\"$user\", app".into(),
                 "TimeZone=Europe/Berlin".into(),
@@ -164,6 +197,38 @@ mod tests {
         assert!(create_database("d", &builtin, 170000).unwrap()[0]
             .contains("LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'"));
         assert!(create_database("d", &builtin, 160000).is_err());
+    }
+
+    #[test]
+    fn owner_and_privileges_name_the_new_database_and_follow_the_options() {
+        let db = props("libc", None);
+        let all = database_privileges("copy", &db, &DdlOptions::default());
+        assert_eq!(all[0], "ALTER DATABASE \"copy\" OWNER TO \"ward admin\"");
+        assert!(
+            all.contains(&"REVOKE ALL ON DATABASE \"copy\" FROM PUBLIC".to_string()),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|s| s.contains("GRANT CONNECT ON DATABASE \"copy\" TO \"nurse\"")),
+            "{all:?}"
+        );
+        assert!(all.iter().all(|s| !s.contains("source")), "{all:?}");
+        let no_owner = DdlOptions {
+            owners: false,
+            ..DdlOptions::default()
+        };
+        assert!(database_privileges("copy", &db, &no_owner)
+            .iter()
+            .all(|s| !s.contains("OWNER")));
+        let no_privileges = DdlOptions {
+            privileges: false,
+            ..DdlOptions::default()
+        };
+        assert_eq!(
+            database_privileges("copy", &db, &no_privileges),
+            ["ALTER DATABASE \"copy\" OWNER TO \"ward admin\""]
+        );
     }
 
     #[test]

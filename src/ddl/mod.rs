@@ -12,7 +12,7 @@ mod table;
 
 use crate::catalog::{quote_ident, quote_literal, Catalog, ConstraintKind, SchemaObject};
 pub use clean::drops;
-pub use database::{create_database, database_settings};
+pub use database::{create_database, database_privileges, database_settings};
 use order::PreObject;
 use table::{is_pre_data_check, sequence_options};
 

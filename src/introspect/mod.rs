@@ -65,6 +65,7 @@ async fn database_props(client: &Client, version: i32) -> Result<DatabaseProps, 
         .replace("{locale}", locale)
         .replace("{rules}", rules);
     let r = &query(client, "database", &sql, &[]).await?[0];
+    let name: String = r.get("datname");
     Ok(DatabaseProps {
         collate: r.get("collate"),
         ctype: r.get("ctype"),
@@ -72,6 +73,12 @@ async fn database_props(client: &Client, version: i32) -> Result<DatabaseProps, 
         locale: r.get("locale"),
         icu_rules: r.get("icu_rules"),
         comment: r.get("comment"),
+        owner: r.get("owner"),
+        acl: acl(
+            Some(format!("DATABASE {}", quote_ident(&name))),
+            r.get("acl"),
+            r.get("acl_default"),
+        ),
         settings: r.get("settings"),
     })
 }

@@ -633,7 +633,7 @@ async fn clean_create_and_sections_reach_the_same_database() {
 }
 
 /// What `pg_database` and `pg_db_role_setting` say of database `db`: locale provider
-/// and locales, comment, and database-wide settings.
+/// and locales, comment, database-wide settings, owner and privileges.
 async fn database_props(w: &World, db: &str) -> Vec<Option<String>> {
     let c = w.pg.conn("postgres").connect().await.unwrap();
     let version: i32 = c
@@ -652,20 +652,22 @@ async fn database_props(w: &World, db: &str) -> Vec<Option<String>> {
                 "SELECT {provider}, {locale}, datcollate::text, datctype::text,
                         shobj_description(d.oid, 'pg_database'),
                         (SELECT array_to_string(setconfig, ' | ') FROM pg_db_role_setting
-                          WHERE setdatabase = d.oid AND setrole = 0)
+                          WHERE setdatabase = d.oid AND setrole = 0),
+                        pg_get_userbyid(datdba)::text,
+                        datacl::text
                    FROM pg_database d WHERE datname = $1"
             ),
             &[&db],
         )
         .await
         .unwrap();
-    (0..6).map(|i| row.get(i)).collect()
+    (0..8).map(|i| row.get(i)).collect()
 }
 
 /// `--create` gives the new database the source's locale (ICU where the server has
-/// it), comment and database-wide settings, the settings only after the data is in
-/// (`default_transaction_read_only = on` would otherwise stop the restore), and text
-/// sorts as it did in the source.
+/// it), comment, owner, privileges and database-wide settings, the settings only
+/// after the data is in (`default_transaction_read_only = on` would otherwise stop
+/// the restore), and text sorts as it did in the source.
 #[tokio::test(flavor = "multi_thread")]
 async fn create_carries_the_locale_comment_and_settings_of_the_source() {
     let w = World::start();
@@ -694,6 +696,11 @@ async fn create_carries_the_locale_comment_and_settings_of_the_source() {
          INSERT INTO app.names VALUES (1, 'Zoë'), (2, 'apple'), (3, 'Äpfel'), (4, 'Birne'),
                                       (5, 'zebra'), (6, 'éclair'), (7, 'Eis');
          COMMENT ON DATABASE ward IS 'the ward''s data';
+         CREATE ROLE ward_admin;
+         CREATE ROLE nurse;
+         ALTER DATABASE ward OWNER TO ward_admin;
+         REVOKE CONNECT, TEMPORARY ON DATABASE ward FROM PUBLIC;
+         GRANT CONNECT ON DATABASE ward TO nurse;
          ALTER DATABASE ward SET search_path = app, public;
          ALTER DATABASE ward SET timezone = 'Pacific/Chatham';
          ALTER DATABASE ward SET default_transaction_read_only = on;",
