@@ -29,9 +29,10 @@
 //!   exact durations. A cutoff before the earliest representable date keeps everything.
 //! * Protections apply whatever the rules say, even when no rule matches: a backup under
 //!   legal hold (`"legal hold"`), one whose `keep_until` is later than `now`
-//!   (`"kept until <RFC 3339>"`) and one a running restore reads from
-//!   (`"in use by a running restore, verify or export"`) are always kept. These are promises made to
-//!   someone else (a lawyer, an operator, a process); a policy may not break them.
+//!   (`"kept until <RFC 3339>"`) and one a running restore, verify or export reads
+//!   from (`"in use by a running restore, verify or export"`) are always kept. These
+//!   are promises made to someone else (a lawyer, an operator, a process); a policy
+//!   may not break them.
 //! * The newest backup is always kept (`"newest backup"`), so that a misconfigured
 //!   policy, or a run of failed nightly backups that lets every backup age out of
 //!   `keep_within`, can never delete the last good backup.
