@@ -632,10 +632,18 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// lasting failures need not wait that long.
 const RETRY_WINDOW: &str = "PGBUNKER_STORE_RETRY_TIMEOUT";
 
+/// The URL of `prefix` in bucket `faults` of `s3`, reached through `proxy`.
+fn proxied(s3: &S3Server, proxy: &Proxy, prefix: &str) -> String {
+    s3.repo_url("faults", prefix).replace(
+        &format!("127.0.0.1:{}", s3.port()),
+        &format!("127.0.0.1:{}", proxy.port),
+    )
+}
+
 /// A repository on moto_server reached through a [`Proxy`], and a database to back up.
 struct S3Lab {
     w: World,
-    _s3: S3Server,
+    s3: S3Server,
     proxy: Proxy,
     repo: String,
     env: Vec<(&'static str, &'static str)>,
@@ -651,21 +659,44 @@ impl S3Lab {
         });
         s3.create_bucket("faults").unwrap();
         let proxy = Proxy::start(s3.port(), SLOW);
-        let repo = s3.repo_url("faults", "repo").replace(
-            &format!("127.0.0.1:{}", s3.port()),
-            &format!("127.0.0.1:{}", proxy.port),
-        );
+        let repo = proxied(&s3, &proxy, "repo");
         let mut env = s3.env().to_vec();
         env.push(("PGBUNKER_KEY", KEY));
         env.extend_from_slice(extra);
         ok(pgbunker(&["init", "--repo", &repo], &env));
         S3Lab {
             w,
-            _s3: s3,
+            s3,
             proxy,
             repo,
             env,
         }
+    }
+
+    /// The URL of `prefix` in the lab's bucket, through the proxy.
+    fn url(&self, prefix: &str) -> String {
+        proxied(&self.s3, &self.proxy, prefix)
+    }
+
+    /// After the fault: a restore of the latest backup into a fresh database equals
+    /// the source.
+    async fn restores_whole(&self) {
+        self.w.empty_db("again").await;
+        ok(pgbunker(
+            &[
+                "restore",
+                "--repo",
+                &self.repo,
+                "latest",
+                "--target",
+                &self.w.pg.url("again"),
+            ],
+            &self.env,
+        ));
+        assert_eq!(
+            all_rows(&self.w.pg.conn("again")).await,
+            all_rows(&self.w.pg.conn("src")).await
+        );
     }
 
     /// Starts a backup and returns once its COPY runs, so its chunks are on their way.
@@ -749,22 +780,7 @@ async fn object_storage_errors_and_stalls_that_pass_do_not_fail_the_backup() {
         &["verify", "--repo", &lab.repo, "--data", "latest"],
         &lab.env,
     ));
-    lab.w.empty_db("again").await;
-    ok(pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &lab.repo,
-            "latest",
-            "--target",
-            &lab.w.pg.url("again"),
-        ],
-        &lab.env,
-    ));
-    assert_eq!(
-        all_rows(&lab.w.pg.conn("again")).await,
-        all_rows(&lab.w.pg.conn("src")).await
-    );
+    lab.restores_whole().await;
 }
 
 /// Row counts of the restore target's tables.
@@ -888,36 +904,32 @@ async fn sigterm_stops_a_restore_with_whole_tables_only() {
 /// unfinished upload is left for the store to keep.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_export_to_object_storage_leaves_no_objects() {
-    let w = World::start();
-    big_db(&w, "src").await;
-    let repo = w.init_repo("repo");
-    ok(w.backup(&repo, "src", &[]));
-    let s3 = S3Server::start().unwrap_or_else(|e| {
-        panic!("could not start the S3 test server: {e}\nhint: pip install 'moto[server]'")
-    });
-    s3.create_bucket("exports").unwrap();
-    let proxy = Proxy::start(s3.port(), SLOW);
-    let url = s3.repo_url("exports", "run1").replace(
-        &format!("127.0.0.1:{}", s3.port()),
-        &format!("127.0.0.1:{}", proxy.port),
-    );
-    let mut env = s3.env().to_vec();
-    env.push(("PGBUNKER_KEY", KEY));
+    let lab = S3Lab::start(&[]).await;
+    let repo = lab.w.init_repo("local");
+    ok(lab.w.backup(&repo, "src", &[]));
+    let before = lab.s3.keys("faults").unwrap();
     let child = spawn(
         &[
-            "export", "--repo", &repo, "latest", "--out", &url, "--jobs", "1",
+            "export",
+            "--repo",
+            &repo,
+            "latest",
+            "--out",
+            &lab.url("export"),
+            "--jobs",
+            "1",
         ],
-        &env,
+        &lab.env,
     );
     // Several MiB have gone up: the biggest file's upload is under way.
-    proxy.wait_for_traffic(3 << 20).await;
+    lab.proxy.wait_for_traffic(3 << 20).await;
     signal(&child, libc::SIGTERM);
-    proxy.set_rate(0);
+    lab.proxy.set_rate(0);
     let out = finish(child);
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let left = s3.keys("exports").unwrap();
-    assert!(left.is_empty(), "an interrupted export left {left:?}");
-    let unfinished = s3.unfinished_uploads("exports").unwrap();
+    let left = lab.s3.keys("faults").unwrap();
+    assert_eq!(left, before, "an interrupted export left objects");
+    let unfinished = lab.s3.unfinished_uploads("faults").unwrap();
     assert!(
         unfinished.is_empty(),
         "an interrupted export left unfinished uploads of {unfinished:?}"
@@ -1002,22 +1014,7 @@ async fn restore_whose_repository_goes_away_fails_clearly_with_whole_tables_only
     let src = lab.w.pg.conn("src");
     whole_tables_only(&src, &target, "storage gone").await;
     lab.proxy.heal_fully();
-    lab.w.empty_db("again").await;
-    ok(pgbunker(
-        &[
-            "restore",
-            "--repo",
-            &lab.repo,
-            "latest",
-            "--target",
-            &lab.w.pg.url("again"),
-        ],
-        &lab.env,
-    ));
-    assert_eq!(
-        all_rows(&lab.w.pg.conn("again")).await,
-        all_rows(&src).await
-    );
+    lab.restores_whole().await;
 }
 
 /// The restore target's disk fills (its database lives in a tablespace on a small
