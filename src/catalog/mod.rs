@@ -349,6 +349,15 @@ pub struct Constraint {
     /// The partitioned parent's index this constraint's index attaches to.
     #[serde(default)]
     pub parent_index: Option<QualName>,
+    /// A CHECK that calls a function which itself needs the table (takes its row
+    /// type, or reads it): neither can be created before the other, so the check is
+    /// added after the data, as pg_dump makes such a check a separate object.
+    #[serde(default)]
+    pub after_functions: bool,
+    /// The comment on the index behind a key or exclusion constraint, with that
+    /// index's name: the index is made by the constraint, not listed on its own.
+    #[serde(default)]
+    pub index_comment: Option<(String, String)>,
 }
 
 /// The same defaults as a manifest that leaves the fields out.
@@ -362,6 +371,8 @@ impl Default for Constraint {
             comment: None,
             local: true,
             parent_index: None,
+            after_functions: false,
+            index_comment: None,
         }
     }
 }

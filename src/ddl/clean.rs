@@ -82,6 +82,10 @@ fn object(o: &SchemaObject, ie: &str) -> Option<String> {
         return Some(format!("DROP USER MAPPING{ie} {m}"));
     }
     let (kind, name) = split_kind(o.target.as_deref()?);
+    // `IF EXISTS` goes between the two words of this one kind.
+    if let Some(rest) = kind.strip_prefix("TRANSFORM ") {
+        return Some(format!("DROP TRANSFORM{ie} {rest} {name}"));
+    }
     Some(format!("DROP {kind}{ie} {name}"))
 }
 

@@ -243,7 +243,11 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
         for c in &t.constraints {
             let target = format!("{} ON {}", quote_ident(&c.name), t.name);
             comments.extend(comment("CONSTRAINT", &target, &c.comment));
-            if is_pre_data_check(c.kind, &c.definition) {
+            if let Some((index, text)) = &c.index_comment {
+                let index = format!("{}.{}", quote_ident(&t.name.schema), quote_ident(index));
+                comments.extend(comment("INDEX", &index, &Some(text.clone())));
+            }
+            if is_pre_data_check(c) {
                 continue;
             }
             match c.kind {
@@ -396,19 +400,13 @@ mod tests {
                         name: "patients_pkey".into(),
                         kind: ConstraintKind::PrimaryKey,
                         definition: "PRIMARY KEY (id)".into(),
-                        references: None,
-                        comment: None,
-                        local: true,
-                        parent_index: None,
+                        ..Default::default()
                     },
                     Constraint {
                         name: "id_positive".into(),
                         kind: ConstraintKind::Check,
                         definition: "CHECK ((id > 0))".into(),
-                        references: None,
-                        comment: None,
-                        local: true,
-                        parent_index: None,
+                        ..Default::default()
                     },
                 ],
                 indexes: vec![Index {

@@ -3,7 +3,7 @@
 //! Creation and `--clean` read the same lists, one forwards and one backwards, so a
 //! drop can never disagree with the creation it undoes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::catalog::{
     Catalog, Dependency, EnumType, ObjKey, SchemaObject, Section, Sequence, Table, PG_CLASS,
@@ -94,36 +94,56 @@ fn rank(kind: &str) -> u8 {
         "view" => 9,
         "materialized view" => 10,
         "index" => 20,
+        "view definition" => 21,
         "trigger" | "rule" | "policy" => 22,
+        "trigger state" => 23,
         "materialized view data" => 25,
         "event trigger" => 30,
         _ => 15,
     }
 }
 
-/// Post-data objects depend on each other through their tables: a materialized
-/// view's contents need the contents of the views it reads first. Refresh objects
-/// carry class 0 and the view's OID; their order follows the views' dependencies.
+/// Post-data objects depend on each other through relations, which `pg_depend`
+/// links to each other and not to the post-data objects. A materialized view's
+/// contents (class 0, the view's OID) need its own definition when that comes after
+/// the keys, the definitions of the views it reads that come after the keys, and the
+/// contents of the materialized views it reads, also through plain views between
+/// them: refreshing it before those would store placeholder rows or fail.
 fn refresh_dependencies(cat: &Catalog, posts: &[&SchemaObject]) -> Vec<Dependency> {
-    let refresh: HashMap<u32, ObjKey> = posts
-        .iter()
-        .filter(|o| o.key.class == 0)
-        .map(|o| (o.key.oid, o.key))
-        .collect();
-    let mut out: Vec<Dependency> = cat.dependencies.clone();
+    let in_post: HashSet<ObjKey> = posts.iter().map(|o| o.key).collect();
+    let mut reads: HashMap<ObjKey, Vec<ObjKey>> = HashMap::new();
     for d in &cat.dependencies {
-        if let (Some(&a), Some(&b)) = (
-            refresh
-                .get(&d.dependent.oid)
-                .filter(|_| d.dependent.class == PG_CLASS),
-            refresh
-                .get(&d.referenced.oid)
-                .filter(|_| d.referenced.class == PG_CLASS),
-        ) {
-            out.push(Dependency {
-                dependent: a,
-                referenced: b,
-            });
+        reads.entry(d.dependent).or_default().push(d.referenced);
+    }
+    let mut out: Vec<Dependency> = cat.dependencies.clone();
+    for refresh in posts.iter().map(|o| o.key).filter(|k| k.class == 0) {
+        let start = ObjKey {
+            class: PG_CLASS,
+            oid: refresh.oid,
+        };
+        let mut seen = HashSet::from([start]);
+        let mut stack = vec![start];
+        while let Some(k) = stack.pop() {
+            let contents = ObjKey { class: 0, oid: k.oid };
+            if k != start && k.class == PG_CLASS && in_post.contains(&contents) {
+                // That refresh waits for what it reads itself.
+                out.push(Dependency {
+                    dependent: refresh,
+                    referenced: contents,
+                });
+                continue;
+            }
+            if in_post.contains(&k) {
+                out.push(Dependency {
+                    dependent: refresh,
+                    referenced: k,
+                });
+            }
+            for &r in reads.get(&k).into_iter().flatten() {
+                if seen.insert(r) {
+                    stack.push(r);
+                }
+            }
         }
     }
     out

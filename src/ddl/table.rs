@@ -1,7 +1,9 @@
 //! `CREATE TABLE` and the table settings that come with it.
 
 use super::{comment, DdlOptions};
-use crate::catalog::{quote_ident, Catalog, Column, ConstraintKind, IdentityKind, Sequence, Table};
+use crate::catalog::{
+    quote_ident, Catalog, Column, Constraint, ConstraintKind, IdentityKind, Sequence, Table,
+};
 
 pub(super) fn sequence_options(s: &Sequence) -> String {
     format!(
@@ -64,9 +66,10 @@ fn column_sql(cat: &Catalog, t: &Table, c: &Column) -> String {
     s
 }
 
-/// A constraint that can be created with its table: a valid CHECK.
-pub(super) fn is_pre_data_check(kind: ConstraintKind, def: &str) -> bool {
-    kind == ConstraintKind::Check && !def.ends_with("NOT VALID")
+/// A constraint that can be created with its table: a valid CHECK that needs no
+/// function created after the table.
+pub(super) fn is_pre_data_check(c: &Constraint) -> bool {
+    c.kind == ConstraintKind::Check && !c.definition.ends_with("NOT VALID") && !c.after_functions
 }
 
 /// Columns a typed table adds to its type's: defaults and NOT NULL.
@@ -102,7 +105,7 @@ pub(super) fn create(cat: &Catalog, t: &Table, opts: &DdlOptions) -> Vec<String>
         }
     }
     for c in &t.constraints {
-        if is_pre_data_check(c.kind, &c.definition) && (c.local || partition) {
+        if is_pre_data_check(c) && (c.local || partition) {
             items.push(format!(
                 "CONSTRAINT {} {}",
                 quote_ident(&c.name),
@@ -143,6 +146,16 @@ pub(super) fn create(cat: &Catalog, t: &Table, opts: &DdlOptions) -> Vec<String>
         sql.push_str(&format!(" WITH ({})", options.join(", ")));
     }
     let mut out = vec![sql];
+    // An identity sequence is made with its table's persistence; since PostgreSQL 15
+    // it can be switched on its own (before, sequences were always logged).
+    if cat.server_version_num >= 150000 {
+        for c in t.columns.iter().filter(|c| c.identity.is_some()) {
+            if let Some(seq) = identity_sequence(cat, t, c).filter(|s| s.unlogged != t.unlogged) {
+                let to = if seq.unlogged { "UNLOGGED" } else { "LOGGED" };
+                out.push(format!("ALTER SEQUENCE {} SET {to}", seq.name));
+            }
+        }
+    }
     if adopted {
         out.extend(
             t.inherits

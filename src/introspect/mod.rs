@@ -143,6 +143,7 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
         oid: e.oid,
     }));
     catalog.dependencies = objects::read_dependencies(client, &known).await?;
+    break_check_cycles(&mut catalog);
     catalog.types = types::read_types(client, &catalog.tables).await?;
 
     let not_covered = query(client, "coverage", include_str!("sql/not_covered.sql"), &[])
@@ -165,6 +166,26 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
         database: server.get("database"),
         not_covered,
     })
+}
+
+/// A table whose CHECK calls a function that needs the table (see
+/// `Constraint::after_functions`) depends on that function only through the check,
+/// which is added after the data: the table itself comes first, then the function.
+fn break_check_cycles(cat: &mut Catalog) {
+    let tables: HashSet<ObjKey> = cat
+        .tables
+        .iter()
+        .filter(|t| t.constraints.iter().any(|c| c.after_functions))
+        .map(Table::key)
+        .collect();
+    let edges: HashSet<(ObjKey, ObjKey)> = cat
+        .dependencies
+        .iter()
+        .map(|d| (d.dependent, d.referenced))
+        .collect();
+    cat.dependencies.retain(|d| {
+        !(tables.contains(&d.dependent) && edges.contains(&(d.referenced, d.dependent)))
+    });
 }
 
 async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
@@ -350,6 +371,10 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             comment: r.get("comment"),
             local: r.get("conislocal"),
             parent_index: parent_index(&r),
+            after_functions: r.get("after_functions"),
+            index_comment: r
+                .get::<_, Option<String>>("index_comment")
+                .map(|text| (r.get("index_name"), text)),
         });
     }
     for r in query(client, "indexes", include_str!("sql/indexes.sql"), &[&oids]).await? {

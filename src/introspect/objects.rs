@@ -87,6 +87,12 @@ const QUERIES: &[(&str, Range<i32>, &str)] = &[
         ANY,
         include_str!("sql/objects/event_triggers.sql"),
     ),
+    ("transforms", ANY, include_str!("sql/objects/transforms.sql")),
+    (
+        "system privileges",
+        ANY,
+        include_str!("sql/objects/system_privileges.sql"),
+    ),
 ];
 
 const ANY: Range<i32> = 0..i32::MAX;

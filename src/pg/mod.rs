@@ -63,17 +63,26 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
         .map_err(|e| PgError::query("attach the exported snapshot", e))
 }
 
-/// Applies session settings every pgbunker session uses: no search_path surprises
-/// (every name we print or send is qualified), no statement timeout cutting a COPY,
-/// literals quoted the standard way, and row-level security off, so a role that
-/// cannot bypass a policy gets an error instead of a silently filtered table.
+/// Applies session settings every pgbunker session uses, pg_dump's preamble: no
+/// search_path surprises (every name we print or send is qualified), no statement,
+/// lock or transaction timeout cutting a COPY or a long index build, literals quoted
+/// the standard way, and row-level security off, so a role that cannot bypass a
+/// policy gets an error instead of a silently filtered table. Function bodies are not
+/// checked on creation: an SQL function may name a table or type that the restore
+/// creates later (`pg_depend` does not see inside a quoted body), as pg_restore does.
+/// XML values are read as content, which accepts every value a column can hold, and
+/// notices stay out of the way of the errors that matter.
 pub async fn prepare_session(client: &Client) -> Result<(), PgError> {
     client
         .batch_execute(
             "SELECT pg_catalog.set_config('search_path', '', false); \
-             SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SET statement_timeout = 0; SET lock_timeout = 0; \
+             SET idle_in_transaction_session_timeout = 0; \
+             SELECT pg_catalog.set_config(name, '0', false) FROM pg_catalog.pg_settings \
+              WHERE name = 'transaction_timeout'; \
              SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
-             SET row_security = off",
+             SET check_function_bodies = false; SET xmloption = content; \
+             SET client_min_messages = warning; SET row_security = off",
         )
         .await
         .map_err(|e| PgError::query("prepare the session", e))

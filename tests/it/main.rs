@@ -14,6 +14,7 @@ mod faults;
 mod format;
 mod keys;
 mod matrix;
+mod ordering;
 mod partial;
 mod prune;
 mod repository;

@@ -1,14 +1,28 @@
 -- Table constraints (NOT NULL is a column property and not listed here). Foreign
 -- keys a partition inherits from its parent are not listed: the parent's creates them.
+-- `after_functions`: a CHECK calling a function that itself needs the table (takes its
+-- row type, or reads it in a BEGIN ATOMIC body); neither can be created first.
 SELECT con.conrelid, con.conname, con.contype::text AS contype,
        pg_catalog.pg_get_constraintdef(con.oid) AS definition,
        rn.nspname AS ref_schema, r.relname AS ref_table,
        pg_catalog.obj_description(con.oid, 'pg_constraint') AS comment,
        con.conislocal,
-       pin.nspname AS parent_index_schema, pic.relname AS parent_index
+       pin.nspname AS parent_index_schema, pic.relname AS parent_index,
+       ci.relname AS index_name, pg_catalog.obj_description(con.conindid, 'pg_class') AS index_comment,
+       con.contype = 'c' AND EXISTS (
+         SELECT 1 FROM pg_catalog.pg_depend d
+         JOIN pg_catalog.pg_depend fd ON fd.classid = 'pg_catalog.pg_proc'::regclass
+                                     AND fd.objid = d.refobjid
+         JOIN pg_catalog.pg_class t ON t.oid = con.conrelid
+         WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND d.objid = con.oid
+           AND d.refclassid = 'pg_catalog.pg_proc'::regclass
+           AND ((fd.refclassid = 'pg_catalog.pg_class'::regclass AND fd.refobjid = t.oid)
+                OR (fd.refclassid = 'pg_catalog.pg_type'::regclass AND fd.refobjid = t.reltype))
+       ) AS after_functions
 FROM pg_catalog.pg_constraint con
 LEFT JOIN pg_catalog.pg_class r ON r.oid = con.confrelid
 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+LEFT JOIN pg_catalog.pg_class ci ON ci.oid = con.conindid AND con.contype IN ('p', 'u', 'x')
 LEFT JOIN pg_catalog.pg_inherits ii ON ii.inhrelid = con.conindid AND con.contype IN ('p', 'u', 'x')
 LEFT JOIN pg_catalog.pg_class pic ON pic.oid = ii.inhparent
 LEFT JOIN pg_catalog.pg_namespace pin ON pin.oid = pic.relnamespace

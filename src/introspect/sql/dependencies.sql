@@ -53,11 +53,25 @@ WITH norm(classid, objid, nclass, nobj) AS (
   SELECT d.classid, d.objid, d.refclassid, d.refobjid
   FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'
 )
+-- The I/O functions of a base type, and a range type's canonical function, need only
+-- the type's shell (classid 1, see objects/types.sql), which comes before them.
+, shell(fn, typ) AS (
+  SELECT f.fn, t.oid FROM pg_catalog.pg_type t
+  CROSS JOIN LATERAL (VALUES (t.typinput), (t.typoutput), (t.typreceive), (t.typsend),
+                             (t.typmodin), (t.typmodout), (t.typanalyze)) AS f(fn)
+  WHERE t.typtype = 'b' AND f.fn::oid <> 0 AND t.oid >= 16384
+  UNION ALL
+  SELECT rg.rngcanonical, rg.rngtypid FROM pg_catalog.pg_range rg
+  WHERE rg.rngcanonical <> 0 AND rg.rngtypid >= 16384
+)
 SELECT DISTINCT COALESCE(n1.nclass, d.classid) AS classid, COALESCE(n1.nobj, d.objid) AS objid,
-       COALESCE(n2.nclass, d.refclassid) AS refclassid, COALESCE(n2.nobj, d.refobjid) AS refobjid
+       CASE WHEN sh.typ IS NOT NULL THEN 1 ELSE COALESCE(n2.nclass, d.refclassid) END AS refclassid,
+       COALESCE(n2.nobj, d.refobjid) AS refobjid
 FROM pg_catalog.pg_depend d
 LEFT JOIN norm n1 ON n1.classid = d.classid AND n1.objid = d.objid
 LEFT JOIN norm n2 ON n2.classid = d.refclassid AND n2.objid = d.refobjid
+LEFT JOIN shell sh ON d.classid = 'pg_catalog.pg_proc'::regclass AND sh.fn::oid = d.objid
+                  AND d.refclassid = 'pg_catalog.pg_type'::regclass AND sh.typ = d.refobjid
 WHERE d.deptype IN ('n', 'a', 'i') AND d.objid >= 16384
   AND NOT (d.deptype = 'a' AND d.classid = 'pg_catalog.pg_class'::regclass
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_class s WHERE s.oid = d.objid AND s.relkind = 'S'))

@@ -1,4 +1,13 @@
--- Domains, composite types and range types (enums are read by ../enums.sql).
+-- Domains, composite types, range types and base types (enums are read by
+-- ../enums.sql), and shell types.
+--
+-- A base type and the I/O functions it names need each other: the functions take or
+-- return the type, the type names the functions. As pg_dump does, the type is first
+-- created as a shell (`CREATE TYPE name`), then the functions, then the full type,
+-- which fills the shell in. The shell is its own object, with classid 1 (no catalog
+-- has that OID) and the type's OID; ../dependencies.sql points the I/O functions'
+-- dependency at it. A range type's canonical function needs the same. A shell that
+-- was never filled in keeps the pg_type key, as it is the whole object.
 WITH ut AS (
   SELECT t.*, n.nspname,
          pg_catalog.format('%I.%I', n.nspname, t.typname) AS qname
@@ -79,6 +88,43 @@ WITH ut AS (
   LEFT JOIN pg_catalog.pg_collation rco ON rco.oid = rg.rngcollation
   LEFT JOIN pg_catalog.pg_namespace rcn ON rcn.oid = rco.collnamespace
   WHERE ut.typtype = 'r'
+  UNION ALL
+  -- Base types, but not the array types PostgreSQL makes with each type.
+  SELECT ut.oid, 'base type', 'TYPE',
+         ARRAY['CREATE TYPE ' || ut.qname || ' ('
+               || 'INTERNALLENGTH = ' || CASE WHEN ut.typlen < 0 THEN 'variable' ELSE ut.typlen::text END
+               || ', INPUT = ' || ut.typinput::regproc::text
+               || ', OUTPUT = ' || ut.typoutput::regproc::text
+               || CASE WHEN ut.typreceive <> 0 THEN ', RECEIVE = ' || ut.typreceive::regproc::text ELSE '' END
+               || CASE WHEN ut.typsend <> 0 THEN ', SEND = ' || ut.typsend::regproc::text ELSE '' END
+               || CASE WHEN ut.typmodin <> 0 THEN ', TYPMOD_IN = ' || ut.typmodin::regproc::text ELSE '' END
+               || CASE WHEN ut.typmodout <> 0 THEN ', TYPMOD_OUT = ' || ut.typmodout::regproc::text ELSE '' END
+               || CASE WHEN ut.typanalyze <> 0 THEN ', ANALYZE = ' || ut.typanalyze::regproc::text ELSE '' END
+               || CASE WHEN COALESCE(pg_catalog.to_jsonb(ut) ->> 'typsubscript', '-') <> '-'
+                       THEN ', SUBSCRIPT = ' || (pg_catalog.to_jsonb(ut) ->> 'typsubscript') ELSE '' END
+               || CASE WHEN ut.typdefault IS NOT NULL
+                       THEN ', DEFAULT = ' || pg_catalog.quote_literal(ut.typdefault) ELSE '' END
+               || CASE WHEN ut.typbyval THEN ', PASSEDBYVALUE' ELSE '' END
+               || CASE WHEN ut.typcategory <> 'U'
+                       THEN ', CATEGORY = ' || pg_catalog.quote_literal(ut.typcategory::text) ELSE '' END
+               || CASE WHEN ut.typispreferred THEN ', PREFERRED = true' ELSE '' END
+               || CASE WHEN ut.typelem <> 0
+                       THEN ', ELEMENT = ' || pg_catalog.format_type(ut.typelem, NULL) ELSE '' END
+               || CASE WHEN ut.typdelim <> ','
+                       THEN ', DELIMITER = ' || pg_catalog.quote_literal(ut.typdelim::text) ELSE '' END
+               || ', ALIGNMENT = ' || CASE ut.typalign WHEN 'c' THEN 'char' WHEN 's' THEN 'int2'
+                                                       WHEN 'i' THEN 'int4' ELSE 'double' END
+               || ', STORAGE = ' || CASE ut.typstorage WHEN 'p' THEN 'plain' WHEN 'e' THEN 'external'
+                                                       WHEN 'm' THEN 'main' ELSE 'extended' END
+               || CASE WHEN ut.typcollation <> 0 THEN ', COLLATABLE = true' ELSE '' END
+               || ')']
+  FROM ut
+  WHERE ut.typtype = 'b'
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = ut.oid)
+  UNION ALL
+  -- Shell types never filled in.
+  SELECT ut.oid, 'shell type', 'TYPE', ARRAY['CREATE TYPE ' || ut.qname]
+  FROM ut WHERE ut.typtype = 'p'
 )
 SELECT 'pg_catalog.pg_type'::regclass::oid AS classid, ut.oid AS objid,
        defs.kind, ut.nspname::text AS schema, ut.typname::text AS name,
@@ -91,3 +137,11 @@ SELECT 'pg_catalog.pg_type'::regclass::oid AS classid, ut.oid AS objid,
        pg_catalog.obj_description(ut.oid, 'pg_type') AS comment,
        NULL::text AS table_schema, NULL::text AS table_name
 FROM defs JOIN ut ON ut.oid = defs.oid
+UNION ALL
+-- The shells that base types and range types with a canonical function start as.
+SELECT 1, ut.oid, 'shell type', ut.nspname::text, ut.typname::text, 'pre-data',
+       ARRAY['CREATE TYPE ' || ut.qname], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM ut
+WHERE (ut.typtype = 'b' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = ut.oid))
+   OR (ut.typtype = 'r' AND EXISTS (SELECT 1 FROM pg_catalog.pg_range rg
+                                    WHERE rg.rngtypid = ut.oid AND rg.rngcanonical <> 0))
