@@ -6,6 +6,7 @@ mod torture;
 
 mod architecture;
 mod audit;
+mod census;
 mod bad_input;
 mod consistency;
 mod errors;

@@ -62,3 +62,33 @@ SELECT classid, objid, 'privileges' AS kind, nspname::text AS schema, name,
        target AS acl_target, NULL::text AS comment,
        NULL::text AS table_schema, NULL::text AS table_name
 FROM changed
+UNION ALL
+-- Column privileges on those relations: the grants a column has beyond its initial ones
+-- (columns start with none), as GRANT statements.
+SELECT 'pg_catalog.pg_class'::regclass::oid, c.oid, 'column privileges', n.nspname::text,
+       pg_catalog.format('%I.%I', n.nspname, c.relname),
+       'pre-data',
+       ARRAY(SELECT pg_catalog.format('GRANT %s (%I) ON TABLE %I.%I TO %s%s', x.privilege_type,
+                                      a.attname, n.nspname, c.relname,
+                                      CASE x.grantee WHEN 0 THEN 'PUBLIC'
+                                           ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
+                                      CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+             FROM pg_catalog.pg_attribute a
+             CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+             LEFT JOIN pg_catalog.pg_init_privs ip
+                    ON ip.classoid = 'pg_catalog.pg_class'::regclass AND ip.objoid = c.oid
+                   AND ip.objsubid = a.attnum
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND a.attacl IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(ip.initprivs) y
+                               WHERE y.grantee = x.grantee AND y.privilege_type = x.privilege_type
+                                 AND y.is_grantable = x.is_grantable)
+             ORDER BY a.attnum, x.grantee, x.privilege_type),
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
+  AND (n.nspname IN ('pg_catalog', 'information_schema')
+       OR (c.oid >= 16384 AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                                      WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                                        AND d.objid = c.oid AND d.deptype = 'e')))
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND a.attacl IS NOT NULL)
