@@ -18,6 +18,7 @@ mod matrix;
 mod ordering;
 mod partial;
 mod prune;
+mod regression;
 mod repository;
 mod restore_test;
 mod roundtrip;
