@@ -94,10 +94,14 @@ impl BackupLayout {
     }
 
     /// Part 0 (every table that is not split) keeps the short name `<index>.chk`.
+    /// The large objects' content has a folder of its own.
     pub fn chunk(&self, table_no: u32, part: u32, index: u64) -> String {
-        match part {
-            0 => format!("{}/t{table_no}/{index}.chk", self.dir()),
-            p => format!("{}/t{table_no}/{p}.{index}.chk", self.dir()),
+        match (table_no, part) {
+            (super::manifest::LARGE_OBJECTS_TABLE_NO, p) => {
+                format!("{}/lo/{p}.{index}.chk", self.dir())
+            }
+            (_, 0) => format!("{}/t{table_no}/{index}.chk", self.dir()),
+            (_, p) => format!("{}/t{table_no}/{p}.{index}.chk", self.dir()),
         }
     }
 
@@ -123,6 +127,7 @@ mod tests {
         let l = BackupLayout::new(&a);
         assert_eq!(l.chunk(3, 0, 7), format!("backups/{a}/t3/7.chk"));
         assert_eq!(l.chunk(3, 2, 7), format!("backups/{a}/t3/2.7.chk"));
+        assert_eq!(l.chunk(u32::MAX, 0, 7), format!("backups/{a}/lo/0.7.chk"));
         let t = backup_started_at("20261122T140000Z-3f9a0000").unwrap();
         assert_eq!((t.year(), t.hour(), t.minute()), (2026, 14, 0));
         assert!(backup_started_at("garbage").is_none());

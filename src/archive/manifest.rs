@@ -4,12 +4,24 @@
 use serde::{Deserialize, Serialize};
 
 use super::ArchiveError;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, LargeObject};
 use crate::codec::{open_blob, seal_blob, AeadId, DataKey};
 
 const MAGIC: &[u8; 8] = b"PGBKMAN\x01";
 const HEADER_LEN: usize = 8 + 1 + 1 + 2 + 16 + 16 + 8 + 32;
 const AAD_DOMAIN: &[u8] = b"pgbunker/v1/manifest";
+
+/// The header version of a manifest holding what a pgbunker from before would misread
+/// instead of refusing, since readers ignore JSON fields they do not know: large
+/// objects (it would restore without them) and tables copied in text format (it would
+/// take their rows for binary tuples). Such a pgbunker refuses any version but 1;
+/// manifests holding neither keep version 1 and stay readable by it.
+const VERSION_2: u8 = 2;
+
+/// The number that stands for the large objects' content in chunk headers, where
+/// tables have their position in the catalog: a chunk of one can never pass for the
+/// other.
+pub const LARGE_OBJECTS_TABLE_NO: u32 = u32::MAX;
 
 /// Facts about the source server and the snapshot the backup saw.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +67,26 @@ pub struct TableRecord {
     /// The ctid page ranges of a table that was split; empty when it was streamed whole.
     #[serde(default)]
     pub parts: Vec<PartRecord>,
+    /// The COPY format of every chunk of the table; absent means binary.
+    #[serde(default, skip_serializing_if = "CopyFormat::is_binary")]
+    pub copy_format: CopyFormat,
+}
+
+/// How a table's rows are framed in its chunks. Binary unless a column's type has no
+/// binary send/receive functions or is a reg* type, whose binary form is a bare OID
+/// (see `pgcopy::text`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyFormat {
+    #[default]
+    Binary,
+    Text,
+}
+
+impl CopyFormat {
+    pub fn is_binary(&self) -> bool {
+        *self == CopyFormat::Binary
+    }
 }
 
 /// One page range of a split table, streamed and restored on its own.
@@ -102,6 +134,27 @@ impl TableRecord {
     }
 }
 
+/// One large object: its metadata, which content stream (part) holds it, and what its
+/// content must add up to once restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargeObjectRecord {
+    #[serde(flatten)]
+    pub object: LargeObject,
+    pub part: u32,
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+}
+
+/// The large objects of a backup. `data` holds their content like a table's rows,
+/// numbered [`LARGE_OBJECTS_TABLE_NO`]: each part is one stream of
+/// `(oid, offset, bytes)` tuples, a large object's slices in order within its part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LargeObjects {
+    pub objects: Vec<LargeObjectRecord>,
+    pub data: TableRecord,
+}
+
 /// Options the backup ran with, kept for reports and reproducibility.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupParams {
@@ -145,18 +198,43 @@ pub struct Manifest {
     /// SHA-256 of `summary.json`, so an edited summary shows up at verification.
     #[serde(default)]
     pub summary_sha256: String,
+    /// `None` when the backup holds no large objects (none existed, or they were left
+    /// out and are then listed in `not_covered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_objects: Option<LargeObjects>,
 }
 
 impl Manifest {
     pub fn table(&self, table_no: u32) -> Option<&TableRecord> {
         self.tables.iter().find(|t| t.table_no == table_no)
     }
+
+    /// The content record of the large objects, when the backup holds any.
+    pub fn large_object_data(&self) -> Option<&TableRecord> {
+        self.large_objects.as_ref().map(|l| &l.data)
+    }
+
+    /// The header version this manifest needs (see [`VERSION_2`]).
+    fn header_version(&self) -> u8 {
+        let text = self.tables.iter().any(|t| !t.copy_format.is_binary());
+        if self.large_objects.is_some() || text {
+            VERSION_2
+        } else {
+            1
+        }
+    }
 }
 
-fn header(repo_id: &[u8; 16], backup: &[u8; 16], dek: Option<&DataKey>, rk_id: &str) -> Vec<u8> {
+fn header(
+    version: u8,
+    repo_id: &[u8; 16],
+    backup: &[u8; 16],
+    dek: Option<&DataKey>,
+    rk_id: &str,
+) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN);
     h.extend_from_slice(MAGIC);
-    h.push(1);
+    h.push(version);
     h.push(if dek.is_some() {
         AeadId::Aes256GcmSiv
     } else {
@@ -184,7 +262,7 @@ pub(crate) fn encode(
     let json = serde_json::to_vec(m).expect("manifest serializes");
     let packed = zstd::bulk::compress(&json, 3)
         .map_err(|e| ArchiveError::Corrupt(format!("compressing the manifest: {e}")))?;
-    let mut out = header(repo_id, backup, dek, rk_id);
+    let mut out = header(m.header_version(), repo_id, backup, dek, rk_id);
     match dek {
         Some(k) => {
             let aad = [out.as_slice(), AAD_DOMAIN].concat();
@@ -219,8 +297,9 @@ pub(crate) fn decode(
 ) -> Result<Manifest, ArchiveError> {
     let bad = |why: &str| ArchiveError::Corrupt(format!("manifest: {why}"));
     let rk_id = rk_id_of(bytes)?;
-    if bytes[8] != 1 {
-        return Err(bad("unknown manifest version"));
+    let version = bytes[8];
+    if version != 1 && version != VERSION_2 {
+        return Err(bad("unknown manifest version: upgrade pgbunker"));
     }
     // A header that says "plaintext" while we hold a data key (or the other way
     // round) cannot name the key it was sealed with.
@@ -228,7 +307,13 @@ pub(crate) fn decode(
         return Err(bad("its encryption does not match the backup's"));
     }
     let (h, body) = bytes.split_at(HEADER_LEN);
-    let expected = header(repo_id, backup, dek, rk_id.as_deref().unwrap_or(""));
+    let expected = header(
+        version,
+        repo_id,
+        backup,
+        dek,
+        rk_id.as_deref().unwrap_or(""),
+    );
     if h[28..44] != expected[28..44] {
         return Err(bad("it belongs to another backup"));
     }
@@ -254,7 +339,14 @@ pub(crate) fn decode(
         &mut json,
     )
     .map_err(|e| bad(&format!("cannot decompress: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))
+    let m: Manifest =
+        serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))?;
+    if version != m.header_version() {
+        return Err(bad(
+            "its header version does not match whether it holds large objects or text tables",
+        ));
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -291,6 +383,7 @@ mod tests {
             not_covered: vec![],
             selection: None,
             summary_sha256: String::new(),
+            large_objects: None,
         }
     }
 
@@ -326,5 +419,88 @@ mod tests {
             decode(&bad, &repo, &backup, Some(&dek)).is_err(),
             "flipped bit"
         );
+    }
+
+    #[test]
+    fn only_manifests_with_large_objects_need_a_reader_that_knows_them() {
+        let (repo, backup) = ([1u8; 16], [2u8; 16]);
+        let plain = encode(&sample(), &repo, &backup, None, "").unwrap();
+        assert_eq!(plain[8], 1, "no large objects: readable by older pgbunker");
+        let mut m = sample();
+        m.large_objects = Some(LargeObjects {
+            objects: vec![LargeObjectRecord {
+                object: LargeObject {
+                    oid: 4242,
+                    owner: Some("o".into()),
+                    acl: None,
+                    comment: None,
+                },
+                part: 0,
+                size: 0,
+                sha256: String::new(),
+            }],
+            data: TableRecord {
+                table_no: LARGE_OBJECTS_TABLE_NO,
+                oid: 0,
+                schema: String::new(),
+                name: String::new(),
+                rows: 0,
+                raw_bytes: 0,
+                checksum: String::new(),
+                chunks: vec![],
+                parts: vec![],
+                copy_format: CopyFormat::Binary,
+            },
+        });
+        let mut bytes = encode(&m, &repo, &backup, None, "").unwrap();
+        assert_eq!(bytes[8], VERSION_2);
+        let back = decode(&bytes, &repo, &backup, None).unwrap();
+        assert_eq!(back.large_objects.unwrap().objects[0].object.oid, 4242);
+        // What an older pgbunker checks first: it refuses, never drops them.
+        bytes[8] = 1;
+        let e = decode(&bytes, &repo, &backup, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("header version"), "{e}");
+    }
+
+    #[test]
+    fn only_manifests_with_text_tables_need_a_reader_that_knows_them() {
+        let (repo, backup) = ([1u8; 16], [2u8; 16]);
+        let table = |copy_format| TableRecord {
+            table_no: 0,
+            oid: 16384,
+            schema: "public".into(),
+            name: "t".into(),
+            rows: 0,
+            raw_bytes: 0,
+            checksum: format!("{:032x}", 0),
+            chunks: vec![],
+            parts: vec![],
+            copy_format,
+        };
+        let mut m = sample();
+        m.tables = vec![table(CopyFormat::Binary)];
+        let bytes = encode(&m, &repo, &backup, None, "").unwrap();
+        assert_eq!(bytes[8], 1, "binary tables only: readable by older readers");
+        let json = serde_json::to_string(&m.tables[0]).unwrap();
+        assert!(!json.contains("copy_format"), "{json}");
+
+        m.tables.push(TableRecord {
+            table_no: 1,
+            ..table(CopyFormat::Text)
+        });
+        let mut bytes = encode(&m, &repo, &backup, None, "").unwrap();
+        assert_eq!(bytes[8], VERSION_2);
+        let back = decode(&bytes, &repo, &backup, None).unwrap();
+        assert_eq!(back.tables[1].copy_format, CopyFormat::Text);
+        assert_eq!(back.tables[0].copy_format, CopyFormat::Binary);
+        // An older pgbunker refuses version 2; a version 1 header on text tables is a
+        // forgery or a bug, never read as binary.
+        bytes[8] = 1;
+        let e = decode(&bytes, &repo, &backup, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("header version"), "{e}");
     }
 }

@@ -28,7 +28,8 @@ pub use keysource::KeySource;
 pub use layout::{backup_started_at, new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
 pub use lifecycle::HoldChange;
 pub use manifest::{
-    BackupParams, ChunkRecord, Manifest, PartRecord, SelectionRecord, SourceInfo, TableRecord,
+    BackupParams, ChunkRecord, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
+    SelectionRecord, SourceInfo, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};

@@ -4,6 +4,7 @@
 //! planning read it. New fields must be `#[serde(default)]` so older manifests keep
 //! reading: the manifest is a contract with users' archives.
 
+mod large_object;
 mod object;
 pub mod types;
 
@@ -11,6 +12,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use large_object::LargeObject;
 pub use object::{Acl, Dependency, ObjKey, SchemaObject, Section};
 
 /// `pg_class`, `pg_type` and `pg_namespace` as `pg_depend` names them (fixed OIDs in
@@ -90,6 +92,34 @@ pub struct Catalog {
     /// gives the new database; `None` in backups written before they were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseProps>,
+    /// The roles the database's objects name (owners, grantees, grantors, policy
+    /// roles, user mappings), which live in the cluster, not the database: a restore
+    /// into another cluster can create them (`--create-roles`). Never passwords.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+}
+
+/// A role as `CREATE ROLE` makes it, without its password: the backup of a database
+/// is no place for the cluster's credentials, as `pg_dumpall --no-role-passwords`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub create_role: bool,
+    pub create_db: bool,
+    pub login: bool,
+    pub replication: bool,
+    pub bypass_rls: bool,
+    /// -1: no limit.
+    pub connection_limit: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The recorded roles this one is a member of, and whether it may grant them on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_of: Vec<(String, bool)>,
 }
 
 /// What `CREATE DATABASE` and `ALTER DATABASE` carry besides the encoding: sort order

@@ -125,15 +125,20 @@ pub async fn demo(
     progress.phase("comparing source and restored tables");
     let restored = target.connect().await?;
     let mut tables = Vec::new();
-    for table in &reader.manifest().catalog.tables {
-        let a = table_fingerprint(&client, table, None)
+    for (i, table) in reader.manifest().catalog.tables.iter().enumerate() {
+        let format = reader
+            .manifest()
+            .table(i as u32)
+            .map(|r| r.copy_format)
+            .unwrap_or_default();
+        let a = table_fingerprint(&client, table, format, None)
             .await
             .map_err(CommandError::from)?;
         // The restored values name the target's type OIDs: map them back first.
         let back = load::type_remapper(&restored, table, &reader.manifest().catalog.types)
             .await?
             .inverse();
-        let b = table_fingerprint(&restored, table, Some(&back))
+        let b = table_fingerprint(&restored, table, format, Some(&back))
             .await
             .map_err(CommandError::from)?;
         tables.push(DemoTable {

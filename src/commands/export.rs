@@ -97,7 +97,16 @@ pub async fn export(
         let reader = BackupReader::open(&repo, &live).await?;
         let scope = scope(&reader.manifest().catalog, &opts.selection, false)
             .map_err(|e| CommandError::Usage(e.to_string()))?;
-        Ok::<_, CommandError>(export::run(&reader, &scope, &dest, &opts.export, progress).await?)
+        let mut out = export::run(&reader, &scope, &dest, &opts.export, progress).await?;
+        // Parquet holds tables; a large object is no table, so say what was not written.
+        if let Some(los) = &reader.manifest().large_objects {
+            out.warnings.push(format!(
+                "{} large object(s) in the backup were not exported (export writes tables \
+                 only; `pgbunker restore` brings them back)",
+                los.objects.len()
+            ));
+        }
+        Ok::<_, CommandError>(out)
     }
     .await;
     lock.release().await?;

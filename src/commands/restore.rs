@@ -131,6 +131,7 @@ pub fn restore_scope(
 ) -> Result<(Scope, Vec<String>), CommandError> {
     let mut scope = scope(cat, &opts.selection, opts.with_dependencies)
         .map_err(|e| CommandError::Usage(e.to_string()))?;
+    ddl::map_roles(&mut scope.catalog, &opts.load.roles.map);
     let mut notes = Vec::new();
     if let Some(schema) = &opts.into_schema {
         let moved =
@@ -178,23 +179,26 @@ pub async fn restore(
             check_database(&target, opts.load.clean.is_some()).await?;
         } else {
             load::check_target(&target, &scope, &load_opts).await?;
+            load::check_large_objects(&target, reader.manifest(), &scope, &load_opts).await?;
         }
         let checked = Instant::now();
         let preflight = if opts.preflight && load_opts.sections.data {
             progress.phase("pre-flight check: every chunk's presence, length and SHA-256");
-            let tables: Vec<u32> = scope.table_numbers.clone();
+            let mut tables: Vec<u32> = scope.table_numbers.clone();
+            if load::includes_large_objects(reader.manifest(), &scope, &load_opts) {
+                tables.push(crate::archive::LARGE_OBJECTS_TABLE_NO);
+            }
             verify::preflight(&repo, &reader, &tables, opts.load.jobs, progress.as_ref()).await?;
             Some(checked.elapsed().as_secs_f64())
         } else {
             None
         };
         if opts.create {
-            let cat = &reader.manifest().catalog;
-            create_database(&target, cat, opts.load.clean, &load_opts).await?;
+            create_database(&target, &scope.catalog, opts.load.clean, &load_opts).await?;
         }
         let mut out = load::run(&target, &reader, &scope, &load_opts, progress).await?;
         if opts.create {
-            set_database_settings(&target, &reader.manifest().catalog).await?;
+            set_database_settings(&target, &scope.catalog).await?;
         }
         out.warnings.splice(0..0, notes);
         Ok::<_, CommandError>((out, preflight, scope.partial))
@@ -288,7 +292,12 @@ async fn create_database(
              restore into it without --create"
         ))
     })?;
-    let mut sql = Vec::new();
+    // The new database's owner may be one of them.
+    let mut sql = if load_opts.roles.create {
+        ddl::create_roles(cat)
+    } else {
+        Vec::new()
+    };
     if clean.is_some() {
         sql.push(format!(
             "DROP DATABASE IF EXISTS {}",

@@ -60,6 +60,10 @@ pub struct RestoreTestReport {
     pub foreign_keys_valid: usize,
     pub indexes_expected: usize,
     pub indexes_present: usize,
+    /// Large objects in the backup, and those read back whole with the manifest's size
+    /// and SHA-256.
+    pub large_objects_expected: usize,
+    pub large_objects_ok: usize,
     pub missing: Vec<String>,
     pub notes: Vec<String>,
     pub cleaned_up: bool,
@@ -123,6 +127,8 @@ pub async fn restore_test(
         foreign_keys_valid: 0,
         indexes_expected: 0,
         indexes_present: 0,
+        large_objects_expected: 0,
+        large_objects_ok: 0,
         missing: Vec::new(),
         notes: Vec::new(),
         cleaned_up: false,
@@ -135,6 +141,9 @@ pub async fn restore_test(
     if let Ok(r) = &reader {
         let whole = crate::plan::scope::Scope::whole(&r.manifest().catalog);
         crate::load::check_target(&scratch, &whole, &opts.restore.load).await?;
+        // Cleaning up unlinks the backup's OIDs: they must not be someone else's.
+        crate::load::check_large_objects(&scratch, r.manifest(), &whole, &opts.restore.load)
+            .await?;
     }
     let restored = restore(&opts.restore, progress).await;
     report.restore_end = ts(OffsetDateTime::now_utc());
@@ -155,6 +164,11 @@ pub async fn restore_test(
             .push(format!("could not read the manifest: {e}")),
     }
     if let (Ok(reader), false) = (&reader, opts.keep_scratch) {
+        if let Err(e) = drop_large_objects(&scratch, reader.manifest()).await {
+            report
+                .notes
+                .push(format!("could not drop the restored large objects: {e}"));
+        }
         match drop_restored(&scratch, &reader.manifest().catalog).await {
             Ok(leftover) => {
                 report.cleaned_up = leftover.is_empty();
@@ -226,7 +240,7 @@ async fn inspect(
                 .await
                 .map_err(|e| e.to_string())?
                 .inverse();
-            table_fingerprint(&client, table, Some(&remap))
+            table_fingerprint(&client, table, rec.copy_format, Some(&remap))
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -334,6 +348,85 @@ async fn inspect(
             report.missing.push(format!("index {}.{}", ix.0, ix.1));
         }
     }
+    if let Some(los) = &manifest.large_objects {
+        report.large_objects_expected = los.objects.len();
+        for lo in &los.objects {
+            let oid = lo.object.oid;
+            match read_back(&client, oid).await? {
+                None => report
+                    .missing
+                    .push(format!("large object {oid} (not restored)")),
+                Some((size, sha)) if size == lo.size && sha == lo.sha256 => {
+                    report.large_objects_ok += 1
+                }
+                Some((size, _)) => report.missing.push(format!(
+                    "large object {oid}: {size} bytes restored, {} in the backup, or its \
+                     content differs",
+                    lo.size
+                )),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A restored large object's size and SHA-256, read in slices so a large one never
+/// sits in memory whole; `None` when it does not exist.
+async fn read_back(
+    client: &tokio_postgres::Client,
+    oid: u32,
+) -> Result<Option<(u64, String)>, PgError> {
+    use sha2::{Digest, Sha256};
+    const SLICE: i32 = 1 << 20;
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_largeobject_metadata WHERE oid = $1",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| PgError::query("look for a restored large object", e))?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let (mut size, mut hash) = (0u64, Sha256::new());
+    loop {
+        let row = client
+            .query_one(
+                "SELECT pg_catalog.lo_get($1::pg_catalog.oid, $2::pg_catalog.int8, \
+                 $3::pg_catalog.int4)",
+                &[&oid, &(size as i64), &SLICE],
+            )
+            .await
+            .map_err(|e| PgError::query(format!("read back large object {oid}"), e))?;
+        let data: &[u8] = row.get(0);
+        hash.update(data);
+        size += data.len() as u64;
+        if data.len() < SLICE as usize {
+            return Ok(Some((size, hex::encode(hash.finalize()))));
+        }
+    }
+}
+
+/// Unlinks the large objects the restore created (those under the backup's OIDs: the
+/// scratch database held none of them, or the restore would have refused).
+async fn drop_large_objects(
+    scratch: &ConnSpec,
+    manifest: &crate::archive::Manifest,
+) -> Result<(), PgError> {
+    let Some(los) = &manifest.large_objects else {
+        return Ok(());
+    };
+    let oids: Vec<u32> = los.objects.iter().map(|l| l.object.oid).collect();
+    scratch
+        .connect()
+        .await?
+        .execute(
+            "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+             WHERE m.oid = ANY($1::pg_catalog.oid[])",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::query("drop the restored large objects", e))?;
     Ok(())
 }
 
@@ -456,6 +549,14 @@ pub fn markdown(r: &RestoreTestReport) -> String {
         r.indexes_present,
         r.indexes_expected
     ));
+    if r.large_objects_expected > 0 {
+        s.push_str(&format!(
+            "- {} Large objects restored with their size and SHA-256 ({}/{})\n",
+            mark(r.large_objects_ok == r.large_objects_expected),
+            r.large_objects_ok,
+            r.large_objects_expected
+        ));
+    }
     for m in &r.missing {
         s.push_str(&format!("- ✗ missing: {m}\n"));
     }

@@ -34,12 +34,12 @@ use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::{
-    ArchiveError, BackupLayout, BackupReader, ChunkRecord, LiveBackup, Manifest, Repository,
-    TableRecord,
+    ArchiveError, BackupLayout, BackupReader, ChunkRecord, CopyFormat, LargeObjects, LiveBackup,
+    Manifest, Repository, TableRecord,
 };
 use crate::codec::on_cpu_pool;
 use crate::error::{Class, Classify};
-use crate::pgcopy::{scan_tuples, TupleStats};
+use crate::pgcopy::{scan_text_rows, scan_tuples, TupleStats};
 use crate::progress::Progress;
 use crate::store::StoreError;
 
@@ -593,6 +593,7 @@ impl Check<'_> {
         let tables: Vec<Arc<TableRecord>> = m
             .tables
             .iter()
+            .chain(m.large_object_data())
             .filter(|t| self.only.is_none_or(|o| o.contains(&t.table_no)))
             .cloned()
             .map(Arc::new)
@@ -820,8 +821,11 @@ fn open_and_scan(
     let data = reader
         .open_chunk(rec, &job.chunk, object)
         .map_err(|e| reason(&e))?;
-    let stats = scan_tuples(&data)
-        .map_err(|e| format!("chunk {}: its tuples are malformed: {e}", job.path))?;
+    let stats = match rec.copy_format {
+        CopyFormat::Binary => scan_tuples(&data),
+        CopyFormat::Text => scan_text_rows(&data),
+    }
+    .map_err(|e| format!("chunk {}: its tuples are malformed: {e}", job.path))?;
     if stats.rows != job.chunk.rows {
         return Err(format!(
             "chunk {} holds {} rows, the manifest says {}",
@@ -908,6 +912,9 @@ fn check_manifest(m: &Manifest, found: &mut Findings) {
         }
         check_record(rec, found);
     }
+    if let Some(los) = &m.large_objects {
+        check_large_objects(los, found);
+    }
     for (i, t) in m.catalog.tables.iter().enumerate() {
         if t.has_data() && !seen.contains(&(i as u32)) {
             found.add(Problem {
@@ -915,6 +922,31 @@ fn check_manifest(m: &Manifest, found: &mut Findings) {
                 chunk: None,
                 reason: "the manifest holds no data for this table".into(),
             });
+        }
+    }
+}
+
+/// The large objects' content is checked as a table's rows are; each object must
+/// also be listed once, in a part the content has.
+fn check_large_objects(los: &LargeObjects, found: &mut Findings) {
+    check_record(&los.data, found);
+    let parts: BTreeSet<u32> = los.data.effective_parts().iter().map(|p| p.part).collect();
+    let mut oids = BTreeSet::new();
+    for o in &los.objects {
+        if !oids.insert(o.object.oid) {
+            found.table(
+                &los.data,
+                format!("the manifest lists large object {} twice", o.object.oid),
+            );
+        }
+        if !parts.contains(&o.part) {
+            found.table(
+                &los.data,
+                format!(
+                    "large object {} is in part {}, which the manifest does not list",
+                    o.object.oid, o.part
+                ),
+            );
         }
     }
 }
@@ -1071,6 +1103,7 @@ mod tests {
                 })
                 .collect(),
             parts: vec![],
+            copy_format: CopyFormat::Binary,
         }
     }
 

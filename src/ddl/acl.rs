@@ -126,6 +126,38 @@ fn grants(
 
 /// Statements that give an object exactly the privileges in `acl`, starting from the
 /// defaults it has when created by `owner`.
+/// A role name as `aclitem` prints it: bare when it is letters, digits and `_`.
+fn role_text(name: &str) -> String {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `text` with its grantee and grantor mapped; unchanged when it does not parse.
+pub fn rename(text: &str, map: &std::collections::HashMap<String, String>) -> String {
+    let Some(item) = parse(text) else {
+        return text.to_owned();
+    };
+    let mapped = |r: &str| map.get(r).map_or(r, String::as_str).to_owned();
+    let privileges: String = item
+        .privileges
+        .iter()
+        .map(|(l, o)| if *o { format!("{l}*") } else { l.to_string() })
+        .collect();
+    let grantee = mapped(&item.grantee);
+    let grantee = if grantee.is_empty() {
+        grantee
+    } else {
+        role_text(&grantee)
+    };
+    format!(
+        "{grantee}={privileges}/{}",
+        role_text(&mapped(&item.grantor))
+    )
+}
+
 pub fn statements(acl: &Acl, owner: Option<&str>, set_role: bool) -> Vec<String> {
     let items: Vec<Item> = acl.items.iter().filter_map(|t| parse(t)).collect();
     let defaults: Vec<Item> = acl.defaults.iter().filter_map(|t| parse(t)).collect();

@@ -124,7 +124,10 @@ fn refresh_dependencies(cat: &Catalog, posts: &[&SchemaObject]) -> Vec<Dependenc
         let mut seen = HashSet::from([start]);
         let mut stack = vec![start];
         while let Some(k) = stack.pop() {
-            let contents = ObjKey { class: 0, oid: k.oid };
+            let contents = ObjKey {
+                class: 0,
+                oid: k.oid,
+            };
             if k != start && k.class == PG_CLASS && in_post.contains(&contents) {
                 // That refresh waits for what it reads itself.
                 out.push(Dependency {

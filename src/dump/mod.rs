@@ -3,6 +3,7 @@
 //! rayon pool, uploaded, and the manifest written last.
 
 mod fingerprint;
+mod large_objects;
 mod table;
 
 pub use fingerprint::table_fingerprint;
@@ -13,12 +14,12 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::archive::{
-    ArchiveError, BackupWriter, Manifest, PartRecord, Repository, SelectionRecord, SourceInfo,
-    Summary, TableRecord,
+    ArchiveError, BackupWriter, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
+    Repository, SelectionRecord, SourceInfo, Summary, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, LargeObject};
 use crate::error::{Class, Classify};
-use crate::introspect::read_catalog;
+use crate::introspect::{read_catalog, read_large_objects, unreadable_large_objects};
 use crate::pg::{
     attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
 };
@@ -52,8 +53,9 @@ pub enum DumpError {
     /// A `-t`/`-n`/`-T`/`-N` pattern matched nothing: nothing was written.
     #[error(transparent)]
     Selection(#[from] SelectError),
-    #[error("the database holds {0} large object(s), which pgbunker does not back up")]
-    LargeObjects(u64),
+    /// The role may not read some large objects: all of them, named at once.
+    #[error("role {user} may not read {} large object(s): {}", .oids.len(), oid_list(.oids))]
+    LargeObjectPrivilege { user: String, oids: Vec<u32> },
     /// The role may not read some of the chosen tables: all of them, named at once.
     #[error("role {user} may not read {} table(s): {}", .tables.len(), .tables.join(", "))]
     NoPrivilege { user: String, tables: Vec<String> },
@@ -72,8 +74,10 @@ impl Classify for DumpError {
             DumpError::Archive(e) => e.class(),
             DumpError::Copy { .. } | DumpError::Remap { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
-            DumpError::Selection(_) | DumpError::LargeObjects(_) => Class::Usage,
-            DumpError::NoPrivilege { .. } => Class::Database,
+            DumpError::Selection(_) => Class::Usage,
+            DumpError::NoPrivilege { .. } | DumpError::LargeObjectPrivilege { .. } => {
+                Class::Database
+            }
         }
     }
 
@@ -88,12 +92,11 @@ impl Classify for DumpError {
                  changes what a backup holds"
                     .into(),
             ),
-            DumpError::LargeObjects(_) => Some(
-                "nothing was written; to back up everything else, pass --skip-large-objects \
-                 (the backup then lists them as not covered), or move their contents into \
-                 bytea columns"
-                    .into(),
-            ),
+            DumpError::LargeObjectPrivilege { user, .. } => Some(format!(
+                "nothing was written; GRANT SELECT ON LARGE OBJECT … TO {user}, connect as \
+                 their owner or a superuser, or leave all large objects out with \
+                 --no-large-objects (the backup then lists them as not covered)"
+            )),
             DumpError::NoPrivilege { user, .. } => Some(format!(
                 "nothing was written; GRANT SELECT on them to {user} (or, on PostgreSQL 14+, \
                  GRANT pg_read_all_data TO {user}), connect as their owner or a superuser, or \
@@ -119,9 +122,13 @@ pub struct DumpOptions {
     pub lock_wait_timeout: Option<std::time::Duration>,
     /// Which tables and schemas to back up (`-t`/`-n`/`-T`/`-N`); empty: everything.
     pub selection: Selection,
-    /// Back up a database that holds large objects, leaving them out (listed as not
-    /// covered); without it such a backup is refused.
+    /// Leave the large objects out (`--no-large-objects`); they are then listed as
+    /// not covered.
     pub skip_large_objects: bool,
+    /// Carry the large objects in a partial backup too (`--large-objects`): as with
+    /// pg_dump, a backup of chosen tables or schemas leaves them out otherwise, since
+    /// they belong to no schema.
+    pub large_objects: bool,
 }
 
 /// Upper bound on the parts of one table.
@@ -137,6 +144,7 @@ impl Default for DumpOptions {
             lock_wait_timeout: None,
             selection: Selection::default(),
             skip_large_objects: false,
+            large_objects: false,
         }
     }
 }
@@ -190,19 +198,33 @@ pub async fn run(
             .map_err(|e| PgError::query("set the lock wait timeout", e))?;
     }
     let mut intro = read_catalog(&leader).await?;
-    // Large objects are not carried: refuse rather than leave them out unnoticed. A
-    // partial backup never holds them (pg_dump's -t/-n leave them out too).
-    if intro.large_objects > 0 && !opts.skip_large_objects && opts.selection.is_everything() {
-        return Err(DumpError::LargeObjects(intro.large_objects));
-    }
     // A partial backup: keep what the patterns select before anything is locked,
     // planned or written, so a pattern that matches nothing leaves no trace.
     intro.catalog = crate::plan::select::select(intro.catalog, &opts.selection)?;
     check_readable(&leader, &intro.catalog, conn.user()).await?;
+    let large_objects = if intro.large_objects == 0 {
+        Vec::new()
+    } else if !opts.skip_large_objects && (opts.selection.is_everything() || opts.large_objects) {
+        let unreadable = unreadable_large_objects(&leader).await?;
+        if !unreadable.is_empty() {
+            return Err(DumpError::LargeObjectPrivilege {
+                user: conn.user().to_owned(),
+                oids: unreadable,
+            });
+        }
+        read_large_objects(&leader).await?
+    } else {
+        intro.not_covered.push(format!(
+            "large objects: {} large object(s)",
+            intro.large_objects
+        ));
+        Vec::new()
+    };
     lock_tables(&leader, &intro.catalog).await?;
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
     let catalog = Arc::new(intro.catalog.clone());
+    let formats = Arc::new(copy_formats(&catalog, &intro.text_copy));
 
     // TID range scans arrived in PostgreSQL 14; before that each range would rescan
     // the whole table, so big tables are streamed whole.
@@ -210,7 +232,18 @@ pub async fn run(
         part_bytes: opts.part_bytes,
         max_parts: MAX_PARTS,
     });
-    let units = crate::plan::backup_units(&catalog, split);
+    let oids: Vec<u32> = large_objects.iter().map(|l| l.oid).collect();
+    // Large objects first: their sizes are unknown, and the tables' largest-first
+    // order then still ends the run with small work.
+    let units: Vec<Job> = large_objects::units(&oids, opts.jobs.max(1))
+        .into_iter()
+        .map(Job::LargeObjects)
+        .chain(
+            crate::plan::backup_units(&catalog, split)
+                .into_iter()
+                .map(Job::Table),
+        )
+        .collect();
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
     progress.start("backup", units.len() as u64, estimated);
     let jobs = opts.jobs.max(1);
@@ -225,11 +258,29 @@ pub async fn run(
         progress.clone(),
         opts.clone(),
     );
-    let work = move |client: Arc<tokio_postgres::Client>, unit: WorkUnit| {
+    let f = formats.clone();
+    let work = move |client: Arc<tokio_postgres::Client>, unit: Job| {
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
+        let formats = f.clone();
         async move {
-            let table = &catalog.tables[unit.table];
-            table::dump_unit(&client, table, unit, &writer, &opts, progress.as_ref()).await
+            match unit {
+                Job::Table(unit) => {
+                    let table = &catalog.tables[unit.table];
+                    let format = formats[unit.table];
+                    table::dump_unit(&client, table, format, unit, &writer, &opts, &*progress)
+                        .await
+                        .map(Done::Table)
+                }
+                Job::LargeObjects(unit) => large_objects::dump_part(
+                    &client,
+                    unit,
+                    &writer,
+                    opts.chunk_bytes,
+                    progress.as_ref(),
+                )
+                .await
+                .map(Done::LargeObjects),
+            }
         }
     };
     let result = run_sessions(conn, jobs, units, setup, work).await;
@@ -240,7 +291,15 @@ pub async fn run(
             return Err(abandon(&writer, e).await);
         }
     };
-    let tables = table_records(&catalog, results);
+    let (mut table_results, mut lo_results) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Done::Table(t) => table_results.push(t),
+            Done::LargeObjects(l) => lo_results.push(l),
+        }
+    }
+    let tables = table_records(&catalog, &formats, table_results);
+    let large_objects = large_object_records(large_objects, lo_results);
     // The leader's locks protected every table while the workers read. If its session
     // died meanwhile, a TRUNCATE or rewrite could have emptied a table under an older
     // snapshot: do not commit such a backup.
@@ -261,8 +320,16 @@ pub async fn run(
         tables: tables.len() as u64,
         rows: tables.iter().map(|t| t.rows).sum(),
         raw_bytes: tables.iter().map(|t| t.raw_bytes).sum(),
-        stored_bytes: tables.iter().map(TableRecord::stored_bytes).sum(),
-        chunks: tables.iter().map(|t| t.chunks.len() as u64).sum(),
+        stored_bytes: tables
+            .iter()
+            .chain(large_objects.as_ref().map(|l| &l.data))
+            .map(TableRecord::stored_bytes)
+            .sum(),
+        chunks: tables
+            .iter()
+            .chain(large_objects.as_ref().map(|l| &l.data))
+            .map(|t| t.chunks.len() as u64)
+            .sum(),
         encrypted: repo.is_encrypted(),
         rk_id: writer.rk_id(),
         dek_id: writer.dek_id(),
@@ -292,6 +359,7 @@ pub async fn run(
         not_covered: intro.not_covered.clone(),
         selection: selection_record(&opts.selection),
         summary_sha256: String::new(),
+        large_objects,
     };
     let writer = Arc::try_unwrap(writer)
         .map_err(|_| DumpError::Worker("a worker still holds the backup writer".into()))?;
@@ -329,8 +397,108 @@ fn selection_record(sel: &Selection) -> Option<SelectionRecord> {
     })
 }
 
+/// A unit of backup work: a table (or part of one), or a share of the large objects.
+enum Job {
+    Table(WorkUnit),
+    LargeObjects(large_objects::LoUnit),
+}
+
+enum Done {
+    Table(table::UnitResult),
+    LargeObjects(large_objects::LoResult),
+}
+
+fn oid_list(oids: &[u32]) -> String {
+    const SHOWN: usize = 20;
+    let mut s: Vec<String> = oids.iter().take(SHOWN).map(u32::to_string).collect();
+    if oids.len() > SHOWN {
+        s.push(format!("… and {} more", oids.len() - SHOWN));
+    }
+    s.join(", ")
+}
+
+/// The manifest's record of the large objects: each object's metadata with what its
+/// content adds up to, and the parts' chunks as one content record.
+fn large_object_records(
+    meta: Vec<LargeObject>,
+    mut results: Vec<large_objects::LoResult>,
+) -> Option<LargeObjects> {
+    if meta.is_empty() {
+        return None;
+    }
+    results.sort_by_key(|r| r.part);
+    let mut content = std::collections::HashMap::new();
+    let mut data = TableRecord {
+        table_no: LARGE_OBJECTS_TABLE_NO,
+        oid: 0,
+        schema: "pg_catalog".into(),
+        name: "pg_largeobject".into(),
+        rows: 0,
+        raw_bytes: 0,
+        checksum: String::new(),
+        chunks: Vec::new(),
+        parts: Vec::new(),
+        copy_format: CopyFormat::Binary,
+    };
+    let mut total = TupleStats::default();
+    for r in results {
+        total.merge(r.stats);
+        data.raw_bytes += r.raw_bytes;
+        data.chunks.extend(r.chunks);
+        data.parts.push(PartRecord {
+            part: r.part,
+            start_page: 0,
+            end_page: None,
+            rows: r.stats.rows,
+            raw_bytes: r.raw_bytes,
+            checksum: format!("{:032x}", r.stats.checksum),
+        });
+        for c in r.objects {
+            content.insert(c.oid, (r.part, c));
+        }
+    }
+    data.rows = total.rows;
+    data.checksum = format!("{:032x}", total.checksum);
+    let objects = meta
+        .into_iter()
+        .filter_map(|object| {
+            let (part, c) = content.remove(&object.oid)?;
+            Some(LargeObjectRecord {
+                object,
+                part,
+                size: c.size,
+                sha256: c.sha256,
+            })
+        })
+        .collect();
+    Some(LargeObjects { objects, data })
+}
+
+/// Each table's COPY format, by position in the catalog: text for the tables binary
+/// COPY cannot carry (said in the log, with the types that are why), binary otherwise.
+fn copy_formats(
+    catalog: &Catalog,
+    text_copy: &std::collections::HashMap<u32, Vec<String>>,
+) -> Vec<CopyFormat> {
+    catalog
+        .tables
+        .iter()
+        .map(|t| match text_copy.get(&t.oid) {
+            Some(why) => {
+                tracing::info!("copying {} in text format: {}", t.name, why.join(", "));
+                CopyFormat::Text
+            }
+            None => CopyFormat::Binary,
+        })
+        .collect()
+}
+
 /// Folds the units' results into one record per table.
-fn table_records(catalog: &Catalog, mut results: Vec<table::UnitResult>) -> Vec<TableRecord> {
+fn table_records(
+    catalog: &Catalog,
+    formats: &[CopyFormat],
+    mut results: Vec<table::UnitResult>,
+) -> Vec<TableRecord> {
     results.sort_by_key(|r| (r.unit.table, r.unit.part));
     let mut out: Vec<TableRecord> = Vec::new();
     for r in results {
@@ -347,6 +515,7 @@ fn table_records(catalog: &Catalog, mut results: Vec<table::UnitResult>) -> Vec<
                 checksum: String::new(),
                 chunks: Vec::new(),
                 parts: Vec::new(),
+                copy_format: formats[r.unit.table],
             });
         }
         let rec = out.last_mut().expect("pushed above");

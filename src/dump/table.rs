@@ -1,5 +1,5 @@
-//! Streams one work unit (a table, or one page range of it): COPY out → tuple scanner
-//! → sealed chunks → store.
+//! Streams one work unit (a table, or one page range of it): COPY out → tuple (or
+//! text row) scanner → sealed chunks → store.
 
 use std::sync::Arc;
 
@@ -8,11 +8,12 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{DumpError, DumpOptions};
-use crate::archive::{BackupWriter, ChunkRecord};
+use crate::archive::{BackupWriter, ChunkRecord, CopyFormat};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
-use crate::pgcopy::{Cut, TupleScanner, TupleStats};
+use crate::pgcopy::text::text_session;
+use crate::pgcopy::{Cut, Scanner, TupleStats};
 use crate::plan::WorkUnit;
 use crate::progress::Progress;
 
@@ -36,9 +37,10 @@ pub(super) struct UnitResult {
 }
 
 /// The COPY statement of a unit: the whole table, or a TID range scan of its pages.
-fn copy_sql(table: &Table, unit: &WorkUnit) -> String {
+fn copy_sql(table: &Table, unit: &WorkUnit, format: CopyFormat) -> String {
+    let options = copy_options(format);
     match unit.pages {
-        None => table.copy_statement("TO STDOUT", "FORMAT binary"),
+        None => table.copy_statement("TO STDOUT", options),
         Some(r) => {
             let cols = table.copy_column_list();
             let cols = if cols.is_empty() { "".into() } else { cols };
@@ -48,16 +50,25 @@ fn copy_sql(table: &Table, unit: &WorkUnit) -> String {
                 .unwrap_or_default();
             format!(
                 "COPY (SELECT {cols} FROM ONLY {} WHERE ctid >= '({},0)'::pg_catalog.tid{upper}) \
-                 TO STDOUT (FORMAT binary)",
+                 TO STDOUT ({options})",
                 table.name, r.start
             )
         }
     }
 }
 
+/// The COPY option list that writes `format`.
+pub(super) fn copy_options(format: CopyFormat) -> &'static str {
+    match format {
+        CopyFormat::Binary => "FORMAT binary",
+        CopyFormat::Text => "FORMAT text",
+    }
+}
+
 pub(super) async fn dump_unit(
     client: &Client,
     table: &Table,
+    format: CopyFormat,
     unit: WorkUnit,
     writer: &Arc<BackupWriter>,
     opts: &DumpOptions,
@@ -82,8 +93,14 @@ pub(super) async fn dump_unit(
             )
         })?;
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
+    if format == CopyFormat::Text {
+        client
+            .batch_execute(&text_session(false))
+            .await
+            .map_err(|e| PgError::query("fix the settings text COPY depends on", e))?;
+    }
     let stream = client
-        .copy_out(&copy_sql(table, &unit))
+        .copy_out(&copy_sql(table, &unit, format))
         .await
         .map_err(copy_err)?;
     futures::pin_mut!(stream);
@@ -91,7 +108,7 @@ pub(super) async fn dump_unit(
     let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
     let uploader = tokio::spawn(upload(writer.clone(), table_no, unit.part, rx));
 
-    let mut scanner = TupleScanner::new();
+    let mut scanner = Scanner::new(format == CopyFormat::Text);
     let mut held: Option<Cut> = None;
     let mut index = 0u64;
     let mut stats = TupleStats::default();

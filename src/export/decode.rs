@@ -1,4 +1,7 @@
-//! One table's chunks → Arrow record batches of bounded size.
+//! One table's chunks → Arrow record batches of bounded size. Chunks hold binary
+//! tuples, or, for a table the backup copied in text format, text rows whose fields
+//! become Utf8 values with COPY's escapes decoded (every kind is then
+//! `Kind::Text(Text::Plain)`).
 
 use std::sync::Arc;
 
@@ -7,6 +10,7 @@ use arrow_schema::SchemaRef;
 
 use super::build::{Builder, Lossy, Problem};
 use super::kind::Kind;
+use crate::pgcopy::text::{decode_text_field, text_rows};
 use crate::pgcopy::{self, CopyFormatError};
 
 /// A batch is handed on once its rows hold this much COPY data: Arrow's string and
@@ -32,6 +36,8 @@ pub struct TableDecoder {
     bytes: usize,
     /// Rows decoded so far, over all batches: where an error happened.
     pub total_rows: u64,
+    /// The chunks hold COPY text rows instead of binary tuples.
+    text: bool,
 }
 
 impl TableDecoder {
@@ -50,7 +56,14 @@ impl TableDecoder {
             rows: 0,
             bytes: 0,
             total_rows: 0,
+            text: false,
         }
+    }
+
+    /// Reads the chunks as COPY text rows (a table the backup copied in text format).
+    pub fn text_rows(mut self) -> Self {
+        self.text = true;
+        self
     }
 
     /// Decodes a chunk's whole tuples, handing out every full batch to `emit`.
@@ -59,6 +72,9 @@ impl TableDecoder {
         chunk: &[u8],
         emit: &mut dyn FnMut(RecordBatch) -> Result<(), E>,
     ) -> Result<(), PushError<E>> {
+        if self.text {
+            return self.push_text(chunk, emit);
+        }
         for tuple in pgcopy::tuples(chunk) {
             let fields = tuple.map_err(|e| PushError::Decode(DecodeError::Framing(e)))?;
             let tuple_bytes = fields.byte_len();
@@ -78,12 +94,51 @@ impl TableDecoder {
                 b.append(field, lossy)
                     .map_err(|problem| PushError::Decode(DecodeError::Value { column, problem }))?;
             }
-            self.rows += 1;
-            self.total_rows += 1;
-            self.bytes += tuple_bytes;
-            if self.rows >= self.batch_rows || self.bytes >= BATCH_BYTES {
-                emit(self.take_batch()).map_err(PushError::Emit)?;
+            self.row_done(tuple_bytes, emit)?;
+        }
+        Ok(())
+    }
+
+    fn push_text<E>(
+        &mut self,
+        chunk: &[u8],
+        emit: &mut dyn FnMut(RecordBatch) -> Result<(), E>,
+    ) -> Result<(), PushError<E>> {
+        for row in text_rows(chunk) {
+            let row = row.map_err(|e| PushError::Decode(DecodeError::Framing(e)))?;
+            if row.field_count() != self.columns.len() {
+                return Err(PushError::Decode(DecodeError::FieldCount {
+                    expected: self.columns.len(),
+                    found: row.field_count(),
+                }));
             }
+            for (column, ((b, lossy), raw)) in self
+                .columns
+                .iter_mut()
+                .zip(self.lossy.iter_mut())
+                .zip(row.fields())
+                .enumerate()
+            {
+                let value = decode_text_field(raw);
+                b.append(value.as_deref(), lossy)
+                    .map_err(|problem| PushError::Decode(DecodeError::Value { column, problem }))?;
+            }
+            self.row_done(row.byte_len(), emit)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a decoded row and hands out the batch once it is full.
+    fn row_done<E>(
+        &mut self,
+        bytes: usize,
+        emit: &mut dyn FnMut(RecordBatch) -> Result<(), E>,
+    ) -> Result<(), PushError<E>> {
+        self.rows += 1;
+        self.total_rows += 1;
+        self.bytes += bytes;
+        if self.rows >= self.batch_rows || self.bytes >= BATCH_BYTES {
+            emit(self.take_batch()).map_err(PushError::Emit)?;
         }
         Ok(())
     }
@@ -249,6 +304,38 @@ mod tests {
                 column: 0,
                 problem: Problem::Special(_)
             })
+        ));
+    }
+
+    #[test]
+    fn text_rows_become_utf8_columns_with_escapes_decoded() {
+        let kinds = [Kind::Text(Text::Plain), Kind::Text(Text::Plain)];
+        let mut d = decoder(&kinds, 100, false).text_rows();
+        // Row 1: a value with an escaped tab, newline and backslash, and an array
+        // literal; row 2: NULL and an empty string.
+        let chunk = b"x\\tab\\n\\\\\t{a,\"b c\"}\n\\N\t\n";
+        d.push::<()>(chunk, &mut |_| Ok(())).unwrap();
+        let b = d.flush().unwrap();
+        let (a, c) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
+        assert_eq!(a.value(0), "x\tab\n\\");
+        assert_eq!(c.value(0), "{a,\"b c\"}");
+        assert!(a.is_null(1));
+        assert_eq!(c.value(1), "");
+        let err = d.push::<()>(b"1\t2\t3\n", &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(
+            err,
+            PushError::Decode(DecodeError::FieldCount {
+                expected: 2,
+                found: 3
+            })
+        ));
+        let cut = d.push::<()>(b"1\t2", &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(
+            cut,
+            PushError::Decode(DecodeError::Framing(CopyFormatError::UnterminatedRow))
         ));
     }
 

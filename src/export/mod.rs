@@ -22,9 +22,9 @@ use thiserror::Error;
 
 use self::build::{Lossy, Problem};
 use self::decode::{DecodeError, PushError, TableDecoder};
-use self::kind::{Kind, TypeChoices, TypeMap};
+use self::kind::{Kind, Text, TypeChoices, TypeMap};
 use self::sink::{Codec, Destination, FileFormat, FileMetadata, FileSink, Gate, SinkOptions};
-use crate::archive::{ArchiveError, BackupReader, TableRecord};
+use crate::archive::{ArchiveError, BackupReader, CopyFormat, TableRecord};
 use crate::catalog::Table;
 use crate::error::{Class, Classify};
 use crate::plan::scope::Scope;
@@ -463,8 +463,23 @@ fn plan_tables(
         let mut kinds = Vec::with_capacity(columns.len());
         let mut fields = Vec::with_capacity(columns.len());
         let mut described = Vec::with_capacity(columns.len());
+        // The backup holds such a table's values only as PostgreSQL prints them.
+        let text = record.copy_format == CopyFormat::Text;
+        if text {
+            warnings.push(format!(
+                "{}: the backup holds this table in COPY text format (a column's type has \
+                 no binary form, or is a reg* type): every column is exported as UTF-8 text \
+                 as PostgreSQL prints it",
+                table.name
+            ));
+        }
         for c in &columns {
-            match types.column(c.type_oid, &c.type_sql) {
+            let kind = if text {
+                Ok(Kind::Text(Text::Plain))
+            } else {
+                types.column(c.type_oid, &c.type_sql)
+            };
+            match kind {
                 Ok(k) => {
                     let mut f = k.field(&c.name, !c.not_null || k.may_become_null());
                     let mut md: HashMap<String, String> = f.metadata().clone().into();
@@ -624,6 +639,9 @@ impl FileCtx<'_> {
             batch_rows,
             self.opts.on_special_fail,
         );
+        if plan.record.copy_format == CopyFormat::Text {
+            decoder = decoder.text_rows();
+        }
         let chunks = &plan.record.chunks[task.chunks.clone()];
         // The next chunk downloads while this one is decoded.
         let fetch = |i: usize| {

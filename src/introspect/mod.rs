@@ -3,7 +3,11 @@
 
 mod types;
 
+mod large_objects;
 mod objects;
+mod text_copy;
+
+pub use large_objects::{read_large_objects, unreadable_large_objects};
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +16,8 @@ use tokio_postgres::Client;
 use crate::catalog::quote_ident;
 use crate::catalog::{
     Catalog, Column, Constraint, ConstraintKind, DatabaseProps, EnumType, IdentityKind, Index,
-    ObjKey, OwnedBy, PartitionOf, QualName, Schema, Sequence, Table, TableKind, PG_CLASS, PG_TYPE,
+    ObjKey, OwnedBy, PartitionOf, QualName, Role, Schema, Sequence, Table, TableKind, PG_CLASS,
+    PG_TYPE,
 };
 use crate::pg::PgError;
 use objects::acl;
@@ -26,8 +31,12 @@ pub struct Introspection {
     /// Objects present in the database that this version does not back up, as
     /// "kind: name" lines. Shown to the user and kept in the manifest.
     pub not_covered: Vec<String>,
-    /// Large objects in the database (not backed up).
+    /// Large objects in the database; the backup reads their metadata and content
+    /// itself when it carries them.
     pub large_objects: u64,
+    /// Tables (by OID) binary COPY cannot carry, with the types that are why: they
+    /// are copied in text format.
+    pub text_copy: HashMap<u32, Vec<String>>,
 }
 
 async fn query(
@@ -126,6 +135,7 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
     catalog.tables = read_tables(client).await?;
     catalog.objects = objects::read_objects(client, catalog.server_version_num).await?;
     catalog.database = Some(database_props(client, catalog.server_version_num).await?);
+    catalog.roles = read_roles(client).await?;
     let mut known: HashSet<ObjKey> = catalog.objects.iter().map(|o| o.key).collect();
     known.extend(catalog.tables.iter().map(Table::key));
     known.extend(
@@ -145,6 +155,7 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
     catalog.dependencies = objects::read_dependencies(client, &known).await?;
     break_check_cycles(&mut catalog);
     catalog.types = types::read_types(client, &catalog.tables).await?;
+    let text_copy = text_copy::read_text_copy(client, &catalog).await?;
 
     let not_covered = query(client, "coverage", include_str!("sql/not_covered.sql"), &[])
         .await?
@@ -161,6 +172,7 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
         .get::<_, i64>(0) as u64;
     Ok(Introspection {
         large_objects,
+        text_copy,
         catalog,
         server_version: server.get("server_version"),
         database: server.get("database"),
@@ -186,6 +198,31 @@ fn break_check_cycles(cat: &mut Catalog) {
     cat.dependencies.retain(|d| {
         !(tables.contains(&d.dependent) && edges.contains(&(d.referenced, d.dependent)))
     });
+}
+
+async fn read_roles(client: &Client) -> Result<Vec<Role>, PgError> {
+    Ok(query(client, "roles", include_str!("sql/roles.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| Role {
+            name: r.get("name"),
+            superuser: r.get("rolsuper"),
+            inherit: r.get("rolinherit"),
+            create_role: r.get("rolcreaterole"),
+            create_db: r.get("rolcreatedb"),
+            login: r.get("rolcanlogin"),
+            replication: r.get("rolreplication"),
+            bypass_rls: r.get("rolbypassrls"),
+            connection_limit: r.get("rolconnlimit"),
+            valid_until: r.get("valid_until"),
+            comment: r.get("comment"),
+            member_of: r
+                .get::<_, Vec<String>>("member_of")
+                .into_iter()
+                .zip(r.get::<_, Vec<bool>>("admin_option"))
+                .collect(),
+        })
+        .collect())
 }
 
 async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {

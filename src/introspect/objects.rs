@@ -87,7 +87,11 @@ const QUERIES: &[(&str, Range<i32>, &str)] = &[
         ANY,
         include_str!("sql/objects/event_triggers.sql"),
     ),
-    ("transforms", ANY, include_str!("sql/objects/transforms.sql")),
+    (
+        "transforms",
+        ANY,
+        include_str!("sql/objects/transforms.sql"),
+    ),
     (
         "system privileges",
         ANY,

@@ -9,10 +9,12 @@
 //! succeeded and what did not, and `--clean` can re-run it.
 
 mod data;
+mod large_objects;
 mod parallel;
 mod table;
 mod target;
 
+pub use large_objects::included as includes_large_objects;
 pub use table::type_remapper;
 pub use target::TargetState;
 
@@ -79,6 +81,19 @@ pub enum LoadError {
     },
     #[error("a restore worker stopped unexpectedly: {0}")]
     Worker(String),
+    /// Large objects keep their OIDs, so one already there under such an OID blocks
+    /// the restore.
+    #[error("the target database already has {} of the large objects to restore (OIDs {})", .0.len(), oid_list(.0))]
+    LargeObjectsExist(Vec<u32>),
+}
+
+fn oid_list(oids: &[u32]) -> String {
+    const SHOWN: usize = 20;
+    let mut s: Vec<String> = oids.iter().take(SHOWN).map(u32::to_string).collect();
+    if oids.len() > SHOWN {
+        s.push(format!("… and {} more", oids.len() - SHOWN));
+    }
+    s.join(", ")
 }
 
 impl From<WorkerLost> for LoadError {
@@ -93,6 +108,7 @@ impl Classify for LoadError {
             LoadError::Pg(e) => e.class(),
             LoadError::Archive(e) => e.class(),
             LoadError::NotEmpty(_)
+            | LoadError::LargeObjectsExist(_)
             | LoadError::MissingTables(_)
             | LoadError::MissingParents(_)
             | LoadError::WouldOrphan(_) => Class::Usage,
@@ -111,6 +127,13 @@ impl Classify for LoadError {
             LoadError::NotEmpty(_) => Some(
                 "restore into a new, empty database (createdb, or --create), add --clean to \
                  drop and recreate them, or --data-only to reload their rows"
+                    .into(),
+            ),
+            LoadError::LargeObjectsExist(_) => Some(
+                "nothing was restored; tables refer to large objects by OID, so they are \
+                 restored under the same OIDs: restore into a new, empty database, add \
+                 --clean to replace those large objects, or leave the large objects out \
+                 with --no-large-objects"
                     .into(),
             ),
             LoadError::MissingTables(_) => Some(
@@ -136,6 +159,13 @@ impl Classify for LoadError {
                     "objects outside the restore depend on it, and restore never drops them \
                      (no CASCADE): restore them too (-t), drop them yourself, or reload the \
                      rows only with --data-only"
+                        .into(),
+                ),
+                Some("42704") if source.to_string().contains("role \"") => Some(
+                    "roles belong to the cluster, not the backup's database: --create-roles \
+                     creates the ones the backup names, --role-map OLD=NEW puts another role \
+                     in a missing one's place, and --no-owner/--no-privileges leave owners \
+                     and grants out"
                         .into(),
                 ),
                 Some("42P01" | "42704" | "42883" | "3F000") if *partial => Some(
@@ -190,6 +220,11 @@ pub struct LoadOptions {
     /// Loading into existing tables: also empty the tables outside the restore that
     /// reference them.
     pub cascade: bool,
+    /// Roles the target cluster may lack: create them, or map them to others.
+    pub roles: RoleOptions,
+    /// Restore the backup's large objects (`--large-objects`/`--no-large-objects`);
+    /// `None`: as pg_restore, with a whole restore but not a partial one.
+    pub large_objects: Option<bool>,
 }
 
 impl Default for LoadOptions {
@@ -201,8 +236,19 @@ impl Default for LoadOptions {
             clean: None,
             ddl: DdlOptions::default(),
             cascade: false,
+            roles: RoleOptions::default(),
+            large_objects: None,
         }
     }
+}
+
+/// What a restore does about the roles the backup names (see [`crate::ddl::create_roles`]).
+#[derive(Debug, Clone, Default)]
+pub struct RoleOptions {
+    /// Create the recorded roles the target cluster lacks (`--create-roles`).
+    pub create: bool,
+    /// Put the second role wherever the backup names the first (`--role-map OLD=NEW`).
+    pub map: std::collections::HashMap<String, String>,
 }
 
 /// A step of the restore that failed, and why.
@@ -272,6 +318,21 @@ pub async fn check_target(
     target::inspect(&admin, scope, opts).await
 }
 
+/// Connects to `target` and refuses it when it already holds a large object under an
+/// OID the restore would give one of the backup's, changing nothing.
+pub async fn check_large_objects(
+    target: &ConnSpec,
+    manifest: &crate::archive::Manifest,
+    scope: &Scope,
+    opts: &LoadOptions,
+) -> Result<(), LoadError> {
+    if !large_objects::included(manifest, scope, opts) {
+        return Ok(());
+    }
+    let admin = target.connect().await?;
+    large_objects::check_target(&admin, manifest, opts).await
+}
+
 /// What the restore leaves out because the target lacks what it points at: foreign
 /// keys to tables that are not there, partition attachments to missing parents.
 fn fit_to_target(cat: &mut Catalog, state: &TargetState) -> Vec<String> {
@@ -320,6 +381,9 @@ fn fit_to_target(cat: &mut Catalog, state: &TargetState) -> Vec<String> {
 /// must exist, then the objects.
 pub fn pre_data_statements(scope: &Scope, opts: &LoadOptions) -> Vec<String> {
     let mut pre = Vec::new();
+    if opts.roles.create {
+        pre.extend(crate::ddl::create_roles(&scope.catalog));
+    }
     if let Some(if_exists) = opts.clean {
         pre.extend(crate::ddl::drops(&scope.catalog, if_exists));
     }
@@ -344,6 +408,10 @@ pub async fn run(
     let admin = target.connect().await?;
     prepare_session(&admin).await?;
     let state = target::inspect(&admin, scope, opts).await?;
+    let with_large_objects = large_objects::included(reader.manifest(), scope, opts);
+    if with_large_objects {
+        large_objects::check_target(&admin, reader.manifest(), opts).await?;
+    }
     let mut scope = scope.clone();
     let mut warnings = fit_to_target(&mut scope.catalog, &state);
     if opts.sections.data && !opts.sections.pre_data && !state.referencing.is_empty() {
@@ -385,6 +453,10 @@ pub async fn run(
         if let Err(e) = run_in_transaction(&admin, "sequence values", &values, scope.partial).await
         {
             failed.push(Failure::new("sequence values", &e));
+        }
+        if with_large_objects {
+            progress.phase("large objects");
+            failed.extend(large_objects::load(target, reader, opts, progress.clone()).await?);
         }
     }
 

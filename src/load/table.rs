@@ -1,6 +1,8 @@
 //! Loads one table, or one part of a split table: chunks fetched and opened ahead
 //! (bounded), checked against the manifest, type OIDs inside values rewritten for the
-//! target, streamed into `COPY … FROM STDIN (FORMAT binary)` in one transaction.
+//! target, streamed into `COPY … FROM STDIN (FORMAT binary)` in one transaction. A
+//! table the backup copied in text format is streamed into `COPY … FROM STDIN` in
+//! text format, as is: its values name objects, never OIDs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +12,14 @@ use futures::{SinkExt, StreamExt, TryStreamExt};
 use tokio_postgres::Client;
 
 use super::{LoadError, LoadedTable};
-use crate::archive::{ArchiveError, BackupReader, ChunkRecord, TableRecord};
+use crate::archive::{ArchiveError, BackupReader, ChunkRecord, CopyFormat, TableRecord};
 use crate::catalog::types::{TypeInfo, TypeShape};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
 use crate::pgcopy::remap::{RemapError, Remapper, Shape, TypeGraph};
-use crate::pgcopy::{header, scan_tuples, TupleStats, TRAILER};
+use crate::pgcopy::text::text_session;
+use crate::pgcopy::{header, scan_text_rows, scan_tuples, TupleStats, TRAILER};
 use crate::progress::Progress;
 
 /// Chunks fetched and opened ahead of the one being sent.
@@ -137,13 +140,26 @@ pub(super) async fn copy_part(
         .ok_or_else(|| ArchiveError::Corrupt(format!("the manifest has no data for {label}")))?
         .clone();
     let (want_rows, want_checksum) = expected(&rec, part)?;
-    let remap = Arc::new(type_remapper(client, table, &reader.manifest().catalog.types).await?);
+    let text = rec.copy_format == CopyFormat::Text;
+    let remap = Arc::new(if text {
+        Remapper::default()
+    } else {
+        type_remapper(client, table, &reader.manifest().catalog.types).await?
+    });
     progress.table_started(&label);
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
-    let options = if freeze {
-        "FORMAT binary, FREEZE"
-    } else {
-        "FORMAT binary"
+    if text {
+        // The values were printed under these settings; read them back under them.
+        client
+            .batch_execute(&text_session(true))
+            .await
+            .map_err(|e| pg("fix the settings text COPY depends on for", e))?;
+    }
+    let options = match (text, freeze) {
+        (false, true) => "FORMAT binary, FREEZE",
+        (false, false) => "FORMAT binary",
+        (true, true) => "FORMAT text, FREEZE",
+        (true, false) => "FORMAT text",
     };
     let sql = table.copy_statement("FROM STDIN", options);
     let sink = client
@@ -151,9 +167,11 @@ pub(super) async fn copy_part(
         .await
         .map_err(|e| pg("copy into", e))?;
     futures::pin_mut!(sink);
-    sink.send(Bytes::copy_from_slice(&header()))
-        .await
-        .map_err(|e| pg("copy into", e))?;
+    if !text {
+        sink.send(Bytes::copy_from_slice(&header()))
+            .await
+            .map_err(|e| pg("copy into", e))?;
+    }
 
     let chunks: Vec<ChunkRecord> = rec.part_chunks(part).cloned().collect();
     let opened = futures::stream::iter(chunks)
@@ -165,7 +183,12 @@ pub(super) async fn copy_part(
                 let index = chunk.index;
                 on_cpu_pool(move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
                     let mut data = reader.open_chunk(&rec, &chunk, &object)?;
-                    let stats = scan_tuples(&data).map_err(|source| LoadError::Tuples {
+                    let scanned = if text {
+                        scan_text_rows(&data)
+                    } else {
+                        scan_tuples(&data)
+                    };
+                    let stats = scanned.map_err(|source| LoadError::Tuples {
                         table: label.clone(),
                         chunk: index,
                         source,
@@ -213,9 +236,11 @@ pub(super) async fn copy_part(
             want: want_checksum,
         });
     }
-    sink.send(Bytes::from_static(&TRAILER))
-        .await
-        .map_err(|e| pg("copy into", e))?;
+    if !text {
+        sink.send(Bytes::from_static(&TRAILER))
+            .await
+            .map_err(|e| pg("copy into", e))?;
+    }
     let rows = sink
         .as_mut()
         .finish()

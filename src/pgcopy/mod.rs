@@ -4,15 +4,18 @@
 //! tuples (`i16` field count, per field an `i32` length or -1 for NULL, then the bytes),
 //! then a trailer (`i16` -1). PostgreSQL's CopyData messages are not aligned to tuples,
 //! so the backup cuts the raw stream here, at tuple boundaries, which is what lets every
-//! chunk be decoded, counted and checksummed on its own. Pure code: no I/O, no async.
+//! chunk be decoded, counted and checksummed on its own. Tables binary COPY cannot
+//! carry are copied in text format instead ([`text`]). Pure code: no I/O, no async.
 
 #[cfg(test)]
 mod props;
 pub mod remap;
 mod scanner;
+pub mod text;
 pub mod value;
 
 pub use scanner::{Cut, TupleScanner};
+pub use text::{scan_text_rows, Scanner, TextScanner};
 
 use thiserror::Error;
 
@@ -50,6 +53,8 @@ pub enum CopyFormatError {
     Truncated,
     #[error("data follows the COPY trailer")]
     TrailingData,
+    #[error("the text COPY data ends inside a row (no newline after its last row)")]
+    UnterminatedRow,
 }
 
 /// What a run of whole tuples contains: how many, and an order-independent checksum.

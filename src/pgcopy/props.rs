@@ -319,3 +319,47 @@ fn huge_dimensions_before_a_zero_one_make_an_empty_array() {
     assert_eq!(h.len(), 0);
     assert!(h.is_empty());
 }
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config())]
+
+    /// Text rows: however a stream is fed, the cuts hold whole rows that add up to the
+    /// stream's rows; a stream cut inside a row is an error at the end; any field
+    /// decodes without a panic and never grows.
+    #[test]
+    fn text_scanner_cuts_whole_rows_of_any_bytes(
+        data in prop::collection::vec(
+            prop::sample::select(vec![b'\n', b'\t', b'\\', b'N', b'x', b'7', 0xff]),
+            0..300,
+        ),
+        piece in 1usize..50,
+        cut_at in 1usize..200,
+    ) {
+        let mut sc = super::TextScanner::new();
+        let mut total = TupleStats::default();
+        for part in data.chunks(piece) {
+            sc.feed(part);
+            if sc.ready_bytes() >= cut_at {
+                let c = sc.cut();
+                prop_assert_eq!(super::scan_text_rows(&c.data).unwrap(), c.stats);
+                total.merge(c.stats);
+            }
+        }
+        let whole = data.ends_with(b"\n") || data.is_empty();
+        match sc.finish() {
+            Ok(last) => {
+                prop_assert!(whole);
+                total.merge(last.stats);
+                prop_assert_eq!(total, super::scan_text_rows(&data).unwrap());
+            }
+            Err(_) => prop_assert!(!whole),
+        }
+        for row in super::text::text_rows(&data).flatten() {
+            for f in row.fields() {
+                if let Some(v) = super::text::decode_text_field(f) {
+                    prop_assert!(v.len() <= f.len());
+                }
+            }
+        }
+    }
+}

@@ -517,6 +517,39 @@ impl Catalog {
         }
     }
 
+    /// Whether binary COPY cannot carry a value of the type, so a table with such a
+    /// column is backed up, and exported, as COPY text (README): the type or one inside
+    /// it has no binary send function (aclitem) or is a reg* type (a bare OID in
+    /// binary form).
+    fn needs_text(&self, oid: u32, depth: usize) -> bool {
+        let t = self.t(oid);
+        const REG: [&str; 11] = [
+            "regclass",
+            "regcollation",
+            "regconfig",
+            "regdictionary",
+            "regnamespace",
+            "regoper",
+            "regoperator",
+            "regproc",
+            "regprocedure",
+            "regrole",
+            "regtype",
+        ];
+        let reg = t.nsp == "pg_catalog" && REG.contains(&t.typname.as_str());
+        if t.send == "-" || reg || depth > 32 {
+            return true;
+        }
+        let inner = |o: u32| o != 0 && self.needs_text(o, depth + 1);
+        match t.typtype.as_str() {
+            "d" => inner(t.base),
+            "c" => self.attrs[&t.relid].iter().any(|(_, f, _)| inner(*f)),
+            "r" => inner(t.range_sub.unwrap_or(0)),
+            "m" => inner(t.multirange_of.unwrap_or(0)),
+            _ => t.elem != 0 && t.len == -1 && inner(t.elem),
+        }
+    }
+
     /// A numeric column that maps to a Decimal (specials become NULL there).
     fn is_decimal(typmod: i32) -> bool {
         matches!(Self::numeric_ps(typmod), Some((p, _)) if p <= 76)
@@ -798,19 +831,38 @@ async fn columns(client: &Client, qname: &str) -> Vec<Col> {
 }
 
 /// Every row of `qname` (ONLY: the export holds the table's own rows), canonical.
-async fn server_rows(client: &Client, cat: &Catalog, qname: &str, cols: &[Col]) -> Vec<Vec<Value>> {
+/// `text`: the table is exported as COPY text, each value as its output function
+/// prints it with an empty search_path (reg* values schema-qualified).
+async fn server_rows(
+    client: &Client,
+    cat: &Catalog,
+    qname: &str,
+    cols: &[Col],
+    text: bool,
+) -> Vec<Vec<Value>> {
     let exprs: Vec<String> = cols
         .iter()
-        .map(|c| cat.canon(c.oid, c.typmod, &quote_ident(&c.name), 0))
+        .map(|c| {
+            let x = quote_ident(&c.name);
+            if text {
+                format!("CASE WHEN {x} IS NULL THEN NULL ELSE to_jsonb(format('%s', {x})) END")
+            } else {
+                cat.canon(c.oid, c.typmod, &x, 0)
+            }
+        })
         .collect();
     let sql = format!(
         "SELECT to_jsonb(ARRAY[{}]::jsonb[])::text FROM ONLY {qname}",
         exprs.join(", ")
     );
-    client
-        .query(&sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("oracle query on {qname} failed: {e:?}\n{sql}"))
+    if text {
+        client.batch_execute("SET search_path = ''").await.unwrap();
+    }
+    let rows = client.query(&sql, &[]).await;
+    if text {
+        client.batch_execute("RESET search_path").await.unwrap();
+    }
+    rows.unwrap_or_else(|e| panic!("oracle query on {qname} failed: {e:?}\n{sql}"))
         .iter()
         .map(|r| {
             let text: String = r.get(0);
@@ -965,6 +1017,7 @@ async fn check_table(
     problems: &mut Vec<String>,
 ) {
     let cols = columns(client, qname).await;
+    let text = cols.iter().any(|c| cat.needs_text(c.oid, 0));
     let fields = ds["fields"].as_array().unwrap();
     let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
     let want_names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
@@ -975,7 +1028,11 @@ async fn check_table(
         return;
     }
     for (f, c) in fields.iter().zip(&cols) {
-        let want = cat.arrow(c.oid, c.typmod, o);
+        let want = if text {
+            "string".to_owned()
+        } else {
+            cat.arrow(c.oid, c.typmod, o)
+        };
         if !same_arrow(f["compact"].as_str().unwrap_or_default(), &want) {
             problems.push(format!(
                 "{qname}.{} ({}): Arrow type {} (pyarrow: {}), expected {want}",
@@ -991,7 +1048,8 @@ async fn check_table(
         // Nullability follows NOT NULL (README), except that a column whose values may
         // become NULL as special values may be nullable anyway.
         let nullable = f["nullable"].as_bool().unwrap_or(true);
-        if nullable == c.not_null && !(nullable && cat.can_be_special(c.oid, c.typmod)) {
+        let special = !text && cat.can_be_special(c.oid, c.typmod);
+        if nullable == c.not_null && !(nullable && special) {
             problems.push(format!(
                 "{qname}.{} ({}): nullable is {nullable}, the column is{} NOT NULL",
                 c.name,
@@ -999,7 +1057,7 @@ async fn check_table(
                 if c.not_null { "" } else { " not" }
             ));
         }
-        if cat.kind(c.oid) == Kind::Money && f["metadata"]["pgbunker.unit"].is_null() {
+        if !text && cat.kind(c.oid) == Kind::Money && f["metadata"]["pgbunker.unit"].is_null() {
             problems.push(format!(
                 "{qname}.{}: money field without pgbunker.unit metadata ({})",
                 c.name, f["metadata"]
@@ -1060,7 +1118,7 @@ async fn check_table(
             .map(|(v, c)| cat.normalize(c.oid, v))
             .collect()
     };
-    let mut want: Vec<Vec<Value>> = server_rows(client, cat, qname, &cols)
+    let mut want: Vec<Vec<Value>> = server_rows(client, cat, qname, &cols, text)
         .await
         .iter()
         .map(|r| norm(r))
@@ -1713,6 +1771,34 @@ async fn the_torture_fixture_exports_as_the_server_has_it() {
         }
     }
     assert_clean("export of the torture fixture", &problems);
+}
+
+/// A table with reg* and aclitem columns is held as COPY text (README): every column,
+/// ordinary ones too, exports as Utf8 of the server's text form, COPY's escapes
+/// decoded, NULL as null; a warning says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_held_as_text_exports_its_columns_as_text() {
+    let w = World::start();
+    w.empty_db("refs").await;
+    run_sql(&w, "refs", crate::text_copy::SOURCE).await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "refs", &["--chunk-size-kb", "64"]));
+    let out = w.dir.path().join("out").display().to_string();
+    let report = export_ok(&repo, &out, &["-j", "2"], &[]);
+    let read = read_export(&out, None);
+    let mut problems = check_table_set(&w, "refs", &report).await;
+    problems.extend(check_export(&w, "refs", &report, &read, Opts::default()).await);
+    let warns = warnings(&report);
+    if !warns
+        .iter()
+        .any(|w| w.contains("\"refs\"") && w.contains("text format"))
+    {
+        problems.push(format!("no warning says app.refs is text: {warns:#?}"));
+    }
+    if warns.iter().any(|w| w.contains("plain")) {
+        problems.push(format!("app.plain is binary, yet warned about: {warns:#?}"));
+    }
+    assert_clean("export of a table held as text", &problems);
 }
 
 // ---------------------------------------------------------------------------

@@ -152,3 +152,19 @@ async fn freshly_written_objects_match_the_json_schemas() {
     let repo = w.backed_up().await;
     check_schemas(Path::new(&repo)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_with_large_objects_matches_the_json_schema() {
+    let w = World::start();
+    w.empty_db("blobs").await;
+    crate::support::run_sql(
+        &w,
+        "blobs",
+        "SELECT lo_from_bytea(8880001, 'x'); COMMENT ON LARGE OBJECT 8880001 IS 'c'; \
+         GRANT SELECT ON LARGE OBJECT 8880001 TO PUBLIC",
+    )
+    .await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "blobs", &[]));
+    check_schemas(Path::new(&repo)).await;
+}

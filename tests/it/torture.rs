@@ -4,7 +4,7 @@
 
 use pgbunker::pg::ConnSpec;
 
-use crate::support::{ok, stderr, World};
+use crate::support::{ok, World};
 
 /// Loads the fixture into a new database `name`, as two batches: data.sql uses enum
 /// values schema.sql adds, which PostgreSQL refuses in the transaction that added them.
@@ -26,20 +26,48 @@ async fn the_torture_fixture_round_trips() {
     let w = World::start();
     torture_db(&w, "torture").await;
     let repo = w.init_repo("repo");
-    // Large objects are not carried: the backup refuses until told to leave them out,
-    // and then names them.
-    let refused = w.backup(&repo, "torture", &[]);
-    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains("5 large object(s)"),
-        "{}",
-        stderr(&refused)
-    );
-    let out = ok(w.backup(&repo, "torture", &["--json", "--skip-large-objects"]));
+    // A plain backup carries the large objects, under their OIDs, with owner,
+    // privileges and comment.
+    let out = ok(w.backup(&repo, "torture", &["--json"]));
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     let gaps: Vec<String> = serde_json::from_value(r["not_covered"].clone()).unwrap();
+    assert!(gaps.iter().all(|g| !g.contains("large object")), "{gaps:?}");
     w.empty_db("restored").await;
     ok(w.restore(&repo, "latest", "restored"));
     w.assert_same("torture", "restored").await;
+    crate::census::assert_same_census(&w.pg.conn("torture"), &w.pg.conn("restored")).await;
+    let source = large_objects(&w, "torture").await;
+    assert_eq!(source.len(), 5, "{source:?}");
+    assert_eq!(large_objects(&w, "restored").await, source);
+
+    // --skip-large-objects leaves them out and says so.
+    let out = ok(w.backup(&repo, "torture", &["--json", "--skip-large-objects"]));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gaps: Vec<String> = serde_json::from_value(r["not_covered"].clone()).unwrap();
     assert_eq!(gaps, vec!["large objects: 5 large object(s)"]);
+    w.empty_db("without").await;
+    ok(w.restore(&repo, "latest", "without"));
+    assert!(large_objects(&w, "without").await.is_empty());
+}
+
+/// Every large object of `db`: `(oid, owner, acl, comment, md5 of the content)`.
+pub async fn large_objects(
+    w: &World,
+    db: &str,
+) -> Vec<(u32, String, Option<String>, Option<String>, String)> {
+    w.pg.conn(db)
+        .connect()
+        .await
+        .unwrap()
+        .query(
+            "SELECT m.oid, pg_get_userbyid(m.lomowner)::text, m.lomacl::text, \
+             obj_description(m.oid, 'pg_largeobject'), md5(lo_get(m.oid)) \
+             FROM pg_largeobject_metadata m ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
 }

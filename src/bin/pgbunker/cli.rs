@@ -84,10 +84,17 @@ pub enum Command {
         lock_wait_timeout: Option<f64>,
         #[command(flatten)]
         select: SelectArgs,
-        /// Back up a database that holds large objects (pg_largeobject), leaving them
-        /// out: pgbunker does not carry them, and without this flag refuses such a
-        /// backup rather than drop them unnoticed. They are listed as not covered.
-        #[arg(long)]
+        /// Also back up the large objects when -t/-n choose tables or schemas (as
+        /// pg_dump's -b): a backup of the whole database carries them anyway.
+        #[arg(short = 'b', long, conflicts_with = "skip_large_objects")]
+        large_objects: bool,
+        /// Leave the large objects out (pg_dump's -B); the backup lists them as not
+        /// covered.
+        #[arg(
+            short = 'B',
+            long = "no-large-objects",
+            visible_alias = "skip-large-objects"
+        )]
         skip_large_objects: bool,
         /// Connection string or URL of the database (else -d, else PG* variables).
         #[arg(value_name = "DBURL")]
@@ -174,6 +181,25 @@ pub enum Command {
         /// Do not restore privileges (GRANT/REVOKE, default privileges).
         #[arg(short = 'x', long)]
         no_privileges: bool,
+        /// Create the roles the backup's objects name (owners, grantees, policy roles)
+        /// that the target cluster lacks, with their attributes and memberships and
+        /// without passwords, as `pg_dumpall --globals-only --no-role-passwords` would;
+        /// roles that exist are left as they are. Needs CREATEROLE (superuser for
+        /// superuser roles).
+        #[arg(long)]
+        create_roles: bool,
+        /// Put role NEW wherever the backup names role OLD (owners, grants, policies,
+        /// default privileges, user mappings); repeatable.
+        #[arg(long, value_name = "OLD=NEW", value_parser = role_pair)]
+        role_map: Vec<(String, String)>,
+        /// Also restore the backup's large objects when -t/-n choose tables or schemas
+        /// (a whole restore brings them anyway). They keep their OIDs: a target that
+        /// has a large object under one of them is refused unless --clean.
+        #[arg(short = 'b', long, conflicts_with = "no_large_objects")]
+        large_objects: bool,
+        /// Leave the backup's large objects out.
+        #[arg(short = 'B', long)]
+        no_large_objects: bool,
         /// Skip ANALYZE after loading.
         #[arg(long)]
         no_analyze: bool,
@@ -536,5 +562,17 @@ impl SelectArgs {
             exclude_tables: self.exclude_table.clone(),
             exclude_schemas: self.exclude_schema.clone(),
         }
+    }
+}
+
+/// `OLD=NEW` of `--role-map`: two role names, neither empty.
+fn role_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() && !new.contains('=') => {
+            Ok((old.to_owned(), new.to_owned()))
+        }
+        _ => Err(format!(
+            "expected OLD=NEW, two role names (e.g. --role-map app_owner=clinic_owner), got {s:?}"
+        )),
     }
 }

@@ -18,7 +18,7 @@ use pgbunker::commands::audit::audited;
 use pgbunker::commands::{self, CommandError, RepoAccess};
 use pgbunker::ddl::DdlOptions;
 use pgbunker::error::Classify;
-use pgbunker::load::{LoadOptions, Sections};
+use pgbunker::load::{LoadOptions, RoleOptions, Sections};
 use pgbunker::progress::{NoProgress, Progress};
 
 use cli::{Cli, Command, RepoArg, SectionArg};
@@ -264,6 +264,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             chunk_size_kb,
             lock_wait_timeout,
             select,
+            large_objects,
             skip_large_objects,
             dburl,
             dbname,
@@ -298,6 +299,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                     lock_wait_timeout,
                     selection: select.selection(),
                     skip_large_objects: *skip_large_objects,
+                    large_objects: *large_objects,
                 },
             };
             let report = audited(
@@ -325,6 +327,10 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             section,
             no_owner,
             no_privileges,
+            create_roles,
+            role_map,
+            large_objects,
+            no_large_objects,
             no_analyze,
             no_preflight,
             dry_run,
@@ -371,6 +377,15 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                         privileges: !no_privileges,
                     },
                     cascade: *cascade,
+                    roles: RoleOptions {
+                        create: *create_roles,
+                        map: role_map.iter().cloned().collect(),
+                    },
+                    large_objects: match (large_objects, no_large_objects) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
                 },
                 preflight: !no_preflight,
                 selection: select.selection(),

@@ -8,7 +8,8 @@ SELECT con.conrelid, con.conname, con.contype::text AS contype,
        pg_catalog.obj_description(con.oid, 'pg_constraint') AS comment,
        con.conislocal,
        pin.nspname AS parent_index_schema, pic.relname AS parent_index,
-       ci.relname AS index_name, pg_catalog.obj_description(con.conindid, 'pg_class') AS index_comment,
+       ci.relname AS index_name,
+       CASE WHEN ci.oid IS NOT NULL THEN pg_catalog.obj_description(ci.oid, 'pg_class') END AS index_comment,
        con.contype = 'c' AND EXISTS (
          SELECT 1 FROM pg_catalog.pg_depend d
          JOIN pg_catalog.pg_depend fd ON fd.classid = 'pg_catalog.pg_proc'::regclass

@@ -14,7 +14,7 @@ WITH da AS (
          -- acldefault's code for sequences is 's' ('S' is a foreign server there)
          pg_catalog.acldefault(CASE WHEN d.defaclobjtype = 'S' THEN 's'::"char" ELSE d.defaclobjtype END,
                                d.defaclrole) AS builtin,
-         pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I %s', pg_catalog.pg_get_userbyid(d.defaclrole),
+         pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %s %s', pg_catalog.format('"%s"', pg_catalog.replace(pg_catalog.pg_get_userbyid(d.defaclrole)::text, '"', '""')),
                            CASE WHEN n.nspname IS NOT NULL
                                 THEN pg_catalog.format('IN SCHEMA %I ', n.nspname) ELSE '' END) AS prefix
   FROM pg_catalog.pg_default_acl d
@@ -33,7 +33,7 @@ WITH da AS (
            CASE WHEN pg_catalog.count(*) = b.nall THEN 'ALL'
                 ELSE pg_catalog.string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) END,
            b.objtype,
-           CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END)
+           CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.format('"%s"', pg_catalog.replace(pg_catalog.pg_get_userbyid(x.grantee)::text, '"', '""')) END)
            AS stmt
   FROM base b
   CROSS JOIN LATERAL pg_catalog.unnest(b.base) WITH ORDINALITY AS r(item, ord)
@@ -47,7 +47,7 @@ WITH da AS (
            CASE WHEN pg_catalog.count(*) = b.nall THEN 'ALL'
                 ELSE pg_catalog.string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) END,
            b.objtype,
-           CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
+           CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.format('"%s"', pg_catalog.replace(pg_catalog.pg_get_userbyid(x.grantee)::text, '"', '""')) END,
            CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
   FROM base b
   CROSS JOIN LATERAL pg_catalog.unnest(b.acl) WITH ORDINALITY AS g(item, ord)

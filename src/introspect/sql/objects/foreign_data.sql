@@ -71,7 +71,7 @@ SELECT 'pg_catalog.pg_user_mapping'::regclass::oid, um.umid,
        CASE WHEN um.umuser = 0 THEN 'PUBLIC' ELSE um.usename::text END || ' SERVER ' || um.srvname,
        'pre-data',
        ARRAY[pg_catalog.format('CREATE USER MAPPING FOR %s SERVER %I%s',
-         CASE WHEN um.umuser = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(um.usename) END,
+         CASE WHEN um.umuser = 0 THEN 'PUBLIC' ELSE pg_catalog.format('"%s"', pg_catalog.replace(um.usename::text, '"', '""')) END,
          um.srvname,
          COALESCE((SELECT ' OPTIONS (' || pg_catalog.string_agg(pg_catalog.quote_ident(o.option_name) || ' '
                                                                 || pg_catalog.quote_literal(o.option_value), ', '

@@ -9,7 +9,7 @@ SELECT 'pg_catalog.pg_policy'::regclass::oid AS classid, p.oid AS objid,
                CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
                              WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
                pg_catalog.array_to_string(ARRAY(
-                 SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END
+                 SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.format('"%s"', pg_catalog.replace(pg_catalog.pg_get_userbyid(r)::text, '"', '""')) END
                  FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY AS u(r, i) ORDER BY i), ', '),
                CASE WHEN p.polqual IS NOT NULL
                     THEN ' USING (' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')' ELSE '' END,

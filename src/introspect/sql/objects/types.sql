@@ -81,6 +81,13 @@ WITH ut AS (
                       THEN ', multirange_type_name = '
                            || ((pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid)::regtype::text
                       ELSE '' END)]
+         -- The multirange type comes with the range, its comment does not (pg_dump
+         -- loses it).
+         || ARRAY(SELECT pg_catalog.format('COMMENT ON TYPE %s IS %L', m.oid::regtype::text, d.description)
+                  FROM pg_catalog.pg_type m
+                  JOIN pg_catalog.pg_description d ON d.classoid = 'pg_catalog.pg_type'::regclass
+                                                  AND d.objoid = m.oid AND d.objsubid = 0
+                  WHERE m.oid = (pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid)
   FROM ut JOIN pg_catalog.pg_range rg ON rg.rngtypid = ut.oid
   JOIN pg_catalog.pg_type st ON st.oid = rg.rngsubtype
   JOIN pg_catalog.pg_opclass opc ON opc.oid = rg.rngsubopc

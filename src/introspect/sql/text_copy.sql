@@ -1,0 +1,41 @@
+-- Tables binary COPY cannot carry faithfully, with the types that are why: a copied
+-- column whose type, or a type inside it (array element, domain base, composite field,
+-- range subtype, a multirange's range), either has no binary send/receive function
+-- (aclitem, C types made with text I/O only: binary COPY fails on them), or is a reg*
+-- type, whose binary form is a bare OID naming another object, or none, in the
+-- restored database while its text form is the object's (qualified) name. Such tables
+-- are copied in text format. {multirange} is the multirange step on PostgreSQL 14+.
+WITH RECURSIVE inside(rel, typ) AS (
+  SELECT a.attrelid, a.atttypid
+  FROM pg_catalog.pg_attribute a
+  WHERE a.attrelid = ANY($1::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.attgenerated = ''
+  UNION
+  SELECT i.rel, x.typ
+  FROM inside i
+  JOIN pg_catalog.pg_type t ON t.oid = i.typ
+  CROSS JOIN LATERAL (
+    SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
+    UNION ALL
+    SELECT t.typbasetype WHERE t.typtype = 'd'
+    UNION ALL
+    SELECT f.atttypid FROM pg_catalog.pg_attribute f
+    WHERE t.typtype = 'c' AND f.attrelid = t.typrelid AND f.attnum > 0
+      AND NOT f.attisdropped
+    UNION ALL
+    SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
+    {multirange}
+  ) AS x(typ)
+)
+SELECT i.rel AS oid,
+       pg_catalog.array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)
+         || CASE WHEN t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
+                 THEN ' (no binary I/O)' ELSE ' (names objects by OID)' END) AS why
+FROM inside i
+JOIN pg_catalog.pg_type t ON t.oid = i.typ
+WHERE t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
+   OR (t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+       AND t.typname IN ('regclass', 'regcollation', 'regconfig', 'regdictionary',
+                         'regnamespace', 'regoper', 'regoperator', 'regproc',
+                         'regprocedure', 'regrole', 'regtype'))
+GROUP BY i.rel
