@@ -17,3 +17,13 @@ pub struct LargeObject {
     #[serde(default)]
     pub comment: Option<String>,
 }
+
+/// OIDs for a message: the first twenty, then how many more.
+pub fn oid_list(oids: &[u32]) -> String {
+    const SHOWN: usize = 20;
+    let mut s: Vec<String> = oids.iter().take(SHOWN).map(u32::to_string).collect();
+    if oids.len() > SHOWN {
+        s.push(format!("… and {} more", oids.len() - SHOWN));
+    }
+    s.join(", ")
+}

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use large_object::LargeObject;
+pub use large_object::{oid_list, LargeObject};
 pub use object::{Acl, Dependency, ObjKey, SchemaObject, Section};
 
 /// `pg_class`, `pg_type` and `pg_namespace` as `pg_depend` names them (fixed OIDs in

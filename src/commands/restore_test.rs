@@ -417,17 +417,8 @@ async fn drop_large_objects(
         return Ok(());
     };
     let oids: Vec<u32> = los.objects.iter().map(|l| l.object.oid).collect();
-    scratch
-        .connect()
-        .await?
-        .execute(
-            "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
-             WHERE m.oid = ANY($1::pg_catalog.oid[])",
-            &[&oids],
-        )
-        .await
-        .map_err(|e| PgError::query("drop the restored large objects", e))?;
-    Ok(())
+    let client = scratch.connect().await?;
+    crate::load::unlink_large_objects(&client, &oids, "drop the restored large objects").await
 }
 
 /// Drops exactly what the backup's catalog created: its tables, sequences and types

@@ -17,7 +17,7 @@ use crate::archive::{
     ArchiveError, BackupWriter, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
     Repository, SelectionRecord, SourceInfo, Summary, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
-use crate::catalog::{Catalog, LargeObject};
+use crate::catalog::{oid_list, Catalog, LargeObject};
 use crate::error::{Class, Classify};
 use crate::introspect::{read_catalog, read_large_objects, unreadable_large_objects};
 use crate::pg::{
@@ -406,15 +406,6 @@ enum Job {
 enum Done {
     Table(table::UnitResult),
     LargeObjects(large_objects::LoResult),
-}
-
-fn oid_list(oids: &[u32]) -> String {
-    const SHOWN: usize = 20;
-    let mut s: Vec<String> = oids.iter().take(SHOWN).map(u32::to_string).collect();
-    if oids.len() > SHOWN {
-        s.push(format!("… and {} more", oids.len() - SHOWN));
-    }
-    s.join(", ")
 }
 
 /// The manifest's record of the large objects: each object's metadata with what its

@@ -150,14 +150,7 @@ async fn load_part(
     let pg = |e| PgError::query("restore large objects", e);
     let oids: Vec<u32> = unit.objects.iter().map(|o| o.object.oid).collect();
     if opts.clean.is_some() {
-        client
-            .execute(
-                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
-                 WHERE m.oid = ANY($1::pg_catalog.oid[])",
-                &[&oids],
-            )
-            .await
-            .map_err(|e| PgError::query("drop the large objects to replace (--clean)", e))?;
+        unlink(client, &oids, "drop the large objects to replace (--clean)").await?;
     }
     let create = client
         .prepare("SELECT pg_catalog.lo_create($1::pg_catalog.oid)")
@@ -336,4 +329,21 @@ fn mismatch(what: String, got: impl ToString, want: impl ToString) -> LoadError 
         got: got.to_string(),
         want: want.to_string(),
     }
+}
+
+/// Removes those of `oids` the database has; `what` says why, for the error.
+pub async fn unlink(
+    client: &tokio_postgres::Client,
+    oids: &[u32],
+    what: &str,
+) -> Result<(), PgError> {
+    client
+        .execute(
+            "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+             WHERE m.oid = ANY($1::pg_catalog.oid[])",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::query(what, e))?;
+    Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod data;
 mod large_objects;
+pub use large_objects::unlink as unlink_large_objects;
 mod parallel;
 mod table;
 mod target;
@@ -24,7 +25,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::archive::{ArchiveError, BackupReader};
-use crate::catalog::{Catalog, ConstraintKind};
+use crate::catalog::{oid_list, Catalog, ConstraintKind};
 use crate::ddl::DdlOptions;
 use crate::error::{Class, Classify};
 use crate::pg::{prepare_session, ConnSpec, PgError, WorkerLost};
@@ -85,15 +86,6 @@ pub enum LoadError {
     /// the restore.
     #[error("the target database already has {} of the large objects to restore (OIDs {})", .0.len(), oid_list(.0))]
     LargeObjectsExist(Vec<u32>),
-}
-
-fn oid_list(oids: &[u32]) -> String {
-    const SHOWN: usize = 20;
-    let mut s: Vec<String> = oids.iter().take(SHOWN).map(u32::to_string).collect();
-    if oids.len() > SHOWN {
-        s.push(format!("… and {} more", oids.len() - SHOWN));
-    }
-    s.join(", ")
 }
 
 impl From<WorkerLost> for LoadError {

@@ -63,22 +63,7 @@ async fn a_large_object_spanning_several_chunks_round_trips_and_passes_a_restore
         &["verify", "--repo", &repo, "latest", "--data"],
         &[("PGBUNKER_KEY", KEY)],
     ));
-    w.empty_db("scratch").await;
-    let reports = w.dir.path().join("reports");
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "verify",
-            "--repo",
-            &repo,
-            "--restore-test",
-            "--scratch",
-            &w.pg.url("scratch"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        &[("PGBUNKER_KEY", KEY)],
-    ));
+    let out = ok(w.restore_test(&repo).await);
     let r = json(&out);
     assert_eq!(r["result"], "PASS", "{out}");
     assert_eq!(r["large_objects_expected"], 3, "{out}");

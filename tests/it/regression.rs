@@ -277,21 +277,9 @@ fn schema_entries(pg_dump: &Path, url: &str) -> Vec<String> {
 /// equality or binary output. A table that cannot be read shows as one row saying why.
 async fn table_rows(conn: &ConnSpec) -> BTreeMap<String, Vec<String>> {
     let client = conn.connect().await.expect("connect");
-    let tables = client
-        .query(
-            "SELECT format('%I.%I', n.nspname, c.relname), c.relkind = 'r' OR c.relispopulated \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'm') \
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             AND n.nspname !~ '^pg_' ORDER BY 1",
-            &[],
-        )
-        .await
-        .expect("list tables");
     let mut out = BTreeMap::new();
-    for t in tables {
-        let name: String = t.get(0);
-        let rows = if !t.get::<_, bool>(1) {
+    for (name, readable) in crate::support::user_tables(&client).await {
+        let rows = if !readable {
             vec!["<not populated>".to_owned()]
         } else {
             // A whole-row reference under a name no column has.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{files, ok, pgbunker, stderr, World, KEY};
+use crate::support::{files, ok, stderr, World};
 
 async fn user_tables(w: &World, db: &str) -> i64 {
     let client = w.pg.conn(db).connect().await.unwrap();
@@ -19,32 +19,11 @@ async fn user_tables(w: &World, db: &str) -> i64 {
         .get(0)
 }
 
-/// `verify --restore-test` of the latest backup into a fresh `scratch` database,
-/// reports under the test's folder, `--json`.
-async fn run_restore_test(w: &World, repo: &str) -> std::process::Output {
-    w.empty_db("scratch").await;
-    let reports = w.dir.path().join("reports");
-    pgbunker(
-        &[
-            "--json",
-            "verify",
-            "--repo",
-            repo,
-            "--restore-test",
-            "--scratch",
-            &w.pg.url("scratch"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        &[("PGBUNKER_KEY", KEY)],
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
     let w = World::start();
     let repo = w.backed_up().await;
-    let out = ok(run_restore_test(&w, &repo).await);
+    let out = ok(w.restore_test(&repo).await);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["result"], "PASS", "{out}");
     let source = w.pg.conn("heart").connect().await.unwrap();
@@ -114,7 +93,7 @@ async fn a_damaged_backup_fails_its_restore_test_with_a_report() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&chunk, bytes).unwrap();
-    let o = run_restore_test(&w, &repo).await;
+    let o = w.restore_test(&repo).await;
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["result"], "FAIL");
@@ -149,7 +128,7 @@ async fn a_restore_test_passes_for_arrays_and_composites_of_user_types() {
     // Types created and dropped meanwhile, as on a busy cluster: the restored types
     // surely get other OIDs than the backed-up ones.
     crate::support::shift_type_oids(&c).await;
-    let o = run_restore_test(&w, &repo).await;
+    let o = w.restore_test(&repo).await;
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -214,6 +214,27 @@ impl World {
         assert_eq!(sequence_values(&ca).await, sequence_values(&cb).await);
     }
 
+    /// `verify --restore-test` of the latest backup into a fresh `scratch` database,
+    /// reports under the test's folder, `--json`.
+    pub async fn restore_test(&self, repo: &str) -> Output {
+        self.empty_db("scratch").await;
+        let reports = self.dir.path().join("reports");
+        pgbunker(
+            &[
+                "--json",
+                "verify",
+                "--repo",
+                repo,
+                "--restore-test",
+                "--scratch",
+                &self.pg.url("scratch"),
+                "--report-dir",
+                reports.to_str().unwrap(),
+            ],
+            &[("PGBUNKER_KEY", KEY)],
+        )
+    }
+
     /// `pg_dump --schema-only` of `db`, without what must differ between two
     /// databases (comments with versions, the random \restrict key).
     pub fn schema_dump(&self, db: &str) -> String {
@@ -362,12 +383,10 @@ pub fn ok(o: Output) -> String {
     stdout(&o)
 }
 
-/// Every row of every user table and populated materialized view, as sorted text: a
-/// multiset oracle independent of pgbunker's binary COPY code. A materialized view
-/// left unpopulated shows as one `<not populated>` row (reading it would fail).
-pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
-    let client = conn.connect().await.expect("connect");
-    let tables = client
+/// The user's tables and materialized views, quoted and qualified, with whether they
+/// can be read (a materialized view left unpopulated cannot).
+pub async fn user_tables(client: &tokio_postgres::Client) -> Vec<(String, bool)> {
+    client
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname), c.relkind = 'r' OR c.relispopulated \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -377,11 +396,20 @@ pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
             &[],
         )
         .await
-        .expect("list tables");
+        .expect("list tables")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Every row of every user table and populated materialized view, as sorted text: a
+/// multiset oracle independent of pgbunker's binary COPY code. A materialized view
+/// left unpopulated shows as one `<not populated>` row (reading it would fail).
+pub async fn all_rows(conn: &ConnSpec) -> Vec<(String, Vec<String>)> {
+    let client = conn.connect().await.expect("connect");
     let mut out = Vec::new();
-    for t in tables {
-        let name: String = t.get(0);
-        if !t.get::<_, bool>(1) {
+    for (name, readable) in user_tables(&client).await {
+        if !readable {
             out.push((name, vec!["<not populated>".to_owned()]));
             continue;
         }

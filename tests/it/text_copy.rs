@@ -125,22 +125,7 @@ async fn reg_and_aclitem_columns_round_trip_by_name() {
 
     // The restore test reads the restored tables back in each one's format and
     // compares checksums with the manifest.
-    w.empty_db("scratch").await;
-    let reports = w.dir.path().join("reports");
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "verify",
-            "--repo",
-            &repo,
-            "--restore-test",
-            "--scratch",
-            &w.pg.url("scratch"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        &ENV,
-    ));
+    let out = ok(w.restore_test(&repo).await);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["result"], "PASS", "{out}");
     let refs = report["tables"]
