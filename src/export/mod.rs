@@ -468,7 +468,8 @@ fn plan_tables(
         if text {
             warnings.push(format!(
                 "{}: the backup holds this table in COPY text format (a column's type has \
-                 no binary form, or is a reg* type): every column is exported as UTF-8 text \
+                 no binary form, is a reg* type or a base type of the database): every column \
+                 is exported as UTF-8 text \
                  as PostgreSQL prints it",
                 table.name
             ));

@@ -121,4 +121,26 @@ async fn objects_pg_dump_orders_specially_round_trip() {
         .execute("INSERT INTO public.shapes VALUES (100, 100)", &[])
         .await;
     assert!(bad.is_err(), "the CHECK calling area_ok is back");
+
+    // A base type of the database is exported as its text form.
+    let out = w.dir.path().join("export");
+    ok(crate::support::pgbunker(
+        &[
+            "export",
+            "--repo",
+            &repo,
+            "latest",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("PGBUNKER_KEY", crate::support::KEY)],
+    ));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("_pgbunker_export.json")).unwrap())
+            .unwrap();
+    let text = summary.to_string();
+    assert!(
+        text.contains("public.counters") && text.contains("COPY text format"),
+        "{text}"
+    );
 }

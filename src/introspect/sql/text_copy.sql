@@ -3,8 +3,10 @@
 -- range subtype, a multirange's range), either has no binary send/receive function
 -- (aclitem, C types made with text I/O only: binary COPY fails on them), or is a reg*
 -- type, whose binary form is a bare OID naming another object, or none, in the
--- restored database while its text form is the object's (qualified) name. Such tables
--- are copied in text format. {multirange} is the multirange step on PostgreSQL 14+.
+-- restored database while its text form is the object's (qualified) name, or is a base
+-- type the database defines itself (not an extension's): its binary form is whatever
+-- its C send function writes, which export cannot read, while its text form is what
+-- pg_dump carries too. Such tables are copied in text format. {multirange} is the multirange step on PostgreSQL 14+.
 WITH RECURSIVE inside(rel, typ) AS (
   SELECT a.attrelid, a.atttypid
   FROM pg_catalog.pg_attribute a
@@ -30,7 +32,10 @@ WITH RECURSIVE inside(rel, typ) AS (
 SELECT i.rel AS oid,
        pg_catalog.array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)
          || CASE WHEN t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
-                 THEN ' (no binary I/O)' ELSE ' (names objects by OID)' END) AS why
+                 THEN ' (no binary I/O)'
+                 WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                 THEN ' (names objects by OID)'
+                 ELSE ' (base type of this database)' END) AS why
 FROM inside i
 JOIN pg_catalog.pg_type t ON t.oid = i.typ
 WHERE t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
@@ -38,4 +43,9 @@ WHERE t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
        AND t.typname IN ('regclass', 'regcollation', 'regconfig', 'regdictionary',
                          'regnamespace', 'regoper', 'regoperator', 'regproc',
                          'regprocedure', 'regrole', 'regtype'))
+   OR (t.typtype = 'b' AND t.oid >= 16384
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                         AND d.objid = t.oid AND d.deptype = 'e'))
 GROUP BY i.rel
