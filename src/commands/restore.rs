@@ -177,6 +177,8 @@ pub async fn restore(
         // A target that cannot take the restore must not cost a whole pre-flight first.
         if opts.create {
             check_database(&target, opts.load.clean.is_some()).await?;
+            let client = maintenance(&target).connect().await?;
+            load::check_roles(&client, &scope, &load_opts).await?;
         } else {
             load::check_target(&target, &scope, &load_opts).await?;
             load::check_large_objects(&target, reader.manifest(), &scope, &load_opts).await?;

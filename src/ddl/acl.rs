@@ -135,6 +135,18 @@ fn role_text(name: &str) -> String {
     }
 }
 
+/// The roles an `aclitem` names: its grantee (none for PUBLIC) and its grantor.
+pub fn roles_of(text: &str) -> Vec<String> {
+    parse(text)
+        .map(|i| {
+            [i.grantee, i.grantor]
+                .into_iter()
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `text` with its grantee and grantor mapped; unchanged when it does not parse.
 pub fn rename(text: &str, map: &std::collections::HashMap<String, String>) -> String {
     let Some(item) = parse(text) else {

@@ -17,7 +17,7 @@ pub use clean::drops;
 pub use database::{create_database, database_privileges, database_settings};
 pub use large_object::large_object_statements;
 use order::PreObject;
-pub use roles::{create_roles, map_owner_and_acl, map_roles};
+pub use roles::{create_roles, map_owner_and_acl, map_roles, named_roles};
 use table::{is_pre_data_check, sequence_options};
 
 /// What a restore reproduces besides the objects themselves. Turning a part off is

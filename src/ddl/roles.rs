@@ -3,9 +3,9 @@
 //! (without passwords), the backup records the roles its objects name; a restore can
 //! create the missing ones, or put other roles in their place.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use super::acl;
+use super::{acl, DdlOptions};
 use crate::catalog::{quote_ident, quote_literal, Acl, Catalog, Role};
 
 /// Object kinds whose statements name roles in their text (quoted, always: see the
@@ -67,6 +67,66 @@ fn create_role(r: &Role) -> String {
         quote_literal(&r.name),
         body.join("; ")
     )
+}
+
+/// The roles the restore's statements will name under `opts`: owners (unless
+/// `--no-owner`), grantees and grantors (unless `--no-privileges`), and the recorded
+/// roles that policies and user mappings name in their text. A target cluster that
+/// lacks one of them fails the restore at the first statement naming it.
+pub fn named_roles(cat: &Catalog, opts: &DdlOptions) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut owner = |o: &Option<String>| {
+        if opts.owners {
+            out.extend(o.iter().cloned());
+        }
+    };
+    for s in &cat.schemas {
+        owner(&s.owner);
+    }
+    for e in &cat.enums {
+        owner(&e.owner);
+    }
+    for s in &cat.sequences {
+        owner(&s.owner);
+    }
+    for t in &cat.tables {
+        owner(&t.owner);
+    }
+    for o in &cat.objects {
+        owner(&o.owner);
+    }
+    if opts.privileges {
+        let acls = cat
+            .schemas
+            .iter()
+            .map(|s| &s.acl)
+            .chain(cat.enums.iter().map(|e| &e.acl))
+            .chain(cat.sequences.iter().map(|s| &s.acl))
+            .chain(cat.tables.iter().map(|t| &t.acl))
+            .chain(cat.objects.iter().map(|o| &o.acl))
+            .flatten()
+            .flat_map(|a| a.items.iter());
+        let columns = cat
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.iter().flat_map(|c| c.acl.iter()));
+        for item in acls.chain(columns) {
+            out.extend(acl::roles_of(item));
+        }
+    }
+    for o in cat
+        .objects
+        .iter()
+        .filter(|o| ROLES_IN_TEXT.contains(&o.kind.as_str()))
+        .filter(|o| opts.privileges || o.kind != "default privileges")
+    {
+        for r in &cat.roles {
+            if o.create.iter().any(|s| s.contains(&quote_ident(&r.name))) {
+                out.insert(r.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Puts role `new` wherever the catalog names role `old`: owners, privileges (grantees

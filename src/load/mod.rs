@@ -46,6 +46,8 @@ pub enum LoadError {
     MissingTables(Vec<String>),
     #[error("{}, which is neither restored nor in the target database", .0.join("; "))]
     MissingParents(Vec<String>),
+    #[error("the target cluster lacks {} role(s) the backup's objects name: {}", .0.len(), .0.join(", "))]
+    MissingRoles(Vec<String>),
     #[error("emptying the tables to load would orphan the rows of {}, which reference them and are not restored", .0.join(", "))]
     WouldOrphan(Vec<String>),
     #[error("{section} failed at `{statement}`: {source}")]
@@ -103,6 +105,7 @@ impl Classify for LoadError {
             | LoadError::LargeObjectsExist(_)
             | LoadError::MissingTables(_)
             | LoadError::MissingParents(_)
+            | LoadError::MissingRoles(_)
             | LoadError::WouldOrphan(_) => Class::Usage,
             LoadError::Ddl { source, .. } => source.class(),
             LoadError::Tuples { .. } | LoadError::Mismatch { .. } => Class::Corrupt,
@@ -136,6 +139,13 @@ impl Classify for LoadError {
             LoadError::MissingParents(_) => Some(
                 "add the parent tables (-t), or --with-dependencies, or restore into a \
                  database that has them"
+                    .into(),
+            ),
+            LoadError::MissingRoles(_) => Some(
+                "nothing was restored; roles belong to the cluster, not the database: \
+                 --create-roles creates them (without passwords), --role-map OLD=NEW puts \
+                 a role the target has in a missing one's place, --no-owner and \
+                 --no-privileges leave owners and grants out"
                     .into(),
             ),
             LoadError::WouldOrphan(_) => Some(
@@ -299,6 +309,43 @@ impl LoadOutcome {
     }
 }
 
+/// Refuses, before anything is written, a restore whose statements name roles the
+/// target cluster lacks, listing all of them (not one per attempt). `--create-roles`
+/// makes the recorded ones, so only roles it cannot make count then.
+pub async fn check_roles(
+    client: &tokio_postgres::Client,
+    scope: &Scope,
+    opts: &LoadOptions,
+) -> Result<(), LoadError> {
+    if !(opts.sections.pre_data || opts.sections.post_data) {
+        return Ok(());
+    }
+    let mut named = crate::ddl::named_roles(&scope.catalog, &opts.ddl);
+    if opts.roles.create {
+        for r in &scope.catalog.roles {
+            named.remove(&r.name);
+        }
+    }
+    let named: Vec<String> = named.into_iter().collect();
+    let missing: Vec<String> = client
+        .query(
+            "SELECT n FROM pg_catalog.unnest($1::text[]) AS u(n) \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = u.n) \
+             ORDER BY n",
+            &[&named],
+        )
+        .await
+        .map_err(|e| PgError::query("look for the roles the backup names", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::MissingRoles(missing))
+    }
+}
+
 /// Connects to `target` and refuses a restore it cannot take, changing nothing.
 pub async fn check_target(
     target: &ConnSpec,
@@ -307,7 +354,9 @@ pub async fn check_target(
 ) -> Result<TargetState, LoadError> {
     let admin = target.connect().await?;
     prepare_session(&admin).await?;
-    target::inspect(&admin, scope, opts).await
+    let state = target::inspect(&admin, scope, opts).await?;
+    check_roles(&admin, scope, opts).await?;
+    Ok(state)
 }
 
 /// Connects to `target` and refuses it when it already holds a large object under an
