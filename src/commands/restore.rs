@@ -198,7 +198,16 @@ pub async fn restore(
         if opts.create {
             create_database(&target, &scope.catalog, opts.load.clean, &load_opts).await?;
         }
-        let mut out = load::run(&target, &reader, &scope, &load_opts, progress).await?;
+        let mut out = match load::run(&target, &reader, &scope, &load_opts, progress).await {
+            Ok(out) => out,
+            // What --create made and the restore could not fill goes again, so that
+            // the same command can simply be run once more.
+            Err(e) if opts.create => {
+                drop_created_database(&target).await;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if opts.create {
             set_database_settings(&target, &scope.catalog).await?;
         }
@@ -315,6 +324,30 @@ async fn create_database(
         ));
     }
     run_all(&client, &sql).await
+}
+
+/// Drops the database `--create` made for a restore that failed; a failure to drop is
+/// logged, not raised over the restore's own error.
+async fn drop_created_database(target: &ConnSpec) {
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(target.dbname())
+    );
+    let dropped = async {
+        let client = maintenance(target).connect().await?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("drop the database the failed restore created", e))
+    }
+    .await;
+    match dropped {
+        Ok(()) => tracing::info!("dropped database {} made by --create", target.dbname()),
+        Err(e) => tracing::warn!(
+            "the restore failed and database {} it created could not be dropped: {e}",
+            target.dbname()
+        ),
+    }
 }
 
 /// The source's database-wide settings, once the data is in: a setting such as

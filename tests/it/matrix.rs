@@ -58,3 +58,53 @@ async fn the_torture_fixture_backed_up_on_13_restores_on_18() {
         sequence_values(&restored).await
     );
 }
+
+/// A `--create` restore that fails drops the database it made, so the same command can
+/// run again: here a range type from 18, whose multirange name 13 does not know.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_create_leaves_no_database_behind() {
+    let (old, new) = servers().await;
+    new.empty_db("ranges").await;
+    crate::support::run_sql(
+        &new,
+        "ranges",
+        "CREATE TYPE public.span AS RANGE (subtype = int4); \
+         CREATE TABLE public.slots (id int PRIMARY KEY, s public.span);",
+    )
+    .await;
+    let repo = new.init_repo("repo");
+    ok(new.backup(&repo, "ranges", &[]));
+    // Without owners and grants: 13 lacks pg_database_owner, which owns `public` from 14
+    // on and grants on it.
+    let failed = old.restore_with(
+        &repo,
+        "latest",
+        "copy",
+        &["--create", "--no-owner", "--no-privileges"],
+    );
+    assert_eq!(
+        failed.status.code(),
+        Some(4),
+        "{}",
+        crate::support::stderr(&failed)
+    );
+    assert!(
+        crate::support::stderr(&failed).contains("multirange_type_name"),
+        "{}",
+        crate::support::stderr(&failed)
+    );
+    let left: i64 = old
+        .pg
+        .conn("postgres")
+        .connect()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = 'copy'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the database --create made is gone");
+}
