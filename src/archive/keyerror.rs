@@ -41,6 +41,26 @@ pub enum KeyError {
     UnfinishedUpgrade { kek_id: String },
     #[error("key slot {kek_id} has version {version}, newer than this pgbunker understands")]
     NewerSlot { kek_id: String, version: u32 },
+    #[error(
+        "this key (slot {kek_id}) was removed from the repository: it cannot open key ring \
+         generation {generation}, so it can still read backups written before its removal \
+         but can write nothing"
+    )]
+    Revoked { kek_id: String, generation: u64 },
+    #[error(
+        "key slot(s) {} have no public key in the key ring yet, so the new ring key cannot \
+         be handed to them; nothing was removed",
+        kek_ids.join(", ")
+    )]
+    SlotNotUpgraded { kek_ids: Vec<String> },
+    #[error(
+        "an unfinished key change declared key ring generation {generation} under ring key \
+         {ring_key_id}, which this key slot was not given"
+    )]
+    PendingGeneration {
+        generation: u64,
+        ring_key_id: String,
+    },
 }
 
 impl Classify for KeyError {
@@ -53,9 +73,12 @@ impl Classify for KeyError {
             | KeyError::NoNewKey
             | KeyError::PassphrasesDiffer
             | KeyError::NotEncrypted => Class::Usage,
+            KeyError::SlotNotUpgraded { .. } => Class::Usage,
             KeyError::SeveralV1Slots { .. }
             | KeyError::UnfinishedUpgrade { .. }
-            | KeyError::NewerSlot { .. } => Class::Key,
+            | KeyError::NewerSlot { .. }
+            | KeyError::Revoked { .. }
+            | KeyError::PendingGeneration { .. } => Class::Key,
         }
     }
 
@@ -95,6 +118,19 @@ impl Classify for KeyError {
                      slot still has) and run the command again"
                 }
                 KeyError::NewerSlot { .. } => "upgrade pgbunker",
+                KeyError::Revoked { .. } => {
+                    "use a key that still has a slot (`pgbunker key list` shows them); if this \
+                     key should open the repository again, have a key holder add it with \
+                     `pgbunker key add`"
+                }
+                KeyError::SlotNotUpgraded { .. } => {
+                    "run one command that writes (for example `pgbunker key rotate`) with each \
+                     of those keys first, so their slots get a public key, then remove again"
+                }
+                KeyError::PendingGeneration { .. } => {
+                    "run the command again with the key that made the key change, or with \
+                     another key that still has a slot, to finish it"
+                }
             }
             .into(),
         )

@@ -10,6 +10,17 @@ use crate::codec::{open_blob, seal_blob, AeadId, DataKey};
 const MAGIC: &[u8; 8] = b"PGBKMAN\x01";
 const HEADER_LEN: usize = 8 + 1 + 1 + 2 + 16 + 16 + 8 + 32;
 const AAD_DOMAIN: &[u8] = b"pgbunker/v1/manifest";
+const AAD_DOMAIN_V3: &[u8] = b"pgbunker/v3/manifest";
+
+/// The AAD of a sealed manifest. From format 3 it names the key ring generation the
+/// backup was sealed under (the catalog lists it beside the manifest's hash), so the
+/// header layout, which older readers check, stays the same.
+fn aad(header: &[u8], generation: Option<u64>) -> Vec<u8> {
+    match generation {
+        Some(g) => [header, AAD_DOMAIN_V3, &g.to_be_bytes()].concat(),
+        None => [header, AAD_DOMAIN].concat(),
+    }
+}
 
 /// The header version of a manifest holding what a pgbunker from before would misread
 /// instead of refusing, since readers ignore JSON fields they do not know: large
@@ -252,6 +263,7 @@ fn header(
     h
 }
 
+#[cfg(test)]
 pub(crate) fn encode(
     m: &Manifest,
     repo_id: &[u8; 16],
@@ -259,13 +271,26 @@ pub(crate) fn encode(
     dek: Option<&DataKey>,
     rk_id: &str,
 ) -> Result<Vec<u8>, ArchiveError> {
+    encode_bound(m, repo_id, backup, dek, rk_id, None)
+}
+
+/// Encodes a manifest sealed under key ring generation `generation` (`None`: the
+/// layout from before format 3, kept for tests of old readers' objects).
+pub(crate) fn encode_bound(
+    m: &Manifest,
+    repo_id: &[u8; 16],
+    backup: &[u8; 16],
+    dek: Option<&DataKey>,
+    rk_id: &str,
+    generation: Option<u64>,
+) -> Result<Vec<u8>, ArchiveError> {
     let json = serde_json::to_vec(m).expect("manifest serializes");
     let packed = zstd::bulk::compress(&json, 3)
         .map_err(|e| ArchiveError::Corrupt(format!("compressing the manifest: {e}")))?;
     let mut out = header(m.header_version(), repo_id, backup, dek, rk_id);
     match dek {
         Some(k) => {
-            let aad = [out.as_slice(), AAD_DOMAIN].concat();
+            let aad = aad(&out, generation);
             out.extend(
                 seal_blob(&k.manifest_key(), &aad, &packed)
                     .map_err(|e| ArchiveError::codec("seal the manifest", e))?,
@@ -289,11 +314,24 @@ pub(crate) fn rk_id_of(bytes: &[u8]) -> Result<Option<String>, ArchiveError> {
 /// Manifests are small, but a forged one must not make us allocate without bound.
 const MAX_MANIFEST_JSON: usize = 1 << 30;
 
+#[cfg(test)]
 pub(crate) fn decode(
     bytes: &[u8],
     repo_id: &[u8; 16],
     backup: &[u8; 16],
     dek: Option<&DataKey>,
+) -> Result<Manifest, ArchiveError> {
+    decode_bound(bytes, repo_id, backup, dek, None)
+}
+
+/// Decodes a manifest sealed under key ring generation `generation`, as the catalog
+/// lists it (`None` for backups from before format 3).
+pub(crate) fn decode_bound(
+    bytes: &[u8],
+    repo_id: &[u8; 16],
+    backup: &[u8; 16],
+    dek: Option<&DataKey>,
+    generation: Option<u64>,
 ) -> Result<Manifest, ArchiveError> {
     let bad = |why: &str| ArchiveError::Corrupt(format!("manifest: {why}"));
     let rk_id = rk_id_of(bytes)?;
@@ -324,11 +362,8 @@ pub(crate) fn decode(
         return Err(bad("the data key does not match its commitment"));
     }
     let packed = match dek {
-        Some(k) => {
-            let aad = [h, AAD_DOMAIN].concat();
-            open_blob(&k.manifest_key(), &aad, body)
-                .map_err(|e| ArchiveError::codec("open the manifest", e))?
-        }
+        Some(k) => open_blob(&k.manifest_key(), &aad(h, generation), body)
+            .map_err(|e| ArchiveError::codec("open the manifest", e))?,
         None => body.to_vec(),
     };
     let mut json = Vec::new();

@@ -38,17 +38,27 @@ impl BackupReader {
         }
         let dek = match (manifest::rk_id_of(&bytes)?, repo.keys()) {
             (Some(rk_id), Some(ring)) => {
-                let rk = ring.get(&rk_id).ok_or_else(|| {
+                // A backup of format 3 names its generation in the authenticated
+                // catalog: its key must be that generation's current one.
+                let rk = match live.generation {
+                    Some(g) => ring.current_of(g).filter(|k| k.id() == rk_id),
+                    None => ring.get(&rk_id),
+                };
+                let rk = rk.ok_or_else(|| {
                     ArchiveError::Corrupt(format!(
-                        "backup {} was written with repository key {rk_id}, which this key \
-                         slot does not hold",
-                        live.bid
+                        "backup {} was written with repository key {rk_id}, which is not \
+                         {} of this key ring",
+                        live.bid,
+                        match live.generation {
+                            Some(g) => format!("the current key of generation {g}"),
+                            None => "a key".into(),
+                        }
                     ))
                 })?;
                 let wrapped = repo.store().get(&layout.dek(&rk_id)).await?;
                 let raw = open_blob(
                     &rk.dek_wrapping_key(),
-                    &dek_aad(repo, &live.bid, &rk_id),
+                    &dek_aad(repo, &live.bid, &rk_id, live.generation),
                     &wrapped,
                 )
                 .map_err(|e| {
@@ -67,7 +77,13 @@ impl BackupReader {
                 )))
             }
         };
-        let manifest = manifest::decode(&bytes, repo.repo_id(), &layout.id_bytes(), dek.as_ref())?;
+        let manifest = manifest::decode_bound(
+            &bytes,
+            repo.repo_id(),
+            &layout.id_bytes(),
+            dek.as_ref(),
+            live.generation,
+        )?;
         if manifest.backup_id != live.bid {
             return Err(ArchiveError::Corrupt(
                 "the manifest names another backup".into(),

@@ -205,6 +205,85 @@ impl RingKey {
     pub fn sealing_key(&self) -> SecretKey {
         self.0.derive_key(b"", "pgbunker/v2/keyring")
     }
+
+    /// Names the ring key in generation headers and catalog entries, so a reader knows
+    /// which of its slot's ring keys opens a generation and a generation sealed under
+    /// a key nobody announced is refused.
+    pub fn id(&self) -> String {
+        self.0.derive_id(b"", "pgbunker/v3/ring-key-id")
+    }
+}
+
+/// A key slot's X25519 key pair (format 3). The public half lets any slot holder wrap
+/// a new ring key for every other slot without knowing their keys, which is what makes
+/// `key remove` a revocation: the removed slot is simply not given the new ring key.
+#[derive(Clone)]
+pub struct SlotKeyPair(x25519_dalek::StaticSecret);
+
+impl fmt::Debug for SlotKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SlotKeyPair([redacted])")
+    }
+}
+
+const SLOT_SEAL_INFO: &str = "pgbunker/v3/slot-seal";
+
+fn slot_seal_key(
+    shared: &x25519_dalek::SharedSecret,
+    eph: &[u8; 32],
+    public: &[u8; 32],
+) -> SecretKey {
+    let salt = [eph.as_slice(), public.as_slice()].concat();
+    SecretKey::from_bytes(*shared.as_bytes()).derive_key(&salt, SLOT_SEAL_INFO)
+}
+
+impl SlotKeyPair {
+    pub fn generate() -> Self {
+        SlotKeyPair(x25519_dalek::StaticSecret::random_from_rng(
+            rand::rngs::OsRng,
+        ))
+    }
+
+    pub fn from_secret(key: &SecretKey) -> Self {
+        SlotKeyPair(x25519_dalek::StaticSecret::from(*key.expose()))
+    }
+
+    pub fn secret(&self) -> SecretKey {
+        SecretKey::from_bytes(self.0.to_bytes())
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        x25519_dalek::PublicKey::from(&self.0).to_bytes()
+    }
+
+    /// Opens a blob made by [`seal_to_slot`] for this key pair.
+    pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, CodecError> {
+        if blob.len() < 32 {
+            return Err(CodecError::TooShort(blob.len()));
+        }
+        let eph: [u8; 32] = blob[..32].try_into().expect("32 bytes");
+        let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(eph));
+        // A low-order point makes the shared secret public: such a blob is a forgery.
+        if !shared.was_contributory() {
+            return Err(CodecError::Decrypt);
+        }
+        let key = slot_seal_key(&shared, &eph, &self.public());
+        super::open_blob(&key, aad, &blob[32..])
+    }
+}
+
+/// Seals `msg` to a slot's public key (ephemeral X25519, HKDF, AES-256-GCM-SIV):
+/// `ephemeral public key ‖ nonce ‖ ciphertext+tag`. Anyone can seal to a slot, so what
+/// such a blob holds is trusted only once something the sender could not forge (the
+/// catalog's announcement of the ring key) vouches for it.
+pub fn seal_to_slot(public: &[u8; 32], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let eph = x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng);
+    let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
+    let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*public));
+    let key = slot_seal_key(&shared, &eph_pub, public);
+    let mut out = eph_pub.to_vec();
+    out.extend(super::seal_blob(&key, aad, msg)?);
+    Ok(out)
 }
 
 /// A backup's data key. Everything of one backup derives from it (salted with the
@@ -288,6 +367,14 @@ mod tests {
         assert!(!format!("{ring:?}").contains("1, 1"));
         let d1 = DataKey::new(SecretKey::from_bytes([2; 32]), "a");
         let d2 = DataKey::new(SecretKey::from_bytes([2; 32]), "b");
+        let pair = SlotKeyPair::generate();
+        let blob = seal_to_slot(&pair.public(), b"aad", b"ring key").unwrap();
+        assert_eq!(pair.open(b"aad", &blob).unwrap(), b"ring key");
+        assert!(pair.open(b"other", &blob).is_err());
+        assert!(SlotKeyPair::generate().open(b"aad", &blob).is_err());
+        let again = SlotKeyPair::from_secret(&pair.secret());
+        assert_eq!(again.public(), pair.public());
+        assert!(!format!("{pair:?}").contains(&hex::encode(pair.secret().expose())));
         assert_ne!(d1.chunk_key(), d2.chunk_key());
         assert_ne!(d1.id(), d2.id());
         assert!(!format!("{:?}", d1).contains("2, 2"));

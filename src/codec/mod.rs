@@ -14,7 +14,8 @@ mod props;
 pub use aead::{open_blob, seal_blob, AeadId};
 pub use chunk::{open_chunk, seal_chunk, ChunkHeader, CompId, SealedChunk, CHUNK_HEADER_LEN};
 pub use keys::{
-    kek_from_passphrase, parse_key_bytes, Argon2Params, DataKey, Kek, RepoKey, RingKey, SecretKey,
+    kek_from_passphrase, parse_key_bytes, seal_to_slot, Argon2Params, DataKey, Kek, RepoKey,
+    RingKey, SecretKey, SlotKeyPair,
 };
 pub use pool::on_cpu_pool;
 

@@ -115,7 +115,7 @@ impl Audit for KeyRemoveReport {
 /// Warns in the report when the key used removed its own slot: that key stops opening
 /// the repository the moment this returns.
 pub async fn remove(opts: &KeyRemoveOptions) -> Result<KeyRemoveReport, CommandError> {
-    let repo = opts.repo.open().await?;
+    let mut repo = opts.repo.open().await?;
     let removal = repo.remove_key(&opts.kek_id).await?;
     let warning = removal.was_unlocking.then(|| {
         format!(
@@ -160,7 +160,9 @@ impl Audit for KeyRotateReport {
     }
 }
 
-/// Rotation is not revocation: every slot opens the new key too (see `schema/FORMAT.md`).
+/// Rotation protects new backups from an old repository key, not from a slot holder:
+/// every slot opens the new generation too. `key remove` is what revokes a key (see
+/// `schema/FORMAT.md`).
 pub async fn rotate(opts: &KeyRotateOptions) -> Result<KeyRotateReport, CommandError> {
     let mut repo = opts.repo.open().await?;
     let r = repo.rotate_key().await?;

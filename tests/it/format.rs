@@ -168,3 +168,59 @@ async fn a_manifest_with_large_objects_matches_the_json_schema() {
     ok(w.backup(&repo, "blobs", &[]));
     check_schemas(Path::new(&repo)).await;
 }
+
+/// An older repository is upgraded by its first write, here a backup: afterwards it is
+/// version 3 (a new key ring generation of object version 2, the writer's slot version
+/// 3), and the backup written before the upgrade still verifies and restores.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_2_repository_is_upgraded_by_its_first_backup() {
+    let w = World::start();
+    let fixture = root().join("fixtures/repo-v2");
+    let repo = w.dir.path().join("repo-v2");
+    for f in files(&fixture.join("repo")) {
+        let dest = repo.join(f.strip_prefix(fixture.join("repo")).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+    let repo_s = repo.display().to_string();
+    // Every copy of the fixture has its repository id, and marks are kept by id too.
+    let state = w.dir.path().join("state").display().to_string();
+    let env = [
+        ("PGBUNKER_KEY", KEY),
+        ("PGBUNKER_STATE_DIR", state.as_str()),
+    ];
+    w.fixture_db("heart", 1).await;
+    ok(pgbunker(
+        &["backup", "--repo", &repo_s, &w.pg.url("heart")],
+        &env,
+    ));
+
+    assert_eq!(json_file(&repo.join("pgbunker.json"))["version"], 3);
+    let generations = files(&repo.join("keyring"));
+    let newest = std::fs::read(generations.last().unwrap()).unwrap();
+    assert_eq!(newest[8], 2, "the new generation names its ring key");
+    for slot in files(&repo.join("keys")) {
+        assert_eq!(json_file(&slot)["version"], 3);
+    }
+    let old = "20261124T094649Z-4a866f7c";
+    ok(pgbunker(
+        &["verify", "--repo", &repo_s, "--data", "all"],
+        &env,
+    ));
+    let expected = w.db_from_sql("expected", &fixture.join("source.sql")).await;
+    let restored = w.empty_db("restored").await;
+    let target = w.pg.url("restored");
+    ok(pgbunker(
+        &["restore", "--repo", &repo_s, old, "--target", &target],
+        &env,
+    ));
+    assert_eq!(all_rows(&expected).await, all_rows(&restored).await);
+    w.empty_db("latest").await;
+    let target = w.pg.url("latest");
+    ok(pgbunker(
+        &["restore", "--repo", &repo_s, "latest", "--target", &target],
+        &env,
+    ));
+    w.assert_same("heart", "latest").await;
+    check_schemas(&repo).await;
+}
