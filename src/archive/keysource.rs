@@ -24,11 +24,34 @@ impl std::fmt::Debug for KeySource {
 }
 
 /// Reads a key or passphrase file. The error names the variable, never its value: a
-/// user who put the secret itself in `PGBUNKER_KEY_FILE` must not see it echoed.
+/// user who put the secret itself in `PGBUNKER_KEY_FILE` must not see it echoed. A
+/// file that opens is a path, and is named when its mode is refused.
+///
+/// As libpq does for `.pgpass` and client keys, a file that group or others may read
+/// or write is refused: a key readable by every account on the backup host opens every
+/// backup, and one they may write can be swapped for theirs. Like libpq's key rule, a
+/// file owned by root may also be readable by its group (0640), for a key that root
+/// provisions for a service account.
 fn read_secret_file(var: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
-    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let cannot = |e: std::io::Error| {
         ArchiveError::BadKeyInput(format!("cannot read the file named by {var}: {}", e.kind()))
-    })
+    };
+    let mut f = std::fs::File::open(path).map_err(cannot)?;
+    // The open file's mode, not the path's: the file read is the file checked.
+    let meta = f.metadata().map_err(cannot)?;
+    let mode = meta.mode() & 0o777;
+    let allowed = if meta.uid() == 0 { 0o040 } else { 0 };
+    if mode & 0o077 & !allowed != 0 {
+        return Err(ArchiveError::BadKeyInput(format!(
+            "{var} names {path}, which group or others may read or write (mode {mode:04o}): \
+             a key or passphrase file must be its owner's only; run `chmod 600 {path}`"
+        )));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    f.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(bytes)
 }
 
 impl KeySource {

@@ -44,7 +44,14 @@ pub struct LockInfo {
 
 impl LockInfo {
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
-        now - self.refreshed_at < STALE_AFTER && !self.holder_gone()
+        self.is_live_since(now, self.refreshed_at)
+    }
+
+    /// Like [`LockInfo::is_live`], with the refresh time the caller believes: the
+    /// object is unauthenticated, and a `refreshed_at` in 2099 must not keep a backup
+    /// from ever being pruned (see `trust::believed_refresh`).
+    pub fn is_live_since(&self, now: OffsetDateTime, refreshed: OffsetDateTime) -> bool {
+        now - refreshed < STALE_AFTER && !self.holder_gone()
     }
 
     /// True when the lock was taken on this host by a process that no longer runs
@@ -153,17 +160,26 @@ fn encode(info: &LockInfo) -> Bytes {
     Bytes::from(serde_json::to_vec_pretty(info).expect("lock serializes"))
 }
 
-/// Every lock object with its key. An unreadable one stops the caller: guessing it
-/// dead could delete a backup that is in use.
-pub async fn all_locks(repo: &Repository) -> Result<Vec<(String, LockInfo)>, ArchiveError> {
-    let mut out = Vec::new();
+/// The lock objects of a repository: the readable ones with their keys, and the
+/// others with why they are not locks.
+#[derive(Debug, Default)]
+pub struct LockScan {
+    pub locks: Vec<(String, LockInfo)>,
+    pub malformed: Vec<(String, String)>,
+}
+
+/// Every lock object. Lock objects are unauthenticated: one that does not parse is
+/// reported, not fatal, or a single planted file would stop every prune.
+pub async fn all_locks(repo: &Repository) -> Result<LockScan, ArchiveError> {
+    let mut out = LockScan::default();
     for key in repo.store().list(layout::LOCKS).await? {
         let Some(bytes) = repo.store().get_opt(&key).await? else {
             continue; // released while we listed
         };
-        let info: LockInfo =
-            serde_json::from_slice(&bytes).map_err(|e| ArchiveError::json(key.as_str(), e))?;
-        out.push((key, info));
+        match serde_json::from_slice::<LockInfo>(&bytes) {
+            Ok(info) => out.locks.push((key, info)),
+            Err(e) => out.malformed.push((key, e.to_string())),
+        }
     }
     Ok(out)
 }

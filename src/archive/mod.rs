@@ -17,10 +17,11 @@ mod reader;
 mod repo;
 pub mod retention;
 mod sealed;
+pub mod trust;
 mod watermark;
 mod writer;
 
-pub use chain::{CatalogState, LiveBackup};
+pub use chain::{CatalogState, LiveBackup, Tombstone};
 pub use keyerror::KeyError;
 pub use keymgmt::{GenerationInfo, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
 pub use keyslot::SlotInfo;
@@ -33,6 +34,10 @@ pub use manifest::{
 };
 pub use reader::BackupReader;
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
+pub use trust::{
+    Contact, MarkFile, MarkImport, Notice, Purpose, Removal, TimeField, TrustError, TrustOptions,
+    CLOCK_SKEW,
+};
 pub use watermark::{Mark, StateDir};
 pub use writer::{BackupWriter, ChunkSealer, Summary};
 
@@ -74,6 +79,8 @@ pub enum ArchiveError {
     BadKeyInput(String),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     #[error("the repository is corrupt: {0}")]
     Corrupt(String),
     #[error("backup {0:?} not found")]
@@ -103,6 +110,37 @@ pub enum ArchiveError {
     },
     #[error("catalog entry {seq} is not the one this machine saw: the catalog was rewritten")]
     Forked { seq: u64, mark_file: String },
+    #[error(
+        "{what} is sealed under key ring generation {generation}, but generation {required} \
+         was already in force when it was written: it was sealed with a removed or \
+         rotated-out key, so it is refused"
+    )]
+    StaleGeneration {
+        what: String,
+        generation: u64,
+        required: u64,
+    },
+    #[error("refusing a downgrade to plaintext: the repository is encrypted, but {what}")]
+    Downgraded { what: String },
+    #[error(
+        "the repository's keys changed while {what} was being written (it was sealed under \
+         key ring generation {generation}, generation {required} is now in force); nothing \
+         was committed"
+    )]
+    KeysChanged {
+        what: String,
+        generation: u64,
+        required: u64,
+    },
+    #[error(
+        "this machine has seen key ring generation {seen} of this repository, but its \
+         newest generation now is {found}: key ring objects were deleted"
+    )]
+    RingRolledBack {
+        seen: u64,
+        found: u64,
+        mark_file: String,
+    },
     #[error("invalid JSON in {what}: {source}")]
     Json {
         what: String,
@@ -132,6 +170,7 @@ impl Classify for ArchiveError {
         match self {
             ArchiveError::Store(e) => e.class(),
             ArchiveError::Keys(e) => e.class(),
+            ArchiveError::Trust(e) => e.class(),
             ArchiveError::Codec { source, .. } => source.class(),
             ArchiveError::NoKey | ArchiveError::WrongKey | ArchiveError::BadKeyInput(_) => {
                 Class::Key
@@ -141,7 +180,10 @@ impl Classify for ArchiveError {
             | ArchiveError::Json { .. }
             | ArchiveError::Swapped { .. }
             | ArchiveError::RolledBack { .. }
-            | ArchiveError::Forked { .. } => Class::Corrupt,
+            | ArchiveError::Forked { .. }
+            | ArchiveError::StaleGeneration { .. }
+            | ArchiveError::Downgraded { .. }
+            | ArchiveError::RingRolledBack { .. } => Class::Corrupt,
             ArchiveError::State(_) => Class::Io,
             ArchiveError::NoSuchBackup(_) => Class::Usage,
             _ => Class::Repository,
@@ -152,6 +194,7 @@ impl Classify for ArchiveError {
         match self {
             ArchiveError::Store(e) => e.hint(),
             ArchiveError::Keys(e) => e.hint(),
+            ArchiveError::Trust(e) => e.hint(),
             ArchiveError::Codec { source, .. } if source.class() == Class::Key => Some(
                 "PGBUNKER_KEY must be 64 hex characters; a key file must hold 32 raw bytes, \
                  64 hex characters or base64 of 32 bytes"
@@ -190,6 +233,25 @@ impl Classify for ArchiveError {
                      logs; delete {mark_file} only if you accept the loss"
                 ))
             }
+            ArchiveError::StaleGeneration { .. } => Some(
+                "someone holding a removed or old key wrote to the repository: do not trust \
+                 its newest catalog entries; move the refused catalog/ objects aside, check the \
+                 storage's access logs, and remove any key that may have leaked"
+                    .into(),
+            ),
+            ArchiveError::Downgraded { .. } => Some(
+                "pgbunker.json or the catalog was tampered with: restore the original \
+                 pgbunker.json (\"encryption\": \"aes-256-gcm-siv\"), move unencrypted \
+                 catalog/ objects aside, and check the storage's access logs"
+                    .into(),
+            ),
+            ArchiveError::KeysChanged { .. } => {
+                Some("run the command again: it will use the new keys".into())
+            }
+            ArchiveError::RingRolledBack { mark_file, .. } => Some(format!(
+                "put the missing keyring/ objects back from a copy and check the storage's \
+                 access logs; delete {mark_file} only if you accept the loss"
+            )),
             ArchiveError::State(_) => Some(
                 "set PGBUNKER_STATE_DIR to a writable folder for pgbunker's client state".into(),
             ),

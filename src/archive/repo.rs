@@ -4,22 +4,19 @@ use bytes::Bytes;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::chain::{self, CatalogState};
+use super::chain::{self, CatalogState, RingDecl};
 use super::keyerror::KeyError;
 use super::keymgmt::{self, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
 use super::keyring::KeyRing;
 use super::keyslot::{self, SlotInfo};
 use super::keysource::KeySource;
+use super::trust::{self, MarkFile, MarkImport, Notice, Trust, TrustError, TrustOptions};
 use super::watermark::{Mark, StateDir};
 use super::{layout, ArchiveError};
 use crate::store::Store;
 
 /// The repository format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
-
-/// The first format whose key ring lives in `keyring/`: a version-1 repository is
-/// raised to it when its ring moves there, so older pgbunkers refuse it cleanly.
-const KEYRING_FORMAT: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `pgbunker.json`: the only object readable without a key besides summaries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +37,7 @@ pub struct Repository {
     repo_id: [u8; 16],
     keys: Option<KeyRing>,
     state: Option<StateDir>,
+    trust: Trust,
 }
 
 async fn read_config(store: &Store) -> Result<RepoConfig, ArchiveError> {
@@ -98,6 +96,7 @@ impl Repository {
             repo_id: id,
             keys: None,
             state: None,
+            trust: Trust::default(),
         };
         let mut slot = None;
         if !plaintext {
@@ -106,7 +105,15 @@ impl Repository {
             slot = Some(ring.kek_id());
             repo.keys = Some(ring);
         }
-        chain::write_entry(&repo, &CatalogState::default()).await?;
+        // Entry 0 announces generation 1, which holds the first repository key.
+        let first = CatalogState {
+            ring: repo.keys.as_ref().map(|r| RingDecl {
+                generation: r.generation,
+                ring_key_id: r.ring_key_id().expect("a new ring lives in keyring/"),
+            }),
+            ..CatalogState::default()
+        };
+        chain::write_entry(&repo, &first).await?;
         let json = serde_json::to_vec_pretty(&repo.config).expect("config serializes");
         repo.store
             .put_new(layout::CONFIG, Bytes::from(json))
@@ -146,6 +153,7 @@ impl Repository {
             repo_id,
             keys,
             state: None,
+            trust: Trust::default(),
         })
     }
 
@@ -189,11 +197,102 @@ impl Repository {
             repo_id: self.config.repo_id.clone(),
             max_seq: state.seq,
             sha256: sha,
+            encrypted: Some(self.is_encrypted()),
+            generation: self.keys.as_ref().and_then(KeyRing::bound_generation),
         })
     }
 
     pub(crate) fn state_dir(&self) -> Option<&StateDir> {
         self.state.as_ref()
+    }
+
+    /// Applies the user's trust settings (`--expect-seq`, `--force`, the clock).
+    pub fn with_trust(mut self, options: TrustOptions) -> Self {
+        self.trust.options = options;
+        self
+    }
+
+    pub(crate) fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// What this repository's commands noticed so far (a first contact, another
+    /// client's removals, malformed locks), each already shown on stderr.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.trust.notices()
+    }
+
+    /// The catalog entry this machine trusted on first contact in this run, if any.
+    pub fn first_contact(&self) -> Option<trust::Contact> {
+        self.notices().into_iter().find_map(|n| match n {
+            Notice::FirstContact(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The newest catalog entry as a mark file, for a host that has never seen the
+    /// repository (`pgbunker mark export`).
+    pub async fn export_mark(&self) -> Result<MarkFile, ArchiveError> {
+        let (state, sha) = chain::read_checked(self).await?;
+        Ok(MarkFile {
+            format: MarkFile::FORMAT.into(),
+            version: 1,
+            repo_id: self.config.repo_id.clone(),
+            location: crate::store::shown_location(self.store.location()),
+            seq: state.seq,
+            sha256: sha,
+            exported_at: trust::rfc3339(self.trust.now()),
+        })
+    }
+
+    /// Makes `mark` this machine's high-water mark of the repository after checking
+    /// that the repository still holds the entry it names, unchanged, and nothing
+    /// older as its newest. A higher mark already kept here stays.
+    pub async fn import_mark(&self, mark: &MarkFile) -> Result<MarkImport, ArchiveError> {
+        let dir = self.state.as_ref().ok_or(TrustError::NoStateDir)?;
+        let location = self.store.location();
+        let foreign = |found: &str| TrustError::MarkForAnotherRepository {
+            mark: mark.repo_id.clone(),
+            location: crate::store::shown_location(location),
+            found: found.into(),
+        };
+        if mark.repo_id != self.config.repo_id {
+            return Err(foreign(&self.config.repo_id).into());
+        }
+        let mark_file = dir.mark_file(location).display().to_string();
+        if let Some(old) = dir.load(location)? {
+            if old.repo_id != mark.repo_id {
+                return Err(ArchiveError::Swapped {
+                    location: location.into(),
+                    pinned: old.repo_id,
+                    found: mark.repo_id.clone(),
+                    mark_file,
+                });
+            }
+        }
+        let (state, _) = chain::read_latest(self).await?;
+        if state.seq < mark.seq {
+            return Err(ArchiveError::RolledBack {
+                seen: mark.seq,
+                found: state.seq,
+                mark_file,
+            });
+        }
+        match chain::read_entry(self, mark.seq).await? {
+            Some((_, sha)) if sha == mark.sha256 => {}
+            _ => {
+                return Err(ArchiveError::Forked {
+                    seq: mark.seq,
+                    mark_file,
+                })
+            }
+        }
+        chain::raise_mark(self, mark.seq, &mark.sha256)?;
+        Ok(MarkImport {
+            repo_id: mark.repo_id.clone(),
+            seq: mark.seq,
+            newest_seq: state.seq,
+        })
     }
 
     /// The newest catalog entry, its chain link to the previous one checked, and
@@ -206,21 +305,21 @@ impl Repository {
     pub async fn resolve(&self, which: &str) -> Result<chain::LiveBackup, ArchiveError> {
         let cat = self.catalog().await?;
         if which == "latest" {
-            // Ids carry whole seconds only; the commit time breaks ties between
-            // backups started in the same second.
-            let when = |b: &chain::LiveBackup| {
-                time::OffsetDateTime::parse(
-                    &b.created_at,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()
-            };
-            return cat
-                .live
-                .iter()
-                .max_by(|a, b| (when(a), &a.bid).cmp(&(when(b), &b.bid)))
-                .cloned()
-                .ok_or(ArchiveError::NoBackups);
+            let latest = trust::newest(&cat.live).cloned();
+            // Deleting the newest catalog entries leaves their backups' objects behind:
+            // `latest` must not quietly mean an older backup then.
+            if !self.trust.options.force {
+                let hidden = trust::hidden_backups(self, &cat).await?;
+                if !hidden.is_empty() {
+                    return Err(TrustError::HiddenBackups {
+                        latest: latest.map(|b| b.bid),
+                        hidden,
+                        purpose: trust::Purpose::Latest,
+                    }
+                    .into());
+                }
+            }
+            return latest.ok_or(ArchiveError::NoBackups);
         }
         cat.live
             .iter()
@@ -249,61 +348,61 @@ impl Repository {
         keymgmt::status(&self.store, &self.repo_id, self.ring()?).await
     }
 
-    /// Adds a slot for `new` that wraps this repository's ring key.
+    /// Adds a slot for `new` holding this repository's ring keys; a new generation pins
+    /// its public key so later key changes can hand it new ring keys.
     pub async fn add_key(&mut self, new: &KeySource) -> Result<KeyAdded, ArchiveError> {
-        let slot = keyslot::prepare(&self.store, new).await?;
-        let (ring_key, upgraded) = self.upgrade_keys().await?;
-        let kek = keyslot::write(&self.store, &self.config.repo_id, slot, &ring_key).await?;
-        // The new slot must open the ring before anyone relies on it.
-        keymgmt::unlock(&self.store, &self.repo_id, new).await?;
+        keyslot::prepare(&self.store, new).await?;
+        let upgraded = self.upgrade_keys().await?;
+        let (ring, kek_id) = keymgmt::add(self, self.ring()?, new).await?;
+        self.keys = Some(ring);
         Ok(KeyAdded {
-            kek_id: kek.id(),
+            kek_id,
             kind: new.kind().into(),
             upgraded,
         })
     }
 
-    /// Removes slot `kek_id`, refusing to remove the last one.
-    pub async fn remove_key(&self, kek_id: &str) -> Result<SlotRemoval, ArchiveError> {
-        let was_unlocking = self.ring()?.kek_id() == kek_id;
-        let remaining = keymgmt::remove(&self.store, kek_id).await?;
-        Ok(SlotRemoval {
-            kek_id: kek_id.into(),
-            remaining,
-            was_unlocking,
-        })
+    /// Revokes slot `kek_id` (a new ring key for every other slot, a new generation),
+    /// refusing to remove the last one.
+    pub async fn remove_key(&mut self, kek_id: &str) -> Result<SlotRemoval, ArchiveError> {
+        self.upgrade_keys().await?;
+        let (ring, removal) = keymgmt::remove(self, self.ring()?, kek_id).await?;
+        if let Some(ring) = ring {
+            self.keys = Some(ring);
+        }
+        Ok(removal)
     }
 
-    /// Starts a new repository key for new backups; every older key still reads.
+    /// Starts a new repository key for new backups; every older key still reads, and
+    /// from now on catalog entries must be sealed under the new generation.
     pub async fn rotate_key(&mut self) -> Result<KeyRotation, ArchiveError> {
-        let (ring_key, upgraded) = self.upgrade_keys().await?;
-        let (ring, mut rotation) =
-            keymgmt::rotate(&self.store, &self.repo_id, self.ring()?, &ring_key).await?;
+        let upgraded = self.upgrade_keys().await?;
+        let (ring, mut rotation) = keymgmt::rotate(self, self.ring()?).await?;
         self.keys = Some(ring);
         rotation.upgraded = upgraded;
         Ok(rotation)
+    }
+
+    /// Brings the repository to the current format before it is written to (see
+    /// `keymgmt::ensure_current`); `true` when this call changed the format.
+    pub(crate) async fn upgrade_keys(&mut self) -> Result<bool, ArchiveError> {
+        self.ring()?;
+        let (ring, upgraded) = keymgmt::ensure_current(self).await?;
+        self.keys = ring;
+        self.config.version = FORMAT_VERSION;
+        Ok(upgraded)
+    }
+
+    /// The bytes of a catalog entry for `state` sealed with this repository's keys as
+    /// they were when it was opened. For tools and tests that inspect or craft entries:
+    /// committing goes through the checks of the catalog, which this does not.
+    pub fn seal_catalog_entry(&self, state: &CatalogState) -> Result<Vec<u8>, ArchiveError> {
+        chain::encode(self, state)
     }
 
     fn ring(&self) -> Result<&KeyRing, ArchiveError> {
         self.keys
             .as_ref()
             .ok_or_else(|| KeyError::NotEncrypted.into())
-    }
-
-    /// Moves a version-1 ring to `keyring/` (`true` when this call did) and raises
-    /// `pgbunker.json` to the keyring format, last: an interruption before that leaves
-    /// a repository this version still opens, and the next key change finishes it.
-    async fn upgrade_keys(&mut self) -> Result<(crate::codec::RingKey, bool), ArchiveError> {
-        let (ring, ring_key, upgraded) =
-            keymgmt::upgraded(&self.store, &self.repo_id, self.ring()?).await?;
-        self.keys = Some(ring);
-        if self.config.version < KEYRING_FORMAT {
-            self.config.version = KEYRING_FORMAT;
-            let json = serde_json::to_vec_pretty(&self.config).expect("config serializes");
-            self.store
-                .put_overwrite(layout::CONFIG, Bytes::from(json))
-                .await?;
-        }
-        Ok((ring_key, upgraded))
     }
 }

@@ -18,6 +18,9 @@ use super::ArchiveError;
 /// The record kind of the high-water mark (`repo-<hash>.json`).
 const MARK: &str = "repo";
 
+/// The record kind of the same mark keyed by repository id (`id-<hash>.json`).
+const MARK_BY_ID: &str = "id";
+
 /// The folder holding one mark file per repository location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir(PathBuf);
@@ -29,6 +32,15 @@ pub struct Mark {
     pub repo_id: String,
     pub max_seq: u64,
     pub sha256: String,
+    /// Whether the repository was encrypted when this machine saw it: pgbunker.json is
+    /// plaintext, so a later "none" there must not turn backups into plaintext ones.
+    /// `None` in marks written before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// The newest key ring generation this machine has seen: a repository whose newest
+    /// generation is older had key ring objects deleted, which would undo a revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 impl StateDir {
@@ -93,12 +105,52 @@ impl StateDir {
         // Read-compare-write under an exclusive lock: two runs on this machine must
         // not lower each other's mark.
         let _guard = self.lock(&mark.location)?;
+        let mut mark = mark.clone();
         if let Some(old) = self.load(&mark.location)? {
             if old.repo_id == mark.repo_id && old.max_seq > mark.max_seq {
                 return Ok(());
             }
+            // What this machine once saw stays seen.
+            if old.repo_id == mark.repo_id {
+                mark.encrypted = old.encrypted.max(mark.encrypted);
+                mark.generation = old.generation.max(mark.generation);
+            }
         }
-        self.store(mark)
+        self.store(&mark)
+    }
+
+    /// Reads, changes and writes the record `kind` of `location` under the location's
+    /// lock, so two runs on this machine never lose each other's changes. `change`
+    /// returns the record to write (`None`: leave the file as it is) and a result.
+    pub(crate) fn update_record<T: Serialize + DeserializeOwned, R>(
+        &self,
+        kind: &str,
+        location: &str,
+        change: impl FnOnce(Option<T>) -> (Option<T>, R),
+    ) -> Result<R, ArchiveError> {
+        let _guard = self.lock(location)?;
+        let (new, out) = change(self.load_record(kind, location)?);
+        if let Some(new) = new {
+            self.store_record(kind, location, &new)?;
+        }
+        Ok(out)
+    }
+
+    /// The mark of repository `repo_id` wherever this machine last reached it: a
+    /// repository met under a new URL (another endpoint, a copy in another region)
+    /// is still checked against what this machine saw of it.
+    pub fn load_by_id(&self, repo_id: &str) -> Result<Option<Mark>, ArchiveError> {
+        Ok(self
+            .load_record::<Mark>(MARK_BY_ID, repo_id)?
+            .filter(|m| m.repo_id == repo_id))
+    }
+
+    /// Raises the mark kept by repository id, never lowering it.
+    pub fn raise_by_id(&self, mark: &Mark) -> Result<(), ArchiveError> {
+        self.update_record(MARK_BY_ID, &mark.repo_id, |old: Option<Mark>| {
+            let higher = old.is_some_and(|o| o.repo_id == mark.repo_id && o.max_seq > mark.max_seq);
+            ((!higher).then(|| mark.clone()), ())
+        })
     }
 
     /// The folder, owner-only when this creates it: its files name the repositories
@@ -168,6 +220,36 @@ fn state_io(path: &Path, e: std::io::Error) -> ArchiveError {
     ArchiveError::State(format!("{}: {e}", path.display()))
 }
 
+/// Compares what this machine saw of the repository's keys with what it shows now: a
+/// repository once seen encrypted stays encrypted, and its key ring never goes back.
+pub(crate) fn check_keys(
+    state: &StateDir,
+    mark: &Mark,
+    seen: &Seen<'_>,
+    encrypted: bool,
+    ring: Option<&super::keyring::KeyRing>,
+) -> Result<(), ArchiveError> {
+    if mark.encrypted == Some(true) && !encrypted {
+        return Err(ArchiveError::Downgraded {
+            what: format!(
+                "pgbunker.json now says it is not (this machine saw it encrypted; mark {})",
+                state.mark_file(seen.location).display()
+            ),
+        });
+    }
+    let found = ring.and_then(super::keyring::KeyRing::bound_generation);
+    if let (Some(seen_gen), Some(found)) = (mark.generation, found) {
+        if found < seen_gen {
+            return Err(ArchiveError::RingRolledBack {
+                seen: seen_gen,
+                found,
+                mark_file: state.mark_file(seen.location).display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What the repository shows now.
 pub(crate) struct Seen<'a> {
     pub location: &'a str,
@@ -218,6 +300,8 @@ mod tests {
             repo_id: "aa".into(),
             max_seq: seq,
             sha256: format!("sha{seq}"),
+            encrypted: None,
+            generation: None,
         }
     }
 

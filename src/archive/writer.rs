@@ -15,7 +15,10 @@ use crate::codec::{
     seal_blob, seal_chunk, AeadId, ChunkHeader, CompId, DataKey, SealedChunk, SecretKey,
 };
 
-/// `summary.json`: non-sensitive facts readable without the key (no names, no values).
+/// A backup's totals. `summary.json` holds only what anyone who can list the bucket
+/// sees anyway (times, stored bytes, chunk count, key ids); [`Summary::public`] strips
+/// the rest, which lives in the sealed manifest. Summaries written before that carry
+/// the row, table and byte totals and the server's build, and still read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub format_version: u32,
@@ -24,10 +27,16 @@ pub struct Summary {
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
-    pub server_version: String,
-    pub tables: u64,
-    pub rows: u64,
-    pub raw_bytes: u64,
+    /// The source server's exact build: tells an attacker which flaws it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// Table count, rows and raw bytes track the number of patients over time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_bytes: Option<u64>,
     pub stored_bytes: u64,
     pub chunks: u64,
     pub encrypted: bool,
@@ -37,8 +46,32 @@ pub struct Summary {
     pub dek_id: Option<String>,
 }
 
-pub(crate) fn dek_aad(repo: &Repository, bid: &str, rk_id: &str) -> Vec<u8> {
-    format!("pgbunker/v1/dek\0{}\0{bid}\0{rk_id}", repo.config().repo_id).into_bytes()
+impl Summary {
+    /// What `summary.json` may show to whoever can read the bucket.
+    pub fn public(&self) -> Summary {
+        Summary {
+            server_version: None,
+            tables: None,
+            rows: None,
+            raw_bytes: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The AAD of a wrapped data key. From format 3 it names the key ring generation, so a
+/// data key wrapped under an older generation's RK cannot pass for a newer backup's.
+pub(crate) fn dek_aad(
+    repo: &Repository,
+    bid: &str,
+    rk_id: &str,
+    generation: Option<u64>,
+) -> Vec<u8> {
+    let repo_id = &repo.config().repo_id;
+    match generation {
+        Some(g) => format!("pgbunker/v3/dek\0{repo_id}\0{bid}\0{rk_id}\0{g}").into_bytes(),
+        None => format!("pgbunker/v1/dek\0{repo_id}\0{bid}\0{rk_id}").into_bytes(),
+    }
 }
 
 /// Everything a worker needs to seal chunks of one backup; cheap to clone into rayon.
@@ -92,8 +125,14 @@ impl BackupWriter {
     /// even an interrupted backup's objects can be attributed (and pruned) later.
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
         // Check the catalog (chain, high-water mark, repository identity) before the
-        // first object goes up, not only at the commit.
+        // first object goes up, not only at the commit; then bring the keys to the
+        // current format, so this backup is sealed under the generation in force.
         repo.catalog().await?;
+        let mut repo = repo.clone();
+        if repo.is_encrypted() {
+            repo.upgrade_keys().await?;
+        }
+        let repo = &repo;
         let bid = new_backup_id();
         let layout = BackupLayout::new(&bid);
         let lock = LockGuard::acquire(repo, LockKind::Backup, &bid).await?;
@@ -102,7 +141,7 @@ impl BackupWriter {
             let rk = &ring.current;
             let wrapped = seal_blob(
                 &rk.dek_wrapping_key(),
-                &dek_aad(repo, &bid, &rk.id()),
+                &dek_aad(repo, &bid, &rk.id(), ring.bound_generation()),
                 dek.secret().expose(),
             )
             .map_err(|e| ArchiveError::codec("wrap the data key", e))?;
@@ -136,6 +175,11 @@ impl BackupWriter {
 
     pub fn rk_id(&self) -> Option<String> {
         self.repo.keys().map(|k| k.current.id())
+    }
+
+    /// The key ring generation this backup is sealed under (format 3).
+    fn generation(&self) -> Option<u64> {
+        self.repo.keys().and_then(|k| k.bound_generation())
     }
 
     pub fn dek_id(&self) -> Option<String> {
@@ -190,19 +234,21 @@ impl BackupWriter {
         mut manifest: Manifest,
         summary: Summary,
     ) -> Result<LiveBackup, ArchiveError> {
-        let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+        let summary_json =
+            serde_json::to_vec_pretty(&summary.public()).expect("summary serializes");
         manifest.summary_sha256 = hex::encode(Sha256::digest(&summary_json));
         self.repo
             .store()
             .put_new(&self.layout.summary(), Bytes::from(summary_json))
             .await?;
         let rk_id = self.rk_id().unwrap_or_default();
-        let bytes = manifest::encode(
+        let bytes = manifest::encode_bound(
             &manifest,
             self.repo.repo_id(),
             &self.layout.id_bytes(),
             self.dek.as_ref(),
             &rk_id,
+            self.generation(),
         )?;
         let live = LiveBackup {
             bid: self.layout.bid.clone(),
@@ -210,6 +256,7 @@ impl BackupWriter {
             created_at: manifest.finished_at.clone(),
             keep_until: None,
             legal_hold: false,
+            generation: self.generation(),
         };
         self.repo
             .store()

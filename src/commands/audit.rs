@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{CommandError, RepoAccess};
-use crate::archive::audit::{new_audit_id, AuditRecord};
+use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord};
 use crate::archive::lock::host_name;
 use crate::error::Classify;
 use crate::pg::{ConnSpec, PgError};
@@ -87,6 +87,7 @@ pub async fn audited<T: Audit>(
             .map(Audit::details)
             .unwrap_or(serde_json::Value::Null),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        prev: None,
     };
     match write(access, &record).await {
         Ok(()) => {}
@@ -111,11 +112,12 @@ enum AuditWrite {
 
 async fn write(access: &RepoAccess, record: &AuditRecord) -> Result<(), AuditWrite> {
     let repo = access.open().await.map_err(AuditWrite::Open)?;
-    repo.append_audit(record)
+    let record = repo
+        .append_audit(record)
         .await
         .map_err(|e| AuditWrite::Write(e.into()))?;
     if let Some(url) = &access.audit_db {
-        insert_row(url, record).await.map_err(AuditWrite::Write)?;
+        insert_row(url, &record).await.map_err(AuditWrite::Write)?;
     }
     Ok(())
 }
@@ -184,13 +186,55 @@ pub struct AuditOptions {
 #[derive(Debug, Serialize)]
 pub struct AuditReport {
     pub records: Vec<AuditRecord>,
+    /// Deleted, replaced or unreadable records: each is tampering (or lost storage).
+    pub problems: Vec<AuditProblem>,
+    /// Records from before records were chained, in the whole trail: a deletion among
+    /// them cannot be detected.
+    pub unchained: usize,
 }
 
+impl AuditReport {
+    /// The error line when the trail was tampered with.
+    pub fn failure(&self) -> String {
+        let first = self
+            .problems
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match self.problems.len() {
+            0 | 1 => format!("the audit trail was tampered with: {first}"),
+            n => format!("the audit trail was tampered with ({n} problems): {first}"),
+        }
+    }
+}
+
+/// Reads and checks the whole trail whatever the filters: a deletion is found through
+/// the records after it, which the filters may leave out. Tampering is an error after
+/// the report is complete, so the records still reach the screen.
 pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
     let repo = opts.repo.open().await?;
-    Ok(AuditReport {
-        records: repo
-            .audit_records(opts.since, opts.operation.as_deref())
-            .await?,
-    })
+    // The catalog's mark catches a swapped or rolled-back repository first.
+    repo.catalog().await?;
+    let trail = repo.audit_trail().await?;
+    let from = opts.since.map(new_audit_id);
+    let records = trail
+        .records
+        .into_iter()
+        .filter(|r| from.as_deref().is_none_or(|f| r.id.as_str() >= &f[..23]))
+        .filter(|r| {
+            opts.operation
+                .as_deref()
+                .is_none_or(|o| op_suffix(&r.operation) == op_suffix(o))
+        })
+        .collect();
+    let report = AuditReport {
+        records,
+        problems: trail.problems,
+        unchained: trail.unchained,
+    };
+    if report.problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(CommandError::AuditTampered(Box::new(report)))
+    }
 }

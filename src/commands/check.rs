@@ -85,6 +85,8 @@ pub struct CheckReport {
     pub newest_backup: Option<NewestBackup>,
     pub last_verify: Option<LastVerify>,
     pub free_percent: Option<f64>,
+    /// Deleted, replaced or unreadable audit records (each one is also a problem).
+    pub audit_problems: usize,
     pub problems: Vec<String>,
 }
 
@@ -114,6 +116,7 @@ pub fn cannot_check(
         newest_backup: None,
         last_verify: None,
         free_percent: None,
+        audit_problems: 0,
         problems: vec![problem],
     };
     if let Some(file) = prometheus {
@@ -145,6 +148,7 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
         newest_backup: None,
         last_verify: None,
         free_percent: None,
+        audit_problems: 0,
         problems: Vec::new(),
     };
     match inspect(opts, now, &mut report, &mut problems).await {
@@ -154,6 +158,8 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
             problems.push((Status::Critical, format!("{e}{hint}")));
         }
     }
+    // The one-line summary shows the first problem: make it the worst.
+    problems.sort_by_key(|p| std::cmp::Reverse(p.0));
     report.status = problems.iter().map(|(s, _)| *s).max().unwrap_or(Status::Ok);
     report.problems = problems.into_iter().map(|(_, p)| p).collect();
     report.summary = match (&report.newest_backup, report.problems.first()) {
@@ -222,11 +228,24 @@ async fn inspect(
                 age_seconds: age,
                 stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
                 duration_ms: summary.as_ref().map(|s| s.duration_ms),
-                tables: summary.as_ref().map(|s| s.tables),
+                tables: super::list::totals(&repo, b, summary.as_ref())
+                    .await
+                    .map(|t| t.0),
             });
         }
     }
-    let verifies = repo.audit_records(None, Some("verify")).await?;
+    // The whole trail, not only verify records: deleting the record of a failed
+    // verify must not turn CRITICAL back into OK unseen.
+    let trail = repo.audit_trail().await?;
+    for p in &trail.problems {
+        problems.push((Status::Critical, format!("audit trail: {p}")));
+    }
+    report.audit_problems = trail.problems.len();
+    let verifies: Vec<_> = trail
+        .records
+        .iter()
+        .filter(|r| r.operation == "verify")
+        .collect();
     match verifies.last() {
         None => problems.push((Status::Warning, "no verify has run yet".into())),
         Some(v) => {

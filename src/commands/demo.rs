@@ -162,7 +162,7 @@ pub async fn demo(
         backup_seconds,
         preflight_seconds,
         restore_seconds,
-        raw_bytes: backup.summary.raw_bytes,
+        raw_bytes: backup.summary.raw_bytes.unwrap_or_default(),
         stored_bytes: backup.summary.stored_bytes,
         tables,
         identical,

@@ -2,8 +2,40 @@
 
 use serde::Serialize;
 
+use futures::StreamExt;
+
 use super::{CommandError, RepoAccess};
-use crate::archive::{BackupLayout, Summary};
+use crate::archive::{BackupLayout, BackupReader, LiveBackup, Repository, Summary};
+
+/// Table count, rows and raw bytes of a backup. `summary.json` no longer shows them
+/// (they track the number of patients); the sealed manifest does. Old summaries still
+/// carry them and spare the manifest read. `None` when the manifest does not open:
+/// `verify` is the place to say why.
+pub(crate) async fn totals(
+    repo: &Repository,
+    live: &LiveBackup,
+    summary: Option<&Summary>,
+) -> Option<(u64, u64, u64)> {
+    if let Some(Summary {
+        tables: Some(t),
+        rows: Some(r),
+        raw_bytes: Some(b),
+        ..
+    }) = summary
+    {
+        return Some((*t, *r, *b));
+    }
+    let reader = BackupReader::open(repo, live).await.ok()?;
+    let tables = &reader.manifest().tables;
+    Some((
+        tables.len() as u64,
+        tables.iter().map(|t| t.rows).sum(),
+        tables.iter().map(|t| t.raw_bytes).sum(),
+    ))
+}
+
+/// Manifests read at once by `list`.
+const READ_AHEAD: usize = 8;
 
 #[derive(Debug)]
 pub struct ListOptions {
@@ -31,6 +63,11 @@ pub struct BackupLine {
 pub struct ListReport {
     pub location: String,
     pub repo_id: String,
+    /// The newest catalog entry: what a DR host passes as `--expect-seq`.
+    pub catalog_seq: u64,
+    /// The catalog entry this machine trusted without a mark to check it against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_contact: Option<crate::archive::Contact>,
     pub backups: Vec<BackupLine>,
 }
 
@@ -44,35 +81,12 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
             .filter(|d| !ids.contains(d))
             .collect::<Vec<_>>(),
     );
-    let mut backups = Vec::new();
-    for bid in ids {
-        let live = cat.live.iter().find(|b| b.bid == bid);
-        let summary: Option<Summary> = repo
-            .store()
-            .get_opt(&BackupLayout::new(&bid).summary())
-            .await?
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let tombstoned = cat.tombstones.iter().any(|t| t.bid == bid);
-        backups.push(BackupLine {
-            status: match (live, tombstoned) {
-                (Some(_), _) => "complete",
-                (None, true) => "tombstoned",
-                (None, false) => "incomplete",
-            }
-            .into(),
-            legal_hold: live.is_some_and(|l| l.legal_hold),
-            keep_until: live.and_then(|l| l.keep_until.clone()),
-            created_at: live
-                .map(|l| l.created_at.clone())
-                .or_else(|| summary.as_ref().map(|s| s.finished_at.clone())),
-            duration_ms: summary.as_ref().map(|s| s.duration_ms),
-            tables: summary.as_ref().map(|s| s.tables),
-            rows: summary.as_ref().map(|s| s.rows),
-            raw_bytes: summary.as_ref().map(|s| s.raw_bytes),
-            stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
-            backup_id: bid,
-        });
-    }
+    let lines: Vec<Result<BackupLine, CommandError>> = futures::stream::iter(ids)
+        .map(|bid| line(&repo, &cat, bid))
+        .buffered(READ_AHEAD)
+        .collect()
+        .await;
+    let mut backups = lines.into_iter().collect::<Result<Vec<_>, _>>()?;
     // Newest first. Ids carry whole seconds; the commit time orders backups that
     // started in the same second.
     let when = |b: &BackupLine| {
@@ -87,6 +101,47 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
     Ok(ListReport {
         location: repo.store().location().into(),
         repo_id: repo.config().repo_id.clone(),
+        catalog_seq: cat.seq,
+        first_contact: repo.first_contact(),
         backups,
+    })
+}
+
+/// One backup's line: its status from the catalog, times and stored size from its
+/// summary, totals from its manifest.
+async fn line(
+    repo: &Repository,
+    cat: &crate::archive::CatalogState,
+    bid: String,
+) -> Result<BackupLine, CommandError> {
+    let live = cat.live.iter().find(|b| b.bid == bid);
+    let summary: Option<Summary> = repo
+        .store()
+        .get_opt(&BackupLayout::new(&bid).summary())
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let totals = match live {
+        Some(l) => totals(repo, l, summary.as_ref()).await,
+        None => None,
+    };
+    let tombstoned = cat.tombstones.iter().any(|t| t.bid == bid);
+    Ok(BackupLine {
+        status: match (live, tombstoned) {
+            (Some(_), _) => "complete",
+            (None, true) => "tombstoned",
+            (None, false) => "incomplete",
+        }
+        .into(),
+        legal_hold: live.is_some_and(|l| l.legal_hold),
+        keep_until: live.and_then(|l| l.keep_until.clone()),
+        created_at: live
+            .map(|l| l.created_at.clone())
+            .or_else(|| summary.as_ref().map(|s| s.finished_at.clone())),
+        duration_ms: summary.as_ref().map(|s| s.duration_ms),
+        tables: totals.map(|t| t.0),
+        rows: totals.map(|t| t.1),
+        raw_bytes: totals.map(|t| t.2),
+        stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
+        backup_id: bid,
     })
 }

@@ -10,6 +10,7 @@ pub mod hold;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod mark;
 pub mod prometheus;
 pub mod prune;
 pub mod restore;
@@ -19,7 +20,7 @@ pub mod verify;
 
 use thiserror::Error;
 
-use crate::archive::{ArchiveError, KeySource, Repository, StateDir};
+use crate::archive::{ArchiveError, KeySource, Repository, StateDir, TrustOptions};
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::export::ExportError;
@@ -56,6 +57,9 @@ pub enum CommandError {
     /// Restore's pre-flight found damage before anything was written.
     #[error("{}", verify::preflight_failure(.0))]
     PreflightFailed(Box<verify::BackupVerdict>),
+    /// `audit` found deleted, replaced or forged records; the report lists them.
+    #[error("{}", .0.failure())]
+    AuditTampered(Box<audit::AuditReport>),
     /// The restore test ran and failed; its report (also on disk) says why.
     #[error("restore test FAILED for backup {}: {}", .0.backup_id, .0.notes.first().map_or("see the report", String::as_str))]
     RestoreTestFailed(Box<restore_test::RestoreTestReport>),
@@ -79,6 +83,7 @@ impl Classify for CommandError {
             CommandError::DemoMismatch(_) => Class::Internal,
             CommandError::Interrupted(_) => Class::Interrupted,
             CommandError::VerifyFailed(_)
+            | CommandError::AuditTampered(_)
             | CommandError::PreflightFailed(_)
             | CommandError::RestoreTestFailed(_) => Class::Corrupt,
             CommandError::RestoreIncomplete(_, class) => *class,
@@ -98,6 +103,12 @@ impl Classify for CommandError {
                 "the report names each damaged table and chunk: restore from a backup that \
                  verifies, take a new backup, and find out what altered the repository \
                  (storage access logs, disk errors)"
+                    .into(),
+            ),
+            CommandError::AuditTampered(_) => Some(
+                "someone with write access to the repository deleted or replaced audit \
+                 records (or the storage lost them): check the storage's access logs and \
+                 put audit/ back from a copy; `pgbunker --json audit` lists every problem"
                     .into(),
             ),
             CommandError::PreflightFailed(v) => Some(format!(
@@ -130,6 +141,8 @@ pub struct RepoAccess {
     pub state: Option<StateDir>,
     /// Also log every operation as a row of this database's `backup_audit_log`.
     pub audit_db: Option<String>,
+    /// `--expect-seq`, `--force`: how far to trust what the repository says.
+    pub trust: TrustOptions,
     opened: tokio::sync::OnceCell<Repository>,
 }
 
@@ -152,6 +165,7 @@ impl RepoAccess {
             key,
             state,
             audit_db: None,
+            trust: TrustOptions::default(),
             opened: tokio::sync::OnceCell::new(),
         }
     }
@@ -160,7 +174,9 @@ impl RepoAccess {
         self.opened
             .get_or_try_init(|| async {
                 let store = Store::open(&self.location)?;
-                let repo = Repository::open(store, self.key.as_ref()).await?;
+                let repo = Repository::open(store, self.key.as_ref())
+                    .await?
+                    .with_trust(self.trust.clone());
                 Ok::<_, CommandError>(match &self.state {
                     Some(dir) => repo.with_state(dir.clone()),
                     None => repo,

@@ -81,6 +81,11 @@ pub fn render(r: &CheckReport, now: OffsetDateTime) -> String {
         v.and_then(|v| seconds(&v.ended_at)).map(|s| s as f64),
     );
     gauge(
+        "pgbunker_audit_problems",
+        "Deleted, replaced or unreadable audit records (0 when the trail is whole).",
+        r.repository_reachable.then_some(r.audit_problems as f64),
+    );
+    gauge(
         "pgbunker_check_timestamp_seconds",
         "When this check ran (Unix time).",
         Some(now.unix_timestamp() as f64),

@@ -1,5 +1,13 @@
 //! `pgbunker prune`: apply the retention policy, tombstone first, delete after the
 //! grace period, and clean up leftovers of interrupted backups.
+//!
+//! Prune is the one command that destroys data, and it acts on what the repository
+//! says; so it believes the repository only as far as this machine can check it (see
+//! `archive::trust`). Grace periods count from when this machine first saw a
+//! tombstone or a complete-looking leftover, never from a time someone wrote; removals
+//! made by another client in bulk (or of the newest backup) wait for `--accept-removal`;
+//! a complete-looking backup newer than every committed one stops the run, because it
+//! is what deleting the newest catalog entries leaves behind.
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -7,9 +15,12 @@ use time::OffsetDateTime;
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::lock::{self, LockKind};
+use crate::archive::lock::{self, LockInfo, LockKind};
 use crate::archive::retention::{self, Candidate, KeepWithin, RetentionPolicy};
-use crate::archive::{backup_started_at, BACKUPS_DIR};
+use crate::archive::{
+    backup_started_at, trust, ArchiveError, Contact, Notice, Repository, TrustError, BACKUPS_DIR,
+    CLOCK_SKEW,
+};
 
 /// Tombstoned backups and leftovers younger than this are left alone: a restore
 /// may still be reading them, a backup may still be writing them.
@@ -25,6 +36,12 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// The clock; `None` is now. Tests inject time here.
     pub now: Option<OffsetDateTime>,
+    /// Catalog entries of other clients that removed several backups (or the newest)
+    /// and that the operator accepts (`--accept-removal SEQ`).
+    pub accept_removals: Vec<u64>,
+    /// Go on although complete-looking backups newer than every committed one are
+    /// missing from the catalog (`--force`); they still wait out the grace period.
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +67,18 @@ pub struct PruneReport {
     /// Leftovers of interrupted or failed backups that this run deleted.
     pub leftovers_deleted: Vec<String>,
     pub objects_deleted: u64,
+    /// The catalog entry this machine trusted without a mark to check it against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_contact: Option<Contact>,
+    /// Other clients' removals accepted by this run (`--accept-removal`).
+    pub accepted_removals: Vec<u64>,
+    /// Complete-looking backups newer than every committed one, kept (`--force`).
+    pub unlisted_kept: Vec<String>,
+    /// Lock objects that did not parse, with why: ignored, they protect nothing.
+    pub malformed_locks: Vec<String>,
+    /// Why nothing was deleted although the grace period allowed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletions_skipped: Option<String>,
 }
 
 fn ts(t: OffsetDateTime) -> String {
@@ -60,6 +89,11 @@ fn parse_ts(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
+/// Without a state folder this machine cannot know when it first saw a tombstone nor
+/// which catalog entries it wrote: deleting would mean trusting times and removals
+/// anyone holding the key can write.
+const NO_STATE: &str = "no state folder: prune counts grace periods from when this machine                         first saw a tombstone or leftover and must know which catalog entries                         it wrote, so it deletes nothing; set PGBUNKER_STATE_DIR (or --state-dir)";
+
 pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     let now = opts.now.unwrap_or_else(OffsetDateTime::now_utc);
     let past_grace = |t: OffsetDateTime| match &opts.grace {
@@ -67,10 +101,53 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         Some(g) => g.cutoff(now).is_some_and(|c| t <= c),
     };
     let repo = opts.repo.open().await?;
+    let repo = repo.clone().with_trust(crate::archive::TrustOptions {
+        now: Some(now),
+        force: opts.force || repo.trust().options.force,
+        ..repo.trust().options.clone()
+    });
     let cat = repo.catalog().await?;
-    let locks = live_locks(&repo, now).await?;
-    let in_use = |bid: &str, kind| locks.iter().any(|l| l.bid == bid && l.kind == kind);
+    let state = repo.state_dir().cloned();
 
+    // Refuse before changing anything.
+    let mut accepted = Vec::new();
+    if let Some(dir) = &state {
+        let trail = trust::load_trail(dir, &repo)?;
+        let (ok, refused): (Vec<_>, Vec<_>) = trail
+            .pending
+            .into_iter()
+            .partition(|r| opts.accept_removals.contains(&r.seq));
+        if !refused.is_empty() {
+            return Err(ArchiveError::from(TrustError::UnacceptedRemoval(refused)).into());
+        }
+        accepted = ok;
+    }
+    let hidden = trust::hidden_backups(&repo, &cat).await?;
+    if !hidden.is_empty() && !repo.trust().options.force {
+        return Err(ArchiveError::from(TrustError::HiddenBackups {
+            latest: trust::newest(&cat.live).map(|b| b.bid.clone()),
+            hidden,
+            purpose: trust::Purpose::Prune,
+        })
+        .into());
+    }
+    if let (Some(dir), false, false) = (&state, accepted.is_empty(), opts.dry_run) {
+        trust::update_trail(dir, &repo, |t| {
+            for r in &accepted {
+                t.pending.retain(|p| p != r);
+                let entry = trust::EntryRef {
+                    seq: r.seq,
+                    sha256: r.sha256.clone(),
+                };
+                if !t.accepted.contains(&entry) {
+                    t.accepted.push(entry);
+                }
+            }
+        })?;
+    }
+
+    let locks = lock_view(&repo, now).await?;
+    let in_use = |bid: &str, kind| locks.live.iter().any(|l| l.bid == bid && l.kind == kind);
     let candidates: Vec<Candidate> = cat
         .live
         .iter()
@@ -120,6 +197,15 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         waiting: Vec::new(),
         leftovers_deleted: Vec::new(),
         objects_deleted: 0,
+        first_contact: None,
+        accepted_removals: accepted.iter().map(|r| r.seq).collect(),
+        unlisted_kept: hidden,
+        malformed_locks: locks
+            .malformed
+            .iter()
+            .map(|(k, why)| format!("{k}: {why}"))
+            .collect(),
+        deletions_skipped: state.is_none().then(|| NO_STATE.to_owned()),
     };
     report.tombstoned = if opts.dry_run {
         doomed
@@ -127,14 +213,24 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         repo.tombstone(&doomed, now).await?
     };
 
-    // Sweep: tombstones past the grace period and not in use lose their objects.
+    // Sweep: tombstones past the grace period (counted from when this machine first
+    // saw them) and not in use lose their objects. Reading the catalog records when
+    // new tombstones were first seen.
     let cat = repo.catalog().await?;
+    let trail = match &state {
+        Some(dir) => Some(trust::load_trail(dir, &repo)?),
+        None => None,
+    };
+    let first_seen = |bid: &str| trail.as_ref().and_then(|t| t.first_seen(bid));
     let mut swept = Vec::new();
     for t in &cat.tombstones {
-        let at = parse_ts(&t.at).unwrap_or(now);
+        let seen = first_seen(&t.bid).unwrap_or(now);
         // Locks are read again right before deleting: a restore may have started
         // since this run began.
-        if !past_grace(at) || locked(&repo, &t.bid, LockKind::Restore, now).await? {
+        if state.is_none()
+            || !past_grace(seen)
+            || locked(&repo, &t.bid, LockKind::Restore, now).await?
+        {
             report.waiting.push(t.bid.clone());
             continue;
         }
@@ -153,17 +249,50 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     }
 
     // Leftovers: folders no catalog entry names, older than the grace period, not
-    // held by a running backup.
+    // held by a running backup. One that looks complete may be a committed backup
+    // whose catalog entries were deleted: its grace also counts from when this
+    // machine first saw it so.
     let named = |bid: &str| {
         cat.live.iter().any(|b| b.bid == bid) || cat.tombstones.iter().any(|t| t.bid == bid)
     };
-    for bid in repo.store().list_dirs(BACKUPS_DIR).await? {
+    let dirs = repo.store().list_dirs(BACKUPS_DIR).await?;
+    let mut complete = Vec::new();
+    for bid in &dirs {
+        if !named(bid) && trust::complete_looking(&repo, bid).await? {
+            complete.push(bid.clone());
+        }
+    }
+    if let Some(dir) = &state {
+        let now_text = ts(now);
+        trust::update_trail(dir, &repo, |t| {
+            for bid in &complete {
+                t.first_seen
+                    .entry(bid.clone())
+                    .or_insert_with(|| now_text.clone());
+            }
+            // Forget what is gone for good.
+            t.first_seen.retain(|bid, _| {
+                dirs.contains(bid) || cat.tombstones.iter().any(|x| &x.bid == bid)
+            });
+        })?;
+    }
+    let trail = match &state {
+        Some(dir) => Some(trust::load_trail(dir, &repo)?),
+        None => None,
+    };
+    for bid in dirs {
         if named(&bid) || !past_grace(backup_started_at(&bid).unwrap_or(now)) {
             continue;
         }
+        if complete.contains(&bid) {
+            let seen = trail.as_ref().and_then(|t| t.first_seen(&bid));
+            if !past_grace(seen.unwrap_or(now)) {
+                continue;
+            }
+        }
         // A backup writes its lock before its first object: read the locks now, after
         // listing, so a backup that started meanwhile is seen.
-        if locked(&repo, &bid, LockKind::Backup, now).await? {
+        if state.is_none() || locked(&repo, &bid, LockKind::Backup, now).await? {
             continue;
         }
         if opts.dry_run {
@@ -177,35 +306,82 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
 
     // Locks whose holder died long ago are only clutter.
     if !opts.dry_run {
-        for (key, l) in lock::all_locks(&repo).await? {
-            if !l.is_live(now) && past_grace(l.refreshed_at) {
+        for (key, refreshed) in lock_view(&repo, now).await?.stale {
+            if past_grace(refreshed) {
                 repo.store().delete(&key).await?;
             }
         }
     }
+    report.first_contact = repo.first_contact();
     Ok(report)
 }
 
-async fn live_locks(
-    repo: &crate::archive::Repository,
-    now: OffsetDateTime,
-) -> Result<Vec<lock::LockInfo>, CommandError> {
-    Ok(lock::all_locks(repo)
-        .await?
-        .into_iter()
-        .filter(|(_, l)| l.is_live(now))
-        .map(|(_, l)| l)
-        .collect())
+/// The locks as prune believes them: live ones, dead ones with the refresh time they
+/// are believed to have, and objects that are no locks.
+struct LockView {
+    live: Vec<LockInfo>,
+    stale: Vec<(String, OffsetDateTime)>,
+    malformed: Vec<(String, String)>,
+}
+
+/// Reads the locks. A `refreshed_at` in the future beyond the clock skew counts from
+/// when this machine first saw it (without a state folder: from now), so a planted
+/// lock dies like any lock whose holder stopped refreshing.
+async fn lock_view(repo: &Repository, now: OffsetDateTime) -> Result<LockView, CommandError> {
+    let scan = lock::all_locks(repo).await?;
+    for (key, error) in &scan.malformed {
+        repo.trust().notice(Notice::MalformedLock {
+            key: key.clone(),
+            error: error.clone(),
+        });
+    }
+    let believed: Vec<OffsetDateTime> = match repo.state_dir() {
+        Some(dir) => trust::update_trail(dir, repo, |t| {
+            let out = scan
+                .locks
+                .iter()
+                .map(|(key, info)| trust::believed_refresh(t, key, info, now))
+                .collect();
+            t.locks
+                .retain(|key, _| scan.locks.iter().any(|(k, _)| k == key));
+            out
+        })?,
+        None => scan
+            .locks
+            .iter()
+            .map(|(_, l)| {
+                if l.refreshed_at > now + CLOCK_SKEW {
+                    now
+                } else {
+                    l.refreshed_at
+                }
+            })
+            .collect(),
+    };
+    let mut view = LockView {
+        live: Vec::new(),
+        stale: Vec::new(),
+        malformed: scan.malformed,
+    };
+    for ((key, info), refreshed) in scan.locks.into_iter().zip(believed) {
+        if info.is_live_since(now, refreshed) {
+            view.live.push(info);
+        } else {
+            view.stale.push((key, refreshed));
+        }
+    }
+    Ok(view)
 }
 
 async fn locked(
-    repo: &crate::archive::Repository,
+    repo: &Repository,
     bid: &str,
     kind: LockKind,
     now: OffsetDateTime,
 ) -> Result<bool, CommandError> {
-    Ok(live_locks(repo, now)
+    Ok(lock_view(repo, now)
         .await?
+        .live
         .iter()
         .any(|l| l.bid == bid && l.kind == kind))
 }

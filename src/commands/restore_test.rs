@@ -116,7 +116,9 @@ pub async fn restore_test(
         backup_id: live.bid.clone(),
         backup_date: Some(live.created_at.clone()),
         backup_stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
-        backup_raw_bytes: summary.as_ref().map(|s| s.raw_bytes),
+        backup_raw_bytes: super::list::totals(&repo, &live, summary.as_ref())
+            .await
+            .map(|t| t.2),
         tester: who(),
         scratch_database: scratch.to_string(),
         restore_start: ts(started),

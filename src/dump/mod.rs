@@ -316,10 +316,10 @@ pub async fn run(
         started_at: started_at.clone(),
         finished_at: finished_at.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
-        server_version: intro.server_version.clone(),
-        tables: tables.len() as u64,
-        rows: tables.iter().map(|t| t.rows).sum(),
-        raw_bytes: tables.iter().map(|t| t.raw_bytes).sum(),
+        server_version: Some(intro.server_version.clone()),
+        tables: Some(tables.len() as u64),
+        rows: Some(tables.iter().map(|t| t.rows).sum()),
+        raw_bytes: Some(tables.iter().map(|t| t.raw_bytes).sum()),
         stored_bytes: tables
             .iter()
             .chain(large_objects.as_ref().map(|l| &l.data))

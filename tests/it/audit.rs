@@ -7,7 +7,7 @@ use std::path::Path;
 
 use pgbunker::commands::check::{check, CheckOptions, Status};
 
-use crate::support::{ok, pgbunker, repo_access, stderr, World, KEY};
+use crate::support::{ok, pgbunker, repo_access, stderr, stdout, World, KEY};
 
 const PASSWORD: &str = "s3cr3t-audit-pw";
 
@@ -252,4 +252,276 @@ async fn check_reports_fresh_stale_missing_and_unreachable() {
     let o = pgbunker(&["check", "--repo", &gone], &env);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("does not exist"));
+}
+
+/// `(id, operation)` of every record, oldest first.
+fn ids(repo: &str) -> Vec<(String, String)> {
+    records(repo)
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["operation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The record's object in a local repository (`audit/<id>.<operation>`).
+fn record_file(repo: &str, id: &str) -> std::path::PathBuf {
+    let dir = Path::new(repo).join("audit");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(id))
+        .unwrap_or_else(|| panic!("no object for audit record {id} in {}", dir.display()))
+}
+
+/// The time in a record id as the messages show it: `2026-11-23T10:00:00Z`.
+fn id_time(id: &str) -> String {
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &id[0..4],
+        &id[4..6],
+        &id[6..8],
+        &id[9..11],
+        &id[11..13],
+        &id[13..15]
+    )
+}
+
+/// Flips one byte in the middle of the first chunk of the newest backup.
+fn damage_a_chunk(repo: &str) {
+    let chunk = crate::support::files(&Path::new(repo).join("backups"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "chk"))
+        .expect("a chunk");
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&chunk, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_record_of_a_failed_verify_is_critical_in_check() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    damage_a_chunk(&repo);
+    let o = pgbunker(&["verify", "--repo", &repo, "--data"], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let o = pgbunker(&["check", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("PGBUNKER CRITICAL: the last verify ("),
+        "{}",
+        stdout(&o)
+    );
+    let trail = ids(&repo);
+    let (verify, _) = trail.iter().find(|(_, op)| op == "verify").unwrap().clone();
+    let (check_id, _) = trail.last().unwrap().clone();
+
+    // The attack: delete the failed verify, so that the damage looks never found.
+    std::fs::remove_file(record_file(&repo, &verify)).unwrap();
+    let o = pgbunker(&["check", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().next().unwrap(),
+        format!(
+            "PGBUNKER CRITICAL: audit trail: audit record {verify} (verify at {}) is missing: \
+             the later record {check_id} names it, so it was deleted",
+            id_time(&verify)
+        )
+    );
+    // The dashboards see it too.
+    let prom = w.dir.path().join("check.prom");
+    let o = pgbunker(
+        &[
+            "check",
+            "--repo",
+            &repo,
+            "--prometheus",
+            prom.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let m = metrics(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(m["pgbunker_audit_problems"], 1.0);
+    assert_eq!(m["pgbunker_check_status"], 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_restore_record_shows_in_audit() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    w.empty_db("restored").await;
+    ok(w.restore(&repo, "latest", "restored"));
+    ok(pgbunker(&["verify", "--repo", &repo], &env));
+    let trail = ids(&repo);
+    let (restore, _) = trail
+        .iter()
+        .find(|(_, op)| op == "restore")
+        .unwrap()
+        .clone();
+    let (verify, _) = trail.last().unwrap().clone();
+
+    // Who restored the patient data must not vanish from the trail.
+    std::fs::remove_file(record_file(&repo, &restore)).unwrap();
+    let o = pgbunker(&["audit", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let problem = format!(
+        "audit record {restore} (restore at {}) is missing: the later record {verify} names \
+         it, so it was deleted",
+        id_time(&restore)
+    );
+    assert!(
+        stdout(&o).contains(&format!("CRITICAL: {problem}\n")),
+        "{}",
+        stdout(&o)
+    );
+    // The records that are left are still shown, above the problem.
+    assert!(stdout(&o).contains(" verify "), "{}", stdout(&o));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "error: the audit trail was tampered with: {problem}\n"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("hint: someone with write access"),
+        "{}",
+        stderr(&o)
+    );
+    // --operation filters what is shown, never what is checked.
+    let o = pgbunker(
+        &["--json", "audit", "--repo", &repo, "--operation", "init"],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let report = json(&stdout(&o));
+    assert_eq!(report["records"].as_array().unwrap().len(), 1);
+    assert_eq!(report["problems"][0]["kind"], "missing");
+    assert_eq!(report["problems"][0]["record"]["id"], restore.as_str());
+    assert_eq!(report["problems"][0]["record"]["operation"], "restore");
+    assert_eq!(report["problems"][0]["named_by"], verify.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_newest_record_is_caught_by_the_machine_that_saw_it() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    w.empty_db("restored").await;
+    ok(w.restore(&repo, "latest", "restored"));
+    let (restore, op) = ids(&repo).last().unwrap().clone();
+    assert_eq!(op, "restore");
+    std::fs::remove_file(record_file(&repo, &restore)).unwrap();
+
+    // No later record names it; this machine remembers it.
+    let o = pgbunker(&["audit", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-state");
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "error: the audit trail was tampered with: audit record {restore} (restore at {}), \
+             the newest this machine wrote or saw ({}/audit-",
+            id_time(&restore),
+            state.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(".json), is missing: it was deleted\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pgbunker(&["check", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "PGBUNKER CRITICAL: audit trail: audit record {restore} (restore at"
+        )),
+        "{}",
+        stdout(&o)
+    );
+
+    // What the documentation says is not detected: a machine that never saw the
+    // record (its own state folder) finds a whole trail.
+    let elsewhere = w.dir.path().join("other-machine");
+    let o = pgbunker(
+        &["audit", "--repo", &repo],
+        &[
+            ("PGBUNKER_KEY", KEY),
+            ("PGBUNKER_STATE_DIR", elsewhere.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_commands_fork_the_trail_without_tampering() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    // Eight commands append at once, twice: many name the same predecessor.
+    for _ in 0..2 {
+        let running: Vec<_> = (0..8)
+            .map(|_| {
+                crate::support::pgbunker_command(&["check", "--repo", &repo], &env)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in running {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        }
+    }
+    let out = ok(pgbunker(&["--json", "audit", "--repo", &repo], &env));
+    let report = json(&out);
+    assert_eq!(report["records"].as_array().unwrap().len(), 18, "{out}");
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(report["unchained"], 0);
+    // Every record but the first names at least one before it.
+    for r in &report["records"].as_array().unwrap()[1..] {
+        assert!(!r["prev"].as_array().unwrap().is_empty(), "{r}");
+    }
+    let o = pgbunker(&["check", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("PGBUNKER WARNING: no verify has run yet"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_from_before_chaining_read_as_unchained_not_tampered() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo-v2/repo");
+    let repo = dir.path().join("repo");
+    for f in crate::support::files(&fixture) {
+        let dest = repo.join(f.strip_prefix(&fixture).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+    let repo = repo.display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    let note = "note: 2 records written before pgbunker chained its audit records: a \
+                deletion among them cannot be detected";
+    let out = ok(pgbunker(&["audit", "--repo", &repo], &env));
+    assert_eq!(out.matches(note).count(), 1, "{out}");
+    // A new record chains to the old ones; they stay unchained, and are no problem.
+    // (The fixture's backup is old: the check is CRITICAL for that alone.)
+    let out = stdout(&pgbunker(&["--json", "check", "--repo", &repo], &env));
+    assert_eq!(json(&out)["audit_problems"], 0, "{out}");
+    let out = ok(pgbunker(&["audit", "--repo", &repo], &env));
+    assert_eq!(out.matches(note).count(), 1, "{out}");
+    assert!(!out.contains("CRITICAL"), "{out}");
 }

@@ -43,7 +43,16 @@ fn bare_repo(dir: &Path) -> String {
 fn passphrase_file(dir: &Path) -> String {
     let f = dir.join("passphrase");
     std::fs::write(&f, format!("{PASSPHRASE}\n")).unwrap();
+    // Secret files open to others are refused.
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     f.display().to_string()
+}
+
+/// The environment of a run against a fixture copy: every copy has the fixture's
+/// repository id, and this machine's marks are also kept by repository id, so a copy
+/// that is written to gets marks of its own.
+fn v1_env<'a>(state: &'a str, key: &'a str) -> [(&'static str, &'a str); 2] {
+    [("PGBUNKER_KEY", key), ("PGBUNKER_STATE_DIR", state)]
 }
 
 /// A copy of the committed version-1 repository (the fixture itself is never touched).
@@ -86,10 +95,11 @@ async fn a_passphrase_slot_from_the_new_key_variables_opens_the_repository() {
     assert_eq!(slots.len(), 2);
     let pass_slot = slots.iter().find(|s| s["kind"] == "passphrase").unwrap();
     assert_eq!(pass_slot["unlocked_with"], true);
-    assert_eq!(pass_slot["version"], 2);
+    assert_eq!(pass_slot["version"], 3);
     assert_eq!(listing["unlocked_with"], pass_slot["kek_id"]);
     assert!(pass_slot["argon2"]["m_kib"].as_u64().unwrap() >= 64 * 1024);
-    assert_eq!(listing["generations"].as_array().unwrap().len(), 1);
+    // The addition started generation 2, which pins the new slot's public key.
+    assert_eq!(listing["generations"].as_array().unwrap().len(), 2);
 
     // Without a key: the plaintext slots only.
     let locked = key_list(&repo, &[]);
@@ -261,18 +271,23 @@ async fn rotation_keeps_old_backups_readable_and_new_ones_use_the_new_key() {
 async fn a_version_1_repository_is_upgraded_by_key_add_and_still_restores() {
     let w = World::start();
     let repo = v1_copy(w.dir.path());
+    let state = w.dir.path().join("state").display().to_string();
     let root = Path::new(&repo);
     let add = pgbunker(
         &["key", "add", "--repo", &repo],
-        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_NEW_KEY", OTHER_KEY)],
+        &[
+            ("PGBUNKER_KEY", KEY),
+            ("PGBUNKER_NEW_KEY", OTHER_KEY),
+            ("PGBUNKER_STATE_DIR", &state),
+        ],
     );
     assert_no_secrets(&add);
     assert!(ok(add).contains("Upgraded"));
-    assert_eq!(file_json(&root.join("pgbunker.json"))["version"], 2);
+    assert_eq!(file_json(&root.join("pgbunker.json"))["version"], 3);
     assert!(root.join("keyring/00000000000000000001").exists());
     let slots = slot_files(&repo);
     assert_eq!(slots.len(), 2);
-    assert!(slots.iter().all(|s| file_json(s)["version"] == 2));
+    assert!(slots.iter().all(|s| file_json(s)["version"] == 3));
 
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo-v1");
     let expected = w.db_from_sql("expected", &fixture.join("source.sql")).await;
@@ -286,13 +301,14 @@ async fn a_version_1_repository_is_upgraded_by_key_add_and_still_restores() {
             "--target",
             &w.pg.url("restored"),
         ],
-        &[("PGBUNKER_KEY", OTHER_KEY)],
+        &v1_env(&state, OTHER_KEY),
     ));
     assert_eq!(all_rows(&expected).await, all_rows(&restored).await);
     assert_eq!(w.schema_dump("expected"), w.schema_dump("restored"));
 
-    // The old key still opens it; the version-1 ring is generation 1 of the new one.
-    let env = [("PGBUNKER_KEY", KEY)];
+    // The old key still opens it; the version-1 ring is generation 1 of the new one,
+    // the upgrade to format 3 wrote generation 2 and the addition generation 3.
+    let env = v1_env(&state, KEY);
     assert!(ok(pgbunker(&["list", "--repo", &repo], &env)).contains(V1_BACKUP));
     ok(pgbunker(&["key", "rotate", "--repo", &repo], &env));
     let v1_rk = files(&root.join("backups").join(V1_BACKUP))
@@ -306,13 +322,13 @@ async fn a_version_1_repository_is_upgraded_by_key_add_and_still_restores() {
         .unwrap();
     let listing = key_list(&repo, &env);
     let generations = listing["generations"].as_array().unwrap();
-    assert_eq!(generations.len(), 2);
+    assert_eq!(generations.len(), 4);
     assert_eq!(generations[0]["current"], v1_rk.as_str());
-    assert!(generations[1]["rk_ids"]
+    assert!(generations[3]["rk_ids"]
         .as_array()
         .unwrap()
         .contains(&v1_rk.as_str().into()));
-    assert_ne!(generations[1]["current"], v1_rk.as_str());
+    assert_ne!(generations[3]["current"], v1_rk.as_str());
     check_schemas(root).await;
 }
 
@@ -353,7 +369,8 @@ async fn a_wrong_current_key_adds_no_slot_and_upgrades_nothing() {
 async fn a_replayed_version_1_slot_is_refused_after_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let repo = v1_copy(dir.path());
-    let env = [("PGBUNKER_KEY", KEY)];
+    let state = dir.path().join("state").display().to_string();
+    let env = v1_env(&state, KEY);
     let old_slot = slot_files(&repo).remove(0);
     let saved = std::fs::read(&old_slot).unwrap();
     ok(pgbunker(&["key", "rotate", "--repo", &repo], &env));

@@ -24,6 +24,8 @@ async fn prune_at(
         grace: grace.map(|g| g.parse().unwrap()),
         dry_run: false,
         now: Some(now),
+        accept_removals: Vec::new(),
+        force: false,
     })
     .await
     .unwrap()
@@ -208,6 +210,12 @@ async fn the_settings_file_drives_backup_and_prune() {
     let repo = w.init_repo("repo");
     let key_file = w.dir.path().join("repo.key");
     std::fs::write(&key_file, KEY).unwrap();
+    // Secret files open to others are refused.
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let cfg = w.dir.path().join("pgbunker.toml");
     std::fs::write(
         &cfg,

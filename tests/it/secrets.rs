@@ -480,3 +480,218 @@ async fn everything_written_to_local_disk_is_owner_only() {
     }
     assert!(checked > 30, "{checked} paths");
 }
+
+#[test]
+fn key_and_passphrase_files_open_to_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo").display().to_string();
+    let file = |name: &str, body: &[u8], mode: u32| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p.display().to_string()
+    };
+    let key = file("world.key", hex::encode(KEY_BYTES).as_bytes(), 0o644);
+    let o = pgbunker(&["init", "--repo", &repo], &[("PGBUNKER_KEY_FILE", &key)]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().next().unwrap(),
+        format!(
+            "error: PGBUNKER_KEY_FILE names {key}, which group or others may read or write \
+             (mode 0644): a key or passphrase file must be its owner's only; run \
+             `chmod 600 {key}`"
+        )
+    );
+    assert!(!Path::new(&repo).join("pgbunker.json").exists());
+    // The same key, owner-only, is fine; then every other way in is checked too.
+    let own = file("own.key", hex::encode(KEY_BYTES).as_bytes(), 0o600);
+    ok(pgbunker(
+        &["init", "--repo", &repo],
+        &[("PGBUNKER_KEY_FILE", &own)],
+    ));
+    let pass = file("group.pass", format!("{PASSPHRASE}\n").as_bytes(), 0o620);
+    let o = pgbunker(
+        &["key", "add", "--repo", &repo],
+        &[
+            ("PGBUNKER_KEY_FILE", &own),
+            ("PGBUNKER_NEW_PASSPHRASE_FILE", &pass),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "PGBUNKER_NEW_PASSPHRASE_FILE names {pass}, which group or others may read or \
+             write (mode 0620)"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let pass = file("others.pass", format!("{PASSPHRASE}\n").as_bytes(), 0o604);
+    let o = pgbunker(
+        &["list", "--repo", &repo],
+        &[("PGBUNKER_PASSPHRASE_FILE", &pass)],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("run `chmod 600 {pass}`")),
+        "{}",
+        stderr(&o)
+    );
+    let new_key = file("new.key", &[7u8; 32], 0o666);
+    let o = pgbunker(
+        &["key", "add", "--repo", &repo],
+        &[
+            ("PGBUNKER_KEY_FILE", &own),
+            ("PGBUNKER_NEW_KEY_FILE", &new_key),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(mode 0666)"), "{}", stderr(&o));
+    // The settings file's key_file follows the same rule.
+    let cfg = dir.path().join("pgbunker.toml");
+    std::fs::write(&cfg, format!("key_file = {key:?}\n")).unwrap();
+    let o = pgbunker(
+        &["list", "--repo", &repo, "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("key_file names {key}, which group or others")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A TCP server that accepts connections and never answers: a command talking to it
+/// as its object store stays alive, past its start-up, for as long as the test looks.
+struct Silent {
+    listener: std::net::TcpListener,
+    held: Vec<std::net::TcpStream>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Silent {
+            listener,
+            held: Vec::new(),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    /// Waits for the first connection: the process is past its start-up then.
+    fn wait_for_a_client(&mut self) {
+        let start = Instant::now();
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    self.held.push(s);
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "pgbunker never reached its object store"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_running_pgbunker_shows_no_secret_in_proc_and_cannot_dump_core() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let mut store = Silent::start();
+    let port = store.port();
+    let repo = format!(
+        "s3://clinic/repo?endpoint=http://127.0.0.1:{port}&allow_http=true&region=us-east-1"
+    );
+    let source = format!("postgresql://clinic_admin:{PASSWORD}@127.0.0.1:1/heart");
+    let key = hex::encode(KEY_BYTES);
+    let env = [
+        ("PGBUNKER_KEY", key.as_str()),
+        ("PGPASSWORD", WRONG_PASSWORD),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", CLOUD_SECRET),
+    ];
+    let mut cmd = pgbunker_command(&["backup", "--repo", &repo, &source], &env);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // As root the test reads any process's files whatever its dumpable flag: run
+    // pgbunker as another user, so the owner of /proc/<pid>/environ shows the flag (a
+    // process that cannot dump has its files shown as root's).
+    // SAFETY: geteuid only reads this process's effective user id.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    let mut child = cmd.spawn().unwrap();
+    store.wait_for_a_client();
+    let pid = child.id();
+    let proc_file = |name: &str| std::fs::read(format!("/proc/{pid}/{name}"));
+    let cmdline = proc_file("cmdline").unwrap();
+    let environ = proc_file("environ");
+    let limits = String::from_utf8(proc_file("limits").unwrap()).unwrap();
+    // Files of a process that cannot dump belong to root (its folder keeps its owner).
+    let owner = std::fs::metadata(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .uid();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Not dumpable, and no core file either.
+    assert_eq!(
+        owner, 0,
+        "/proc/{pid}/environ belongs to uid {owner}: the process is dumpable"
+    );
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>(),
+        ["Max", "core", "file", "size", "0", "0", "bytes"],
+        "{limits}"
+    );
+    // The arguments show the URL without its password.
+    let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(
+        shown.contains("postgresql://clinic_admin@127.0.0.1:1/heart"),
+        "{shown}"
+    );
+    let mut seen = Seen {
+        outputs: vec![("/proc/<pid>/cmdline".into(), cmdline)],
+    };
+    match environ {
+        Ok(environ) => {
+            let text = String::from_utf8_lossy(&environ).into_owned();
+            // A real environment was read: the harmless variables are still there.
+            assert!(text.contains("AWS_ACCESS_KEY_ID=AKIAEXAMPLE"), "{text:?}");
+            for name in [
+                "PGBUNKER_KEY=",
+                "PGBUNKER_HIDDEN_ARGS=",
+                "PGPASSWORD=",
+                "AWS_SECRET_ACCESS_KEY=",
+            ] {
+                assert!(
+                    !text.contains(name),
+                    "/proc/{pid}/environ shows {name}: {text:?}"
+                );
+            }
+            seen.outputs.push(("/proc/<pid>/environ".into(), environ));
+        }
+        // Only root reads the environment of a process that cannot dump.
+        Err(e) => assert!(
+            !root && e.kind() == std::io::ErrorKind::PermissionDenied,
+            "/proc/{pid}/environ: {e}"
+        ),
+    }
+    seen.assert_clean();
+}

@@ -123,6 +123,11 @@ async fn passphrase_key_file_and_plaintext_repositories() {
     // Key file repository; a key file with the wrong size is refused.
     let keyfile = w.dir.path().join("key");
     std::fs::write(&keyfile, format!("{KEY}\n")).unwrap();
+    std::fs::set_permissions(
+        &keyfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let repo = w.repo("keyfile");
     let kf = keyfile.display().to_string();
     ok(pgbunker(
@@ -179,4 +184,72 @@ async fn passphrase_key_file_and_plaintext_repositories() {
         ],
         &[],
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summary_json_holds_no_row_counts_or_server_build() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    let client = w.pg.conn("heart").connect().await.unwrap();
+    let build: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let short: String = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let summaries: Vec<_> = files(std::path::Path::new(&repo))
+        .into_iter()
+        .filter(|f| f.ends_with("summary.json"))
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    let text = std::fs::read_to_string(&summaries[0]).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<&str> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "backup_id",
+            "chunks",
+            "dek_id",
+            "duration_ms",
+            "encrypted",
+            "finished_at",
+            "format_version",
+            "rk_id",
+            "started_at",
+            "stored_bytes",
+            "tool_version"
+        ],
+        "{text}"
+    );
+    for secret in [build.as_str(), short.as_str()] {
+        assert!(
+            !text.contains(secret),
+            "summary.json shows {secret:?}: {text}"
+        );
+    }
+    // With the key, list and check still show the totals, from the sealed manifest.
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(pgbunker(&["--json", "list", "--repo", &repo], &env))).unwrap();
+    let line = &list["backups"][0];
+    assert!(line["rows"].as_u64().unwrap() > 0, "{list}");
+    assert!(line["tables"].as_u64().unwrap() >= 10, "{list}");
+    assert!(line["raw_bytes"].as_u64().unwrap() > 0, "{list}");
+    let o = pgbunker(&["--json", "check", "--repo", &repo], &env);
+    let check: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        check["newest_backup"]["tables"].as_u64().unwrap() >= 10,
+        "{check}"
+    );
 }

@@ -32,6 +32,11 @@ pub struct Cli {
     /// rolled-back or swapped one (default: ~/.local/state/pgbunker).
     #[arg(long, global = true, env = "PGBUNKER_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
+    /// Refuse a repository whose newest catalog entry is below N: what a host with no
+    /// mark of it (a DR host) knows from the primary (`pgbunker mark export`, `list
+    /// --json`'s catalog_seq).
+    #[arg(long, global = true, env = "PGBUNKER_EXPECT_SEQ", value_name = "N")]
+    pub expect_seq: Option<u64>,
     /// Also log every operation as a row of this database's `backup_audit_log` table
     /// (the runbook's schema; created when missing).
     #[arg(long, global = true, env = "PGBUNKER_AUDIT_DB", value_name = "DBURL")]
@@ -209,6 +214,10 @@ pub enum Command {
         /// Print the plan (objects and tables in order, with sizes) and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Restore `latest` although a complete-looking backup newer than it is missing
+        /// from the catalog (a sign that its newest entries were deleted).
+        #[arg(long)]
+        force: bool,
     },
     /// Check that backups would restore, without a database.
     ///
@@ -322,6 +331,15 @@ pub enum Command {
         /// Show what would happen; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Accept catalog entry SEQ, written by another client, that took several
+        /// backups (or the newest) out of the catalog, so their objects may be deleted;
+        /// repeatable.
+        #[arg(long, value_name = "SEQ")]
+        accept_removal: Vec<u64>,
+        /// Go on although a complete-looking backup newer than every committed one is
+        /// missing from the catalog; it is kept for the grace period.
+        #[arg(long)]
+        force: bool,
     },
     /// Monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios plugin codes) with a
     /// one-line summary; optionally a Prometheus textfile.
@@ -371,6 +389,11 @@ pub enum Command {
     Key {
         #[command(subcommand)]
         action: KeyCommand,
+    },
+    /// Carry this machine's high-water mark of a repository to another host.
+    Mark {
+        #[command(subcommand)]
+        action: MarkCommand,
     },
     /// Run the whole job on a throwaway PostgreSQL with the fixture database.
     Demo {
@@ -441,12 +464,12 @@ pub enum KeyCommand {
         long_about = "Remove a key slot, so its key no longer opens the repository.\n\n\
         Any key that opens the repository may remove any slot, its own too, but never the \
         last one.\n\n\
-        This is not a full revocation. Whoever held the removed key and ever had a copy \
-        of its slot (slots are plaintext objects) can still unwrap the ring key, which \
-        never changes, and so read every backup, later ones included. After a key is \
-        exposed: remove its slot, treat the data in this repository as exposed, and \
-        protect future backups by starting a new repository (`pgbunker init` with new \
-        keys)."
+        Removing revokes: the other slots get a new ring key and a new key ring \
+        generation is written under it, so the removed key opens nothing current even if \
+        its slot is put back, and anything it seals from now on is refused. It can still \
+        read the backups written before its removal: after a key is exposed, treat those \
+        as exposed. Every other slot must have been used for a write once since format 3 \
+        (so its public key is pinned); pgbunker names the ones that were not."
     )]
     Remove {
         #[command(flatten)]
@@ -459,14 +482,45 @@ pub enum KeyCommand {
     #[command(
         long_about = "Start a new repository key for new backups; older backups stay \
         readable (every key in the ring reads, the newest writes).\n\n\
-        Rotation is not revocation: every key slot opens every generation of the ring, \
-        the new one included. It limits what one leaked repository key exposes, not what \
-        a leaked slot key exposes. To cut a key off, remove its slot (see `pgbunker key \
-        remove --help`)."
+        From the rotation on, catalog entries and backups sealed with an older \
+        repository key are refused. Every key slot opens the new generation too: rotation \
+        limits what one leaked repository key can do, not what a leaked slot key can. To \
+        cut a key off, remove its slot (see `pgbunker key remove --help`)."
     )]
     Rotate {
         #[command(flatten)]
         repo: RepoArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MarkCommand {
+    /// Print the newest catalog entry this machine trusts as a mark file (JSON).
+    #[command(
+        long_about = "Print the newest catalog entry this machine trusts as a mark \
+        file (JSON, schema/mark.schema.json).\n\n\
+        Import it on a host that has never seen the repository (`pgbunker mark import`): \
+        that host then refuses a catalog that went back before this entry or was \
+        rewritten, instead of trusting whatever it finds on first contact."
+    )]
+    Export {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Write the mark here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Make a mark file this machine's high-water mark of the repository.
+    #[command(long_about = "Make a mark file this machine's high-water mark of the \
+        repository.\n\n\
+        The repository must hold the entry the mark names, unchanged, and nothing older as \
+        its newest; a higher mark this machine already keeps stays.")]
+    Import {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// A file written by `pgbunker mark export`.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
     },
 }
 

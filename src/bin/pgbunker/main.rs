@@ -32,7 +32,10 @@ fn main() {
     unsafe {
         libc::umask(0o077);
     }
+    // Before anything secret is read: both images of a re-exec are covered.
+    secrets::harden();
     let args = secrets::hide_passwords();
+    secrets::scrub_environ();
     secrets::scrub_panics(&args);
     let cli = match Cli::try_parse_from(&args.args) {
         Ok(cli) => cli,
@@ -149,6 +152,7 @@ impl Ctx<'_> {
             .map(StateDir::new)
             .or_else(StateDir::from_env);
         let mut access = RepoAccess::new(location, key, state);
+        access.trust.expect_seq = self.cli.expect_seq;
         access.audit_db = self
             .cli
             .audit_db
@@ -334,6 +338,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             no_analyze,
             no_preflight,
             dry_run,
+            force,
         } => {
             let sections = if *data_only {
                 Sections {
@@ -363,8 +368,10 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                         .into(),
                 ));
             }
+            let mut access = ctx.repo_access(repo)?;
+            access.trust.force = *force;
             let opts = commands::restore::RestoreOptions {
-                repo: ctx.repo_access(repo)?,
+                repo: access,
                 backup: backup.clone(),
                 target: target.clone(),
                 load: LoadOptions {
@@ -550,6 +557,8 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             policy,
             grace: grace_flag,
             dry_run,
+            accept_removal,
+            force,
         } => {
             let p = &cfg.prune;
             let grace_text = grace_flag
@@ -577,6 +586,8 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                 grace: grace(&grace_text)?,
                 dry_run: *dry_run,
                 now: None,
+                accept_removals: accept_removal.clone(),
+                force: *force,
             };
             let report = audited(&opts.repo, "prune", commands::prune::prune(&opts)).await?;
             render::prune(&report, json);
@@ -634,8 +645,15 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                 since: since.as_deref().map(since_time).transpose()?,
                 operation: operation.clone(),
             };
-            let report = commands::audit::audit(&opts).await?;
-            render::audit(&report, json);
+            // A tampered trail still shows its records and every problem, then the
+            // error line.
+            let outcome = commands::audit::audit(&opts).await;
+            match &outcome {
+                Ok(report) => render::audit(report, json),
+                Err(CommandError::AuditTampered(report)) => render::audit(report, json),
+                Err(_) => {}
+            }
+            outcome?;
         }
         Command::Hold {
             repo,
@@ -665,6 +683,19 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             render::hold(&report, json);
         }
         Command::Key { action } => keys::run(&ctx, action, json).await?,
+        Command::Mark {
+            action: cli::MarkCommand::Export { repo, out },
+        } => {
+            let mark = commands::mark::export(&ctx.repo_access(repo)?).await?;
+            render::mark_export(&mark, out.as_deref())
+                .map_err(|e| CommandError::Usage(format!("cannot write the mark: {e}")))?;
+        }
+        Command::Mark {
+            action: cli::MarkCommand::Import { repo, file },
+        } => {
+            let report = commands::mark::import(&ctx.repo_access(repo)?, file).await?;
+            render::mark_import(&report, json);
+        }
         Command::Demo {
             scale,
             jobs,

@@ -68,17 +68,18 @@ pub fn backup(r: &BackupReport, json: bool) {
     }
     not_covered(&r.not_covered);
     let s = &r.summary;
+    let raw = s.raw_bytes.unwrap_or_default();
     let ratio = if s.stored_bytes > 0 {
-        s.raw_bytes as f64 / s.stored_bytes as f64
+        raw as f64 / s.stored_bytes as f64
     } else {
         0.0
     };
     println!(
         "Backup {} complete: {} tables, {} rows, {} raw → {} stored ({ratio:.1}×), {:.1} s",
         r.backup_id,
-        s.tables,
-        s.rows,
-        size(s.raw_bytes),
+        s.tables.unwrap_or_default(),
+        s.rows.unwrap_or_default(),
+        size(raw),
         size(s.stored_bytes),
         r.seconds
     );
@@ -307,6 +308,32 @@ pub fn verify(r: &VerifyReport, json: bool) {
     );
 }
 
+/// The mark file, to `out` or stdout: it is JSON whatever `--json` says.
+pub fn mark_export(
+    m: &pgbunker::archive::MarkFile,
+    out: Option<&std::path::Path>,
+) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(m).expect("marks serialize") + "\n";
+    match out {
+        Some(path) => std::fs::write(path, text),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+pub fn mark_import(r: &pgbunker::archive::MarkImport, json: bool) {
+    if json {
+        return print_json(r);
+    }
+    println!(
+        "Imported: this machine now checks repository {} against catalog entry {} (the \
+         newest is {}).",
+        r.repo_id, r.seq, r.newest_seq
+    );
+}
+
 pub fn list(r: &ListReport, json: bool) {
     if json {
         return print_json(r);
@@ -361,6 +388,15 @@ pub fn prune(r: &PruneReport, json: bool) {
     for b in &r.leftovers_deleted {
         println!("{verb}delete  {b}  (leftover of an interrupted backup)");
     }
+    for b in &r.unlisted_kept {
+        println!("keep    {b}  (complete-looking but not in the catalog; --force)");
+    }
+    for seq in &r.accepted_removals {
+        println!("accept  catalog entry {seq}  (--accept-removal)");
+    }
+    if let Some(why) = &r.deletions_skipped {
+        eprintln!("warning: {why}");
+    }
     println!(
         "{}: kept {}, tombstoned {}, deleted {} (+{} leftovers), {} objects removed",
         if r.dry_run { "Dry run" } else { "Pruned" },
@@ -394,6 +430,20 @@ pub fn audit(r: &AuditReport, json: bool) {
     if json {
         return print_json(r);
     }
+    audit_records(r);
+    if r.unchained > 0 {
+        println!(
+            "note: {} written before pgbunker chained its audit records: a deletion among \
+             them cannot be detected",
+            count(r.unchained as u64, "record")
+        );
+    }
+    for p in &r.problems {
+        println!("CRITICAL: {p}");
+    }
+}
+
+fn audit_records(r: &AuditReport) {
     if r.records.is_empty() {
         println!("No audit records.");
         return;
@@ -549,7 +599,7 @@ pub fn key_rotate(r: &KeyRotateReport, json: bool) {
         r.generation, r.rk_id, r.previous_rk_id
     );
     println!(
-        "Rotation is not revocation: every key slot opens the new key too \
+        "Every key slot opens the new key too: to cut a key off, remove its slot \
          (see `pgbunker key remove --help`)"
     );
 }

@@ -325,6 +325,117 @@ pub fn env_secrets() -> Vec<String> {
     out
 }
 
+/// Keeps keys and rows out of core files: no core dump at all (`RLIMIT_CORE` 0), and
+/// not dumpable, which also stops other processes of the same user from attaching a
+/// debugger or reading `/proc/<pid>/mem` and `environ`. Failures are only warned
+/// about: running without them is what every earlier version did.
+pub fn harden() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit and prctl with these arguments only change this process's
+    // limits and flags.
+    let (limit, dumpable) = unsafe {
+        (
+            libc::setrlimit(libc::RLIMIT_CORE, &none),
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0),
+        )
+    };
+    if limit != 0 || dumpable != 0 {
+        eprintln!(
+            "warning: could not turn core dumps off ({}): a crash could write keys to disk",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Variables whose values are secrets. The process keeps them (its own reads go
+/// through the C library's copy), but [`scrub_environ`] wipes them from the block the
+/// kernel shows as `/proc/<pid>/environ`.
+const SECRET_VARS: &[&str] = &[
+    "PGBUNKER_KEY",
+    "PGBUNKER_PASSPHRASE",
+    "PGBUNKER_NEW_KEY",
+    "PGBUNKER_NEW_PASSPHRASE",
+    "PGPASSWORD",
+    "PGBUNKER_AUDIT_DB",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
+/// Wipes secrets from `/proc/<pid>/environ`, which shows the environment the process
+/// was started with, not its current one: removing a variable leaves its bytes there.
+/// The handover of [`hide_passwords`] (the passwords cut from the arguments) is wiped
+/// and dropped; every other secret variable is wiped and set again, so the process
+/// (and what it starts) still reads it from its own heap copy. Call right after
+/// [`hide_passwords`], while the process has a single thread.
+pub fn scrub_environ() {
+    let mut keep = Vec::new();
+    for name in SECRET_VARS {
+        if let Some(v) = std::env::var_os(name) {
+            keep.push((*name, v));
+        }
+    }
+    let Some((start, end)) = environ_block() else {
+        return;
+    };
+    // Single-threaded still: nothing reads the environment meanwhile.
+    for (name, _) in &keep {
+        std::env::remove_var(name);
+    }
+    // SAFETY: [start, end) is this process's initial environment block (the kernel's
+    // `env_start`/`env_end`), mapped writable on the stack for the process's life. The
+    // C library's environment no longer points into the wiped entries (removed above),
+    // and nothing else holds a reference into them.
+    let block = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, end - start) };
+    wipe(
+        block,
+        &keep
+            .iter()
+            .map(|(n, _)| *n)
+            .chain([HANDOVER])
+            .collect::<Vec<_>>(),
+    );
+    for (name, value) in keep {
+        std::env::set_var(name, value);
+    }
+}
+
+/// Zeroes every `NAME=value` entry of `block` whose name is in `names`.
+fn wipe(block: &mut [u8], names: &[&str]) {
+    let mut i = 0;
+    while i < block.len() {
+        let len = block[i..]
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(block.len() - i);
+        let entry = &block[i..i + len];
+        let hit = names.iter().any(|n| {
+            entry.len() > n.len() && entry.starts_with(n.as_bytes()) && entry[n.len()] == b'='
+        });
+        if hit {
+            block[i..i + len].fill(0);
+        }
+        i += len + 1;
+    }
+}
+
+/// `env_start` and `env_end` of this process (fields 50 and 51 of `/proc/self/stat`).
+fn environ_block() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold blanks and parentheses: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let start: usize = fields.get(50 - 3)?.parse().ok()?;
+    let end: usize = fields.get(51 - 3)?.parse().ok()?;
+    (start != 0 && end > start).then_some((start, end))
+}
+
 /// Panic messages go through [`scrub`]: a bug must not print a password on its way out.
 pub fn scrub_panics(args: &Args) {
     let hidden = Args {
@@ -458,6 +569,24 @@ mod tests {
             proptest::prop_assert_eq!(seen.get_password(), None);
             proptest::prop_assert_eq!(seen.get_user(), Some(user.as_str()));
         }
+    }
+
+    #[test]
+    fn only_the_named_entries_are_wiped() {
+        let mut block =
+            b"PATH=/bin\0PGBUNKER_KEY=abc\0PGBUNKER_KEYS=x\0PGBUNKER_HIDDEN_ARGS=1:ff\0HOME=/r"
+                .to_vec();
+        wipe(&mut block, &["PGBUNKER_KEY", HANDOVER]);
+        let zeros = |n: usize| vec![0u8; n];
+        let expected = [
+            &b"PATH=/bin\0"[..],
+            &zeros("PGBUNKER_KEY=abc".len() + 1),
+            b"PGBUNKER_KEYS=x\0",
+            &zeros("PGBUNKER_HIDDEN_ARGS=1:ff".len() + 1),
+            b"HOME=/r",
+        ]
+        .concat();
+        assert_eq!(block, expected);
     }
 
     #[test]
