@@ -23,8 +23,8 @@
 //!   the same answer on every machine and across daylight-saving changes.
 //! * `keep_within d` keeps every backup with `created_at >= now - d` (reason
 //!   `"within d"`). Years and months are subtracted calendar-wise, in UTC, as one
-//!   number of months (`1y6m` = 18 months), clamping the day of the month
-//!   (2026-03-31 minus `1m` is 2026-02-28): "one month" in a runbook means "since the
+//!   number of months (`1y6mo` = 18 months), clamping the day of the month
+//!   (2026-03-31 minus `1mo` is 2026-02-28): "one month" in a runbook means "since the
 //!   same day last month", not "30 days". Weeks, days and hours are then subtracted as
 //!   exact durations. A cutoff before the earliest representable date keeps everything.
 //! * Protections apply whatever the rules say, even when no rule matches: a backup under
@@ -87,15 +87,17 @@ impl RetentionPolicy {
     }
 }
 
-/// A span written like restic's `--keep-within` (`30d`, `12h`, `2w`, `1y6m`,
-/// `1y2m3d4h`).
+/// A span: `30d`, `12h`, `2w`, `1y6mo`, `1y2mo3d4h`, `30min`. One parser for every
+/// span pgbunker reads (`--keep-within`, `--grace`, `check --max-age`, `audit --since`,
+/// the settings file).
 ///
-/// Units: `y` years, `m` months, `w` weeks, `d` days, `h` hours; each at most once.
-/// There is no minute unit, and units are lower case only, so `m` can never be misread
-/// as minutes. The text is kept as written so that reasons and listings show the user
-/// their own words, and it is what (de)serializes, so a config file round-trips as
-/// written. A `KeepWithin` is never zero: a zero span would keep nothing and is almost
-/// certainly a typo.
+/// Units: `y` years, `mo` months, `w` weeks, `d` days, `h` hours, `min` minutes; each
+/// at most once, lower case only. A bare `m` is refused: read as months by restic and
+/// as minutes by most other tools, `30m` in a monitoring check once meant 30 months
+/// and never fired. The text is kept as written so that reasons and listings show the
+/// user their own words, and it is what (de)serializes, so a config file round-trips
+/// as written. A `KeepWithin` is never zero: a zero span would keep nothing and is
+/// almost certainly a typo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepWithin {
     text: String,
@@ -104,10 +106,11 @@ pub struct KeepWithin {
     weeks: u32,
     days: u32,
     hours: u32,
+    minutes: u32,
 }
 
 /// Shown when a unit is not understood.
-const UNITS: &str = "units: y years, m months, w weeks, d days, h hours";
+const UNITS: &str = "units: y years, mo months, w weeks, d days, h hours, min minutes";
 
 /// Longer spans are refused: they cannot be a deliberate retention period, and
 /// calendar arithmetic that far out leaves the range of [`Date`].
@@ -127,7 +130,7 @@ impl KeepWithin {
         let date = Date::from_calendar_date(year, month, day).ok()?;
         let shifted = now.replace_date(date);
         let hours = (i64::from(self.weeks) * 7 + i64::from(self.days)) * 24 + i64::from(self.hours);
-        shifted.checked_sub(Duration::hours(hours))
+        shifted.checked_sub(Duration::hours(hours) + Duration::minutes(i64::from(self.minutes)))
     }
 }
 
@@ -145,46 +148,62 @@ impl FromStr for KeepWithin {
         if s.is_empty() {
             return Err(bad("empty".into()));
         }
-        // Slots for y, m, w, d, h.
-        let mut parts: [Option<u32>; 5] = [None; 5];
+        // Slots for y, mo, w, d, h, min.
+        let mut parts: [Option<u32>; 6] = [None; 6];
         let mut rest = s;
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             let (number, tail) = rest.split_at(digits);
-            let mut chars = tail.chars();
-            let unit = match (number.is_empty(), chars.next()) {
-                (false, Some(unit)) => unit,
-                (false, None) => return Err(bad(format!("{number} has no unit"))),
-                (true, Some(c)) => return Err(bad(format!("expected a number, found {c:?}"))),
-                (true, None) => unreachable!("the loop only runs on non-empty input"),
-            };
+            if number.is_empty() {
+                let c = tail.chars().next().unwrap_or_default();
+                return Err(bad(format!("expected a number, found {c:?}")));
+            }
+            let letters = tail
+                .find(|c: char| !c.is_ascii_lowercase())
+                .unwrap_or(tail.len());
+            let (unit, tail) = tail.split_at(letters);
             let slot = match unit {
-                'y' => 0,
-                'm' => 1,
-                'w' => 2,
-                'd' => 3,
-                'h' => 4,
+                "y" => 0,
+                "mo" => 1,
+                "w" => 2,
+                "d" => 3,
+                "h" => 4,
+                "min" => 5,
+                "m" => {
+                    return Err(bad(format!(
+                        "\"m\" could mean months or minutes: write {number}mo for months or \
+                         {number}min for minutes"
+                    )))
+                }
+                "" => match tail.chars().next() {
+                    None => return Err(bad(format!("{number} has no unit"))),
+                    Some(other) => return Err(bad(format!("unknown unit {other:?} ({UNITS})"))),
+                },
                 other => return Err(bad(format!("unknown unit {other:?} ({UNITS})"))),
             };
             if parts[slot].is_some() {
                 return Err(bad(format!("unit {unit:?} given twice")));
             }
-            // Only ASCII digits remain, so the only possible failure is overflow.
+            // Only ASCII digits, so the only possible failure is overflow.
             let value: u32 = number
                 .parse()
                 .map_err(|_| bad(format!("{number} is too large")))?;
             parts[slot] = Some(value);
-            rest = chars.as_str();
+            rest = tail;
         }
-        let [years, months, weeks, days, hours] = parts.map(|p| p.unwrap_or(0));
-        if [years, months, weeks, days, hours].iter().all(|&n| n == 0) {
+        let [years, months, weeks, days, hours, minutes] = parts.map(|p| p.unwrap_or(0));
+        if [years, months, weeks, days, hours, minutes]
+            .iter()
+            .all(|&n| n == 0)
+        {
             return Err(bad("a zero span would keep nothing".into()));
         }
         let approx_days = u64::from(years) * 365
             + u64::from(months) * 30
             + u64::from(weeks) * 7
             + u64::from(days)
-            + u64::from(hours) / 24;
+            + u64::from(hours) / 24
+            + u64::from(minutes) / 1440;
         if approx_days > MAX_WITHIN_DAYS {
             return Err(bad("longer than 10000 years".into()));
         }
@@ -195,6 +214,7 @@ impl FromStr for KeepWithin {
             weeks,
             days,
             hours,
+            minutes,
         })
     }
 }
@@ -238,7 +258,7 @@ pub struct Decision {
 pub enum RetentionError {
     #[error("no retention rule given; refusing to decide that every backup may go")]
     EmptyPolicy,
-    #[error("invalid keep-within duration {0} (use e.g. 30d, 12h, 2w, 1y6m)")]
+    #[error("invalid span {0} (use e.g. 30d, 12h, 2w, 1y6mo, 30min)")]
     BadDuration(String),
 }
 
@@ -255,7 +275,7 @@ impl Classify for RetentionError {
                     .into()
             }
             RetentionError::BadDuration(_) => "write the span as numbers with units y (years), \
-                 m (months), w (weeks), d (days), h (hours), e.g. 30d or 1y6m"
+                 mo (months), w (weeks), d (days), h (hours), min (minutes), e.g. 30d or 1y6mo"
                 .into(),
         })
     }
@@ -971,7 +991,7 @@ mod tests {
             at(datetime!(2026-02-28 09:59:59 UTC)),
         ];
         let policy = RetentionPolicy {
-            keep_within: Some(within("1m")),
+            keep_within: Some(within("1mo")),
             ..Default::default()
         };
         let d = run(&policy, &candidates, datetime!(2026-03-31 10:00 UTC));
@@ -982,12 +1002,12 @@ mod tests {
     fn keep_within_cutoff_is_calendar_aware() {
         let cases = [
             (
-                "1m",
+                "1mo",
                 datetime!(2026-03-31 10:00 UTC),
                 datetime!(2026-02-28 10:00 UTC),
             ),
             (
-                "1m",
+                "1mo",
                 datetime!(2028-03-31 10:00 UTC),
                 datetime!(2028-02-29 10:00 UTC),
             ),
@@ -997,17 +1017,17 @@ mod tests {
                 datetime!(2027-02-28 00:00 UTC),
             ),
             (
-                "13m",
+                "13mo",
                 datetime!(2026-01-31 00:00 UTC),
                 datetime!(2024-12-31 00:00 UTC),
             ),
             (
-                "1y6m",
+                "1y6mo",
                 datetime!(2026-08-31 00:00 UTC),
                 datetime!(2025-02-28 00:00 UTC),
             ),
             (
-                "1y2m3d4h",
+                "1y2mo3d4h",
                 datetime!(2026-05-10 12:00 UTC),
                 datetime!(2025-03-07 08:00 UTC),
             ),
@@ -1028,7 +1048,7 @@ mod tests {
             ),
             // Calendar arithmetic happens in UTC: 01:00+02:00 on the 31st is the 30th.
             (
-                "1m",
+                "1mo",
                 datetime!(2026-03-31 01:00 +02:00),
                 datetime!(2026-02-28 23:00 UTC),
             ),
@@ -1120,16 +1140,17 @@ mod tests {
 
     #[test]
     fn keep_within_parses_good_inputs() {
-        let cases: [(&str, [u32; 5]); 7] = [
-            ("30d", [0, 0, 0, 30, 0]),
-            ("12h", [0, 0, 0, 0, 12]),
-            ("2w", [0, 0, 2, 0, 0]),
-            ("1y6m", [1, 6, 0, 0, 0]),
-            ("1y2m3d4h", [1, 2, 0, 3, 4]),
-            ("6m1y", [1, 6, 0, 0, 0]),
-            ("0y1m", [0, 1, 0, 0, 0]),
+        let cases: [(&str, [u32; 6]); 8] = [
+            ("30d", [0, 0, 0, 30, 0, 0]),
+            ("12h", [0, 0, 0, 0, 12, 0]),
+            ("2w", [0, 0, 2, 0, 0, 0]),
+            ("1y6mo", [1, 6, 0, 0, 0, 0]),
+            ("1y2mo3d4h", [1, 2, 0, 3, 4, 0]),
+            ("6mo1y", [1, 6, 0, 0, 0, 0]),
+            ("0y1mo", [0, 1, 0, 0, 0, 0]),
+            ("1h30min", [0, 0, 0, 0, 1, 30]),
         ];
-        for (text, [years, months, weeks, days, hours]) in cases {
+        for (text, [years, months, weeks, days, hours, minutes]) in cases {
             let parsed = within(text);
             assert_eq!(
                 parsed,
@@ -1139,11 +1160,17 @@ mod tests {
                     months,
                     weeks,
                     days,
-                    hours
+                    hours,
+                    minutes
                 }
             );
             assert_eq!(parsed.to_string(), text);
         }
+        let now = datetime!(2026-05-10 12:00 UTC);
+        assert_eq!(
+            within("90min").cutoff(now),
+            Some(datetime!(2026-05-10 10:30 UTC))
+        );
     }
 
     #[test]
@@ -1157,11 +1184,14 @@ mod tests {
             ("1.5d", "unknown unit '.'"),
             (" 30d", "expected a number"),
             ("30d ", "expected a number"),
-            ("30x", "unknown unit 'x'"),
+            ("30x", "unknown unit \"x\""),
             ("30D", "unknown unit 'D'"),
             ("30é", "unknown unit 'é'"),
             ("0d", "zero"),
-            ("0y0m0w0d0h", "zero"),
+            ("0y0mo0w0d0h0min", "zero"),
+            ("30m", "write 30mo for months or 30min for minutes"),
+            ("1y6m", "could mean months or minutes"),
+            ("30mins", "unknown unit \"mins\""),
             ("4294967296d", "too large"),
             ("1d1d", "given twice"),
             ("20000y", "longer than 10000 years"),
@@ -1174,7 +1204,10 @@ mod tests {
             assert!(detail.contains(why), "{text:?}: {detail}");
             let shown = err.to_string();
             assert!(shown.contains(&format!("{text:?}")), "{shown}");
-            assert!(shown.contains("use e.g. 30d, 12h, 2w, 1y6m"), "{shown}");
+            assert!(
+                shown.contains("use e.g. 30d, 12h, 2w, 1y6mo, 30min"),
+                "{shown}"
+            );
             assert_eq!(err.class(), Class::Usage);
         }
     }
@@ -1197,6 +1230,6 @@ mod tests {
         assert_eq!(back, policy);
 
         let err = serde_json::from_str::<RetentionPolicy>(r#"{"keep_within":"30x"}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown unit 'x'"), "{err}");
+        assert!(err.to_string().contains("unknown unit \\\"x\\\""), "{err}");
     }
 }

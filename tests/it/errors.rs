@@ -204,3 +204,67 @@ async fn row_level_security_never_filters_a_backup_silently() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("row-level security"), "{}", stderr(&o));
 }
+
+/// Every span goes through one parser with one set of units; a bare `m`, which once
+/// made `check --max-age 30m` mean 30 months, is refused, and each mistake names the
+/// flag it was given to.
+#[test]
+fn spans_use_one_parser_and_name_their_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo").display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+
+    let months_or_minutes = pgbunker(&["check", "--repo", &repo, "--max-age", "30m"], &env);
+    let err = stderr(&months_or_minutes);
+    assert!(
+        err.contains("--max-age") && err.contains("write 30mo for months or 30min for minutes"),
+        "{err}"
+    );
+    // check answers a monitoring system: a usage mistake is CRITICAL too.
+    assert_eq!(months_or_minutes.status.code(), Some(2), "{err}");
+
+    let minutes = pgbunker(
+        &["check", "--repo", &repo, "--max-age", "90min", "--json"],
+        &env,
+    );
+    assert!(
+        !stderr(&minutes).contains("invalid span"),
+        "{}",
+        stderr(&minutes)
+    );
+
+    let since = pgbunker(&["audit", "--repo", &repo, "--since", "yesterday"], &env);
+    let err = stderr(&since);
+    assert_eq!(since.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--since \"yesterday\": use a span back from now (7d, 12h, 30min)")
+            && !err.contains("--until"),
+        "{err}"
+    );
+    let bad_unit = pgbunker(&["audit", "--repo", &repo, "--since", "3m"], &env);
+    assert!(
+        stderr(&bad_unit).contains("--since: invalid span \"3m\""),
+        "{}",
+        stderr(&bad_unit)
+    );
+
+    let keep = pgbunker(&["prune", "--repo", &repo, "--keep-within", "6m"], &env);
+    assert_eq!(keep.status.code(), Some(2));
+    assert!(
+        stderr(&keep).contains("--keep-within") && stderr(&keep).contains("6mo"),
+        "{}",
+        stderr(&keep)
+    );
+    ok(pgbunker(
+        &[
+            "prune",
+            "--repo",
+            &repo,
+            "--keep-within",
+            "6mo",
+            "--dry-run",
+        ],
+        &env,
+    ));
+}

@@ -346,7 +346,7 @@ pub enum Command {
     Check {
         #[command(flatten)]
         repo: RepoArg,
-        /// CRITICAL when the newest complete backup is older than this [default: 26h].
+        /// CRITICAL when the newest complete backup is older than this [default: 26h; units y, mo, w, d, h, min].
         #[arg(long, env = "PGBUNKER_CHECK_MAX_AGE", value_name = "SPAN")]
         max_age: Option<String>,
         /// WARNING when the last verify is older than this, or none ran [default: 8d].
@@ -430,7 +430,7 @@ pub struct PolicyArgs {
     /// Keep the newest backup of each of the last N years that have one.
     #[arg(long, env = "PGBUNKER_KEEP_YEARLY", value_name = "N")]
     pub keep_yearly: Option<u32>,
-    /// Keep every backup younger than this (e.g. 30d, 12h, 2w, 1y6m).
+    /// Keep every backup younger than this (e.g. 30d, 12h, 2w, 1y6mo; units y, mo, w, d, h, min).
     #[arg(long, env = "PGBUNKER_KEEP_WITHIN", value_name = "SPAN")]
     pub keep_within: Option<pgbunker::archive::retention::KeepWithin>,
 }

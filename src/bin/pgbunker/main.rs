@@ -162,38 +162,42 @@ impl Ctx<'_> {
     }
 }
 
+/// A span (`26h`, `8d`, `30min`) given to `flag`; a mistake names the flag.
+fn span_arg(flag: &str, text: &str) -> Result<KeepWithin, CommandError> {
+    text.parse().map_err(
+        |e: pgbunker::archive::retention::RetentionError| match e.hint() {
+            Some(hint) => CommandError::Usage(format!("{flag}: {e}; {hint}")),
+            None => CommandError::Usage(format!("{flag}: {e}")),
+        },
+    )
+}
+
 /// "0" means no grace period; anything else is a span like 24h or 7d.
 fn grace(text: &str) -> Result<Option<KeepWithin>, CommandError> {
     if text.trim() == "0" {
         return Ok(None);
     }
-    text.parse()
-        .map(Some)
-        .map_err(|e: pgbunker::archive::retention::RetentionError| {
-            CommandError::Usage(e.to_string())
-        })
+    span_arg("--grace", text).map(Some)
 }
 
-/// A span such as `26h` or `8d` as a duration from now back.
-fn span_duration(text: &str) -> Result<std::time::Duration, CommandError> {
-    let span: KeepWithin =
-        text.parse()
-            .map_err(|e: pgbunker::archive::retention::RetentionError| {
-                CommandError::Usage(e.to_string())
-            })?;
+/// A span such as `26h` or `8d`, given to `flag`, as a duration from now back.
+fn span_duration(flag: &str, text: &str) -> Result<std::time::Duration, CommandError> {
+    let span = span_arg(flag, text)?;
     let now = time::OffsetDateTime::now_utc();
     let back = now - span.cutoff(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Ok(back.try_into().unwrap_or_default())
 }
 
-/// A span back from now (`7d`, `12h`), or a date or time as for [`until`].
+/// `--since`: a span back from now (`7d`, `12h`, `30min`), or a date or time as for
+/// [`until`].
 fn since_time(text: &str) -> Result<time::OffsetDateTime, CommandError> {
-    match text.parse::<KeepWithin>() {
-        Ok(span) => Ok(span
+    if text.starts_with(|c: char| c.is_ascii_digit()) && !text.contains('-') {
+        let span = span_arg("--since", text)?;
+        return Ok(span
             .cutoff(time::OffsetDateTime::now_utc())
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)),
-        Err(_) => until(text),
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH));
     }
+    until("--since", text)
 }
 
 /// Chunk sizes outside 64 KiB–32 MiB from the settings file (clap checks the flag):
@@ -210,7 +214,7 @@ fn chunk_bytes(kb: u32) -> Result<usize, CommandError> {
 /// Like [`until`], but a bare date means the end of that day: "keep until
 /// 2027-06-30" keeps it through the 30th.
 fn until_end_of(text: &str) -> Result<time::OffsetDateTime, CommandError> {
-    let t = until(text)?;
+    let t = until("--until", text)?;
     let bare_date = !text.contains('T') && !text.contains(' ');
     Ok(if bare_date {
         t + time::Duration::days(1)
@@ -219,8 +223,8 @@ fn until_end_of(text: &str) -> Result<time::OffsetDateTime, CommandError> {
     })
 }
 
-/// `2027-01-31` (midnight UTC) or an RFC 3339 time.
-fn until(text: &str) -> Result<time::OffsetDateTime, CommandError> {
+/// `2027-01-31` (midnight UTC) or an RFC 3339 time, given to `flag`.
+fn until(flag: &str, text: &str) -> Result<time::OffsetDateTime, CommandError> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(t);
@@ -229,8 +233,13 @@ fn until(text: &str) -> Result<time::OffsetDateTime, CommandError> {
     time::Date::parse(text, &fmt)
         .map(|d| d.midnight().assume_utc())
         .map_err(|_| {
+            let span = if flag == "--since" {
+                "a span back from now (7d, 12h, 30min), "
+            } else {
+                ""
+            };
             CommandError::Usage(format!(
-                "--until {text:?}: use a date (2027-01-31) or an RFC 3339 time"
+                "{flag} {text:?}: use {span}a date (2027-01-31) or an RFC 3339 time"
             ))
         })
 }
@@ -600,12 +609,12 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             prometheus,
         } => {
             let c = &cfg.check;
-            let span = |flag: &Option<String>, file: &Option<String>, default: &str| {
+            let span = |name: &str, flag: &Option<String>, file: &Option<String>, default: &str| {
                 let text = flag
                     .clone()
                     .or_else(|| file.clone())
                     .unwrap_or(default.into());
-                span_duration(&text)
+                span_duration(name, &text)
             };
             let prometheus = prometheus.clone().or_else(|| c.prometheus.clone());
             // Whatever goes wrong, a monitoring plugin answers CRITICAL (exit 2) and the
@@ -625,8 +634,8 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             };
             let opts = commands::check::CheckOptions {
                 repo: access,
-                max_age: span(max_age, &c.max_age, "26h")?,
-                verify_max_age: span(verify_max_age, &c.verify_max_age, "8d")?,
+                max_age: span("--max-age", max_age, &c.max_age, "26h")?,
+                verify_max_age: span("--verify-max-age", verify_max_age, &c.verify_max_age, "8d")?,
                 min_free_percent: min_free_percent.or(c.min_free_percent).unwrap_or(10.0),
                 prometheus,
                 now: None,
