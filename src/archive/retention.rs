@@ -1230,6 +1230,6 @@ mod tests {
         assert_eq!(back, policy);
 
         let err = serde_json::from_str::<RetentionPolicy>(r#"{"keep_within":"30x"}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown unit \\\"x\\\""), "{err}");
+        assert!(err.to_string().contains("unknown unit \"x\""), "{err}");
     }
 }
