@@ -3,6 +3,7 @@
 //! connection errors, snapshot export and attach, and raw COPY streams.
 
 mod conn;
+pub mod conninfo;
 mod pgpass;
 mod sessions;
 mod tls;

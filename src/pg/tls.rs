@@ -41,6 +41,8 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::Socket;
 use zeroize::Zeroizing;
 
+use super::conninfo;
+
 /// libpq's `sslmode`, weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SslMode {
@@ -108,7 +110,7 @@ const UNSUPPORTED: &[&str] = &[
 /// Splits `conninfo` (URL or `key=value` form) into what tokio-postgres can parse
 /// and the `ssl*` settings it cannot, decoded. Everything else is left byte for byte.
 pub(crate) fn take_ssl_params(conninfo: &str) -> Result<(String, Vec<(String, String)>), String> {
-    if conninfo.starts_with("postgresql://") || conninfo.starts_with("postgres://") {
+    if conninfo::is_url(conninfo) {
         take_from_url(conninfo)
     } else {
         take_from_keywords(conninfo)
@@ -128,13 +130,17 @@ fn take_from_url(url: &str) -> Result<(String, Vec<(String, String)>), String> {
     };
     let mut kept = Vec::new();
     let mut taken = Vec::new();
-    for piece in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-        let key = percent_decode(k)?;
+    for (piece, k, v) in conninfo::query_pairs(query.as_bytes()) {
+        if piece.is_empty() {
+            continue;
+        }
+        // Pieces of a str cut at ASCII bytes: nothing is lost.
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let key = conninfo::percent_decoded_strict(&text(k))?;
         if ours(&key)? {
-            taken.push((key, percent_decode(v)?));
+            taken.push((key, conninfo::percent_decoded_strict(&text(v))?));
         } else {
-            kept.push(piece);
+            kept.push(text(piece));
         }
     }
     let rest = if kept.is_empty() {
@@ -145,93 +151,29 @@ fn take_from_url(url: &str) -> Result<(String, Vec<(String, String)>), String> {
     Ok((rest, taken))
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("invalid percent-encoded token in the URL")?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "a URL parameter is not valid UTF-8".to_owned())
-}
-
-/// libpq's `key = value` syntax: values are bare words or single-quoted, `\` escapes
-/// the next character in both.
+/// libpq's `key = value` syntax (see [`conninfo`]).
 fn take_from_keywords(s: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let b = s.as_bytes();
     let mut rest = String::new();
     let mut taken = Vec::new();
-    let mut i = 0;
-    let skip_ws = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        i
-    };
-    loop {
-        i = skip_ws(i);
-        if i >= b.len() {
-            break;
-        }
-        let start = i;
-        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let key = &s[start..i];
-        i = skip_ws(i);
-        if b.get(i) != Some(&b'=') {
-            // Leave the error to tokio-postgres, which words it the usual way.
+    for pair in conninfo::pairs(s) {
+        // Not a key=value string: leave the error to tokio-postgres, which words it
+        // the usual way.
+        let Ok(pair) = pair else {
             return Ok((s.to_owned(), Vec::new()));
-        }
-        i = skip_ws(i + 1);
-        let mut value = Vec::new();
-        if b.get(i) == Some(&b'\'') {
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => return Err(format!("unterminated quoted value for {key}")),
-                    Some(b'\'') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') if i + 1 < b.len() => {
-                        value.push(b[i + 1]);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        value.push(c);
-                        i += 1;
-                    }
-                }
-            }
-        } else {
-            while i < b.len() && !b[i].is_ascii_whitespace() {
-                if b[i] == b'\\' && i + 1 < b.len() {
-                    i += 1;
-                }
-                value.push(b[i]);
-                i += 1;
-            }
+        };
+        let key = &s[pair.key.clone()];
+        if pair.value.unterminated {
+            return Err(format!("unterminated quoted value for {key}"));
         }
         if ours(key)? {
-            let value = String::from_utf8(value).map_err(|_| format!("{key} is not UTF-8"))?;
+            let value =
+                String::from_utf8(pair.value.decoded).map_err(|_| format!("{key} is not UTF-8"))?;
             taken.push((key.to_owned(), value));
         } else {
             if !rest.is_empty() {
                 rest.push(' ');
             }
-            rest.push_str(&s[start..i]);
+            rest.push_str(&s[pair.span]);
         }
     }
     Ok((rest, taken))

@@ -14,6 +14,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+use percent_encoding::percent_decode_str;
 
 use super::aws_profile;
 use super::StoreError;
@@ -227,7 +228,8 @@ fn parse_query(url: &str, query: Option<&str>) -> Result<Vec<(String, String)>, 
                 ),
             ));
         }
-        let v = percent_decode(v);
+        // `%XX` escapes decoded (an endpoint may be written `http%3A%2F%2Fhost%3A9000`).
+        let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
         if k == "endpoint" && endpoint_has_userinfo(&v) {
             return Err(bad(
                 url,
@@ -244,28 +246,6 @@ fn parse_query(url: &str, query: Option<&str>) -> Result<Vec<(String, String)>, 
 fn endpoint_has_userinfo(endpoint: &str) -> bool {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     rest.split('/').next().unwrap_or_default().contains('@')
-}
-
-/// Decodes `%XX` escapes (an endpoint may be written `http%3A%2F%2Fhost%3A9000`).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn truthy(url: &str, key: &str, v: &str) -> Result<bool, StoreError> {

@@ -19,6 +19,8 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use pgbunker::pg::conninfo;
+
 /// Hands the original arguments to the re-executed image: `index:hex,index:hex`.
 pub const HANDOVER: &str = "PGBUNKER_HIDDEN_ARGS";
 
@@ -154,29 +156,8 @@ fn find_url(arg: &[u8]) -> Option<usize> {
 }
 
 fn is_password_key(key: &[u8]) -> bool {
-    let key = percent_decode(key);
+    let key = conninfo::percent_decoded(key);
     key.len() >= 8 && key[key.len() - 8..].eq_ignore_ascii_case(b"password")
-}
-
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' && i + 2 < s.len() {
-            if let (Some(h), Some(l)) = (hex_digit(s[i + 1]), hex_digit(s[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 fn redact_url(arg: &[u8], start: usize, passwords: &mut Vec<Vec<u8>>) -> Vec<u8> {
@@ -198,13 +179,8 @@ fn redact_url(arg: &[u8], start: usize, passwords: &mut Vec<Vec<u8>>) -> Vec<u8>
         None => out.extend_from_slice(rest),
         Some(q) => {
             out.extend_from_slice(&rest[..=q]);
-            let kept: Vec<&[u8]> = rest[q + 1..]
-                .split(|&b| b == b'&')
-                .filter(|pair| {
-                    let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                        Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                        None => (*pair, &[][..]),
-                    };
+            let kept: Vec<&[u8]> = conninfo::query_pairs(&rest[q + 1..])
+                .filter(|&(_, key, value)| {
                     if is_password_key(key) {
                         passwords.push(value.to_vec());
                         false
@@ -212,6 +188,7 @@ fn redact_url(arg: &[u8], start: usize, passwords: &mut Vec<Vec<u8>>) -> Vec<u8>
                         true
                     }
                 })
+                .map(|(pair, _, _)| pair)
                 .collect();
             out.extend_from_slice(&kept.join(&b'&'));
             if out.last() == Some(&b'?') {
@@ -233,23 +210,14 @@ fn redact_conninfo(arg: &[u8], passwords: &mut Vec<Vec<u8>>) -> Vec<u8> {
                 .iter()
                 .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
                 .count();
-            let mut j = word_end;
-            while j < arg.len() && arg[j].is_ascii_whitespace() {
-                j += 1;
-            }
+            let j = conninfo::skip_blanks(arg, word_end);
             if word_end > i && j < arg.len() && arg[j] == b'=' && is_password_key(&arg[i..word_end])
             {
-                j += 1;
-                while j < arg.len() && arg[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let end = value_end(arg, j);
+                let j = conninfo::skip_blanks(arg, j + 1);
+                let end = conninfo::value(arg, j).end;
                 passwords.push(arg[j..end].to_vec());
                 // Drop the blank that separated it from what follows, if any.
-                i = end;
-                while i < arg.len() && arg[i].is_ascii_whitespace() {
-                    i += 1;
-                }
+                i = conninfo::skip_blanks(arg, end);
                 continue;
             }
         }
@@ -257,24 +225,6 @@ fn redact_conninfo(arg: &[u8], passwords: &mut Vec<Vec<u8>>) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-/// The end of a conninfo value starting at `i`: a quoted one after its closing quote
-/// (or at the end), a plain one at the next unescaped blank.
-fn value_end(arg: &[u8], mut i: usize) -> usize {
-    let quoted = arg.get(i) == Some(&b'\'');
-    if quoted {
-        i += 1;
-    }
-    while i < arg.len() {
-        match arg[i] {
-            b'\\' => i += 2,
-            b'\'' if quoted => return i + 1,
-            b if !quoted && b.is_ascii_whitespace() => return i,
-            _ => i += 1,
-        }
-    }
-    arg.len()
 }
 
 /// `text` with every hidden argument shown as on the process list, and every password
