@@ -268,3 +268,29 @@ fn spans_use_one_parser_and_name_their_flag() {
         &env,
     ));
 }
+
+/// A reader that closes the output early (`| head -1`, `| true`) ends pgbunker quietly
+/// with success, never with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo").display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let bin = env!("CARGO_BIN_EXE_pgbunker");
+    for args in ["audit --repo", "list --repo", "--json key list --repo"] {
+        let err = dir.path().join("stderr");
+        let script = format!(
+            "set -o pipefail; {bin} {args} {repo} 2>{} | true",
+            err.display()
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("PGBUNKER_KEY", KEY)
+            .output()
+            .unwrap();
+        let err = std::fs::read_to_string(&err).unwrap();
+        assert!(!err.contains("panicked"), "{args}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args}: {err}");
+    }
+}

@@ -17,6 +17,39 @@ use pgbunker::commands::CommandError;
 use pgbunker::error::Classify;
 use serde::Serialize;
 
+// Standard output that a closed pipe ends quietly: `pgbunker audit | head -1` and
+// `list | grep -q` close it on purpose, and std's macros would panic there. These two
+// shadow std's for this module, the only one that writes to standard output.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let written = writeln!(std::io::stdout().lock(), $($arg)*);
+        stdout_written(written);
+    }};
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let written = write!(std::io::stdout().lock(), $($arg)*);
+        stdout_written(written);
+    }};
+}
+
+/// A reader that went away gets no more output and the process ends with success, as
+/// `head` expects; any other failure to write the report (a full disk behind a
+/// redirection) is local I/O, exit 8.
+fn stdout_written(written: std::io::Result<()>) {
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: could not write to standard output: {e}");
+            std::process::exit(8);
+        }
+    }
+}
+
 fn print_json<T: Serialize>(v: &T) {
     println!(
         "{}",
