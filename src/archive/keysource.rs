@@ -74,7 +74,11 @@ impl KeySource {
                 .into_iter()
                 .filter_map(|suffix| {
                     let var = format!("{prefix}{suffix}");
-                    let val = std::env::var(&var).ok()?;
+                    // `PGBUNKER_KEY_FILE=` in a runbook or unit file clears the setting:
+                    // an empty file name counts as unset, not as a file to open.
+                    let val = std::env::var(&var)
+                        .ok()
+                        .filter(|v| !(suffix.ends_with("_FILE") && v.is_empty()))?;
                     Some((var, suffix, Zeroizing::new(val)))
                 })
                 .collect();

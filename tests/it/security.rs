@@ -94,6 +94,13 @@ async fn wrong_missing_and_malformed_keys_fail_clearly() {
     );
     assert_eq!(wrong_pass.status.code(), Some(6), "{}", stderr(&wrong_pass));
 
+    // An empty key-file variable (`PGBUNKER_KEY_FILE=` to clear it in a unit file)
+    // counts as unset: the key in PGBUNKER_KEY opens the repository.
+    ok(pgbunker(
+        &["list", "--repo", &repo],
+        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_KEY_FILE", "")],
+    ));
+
     // Nothing was restored by the failed attempts.
     let client = w.pg.conn("target").connect().await.unwrap();
     let n: i64 = client
