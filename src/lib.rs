@@ -1,9 +1,9 @@
 //! pgbunker: logical, snapshot-consistent, encrypted PostgreSQL backups without pg_dump.
 //!
 //! Layers (each module imports only from the layers below it; see DESIGN.md):
-//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`) → `archive` →
-//! leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`, `progress`,
-//! `teardown`).
+//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`, `verify`) →
+//! `archive` → leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`,
+//! `progress`, `teardown`). See docs/architecture.md.
 
 pub mod archive;
 pub mod catalog;
@@ -24,3 +24,4 @@ pub mod store;
 pub mod teardown;
 #[cfg(test)]
 mod testing;
+pub mod verify;

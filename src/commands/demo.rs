@@ -105,7 +105,11 @@ pub async fn demo(
     let t = Instant::now();
     let whole = crate::plan::scope::Scope::whole(&reader.manifest().catalog);
     let numbers = &whole.table_numbers;
-    super::verify::preflight(&repo, &reader, numbers, opts.jobs, progress.as_ref()).await?;
+    let verdict =
+        crate::verify::preflight(&repo, &reader, numbers, opts.jobs, progress.as_ref()).await?;
+    if !verdict.ok {
+        return Err(CommandError::PreflightFailed(Box::new(verdict)));
+    }
     let preflight_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let load_opts = LoadOptions {

@@ -55,8 +55,8 @@ pub enum CommandError {
     #[error("{}", .0.failure())]
     VerifyFailed(Box<verify::VerifyReport>),
     /// Restore's pre-flight found damage before anything was written.
-    #[error("{}", verify::preflight_failure(.0))]
-    PreflightFailed(Box<verify::BackupVerdict>),
+    #[error("{}", restore::preflight_failure(.0))]
+    PreflightFailed(Box<crate::verify::BackupVerdict>),
     /// `audit` found deleted, replaced or forged records; the report lists them.
     #[error("{}", .0.failure())]
     AuditTampered(Box<audit::AuditReport>),

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::audit::Audit;
-use super::{verify, CommandError, RepoAccess};
+use super::{CommandError, RepoAccess};
 use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
 use crate::catalog::{quote_ident, Catalog};
@@ -28,6 +28,7 @@ use crate::plan::relocate::relocate;
 use crate::plan::scope::{scope, Scope};
 use crate::plan::select::Selection;
 use crate::progress::Progress;
+use crate::verify::{self, plural, BackupVerdict};
 
 /// No `Debug`: the connection string may carry a password.
 pub struct RestoreOptions {
@@ -124,6 +125,26 @@ impl RestoreReport {
     }
 }
 
+/// The message of restore's refusal: the problems themselves (a few), since restore
+/// prints no report.
+pub(crate) fn preflight_failure(v: &BackupVerdict) -> String {
+    const SHOWN: usize = 10;
+    let mut out = format!(
+        "restore refused: backup {} failed the pre-flight check with {}; nothing was \
+         written to the target",
+        v.backup_id,
+        plural(v.problem_count(), "problem")
+    );
+    for p in v.problems.iter().take(SHOWN) {
+        out.push_str(&format!("\n  {p}"));
+    }
+    let more = v.problem_count().saturating_sub(SHOWN as u64);
+    if more > 0 {
+        out.push_str(&format!("\n  … and {more} more"));
+    }
+    out
+}
+
 /// The part of the backup the options choose, as the restore will create it.
 pub fn restore_scope(
     cat: &Catalog,
@@ -190,7 +211,12 @@ pub async fn restore(
             if load::includes_large_objects(reader.manifest(), &scope, &load_opts) {
                 tables.push(crate::archive::LARGE_OBJECTS_TABLE_NO);
             }
-            verify::preflight(&repo, &reader, &tables, opts.load.jobs, progress.as_ref()).await?;
+            let verdict =
+                verify::preflight(&repo, &reader, &tables, opts.load.jobs, progress.as_ref())
+                    .await?;
+            if !verdict.ok {
+                return Err(CommandError::PreflightFailed(Box::new(verdict)));
+            }
             Some(checked.elapsed().as_secs_f64())
         } else {
             None

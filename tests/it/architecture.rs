@@ -46,6 +46,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             vec!["pgcopy", "archive", "catalog", "plan", "store"],
         ),
         (
+            "verify",
+            vec!["pgcopy", "archive", "catalog", "codec", "store"],
+        ),
+        (
             "commands",
             vec![
                 "pg",
@@ -61,6 +65,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "dump",
                 "load",
                 "export",
+                "verify",
             ],
         ),
     ])
