@@ -219,6 +219,22 @@ fn object_key(r: &AuditRecord) -> String {
     format!("{AUDIT_DIR}/{}.{}", r.id, op_suffix(&r.operation))
 }
 
+/// Every operation an audit record names, as [`op_suffix`] spells them.
+pub const OPERATIONS: &[&str] = &[
+    "init",
+    "backup",
+    "restore",
+    "restore-test",
+    "verify",
+    "export",
+    "prune",
+    "check",
+    "hold",
+    "key-add",
+    "key-remove",
+    "key-rotate",
+];
+
 /// An operation as object names spell it (`key add` → `key-add`); filters accept
 /// either spelling.
 pub fn op_suffix(operation: &str) -> String {

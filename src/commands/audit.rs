@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{CommandError, RepoAccess};
-use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord};
+use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord, OPERATIONS};
 use crate::archive::lock::host_name;
 use crate::error::Classify;
 use crate::pg::{ConnSpec, PgError};
@@ -212,6 +212,16 @@ impl AuditReport {
 /// the records after it, which the filters may leave out. Tampering is an error after
 /// the report is complete, so the records still reach the screen.
 pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
+    let wanted = match opts.operation.as_deref().map(op_suffix) {
+        Some(op) if !OPERATIONS.contains(&op.as_str()) => {
+            return Err(CommandError::Usage(format!(
+                "--operation {:?}: no such operation; use one of {}",
+                opts.operation.as_deref().unwrap_or_default(),
+                OPERATIONS.join(", ")
+            )))
+        }
+        op => op,
+    };
     let repo = opts.repo.open().await?;
     // The catalog's mark catches a swapped or rolled-back repository first.
     repo.catalog().await?;
@@ -222,9 +232,11 @@ pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
         .into_iter()
         .filter(|r| from.as_deref().is_none_or(|f| r.id.as_str() >= &f[..23]))
         .filter(|r| {
-            opts.operation
-                .as_deref()
-                .is_none_or(|o| op_suffix(&r.operation) == op_suffix(o))
+            // A restore test is a restore too: who restored patient data includes it.
+            wanted.as_deref().is_none_or(|o| {
+                let op = op_suffix(&r.operation);
+                op == o || (o == "restore" && op == "restore-test")
+            })
         })
         .collect();
     let report = AuditReport {

@@ -525,3 +525,36 @@ async fn records_from_before_chaining_read_as_unchained_not_tampered() {
     assert_eq!(out.matches(note).count(), 1, "{out}");
     assert!(!out.contains("CRITICAL"), "{out}");
 }
+
+/// `audit --operation restore` answers "who restored patient data": restore tests
+/// included; an operation that does not exist is refused, not silently empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn operation_filter_knows_the_operations_and_restore_includes_restore_tests() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    ok(w.restore_test(&repo).await);
+    let env = [("PGBUNKER_KEY", KEY)];
+    let out = ok(pgbunker(
+        &["--json", "audit", "--repo", &repo, "--operation", "restore"],
+        &env,
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ops: Vec<&str> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["restore-test"], "{out}");
+
+    let typo = pgbunker(&["audit", "--repo", &repo, "--operation", "restores"], &env);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        stderr(&typo).contains(
+            "--operation \"restores\": no such operation; use one of init, backup, restore, \
+             restore-test, verify, export, prune, check, hold, key-add, key-remove, key-rotate"
+        ),
+        "{}",
+        stderr(&typo)
+    );
+}
