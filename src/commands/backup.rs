@@ -42,11 +42,35 @@ pub struct BackupReport {
     pub seconds: f64,
 }
 
+/// The libpq variables that name a database; with none of them and no URL, libpq's
+/// fallback (the local socket, a database named like the OS user) is almost never the
+/// database the admin meant to back up.
+const CONNECTION_VARIABLES: &[&str] = &[
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGSERVICE",
+];
+
 pub async fn backup(
     opts: &BackupOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<BackupReport, CommandError> {
     let started = Instant::now();
+    if opts.source.is_none()
+        && !CONNECTION_VARIABLES
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+    {
+        return Err(CommandError::Usage(
+            "no database to back up: give its URL (pgbunker backup postgresql://user@host/db), \
+             -d, `source` in the settings file, or the PG* variables (PGHOST, PGDATABASE, \
+             PGSERVICE, …)"
+                .into(),
+        ));
+    }
     let conn = ConnSpec::parse(opts.source.as_deref())?;
     let repo = opts.repo.open().await?;
     let out = dump::run(&conn, &repo, &opts.dump, progress).await?;

@@ -294,3 +294,20 @@ fn a_closed_stdout_ends_quietly() {
         assert_eq!(o.status.code(), Some(0), "{args}: {err}");
     }
 }
+
+/// A backup told nothing about its database says so, instead of trying libpq's
+/// fallback (the local socket, a database named like the OS user).
+#[test]
+fn a_backup_without_a_database_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo").display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let o = pgbunker(&["backup", "--repo", &repo], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no database to back up: give its URL"),
+        "{}",
+        stderr(&o)
+    );
+}
