@@ -201,6 +201,26 @@ async fn an_empty_policy_is_refused() {
     assert!(stderr(&o).contains("no retention rule"), "{}", stderr(&o));
 }
 
+/// `prune --quiet` for cron, which mails any output: nothing on success.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_prune_prints_nothing_when_all_went_well() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    backups(&w, &repo, 2);
+    let o = pgbunker(
+        &["prune", "--repo", &repo, "--keep-last", "1", "--quiet"],
+        &[("PGBUNKER_KEY", KEY)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(crate::support::stdout(&o), "");
+    let listed = crate::support::ok(pgbunker(
+        &["list", "--repo", &repo],
+        &[("PGBUNKER_KEY", KEY)],
+    ));
+    assert_eq!(listed.matches("complete").count(), 1, "{listed}");
+}
+
 /// A nightly timer's whole command line is `pgbunker backup` and `pgbunker prune`:
 /// everything else comes from pgbunker.toml.
 #[tokio::test(flavor = "multi_thread")]

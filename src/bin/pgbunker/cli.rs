@@ -340,6 +340,10 @@ pub enum Command {
         /// missing from the catalog; it is kept for the grace period.
         #[arg(long)]
         force: bool,
+        /// Print nothing when all went well (for cron, which mails any output);
+        /// warnings and errors still go to stderr.
+        #[arg(short, long, conflicts_with = "dry_run")]
+        quiet: bool,
     },
     /// Monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios plugin codes) with a
     /// one-line summary; optionally a Prometheus textfile.

@@ -568,6 +568,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             dry_run,
             accept_removal,
             force,
+            quiet,
         } => {
             let p = &cfg.prune;
             let grace_text = grace_flag
@@ -599,7 +600,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
                 force: *force,
             };
             let report = audited(&opts.repo, "prune", commands::prune::prune(&opts)).await?;
-            render::prune(&report, json);
+            render::prune(&report, json, *quiet);
         }
         Command::Check {
             repo,

@@ -401,9 +401,16 @@ pub fn list(r: &ListReport, json: bool) {
     }
 }
 
-pub fn prune(r: &PruneReport, json: bool) {
+/// `quiet`: only the warnings (stderr), for a cron job that mails any output.
+pub fn prune(r: &PruneReport, json: bool, quiet: bool) {
     if json {
         return print_json(r);
+    }
+    if quiet {
+        if let Some(why) = &r.deletions_skipped {
+            eprintln!("warning: {why}");
+        }
+        return;
     }
     let verb = if r.dry_run { "would " } else { "" };
     for k in &r.kept {
