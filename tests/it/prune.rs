@@ -6,44 +6,11 @@ use std::path::Path;
 
 use pgbunker::archive::lock::{LockGuard, LockKind};
 use pgbunker::archive::retention::RetentionPolicy;
-use pgbunker::commands::prune::{prune, PruneOptions, PruneReport};
 use time::OffsetDateTime;
 
-use crate::support::{ok, pgbunker, prune_json, repo_access, stderr, World, KEY};
-
-/// Prune through the library with an injected clock.
-async fn prune_at(
-    repo: &str,
-    policy: RetentionPolicy,
-    grace: Option<&str>,
-    now: OffsetDateTime,
-) -> PruneReport {
-    prune(&PruneOptions {
-        repo: repo_access(repo),
-        policy,
-        grace: grace.map(|g| g.parse().unwrap()),
-        dry_run: false,
-        now: Some(now),
-        accept_removals: Vec::new(),
-        force: false,
-    })
-    .await
-    .unwrap()
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap()
-}
-
-/// Backs up `db` `n` times; returns the ids, oldest first.
-fn backups(w: &World, repo: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            let out = ok(w.backup(repo, "heart", &["--json", "-j", "2"]));
-            json(&out)["backup_id"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
+use crate::support::{
+    backup_dir, backups, json, ok, pgbunker, prune_at, prune_json, repo_access, stderr, World, KEY,
+};
 
 fn statuses(repo: &str) -> Vec<(String, String)> {
     let out = ok(pgbunker(
@@ -61,10 +28,6 @@ fn statuses(repo: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn backup_dir(repo: &str, bid: &str) -> std::path::PathBuf {
-    Path::new(repo).join("backups").join(bid)
 }
 
 #[tokio::test(flavor = "multi_thread")]

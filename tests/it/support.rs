@@ -332,6 +332,46 @@ pub fn pgbunker_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Parses a command's `--json` output.
+pub fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Backs up `heart` `n` times; the ids, oldest first.
+pub fn backups(w: &World, repo: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let out = ok(w.backup(repo, "heart", &["--json", "-j", "2"]));
+            json(&out)["backup_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The folder of backup `bid` in the local repository `repo`.
+pub fn backup_dir(repo: &str, bid: &str) -> PathBuf {
+    Path::new(repo).join("backups").join(bid)
+}
+
+/// Prune through the library with an injected clock.
+pub async fn prune_at(
+    repo: &str,
+    policy: pgbunker::archive::retention::RetentionPolicy,
+    grace: Option<&str>,
+    now: time::OffsetDateTime,
+) -> pgbunker::commands::prune::PruneReport {
+    pgbunker::commands::prune::prune(&pgbunker::commands::prune::PruneOptions {
+        repo: repo_access(repo),
+        policy,
+        grace: grace.map(|g| g.parse().unwrap()),
+        dry_run: false,
+        now: Some(now),
+        accept_removals: Vec::new(),
+        force: false,
+    })
+    .await
+    .unwrap()
+}
+
 /// `pgbunker --json prune --repo REPO <extra>`, asserted successful, as JSON.
 pub fn prune_json(repo: &str, extra: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let mut args = vec!["--json", "prune", "--repo", repo];

@@ -7,29 +7,15 @@ use std::path::{Path, PathBuf};
 
 use pgbunker::archive::retention::RetentionPolicy;
 use pgbunker::archive::{CatalogState, Tombstone};
-use pgbunker::commands::prune::{prune, PruneOptions};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::support::{
-    files, ok, pgbunker, pgbunker_command, repo_access, stderr, stdout, World, KEY,
+    backup_dir, backups, files, json, ok, pgbunker, pgbunker_command, prune_at, repo_access,
+    stderr, stdout, World, KEY,
 };
 
 const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-/// Backs up `heart` `n` times; the ids, oldest first.
-fn backups(w: &World, repo: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            let out = ok(w.backup(repo, "heart", &["--json", "-j", "2"]));
-            json(&out)["backup_id"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
 
 fn entry_path(repo: &str, seq: u64) -> PathBuf {
     Path::new(repo).join("catalog").join(format!("{seq:020}"))
@@ -54,10 +40,6 @@ async fn forge(repo: &str, change: impl FnOnce(&mut CatalogState)) -> u64 {
     let bytes = r.seal_catalog_entry(&state).unwrap();
     std::fs::write(entry_path(repo, state.seq), bytes).unwrap();
     state.seq
-}
-
-fn backup_dir(repo: &str, bid: &str) -> PathBuf {
-    Path::new(repo).join("backups").join(bid)
 }
 
 /// `pgbunker` as run on a machine that has never seen the repository: no state
@@ -495,20 +477,11 @@ async fn a_lock_dated_2099_dies_and_a_malformed_lock_is_ignored() {
 
     // Eleven minutes later it is as dead as any lock nobody refreshes.
     let later = OffsetDateTime::now_utc() + time::Duration::minutes(11);
-    let r = prune(&PruneOptions {
-        repo: repo_access(&repo),
-        policy: RetentionPolicy {
-            keep_last: Some(1),
-            ..Default::default()
-        },
-        grace: None,
-        dry_run: false,
-        now: Some(later),
-        accept_removals: Vec::new(),
-        force: false,
-    })
-    .await
-    .unwrap();
+    let keep_last_1 = RetentionPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let r = prune_at(&repo, keep_last_1, None, later).await;
     assert_eq!(r.deleted, vec![ids[0].clone()]);
     assert!(!backup_dir(&repo, &ids[0]).exists());
     let left: Vec<String> = files(&locks)
