@@ -9,7 +9,8 @@ use pgbunker::archive::retention::RetentionPolicy;
 use time::OffsetDateTime;
 
 use crate::support::{
-    backup_dir, backups, json, ok, pgbunker, prune_at, prune_json, repo_access, stderr, World, KEY,
+    backup_dir, json, ok, pgbunker, prune_at, prune_json, repo_access, stderr, world_with_backups,
+    World, KEY,
 };
 
 fn statuses(repo: &str) -> Vec<(String, String)> {
@@ -32,10 +33,7 @@ fn statuses(repo: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 4);
+    let (w, repo, ids) = world_with_backups(4).await;
     let env = [("PGBUNKER_KEY", KEY)];
     // The oldest is under legal hold; the second is being read by a restore.
     ok(pgbunker(&["hold", "--repo", &repo, &ids[0]], &env));
@@ -108,10 +106,7 @@ async fn prune_keeps_the_policy_holds_and_locks_and_deletes_the_rest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tombstones_wait_out_the_grace_period_and_leftovers_are_cleaned() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 2);
+    let (w, repo, ids) = world_with_backups(2).await;
     // A leftover of a backup that died long ago, and one of a backup running now.
     let old = backup_dir(&repo, "20200101T000000Z-deadbeef");
     std::fs::create_dir_all(old.join("t1")).unwrap();
@@ -155,10 +150,7 @@ async fn tombstones_wait_out_the_grace_period_and_leftovers_are_cleaned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_policy_is_refused() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    backups(&w, &repo, 1);
+    let (_w, repo, _) = world_with_backups(1).await;
     let o = pgbunker(&["prune", "--repo", &repo], &[("PGBUNKER_KEY", KEY)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no retention rule"), "{}", stderr(&o));
@@ -167,10 +159,7 @@ async fn an_empty_policy_is_refused() {
 /// `prune --quiet` for cron, which mails any output: nothing on success.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_quiet_prune_prints_nothing_when_all_went_well() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    backups(&w, &repo, 2);
+    let (_w, repo, _) = world_with_backups(2).await;
     let o = pgbunker(
         &["prune", "--repo", &repo, "--keep-last", "1", "--quiet"],
         &[("PGBUNKER_KEY", KEY)],

@@ -347,6 +347,16 @@ pub fn backups(w: &World, repo: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// A world with database `heart`, an initialised repository and `n` backups of it:
+/// the world, the repository and the backup ids, oldest first.
+pub async fn world_with_backups(n: usize) -> (World, String, Vec<String>) {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    let ids = backups(&w, &repo, n);
+    (w, repo, ids)
+}
+
 /// The folder of backup `bid` in the local repository `repo`.
 pub fn backup_dir(repo: &str, bid: &str) -> PathBuf {
     Path::new(repo).join("backups").join(bid)

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::support::{
-    backup_dir, backups, files, json, ok, pgbunker, pgbunker_command, prune_at, repo_access,
-    stderr, stdout, World, KEY,
+    backup_dir, files, json, ok, pgbunker, pgbunker_command, prune_at, repo_access, stderr, stdout,
+    world_with_backups, World, KEY,
 };
 
 const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
@@ -63,10 +63,7 @@ fn machine(dir: &Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_dated_2099_is_refused_not_kept_latest_forever() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 2);
+    let (_w, repo, ids) = world_with_backups(2).await;
     let seq = forge(&repo, |s| {
         let b = s.live.iter_mut().find(|b| b.bid == ids[0]).unwrap();
         b.created_at = "2099-01-01T00:00:00Z".into();
@@ -110,10 +107,7 @@ async fn a_backup_dated_2099_is_refused_not_kept_latest_forever() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 5);
+    let (_w, repo, ids) = world_with_backups(5).await;
     // Prune itself takes two backups out in one entry: its own entry, deleted at once.
     let r = crate::support::prune_json(&repo, &["--keep-last", "3", "--grace", "0"], &ENV);
     assert_eq!(r["deleted"].as_array().unwrap().len(), 2, "{r}");
@@ -193,10 +187,7 @@ async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fresh_machine_says_what_it_trusts_and_refuses_a_hidden_newer_backup() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 2);
+    let (w, repo, ids) = world_with_backups(2).await;
     // The attacker deletes the newest catalog entry: the chain is still valid.
     std::fs::remove_file(entry_path(&repo, 2)).unwrap();
     let sha1 = hex::encode(Sha256::digest(std::fs::read(entry_path(&repo, 1)).unwrap()));
@@ -263,10 +254,7 @@ async fn a_fresh_machine_says_what_it_trusts_and_refuses_a_hidden_newer_backup()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mark_carried_to_a_dr_host_catches_a_deleted_catalog_entry() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    backups(&w, &repo, 2);
+    let (w, repo, _) = world_with_backups(2).await;
     // On the primary (the test's usual state folder).
     let mark = w.dir.path().join("repo.mark");
     ok(pgbunker(
@@ -427,10 +415,7 @@ async fn planted_key_slots_are_skipped_not_fatal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_dated_2099_dies_and_a_malformed_lock_is_ignored() {
-    let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let ids = backups(&w, &repo, 2);
+    let (_w, repo, ids) = world_with_backups(2).await;
     let locks = Path::new(&repo).join("locks");
     std::fs::create_dir_all(&locks).unwrap();
     std::fs::write(
