@@ -24,6 +24,7 @@ use crate::archive::{ArchiveError, KeySource, Repository, StateDir, TrustOptions
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::export::ExportError;
+use crate::load::database::DatabaseError;
 use crate::load::LoadError;
 use crate::pg::PgError;
 use crate::sandbox::SandboxError;
@@ -67,6 +68,16 @@ pub enum CommandError {
     /// says which, and the class is the first failure's.
     #[error("{}", .0.failure())]
     RestoreIncomplete(Box<restore::RestoreReport>, Class),
+}
+
+/// `--create`'s refusals stay usage errors, worded as before.
+impl From<DatabaseError> for CommandError {
+    fn from(e: DatabaseError) -> Self {
+        match e {
+            DatabaseError::Pg(e) => CommandError::Pg(e),
+            DatabaseError::Refused(why) => CommandError::Usage(why),
+        }
+    }
 }
 
 impl Classify for CommandError {

@@ -21,6 +21,7 @@ use crate::archive::{BackupLayout, Summary};
 use crate::catalog::{quote_ident, Catalog, ConstraintKind};
 use crate::dump::table_fingerprint;
 use crate::error::Classify;
+use crate::introspect::{index_names, large_object_digest, validated_foreign_keys};
 use crate::load::type_remapper;
 use crate::pg::{prepare_session, ConnSpec, PgError};
 use crate::progress::Progress;
@@ -277,24 +278,7 @@ async fn inspect(
                 .map(move |c| (t.name.plain(), c.name.clone()))
         })
         .collect();
-    let valid: Vec<(String, String)> = client
-        .query(
-            "SELECT n.nspname::text, r.relname::text, c.conname::text FROM pg_constraint c \
-             JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
-             WHERE c.contype = 'f' AND c.convalidated",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("list foreign keys", e))?
-        .iter()
-        .map(|r| {
-            let table = crate::catalog::QualName {
-                schema: r.get(0),
-                name: r.get(1),
-            };
-            (table.plain(), r.get(2))
-        })
-        .collect();
+    let valid = validated_foreign_keys(&client).await?;
     report.foreign_keys_expected = fks.len();
     for fk in &fks {
         if valid.contains(fk) {
@@ -332,16 +316,7 @@ async fn inspect(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let present: Vec<(String, String)> = client
-        .query(
-            "SELECT schemaname::text, indexname::text FROM pg_indexes",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("list indexes", e))?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let present = index_names(&client).await?;
     report.indexes_expected = indexes.len();
     for ix in &indexes {
         if present.contains(ix) {
@@ -354,7 +329,7 @@ async fn inspect(
         report.large_objects_expected = los.objects.len();
         for lo in &los.objects {
             let oid = lo.object.oid;
-            match read_back(&client, oid).await? {
+            match large_object_digest(&client, oid).await? {
                 None => report
                     .missing
                     .push(format!("large object {oid} (not restored)")),
@@ -370,43 +345,6 @@ async fn inspect(
         }
     }
     Ok(())
-}
-
-/// A restored large object's size and SHA-256, read in slices so a large one never
-/// sits in memory whole; `None` when it does not exist.
-async fn read_back(
-    client: &tokio_postgres::Client,
-    oid: u32,
-) -> Result<Option<(u64, String)>, PgError> {
-    use sha2::{Digest, Sha256};
-    const SLICE: i32 = 1 << 20;
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_catalog.pg_largeobject_metadata WHERE oid = $1",
-            &[&oid],
-        )
-        .await
-        .map_err(|e| PgError::query("look for a restored large object", e))?;
-    if exists.is_none() {
-        return Ok(None);
-    }
-    let (mut size, mut hash) = (0u64, Sha256::new());
-    loop {
-        let row = client
-            .query_one(
-                "SELECT pg_catalog.lo_get($1::pg_catalog.oid, $2::pg_catalog.int8, \
-                 $3::pg_catalog.int4)",
-                &[&oid, &(size as i64), &SLICE],
-            )
-            .await
-            .map_err(|e| PgError::query(format!("read back large object {oid}"), e))?;
-        let data: &[u8] = row.get(0);
-        hash.update(data);
-        size += data.len() as u64;
-        if data.len() < SLICE as usize {
-            return Ok(Some((size, hex::encode(hash.finalize()))));
-        }
-    }
 }
 
 /// Unlinks the large objects the restore created (those under the backup's OIDs: the

@@ -5,9 +5,11 @@ mod types;
 
 mod large_objects;
 mod objects;
+mod restored;
 mod text_copy;
 
 pub use large_objects::{read_large_objects, unreadable_large_objects};
+pub use restored::{index_names, large_object_digest, validated_foreign_keys};
 
 use std::collections::{HashMap, HashSet};
 

@@ -9,6 +9,7 @@
 //! succeeded and what did not, and `--clean` can re-run it.
 
 mod data;
+pub mod database;
 mod large_objects;
 pub use large_objects::unlink as unlink_large_objects;
 mod parallel;

@@ -5,7 +5,12 @@
 //! Two deliberate additions to the design table: `dump` uses `introspect` (the catalog
 //! must be read inside the leader's snapshot transaction, which `dump` owns), and the
 //! engines use `codec` for its CPU pool. `export` uses `store` to write its files to
-//! object storage.
+//! object storage, and `verify` uses it to tell a missing chunk from a failing store.
+//!
+//! Verbs (`src/commands/*.rs`) call engines, never each other: a `super::verb` or
+//! `crate::commands::verb` path in a verb is a violation, except the audit record every
+//! verb writes (`super::audit::{Audit, who}`) and the edges listed in [`KNOWN_EDGES`],
+//! which may only shrink. See docs/architecture.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -71,6 +76,48 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     ])
 }
 
+/// Verb-to-verb calls not yet removed (issue 20), as `(from, to)`. The test fails when
+/// one of them is gone, so the list shrinks with the code.
+const KNOWN_EDGES: &[(&str, &str)] = &[
+    // `check` writes its report for Prometheus; `prometheus` renders that report.
+    ("check", "prometheus"),
+    ("prometheus", "check"),
+    // A backup's totals, as `list` shows them (from its summary or its manifest).
+    ("check", "list"),
+    ("restore_test", "list"),
+    // `--dry-run` assembles the restore's plan a second time (issue 20, item 5).
+    ("restore_plan", "restore"),
+    // The restore test runs the restore verb itself (issue 20, item 5).
+    ("restore_test", "restore"),
+];
+
+/// Items of `audit` every verb may use: the trait its report implements and the name
+/// of who runs it.
+const AUDIT_ITEMS: &[&str] = &["Audit", "who"];
+
+/// The sibling verbs one verb's text names through `super::x` or
+/// `crate::commands::x`, with the item path that follows.
+fn verb_uses(text: &str, verbs: &BTreeSet<String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for prefix in ["super::", "crate::commands::"] {
+        for (i, _) in text.match_indices(prefix) {
+            let rest = &text[i + prefix.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if verbs.contains(&name) {
+                let path: String = rest[name.len()..]
+                    .chars()
+                    .take_while(|c| *c != ';' && *c != '(')
+                    .collect();
+                out.push((name, path));
+            }
+        }
+    }
+    out
+}
+
 fn crate_uses(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (i, _) in text.match_indices("crate::") {
@@ -133,14 +180,92 @@ fn modules_only_use_the_layers_below_them() {
         violations.join("\n")
     );
     assert_eq!(seen.len(), rules.len(), "every module in the table exists");
-    // The binary talks to the library through `commands` (and the leaf types its
-    // options are built from), never to the engines directly.
-    let bin = std::fs::read_to_string(src.join("bin/pgbunker/main.rs")).unwrap();
-    for engine in [
-        "pgbunker::archive::Repository",
-        "pgbunker::dump::run",
-        "pgbunker::load::run",
-    ] {
-        assert!(!bin.contains(engine), "the binary calls {engine} directly");
+}
+
+#[test]
+fn verbs_call_engines_not_each_other() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    let verbs: BTreeSet<String> = crate::support::files(&dir)
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|v| v != "mod")
+        .collect();
+    let mut edges = BTreeSet::new();
+    let mut violations = Vec::new();
+    for verb in &verbs {
+        let text = std::fs::read_to_string(dir.join(format!("{verb}.rs"))).unwrap();
+        // The verb's own unit tests may use it through `super::*`.
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        for (used, path) in verb_uses(text, &verbs) {
+            let audit_only = used == "audit"
+                && path
+                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .filter(|w| !w.is_empty())
+                    .all(|w| AUDIT_ITEMS.contains(&w));
+            if used == *verb || audit_only {
+                continue;
+            }
+            if KNOWN_EDGES.contains(&(verb.as_str(), used.as_str())) {
+                edges.insert((verb.clone(), used));
+            } else {
+                violations.push(format!("commands/{verb}.rs calls the verb {used}{path}"));
+            }
+        }
     }
+    assert!(
+        violations.is_empty(),
+        "verbs calling verbs (move the shared part into an engine):\n{}",
+        violations.join("\n")
+    );
+    for (from, to) in KNOWN_EDGES {
+        assert!(
+            edges.contains(&(from.to_string(), to.to_string())),
+            "{from} no longer calls {to}: remove the edge from KNOWN_EDGES"
+        );
+    }
+}
+
+#[test]
+fn the_binary_calls_verbs_not_engines() {
+    // The binary talks to the library through `commands` (and the leaf types its
+    // options are built from), never to the engines directly: every file of it.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/pgbunker");
+    let files = crate::support::files(&dir);
+    assert!(files.len() > 1, "the binary's files are found");
+    let forbidden = [
+        ("archive", "Repository"),
+        ("dump", "run"),
+        ("load", "run"),
+        ("export", "run"),
+        ("verify", "preflight"),
+        ("verify", "Check"),
+    ];
+    let mut violations = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, _) in text.match_indices("pgbunker::") {
+            let path: String = text[i + "pgbunker::".len()..]
+                .chars()
+                .take_while(|c| *c != ';' && *c != '(')
+                .collect();
+            let mut words = path
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .filter(|w| !w.is_empty());
+            let Some(module) = words.next() else { continue };
+            let words: Vec<&str> = words.collect();
+            for (m, item) in forbidden {
+                if module == m && words.contains(&item) {
+                    violations.push(format!("{} calls pgbunker::{m}::{item}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the binary calls engines directly:\n{}",
+        violations.join("\n")
+    );
 }

@@ -1,0 +1,2 @@
+-- Every index by schema and name (a restore test's check).
+SELECT schemaname::text, indexname::text FROM pg_indexes
