@@ -382,11 +382,17 @@ pub async fn prune_at(
     .unwrap()
 }
 
+/// `pgbunker <global> prune --repo REPO <extra>`, whatever it did.
+pub fn prune_with(global: &[&str], repo: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = global.to_vec();
+    args.extend(["prune", "--repo", repo]);
+    args.extend_from_slice(extra);
+    pgbunker(&args, env)
+}
+
 /// `pgbunker --json prune --repo REPO <extra>`, asserted successful, as JSON.
 pub fn prune_json(repo: &str, extra: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
-    let mut args = vec!["--json", "prune", "--repo", repo];
-    args.extend_from_slice(extra);
-    let out = ok(pgbunker(&args, env));
+    let out = ok(prune_with(&["--json"], repo, extra, env));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("prune printed no JSON ({e}): {out}"))
 }
 

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::support::{
-    backup_dir, files, json, ok, pgbunker, pgbunker_command, prune_at, repo_access, stderr, stdout,
-    world_with_backups, World, KEY,
+    backup_dir, files, json, ok, pgbunker, pgbunker_command, prune_at, prune_json, prune_with,
+    repo_access, stderr, stdout, world_with_backups, World, KEY,
 };
 
 const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
@@ -109,7 +109,7 @@ async fn a_backup_dated_2099_is_refused_not_kept_latest_forever() {
 async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
     let (_w, repo, ids) = world_with_backups(5).await;
     // Prune itself takes two backups out in one entry: its own entry, deleted at once.
-    let r = crate::support::prune_json(&repo, &["--keep-last", "3", "--grace", "0"], &ENV);
+    let r = prune_json(&repo, &["--keep-last", "3", "--grace", "0"], &ENV);
     assert_eq!(r["deleted"].as_array().unwrap().len(), 2, "{r}");
     let ids = &ids[2..];
 
@@ -123,18 +123,7 @@ async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
         }
     })
     .await;
-    let o = pgbunker(
-        &[
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--grace",
-            "24h",
-        ],
-        &ENV,
-    );
+    let o = prune_with(&[], &repo, &["--keep-last", "1", "--grace", "24h"], &ENV);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     let e = stderr(&o);
     let what = format!(
@@ -163,7 +152,7 @@ async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
     // Accepted, the removal still waits a grace period counted from when this machine
     // first saw the tombstones, not from the year 2000.
     let accept = seq.to_string();
-    let r = crate::support::prune_json(
+    let r = prune_json(
         &repo,
         &[
             "--keep-last",
@@ -182,7 +171,7 @@ async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
         assert!(backup_dir(&repo, b).join("manifest").exists(), "{b} kept");
     }
     // Once accepted, it stays accepted.
-    crate::support::prune_json(&repo, &["--keep-last", "1", "--grace", "24h"], &ENV);
+    prune_json(&repo, &["--keep-last", "1", "--grace", "24h"], &ENV);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -430,17 +419,10 @@ async fn a_lock_dated_2099_dies_and_a_malformed_lock_is_ignored() {
 
     // Now: the planted lock counts as refreshed now, so it protects its backup for
     // the usual ten minutes; the malformed one is reported and ignored.
-    let o = pgbunker(
-        &[
-            "--json",
-            "prune",
-            "--repo",
-            &repo,
-            "--keep-last",
-            "1",
-            "--grace",
-            "0",
-        ],
+    let o = prune_with(
+        &["--json"],
+        &repo,
+        &["--keep-last", "1", "--grace", "0"],
         &ENV,
     );
     assert!(o.status.success(), "{}", stderr(&o));
