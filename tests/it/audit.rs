@@ -171,6 +171,24 @@ fn options(repo: &str, now: Option<time::OffsetDateTime>, prom: Option<&Path>) -
     }
 }
 
+/// `pgbunker <global> check --repo REPO --prometheus PROM`, whatever it did.
+fn check_prometheus(
+    global: &[&str],
+    repo: &str,
+    prom: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args = global.to_vec();
+    args.extend([
+        "check",
+        "--repo",
+        repo,
+        "--prometheus",
+        prom.to_str().unwrap(),
+    ]);
+    pgbunker(&args, env)
+}
+
 /// `name{labels} value` lines of a Prometheus textfile.
 fn metrics(text: &str) -> HashMap<String, f64> {
     text.lines()
@@ -205,17 +223,7 @@ async fn check_reports_fresh_stale_missing_and_unreachable() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     ok(pgbunker(&["verify", "--repo", &repo], &env));
     let prom = w.dir.path().join("pgbunker.prom");
-    let out = ok(pgbunker(
-        &[
-            "--json",
-            "check",
-            "--repo",
-            &repo,
-            "--prometheus",
-            prom.to_str().unwrap(),
-        ],
-        &env,
-    ));
+    let out = ok(check_prometheus(&["--json"], &repo, &prom, &env));
     assert_eq!(json(&out)["status"], "OK", "{out}");
     let m = metrics(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(m["pgbunker_check_status"], 0.0);
@@ -335,16 +343,7 @@ async fn deleting_the_record_of_a_failed_verify_is_critical_in_check() {
     );
     // The dashboards see it too.
     let prom = w.dir.path().join("check.prom");
-    let o = pgbunker(
-        &[
-            "check",
-            "--repo",
-            &repo,
-            "--prometheus",
-            prom.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let o = check_prometheus(&[], &repo, &prom, &env);
     assert_eq!(o.status.code(), Some(2));
     let m = metrics(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(m["pgbunker_audit_problems"], 1.0);

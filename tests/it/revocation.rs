@@ -50,6 +50,14 @@ fn backup_dirs(repo: &str) -> usize {
         .count()
 }
 
+/// The victim, holding [`KEY`], gives key B ([`OTHER_KEY`]) a slot of its own.
+fn add_key_b(repo: &str) {
+    ok(pgbunker(
+        &["key", "add", "--repo", repo],
+        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_NEW_KEY", OTHER_KEY)],
+    ));
+}
+
 /// A failure with exit code `code` whose message holds `needle`.
 fn refused(o: std::process::Output, code: i32, needle: &str) -> String {
     let msg = stderr(&o);
@@ -67,10 +75,7 @@ async fn a_removed_key_whose_slot_was_kept_cannot_back_up() {
     let w = World::start();
     let repo = w.backed_up().await;
     let victim = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(
-        &["key", "add", "--repo", &repo],
-        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_NEW_KEY", OTHER_KEY)],
-    ));
+    add_key_b(&repo);
     let b = slot_of(&repo, OTHER_KEY);
     let slot = Path::new(&repo).join("keys").join(&b);
     let saved = std::fs::read(&slot).unwrap();
@@ -127,10 +132,7 @@ async fn an_entry_sealed_with_an_old_key_is_refused_everywhere() {
     let w = World::start();
     let repo = w.backed_up().await;
     let victim = [("PGBUNKER_KEY", KEY)];
-    ok(pgbunker(
-        &["key", "add", "--repo", &repo],
-        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_NEW_KEY", OTHER_KEY)],
-    ));
+    add_key_b(&repo);
     // What the holder of B keeps: the repository opened while B still had a slot.
     let attacker = Repository::open(Store::open(&repo).unwrap(), Some(&key_of(OTHER_KEY)))
         .await
