@@ -533,6 +533,22 @@ pub fn table_schema_dump(w: &World, db: &str, table: &str) -> String {
     schema_dump_args(&w.pg_dump(), &w.pg.url(db), &["-t", table])
 }
 
+/// Restores the newest backup in `repo`, with two jobs, into a new database `restored`
+/// whose type OIDs cannot match the source's (see [`shift_type_oids`]).
+pub async fn restore_with_new_oids(w: &World, repo: &str) -> ConnSpec {
+    let dst = w.empty_db("restored").await;
+    shift_type_oids(&dst.connect().await.unwrap()).await;
+    ok(w.restore_with(repo, "latest", "restored", &["-j", "2"]));
+    dst
+}
+
+/// The OIDs that `sql`, one row of `oid` columns, selects in database `db`.
+pub async fn oids_in(w: &World, db: &str, sql: &str) -> Vec<u32> {
+    let c = w.pg.conn(db).connect().await.unwrap();
+    let r = c.query_one(sql, &[]).await.unwrap();
+    (0..r.len()).map(|i| r.get::<_, u32>(i)).collect()
+}
+
 /// Creates and drops 20 types, as on a busy cluster: OIDs are cluster-wide, so types
 /// restored afterwards surely get other OIDs than the backed-up ones.
 pub async fn shift_type_oids(client: &tokio_postgres::Client) {

@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{files, ok, pgbunker, run_sql, shift_type_oids, stderr, stdout, World, KEY};
+use crate::support::{
+    files, oids_in, ok, pgbunker, restore_with_new_oids, run_sql, stderr, stdout, World, KEY,
+};
 
 /// `app.refs` holds reg* and aclitem columns beside ordinary ones, with values the
 /// text format must escape (tab, newline, backslash), and enough rows (20000, about
@@ -81,28 +83,16 @@ async fn reg_and_aclitem_columns_round_trip_by_name() {
         // Four tables with data, app.refs in more than one part.
         assert!(report["backups"][0]["parts"].as_u64() > Some(4), "{out}");
     }
-    let dst = w.empty_db("restored").await;
-    shift_type_oids(&dst.connect().await.unwrap()).await;
-    ok(w.restore_with(&repo, "latest", "restored", &["-j", "2"]));
+    let dst = restore_with_new_oids(&w, &repo).await;
 
-    let oids = |db: &str| {
-        let conn = w.pg.conn(db);
-        async move {
-            let c = conn.connect().await.unwrap();
-            let r = c
-                .query_one(
-                    "SELECT 'app.things'::regclass::oid, 'app.mood'::regtype::oid, \
-                     'app.twice(integer)'::regprocedure::oid",
-                    &[],
-                )
-                .await
-                .unwrap();
-            (r.get::<_, u32>(0), r.get::<_, u32>(1), r.get::<_, u32>(2))
-        }
-    };
-    let (a, b) = (oids("refs").await, oids("restored").await);
+    let oids = "SELECT 'app.things'::regclass::oid, 'app.mood'::regtype::oid, \
+                'app.twice(integer)'::regprocedure::oid";
+    let (a, b) = (
+        oids_in(&w, "refs", oids).await,
+        oids_in(&w, "restored", oids).await,
+    );
     assert!(
-        a.0 != b.0 && a.1 != b.1 && a.2 != b.2,
+        a.iter().zip(&b).all(|(x, y)| x != y),
         "the restored objects have other OIDs: {a:?} {b:?}"
     );
     w.assert_same("refs", "restored").await;

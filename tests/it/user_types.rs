@@ -9,7 +9,7 @@
 //! values. So the test runs on the default server and on PostgreSQL 13
 //! (`PGBUNKER_PG_BIN_OLD`), where a restore without the rewrite fails.
 
-use crate::support::{ok, stderr, World};
+use crate::support::{oids_in, ok, restore_with_new_oids, stderr, World};
 
 const SOURCE: &str = r#"
 CREATE SCHEMA "Odd Types";
@@ -142,30 +142,18 @@ async fn round_trip(w: &World) {
         "these columns restore now: {err}"
     );
 
-    let dst = w.empty_db("restored").await;
     // The OID counter is cluster-wide and only moves on, so the restored types get new
     // OIDs anyway; types created and dropped meanwhile, as on a busy cluster, widen
     // the gap.
-    crate::support::shift_type_oids(&dst.connect().await.unwrap()).await;
-    ok(w.restore_with(&repo, "latest", "restored", &["-j", "2"]));
+    let dst = restore_with_new_oids(w, &repo).await;
 
-    let oids = |db: &str| {
-        let conn = w.pg.conn(db);
-        async move {
-            let c = conn.connect().await.unwrap();
-            let r = c
-                .query_one(
-                    "SELECT '\"Odd Types\".\"Mood\"'::regtype::oid, 'public.a_point'::regtype::oid",
-                    &[],
-                )
-                .await
-                .unwrap();
-            (r.get::<_, u32>(0), r.get::<_, u32>(1))
-        }
-    };
-    let (a, b) = (oids("usertypes").await, oids("restored").await);
+    let oids = "SELECT '\"Odd Types\".\"Mood\"'::regtype::oid, 'public.a_point'::regtype::oid";
+    let (a, b) = (
+        oids_in(w, "usertypes", oids).await,
+        oids_in(w, "restored", oids).await,
+    );
     assert!(
-        a.0 != b.0 && a.1 != b.1,
+        a.iter().zip(&b).all(|(x, y)| x != y),
         "the restored types have new OIDs: {a:?} {b:?}"
     );
     w.assert_same("usertypes", "restored").await;
