@@ -125,24 +125,16 @@ fn check_record(rec: &TableRecord, found: &mut Findings) {
             );
         }
         let rows: u64 = chunks.iter().map(|c| c.rows).sum();
-        if rows != part.rows {
-            found.table(
-                rec,
-                format!(
-                    "the chunks of {whose} hold {rows} rows, the manifest's total is {}",
-                    part.rows
-                ),
-            );
-        }
         let raw: u64 = chunks.iter().map(|c| c.raw_len).sum();
-        if raw != part.raw_bytes {
-            found.table(
-                rec,
-                format!(
-                    "the chunks of {whose} hold {raw} bytes, the manifest's total is {}",
-                    part.raw_bytes
-                ),
-            );
+        for (held, total, what) in [(rows, part.rows, "rows"), (raw, part.raw_bytes, "bytes")] {
+            if held != total {
+                found.table(
+                    rec,
+                    format!(
+                        "the chunks of {whose} hold {held} {what}, the manifest's total is {total}"
+                    ),
+                );
+            }
         }
         if parse_checksum(&part.checksum).is_none() {
             found.table(rec, format!("the checksum of {whose} is not 32 hex digits"));
