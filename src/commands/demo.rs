@@ -11,6 +11,7 @@ use super::CommandError;
 use crate::archive::{BackupReader, KeySource, Repository};
 use crate::codec::SecretKey;
 use crate::dump::{self, table_fingerprint, DumpOptions};
+use crate::load::restore::Steps;
 use crate::load::{self, LoadOptions};
 use crate::pg::PgError;
 use crate::progress::Progress;
@@ -104,19 +105,26 @@ pub async fn demo(
     let reader = BackupReader::open(&repo, &live).await?;
     let t = Instant::now();
     let whole = crate::plan::scope::Scope::whole(&reader.manifest().catalog);
-    let numbers = &whole.table_numbers;
-    let verdict =
-        crate::verify::preflight(&repo, &reader, numbers, opts.jobs, progress.as_ref()).await?;
-    if !verdict.ok {
-        return Err(CommandError::PreflightFailed(Box::new(verdict)));
-    }
-    let preflight_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
     let load_opts = LoadOptions {
         jobs: opts.jobs,
         ..Default::default()
     };
-    let out = load::run(&target, &reader, &whole, &load_opts, progress.clone()).await?;
+    // The same path as `restore`, with its pre-flight check.
+    let steps = Steps {
+        preflight: true,
+        create: None,
+    };
+    let (out, preflight) = load::restore::restore(
+        &target,
+        &repo,
+        &reader,
+        &whole,
+        &load_opts,
+        steps,
+        progress.clone(),
+    )
+    .await?;
+    let preflight_seconds = preflight.unwrap_or_default();
     let failed = out.tables.iter().filter_map(|t| t.error.as_ref());
     if let Some(f) = failed.chain(&out.failed).next() {
         return Err(CommandError::DemoMismatch(format!(
@@ -124,7 +132,7 @@ pub async fn demo(
             f.what, f.error
         )));
     }
-    let restore_seconds = t.elapsed().as_secs_f64();
+    let restore_seconds = t.elapsed().as_secs_f64() - preflight_seconds;
 
     progress.phase("comparing source and restored tables");
     let restored = target.connect().await?;

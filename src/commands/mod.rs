@@ -25,6 +25,7 @@ use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::export::ExportError;
 use crate::load::database::DatabaseError;
+use crate::load::restore::RestoreError;
 use crate::load::LoadError;
 use crate::pg::PgError;
 use crate::sandbox::SandboxError;
@@ -76,6 +77,19 @@ impl From<DatabaseError> for CommandError {
         match e {
             DatabaseError::Pg(e) => CommandError::Pg(e),
             DatabaseError::Refused(why) => CommandError::Usage(why),
+        }
+    }
+}
+
+/// A restore's failures keep the variants (and words) each step had on its own.
+impl From<RestoreError> for CommandError {
+    fn from(e: RestoreError) -> Self {
+        match e {
+            RestoreError::Load(e) => CommandError::Load(e),
+            RestoreError::Database(e) => e.into(),
+            RestoreError::Archive(e) => CommandError::Archive(e),
+            RestoreError::Pg(e) => CommandError::Pg(e),
+            RestoreError::Preflight(v) => CommandError::PreflightFailed(v),
         }
     }
 }

@@ -22,16 +22,14 @@ use crate::archive::lock::{LockGuard, LockKind};
 use crate::archive::BackupReader;
 use crate::catalog::Catalog;
 use crate::ddl;
-use crate::load::database::{
-    check_database, create_database, drop_created_database, maintenance, set_database_settings,
-};
+use crate::load::restore::Steps;
 use crate::load::{self, Failure, LoadOptions};
 use crate::pg::ConnSpec;
 use crate::plan::relocate::relocate;
 use crate::plan::scope::{scope, Scope};
 use crate::plan::select::Selection;
 use crate::progress::Progress;
-use crate::verify::{self, plural, BackupVerdict};
+use crate::verify::{plural, BackupVerdict};
 
 /// No `Debug`: the connection string may carry a password.
 pub struct RestoreOptions {
@@ -198,48 +196,13 @@ pub async fn restore(
         let live = repo.resolve(&live.bid).await?;
         let reader = BackupReader::open(&repo, &live).await?;
         let (scope, notes) = restore_scope(&reader.manifest().catalog, opts)?;
-        // A target that cannot take the restore must not cost a whole pre-flight first.
-        if opts.create {
-            check_database(&target, opts.load.clean.is_some()).await?;
-            let client = maintenance(&target).connect().await?;
-            load::check_roles(&client, &scope, &load_opts).await?;
-        } else {
-            load::check_target(&target, &scope, &load_opts).await?;
-            load::check_large_objects(&target, reader.manifest(), &scope, &load_opts).await?;
-        }
-        let checked = Instant::now();
-        let preflight = if opts.preflight && load_opts.sections.data {
-            progress.phase("pre-flight check: every chunk's presence, length and SHA-256");
-            let mut tables: Vec<u32> = scope.table_numbers.clone();
-            if load::includes_large_objects(reader.manifest(), &scope, &load_opts) {
-                tables.push(crate::archive::LARGE_OBJECTS_TABLE_NO);
-            }
-            let verdict =
-                verify::preflight(&repo, &reader, &tables, opts.load.jobs, progress.as_ref())
-                    .await?;
-            if !verdict.ok {
-                return Err(CommandError::PreflightFailed(Box::new(verdict)));
-            }
-            Some(checked.elapsed().as_secs_f64())
-        } else {
-            None
+        let steps = Steps {
+            preflight: opts.preflight,
+            create: opts.create.then_some(opts.load.clean),
         };
-        if opts.create {
-            create_database(&target, &scope.catalog, opts.load.clean, &load_opts).await?;
-        }
-        let mut out = match load::run(&target, &reader, &scope, &load_opts, progress).await {
-            Ok(out) => out,
-            // What --create made and the restore could not fill goes again, so that
-            // the same command can simply be run once more.
-            Err(e) if opts.create => {
-                drop_created_database(&target).await;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if opts.create {
-            set_database_settings(&target, &scope.catalog).await?;
-        }
+        let (mut out, preflight) =
+            load::restore::restore(&target, &repo, &reader, &scope, &load_opts, steps, progress)
+                .await?;
         out.warnings.splice(0..0, notes);
         Ok::<_, CommandError>((out, preflight, scope.partial))
     }

@@ -13,6 +13,7 @@ pub mod database;
 mod large_objects;
 pub use large_objects::unlink as unlink_large_objects;
 mod parallel;
+pub mod restore;
 mod table;
 mod target;
 

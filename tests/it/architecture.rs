@@ -6,6 +6,7 @@
 //! must be read inside the leader's snapshot transaction, which `dump` owns), and the
 //! engines use `codec` for its CPU pool. `export` uses `store` to write its files to
 //! object storage, and `verify` uses it to tell a missing chunk from a failing store.
+//! `load` uses `verify`: a restore runs the pre-flight check before it writes.
 //!
 //! Verbs (`src/commands/*.rs`) call engines, never each other: a `super::verb` or
 //! `crate::commands::verb` path in a verb is a violation, except the audit record every
@@ -44,7 +45,9 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ),
         (
             "load",
-            vec!["pg", "pgcopy", "archive", "catalog", "plan", "ddl", "codec"],
+            vec![
+                "pg", "pgcopy", "archive", "catalog", "plan", "ddl", "codec", "verify",
+            ],
         ),
         (
             "export",
@@ -236,6 +239,7 @@ fn the_binary_calls_verbs_not_engines() {
         ("archive", "Repository"),
         ("dump", "run"),
         ("load", "run"),
+        ("load", "restore"),
         ("export", "run"),
         ("verify", "preflight"),
         ("verify", "Check"),
