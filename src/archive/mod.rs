@@ -32,7 +32,7 @@ pub use manifest::{
     BackupParams, ChunkRecord, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
     SelectionRecord, SourceInfo, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
-pub use reader::BackupReader;
+pub use reader::{backup_totals, BackupReader};
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
 pub use trust::{
     Contact, MarkFile, MarkImport, Notice, Purpose, Removal, TimeField, TrustError, TrustOptions,

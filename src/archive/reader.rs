@@ -8,7 +8,7 @@ use super::layout::{is_valid_backup_id, BackupLayout};
 use super::manifest::{self, ChunkRecord, Manifest, TableRecord};
 use super::repo::Repository;
 use super::writer::dek_aad;
-use super::ArchiveError;
+use super::{ArchiveError, Summary};
 use crate::codec::{open_blob, open_chunk, AeadId, ChunkHeader, CompId, DataKey, SecretKey};
 
 /// An opened backup. Cheap to clone; chunk reads may run concurrently.
@@ -164,4 +164,31 @@ impl BackupReader {
             )
         })
     }
+}
+
+/// Table count, rows and raw bytes of a backup. `summary.json` no longer shows them
+/// (they track the number of patients); the sealed manifest does. Old summaries still
+/// carry them and spare the manifest read. `None` when the manifest does not open:
+/// `verify` is the place to say why.
+pub async fn backup_totals(
+    repo: &Repository,
+    live: &LiveBackup,
+    summary: Option<&Summary>,
+) -> Option<(u64, u64, u64)> {
+    if let Some(Summary {
+        tables: Some(t),
+        rows: Some(r),
+        raw_bytes: Some(b),
+        ..
+    }) = summary
+    {
+        return Some((*t, *r, *b));
+    }
+    let reader = BackupReader::open(repo, live).await.ok()?;
+    let tables = &reader.manifest().tables;
+    Some((
+        tables.len() as u64,
+        tables.iter().map(|t| t.rows).sum(),
+        tables.iter().map(|t| t.raw_bytes).sum(),
+    ))
 }

@@ -228,7 +228,7 @@ async fn inspect(
                 age_seconds: age,
                 stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
                 duration_ms: summary.as_ref().map(|s| s.duration_ms),
-                tables: super::list::totals(&repo, b, summary.as_ref())
+                tables: crate::archive::backup_totals(&repo, b, summary.as_ref())
                     .await
                     .map(|t| t.0),
             });

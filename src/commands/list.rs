@@ -5,34 +5,7 @@ use serde::Serialize;
 use futures::StreamExt;
 
 use super::{CommandError, RepoAccess};
-use crate::archive::{BackupLayout, BackupReader, LiveBackup, Repository, Summary};
-
-/// Table count, rows and raw bytes of a backup. `summary.json` no longer shows them
-/// (they track the number of patients); the sealed manifest does. Old summaries still
-/// carry them and spare the manifest read. `None` when the manifest does not open:
-/// `verify` is the place to say why.
-pub(crate) async fn totals(
-    repo: &Repository,
-    live: &LiveBackup,
-    summary: Option<&Summary>,
-) -> Option<(u64, u64, u64)> {
-    if let Some(Summary {
-        tables: Some(t),
-        rows: Some(r),
-        raw_bytes: Some(b),
-        ..
-    }) = summary
-    {
-        return Some((*t, *r, *b));
-    }
-    let reader = BackupReader::open(repo, live).await.ok()?;
-    let tables = &reader.manifest().tables;
-    Some((
-        tables.len() as u64,
-        tables.iter().map(|t| t.rows).sum(),
-        tables.iter().map(|t| t.raw_bytes).sum(),
-    ))
-}
+use crate::archive::{backup_totals, BackupLayout, Repository, Summary};
 
 /// Manifests read at once by `list`.
 const READ_AHEAD: usize = 8;
@@ -121,7 +94,7 @@ async fn line(
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok());
     let totals = match live {
-        Some(l) => totals(repo, l, summary.as_ref()).await,
+        Some(l) => backup_totals(repo, l, summary.as_ref()).await,
         None => None,
     };
     let tombstoned = cat.tombstones.iter().any(|t| t.bid == bid);

@@ -117,7 +117,7 @@ pub async fn restore_test(
         backup_id: live.bid.clone(),
         backup_date: Some(live.created_at.clone()),
         backup_stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
-        backup_raw_bytes: super::list::totals(&repo, &live, summary.as_ref())
+        backup_raw_bytes: crate::archive::backup_totals(&repo, &live, summary.as_ref())
             .await
             .map(|t| t.2),
         tester: who(),

@@ -85,9 +85,6 @@ const KNOWN_EDGES: &[(&str, &str)] = &[
     // `check` writes its report for Prometheus; `prometheus` renders that report.
     ("check", "prometheus"),
     ("prometheus", "check"),
-    // A backup's totals, as `list` shows them (from its summary or its manifest).
-    ("check", "list"),
-    ("restore_test", "list"),
     // `--dry-run` assembles the restore's plan a second time (issue 20, item 5).
     ("restore_plan", "restore"),
     // The restore test runs the restore verb itself (issue 20, item 5).
