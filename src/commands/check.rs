@@ -3,6 +3,8 @@
 //! reachable, how old is the newest complete backup, did the last verify pass, is
 //! there room left on a local repository. Optionally a Prometheus textfile.
 
+pub mod prometheus;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -120,7 +122,7 @@ pub fn cannot_check(
         problems: vec![problem],
     };
     if let Some(file) = prometheus {
-        if let Err(e) = super::prometheus::write(file, &report, OffsetDateTime::now_utc()) {
+        if let Err(e) = prometheus::write(file, &report, OffsetDateTime::now_utc()) {
             eprintln!("warning: could not write {}: {e}", file.display());
         }
     }
@@ -172,7 +174,7 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
         (None, None) => "PGBUNKER OK".into(),
     };
     if let Some(file) = &opts.prometheus {
-        super::prometheus::write(file, &report, now)
+        prometheus::write(file, &report, now)
             .map_err(|e| CommandError::Usage(format!("{}: {e}", file.display())))?;
     }
     Ok(report)

@@ -11,7 +11,6 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod mark;
-pub mod prometheus;
 pub mod prune;
 pub mod restore;
 pub mod restore_plan;

@@ -7,7 +7,7 @@ use std::path::Path;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::check::CheckReport;
+use super::CheckReport;
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
