@@ -587,8 +587,12 @@ pub(crate) async fn hidden_backups(
         cat.live.iter().any(|b| b.bid == bid) || cat.tombstones.iter().any(|t| t.bid == bid)
     };
     let mut hidden = Vec::new();
+    // Backup ids sort by their time to the second and then by a random suffix: two
+    // backups taken within one second sort either way, so only an older second is
+    // certainly older.
+    let second = |bid: &str| bid.get(..16).unwrap_or(bid).to_owned();
     for bid in repo.store().list_dirs(layout::BACKUPS).await? {
-        if named(&bid) || latest.as_deref().is_some_and(|l| bid.as_str() <= l) {
+        if named(&bid) || latest.as_deref().is_some_and(|l| second(&bid) < second(l)) {
             continue;
         }
         if complete_looking(repo, &bid).await? {
