@@ -93,20 +93,22 @@ impl Classify for StoreError {
             StoreError::Backend { source, .. } => match source {
                 object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. } => Some(CREDENTIALS_HINT.into()),
-                // No credentials anywhere: object_store falls back to the instance
-                // metadata service, which is not there.
-                e if e.to_string().contains("169.254.169.254") => Some(CREDENTIALS_HINT.into()),
-                e if e.to_string().contains("NoSuchBucket") => Some(
-                    "the bucket does not exist; create it first (pgbunker never creates \
-                     buckets)"
-                        .into(),
-                ),
-                e if e.to_string().contains("error sending request") => Some(
-                    "the storage endpoint did not answer; check the URL's endpoint= option \
-                     (or AWS_ENDPOINT_URL) and the network"
-                        .into(),
-                ),
-                _ => None,
+                e => match told_only_in_text(e) {
+                    // No credentials anywhere: object_store falls back to the instance
+                    // metadata service, which is not there.
+                    Some(Told::MetadataService) => Some(CREDENTIALS_HINT.into()),
+                    Some(Told::NoSuchBucket) => Some(
+                        "the bucket does not exist; create it first (pgbunker never creates \
+                         buckets)"
+                            .into(),
+                    ),
+                    None if request_not_sent(e) => Some(
+                        "the storage endpoint did not answer; check the URL's endpoint= \
+                         option (or AWS_ENDPOINT_URL) and the network"
+                            .into(),
+                    ),
+                    None => None,
+                },
             },
             StoreError::NoCreateOnly(_) => Some(
                 "pgbunker needs conditional puts (If-None-Match: *) to commit safely; use \
@@ -119,6 +121,49 @@ impl Classify for StoreError {
             _ => None,
         }
     }
+}
+
+/// What an object_store error tells only in its text.
+enum Told {
+    /// A request went to the instance metadata service (169.254.169.254).
+    MetadataService,
+    /// The S3 error code `NoSuchBucket`.
+    NoSuchBucket,
+}
+
+/// The one place that reads an object_store error's text, for what object_store
+/// 0.12 does not type. A failed request is a `client::retry::RetryError`, which
+/// object_store 0.12.5 does not export (its module is `pub(crate)`), so it cannot be
+/// downcast: the URL it was sent to (how a failed fallback to the instance metadata
+/// service shows) and the S3 error code in the response body (`NoSuchBucket` comes
+/// as `Error::NotFound`, like a missing key, or as `Error::Generic`) are only in its
+/// message. The HTTP status is typed (`PermissionDenied`, `Unauthenticated`,
+/// `NotFound`) and matched as such by the callers.
+fn told_only_in_text(e: &object_store::Error) -> Option<Told> {
+    let text = e.to_string();
+    if text.contains("169.254.169.254") {
+        Some(Told::MetadataService)
+    } else if text.contains("NoSuchBucket") {
+        Some(Told::NoSuchBucket)
+    } else {
+        None
+    }
+}
+
+/// Whether the request never got an answer because it could not be sent (no
+/// connection, DNS, TLS): reqwest's request error, which object_store keeps in the
+/// error's source chain.
+fn request_not_sent(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_request())
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Flushes the file and every folder from it up to the repository root: folders the
