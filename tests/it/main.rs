@@ -8,6 +8,7 @@ mod architecture;
 mod audit;
 mod bad_input;
 mod census;
+mod cloud;
 mod consistency;
 mod errors;
 mod export;
