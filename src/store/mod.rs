@@ -102,11 +102,7 @@ impl Classify for StoreError {
                          buckets)"
                             .into(),
                     ),
-                    None if request_not_sent(e) => Some(
-                        "the storage endpoint did not answer; check the URL's endpoint= \
-                         option (or AWS_ENDPOINT_URL) and the network"
-                            .into(),
-                    ),
+                    None if request_not_sent(e) => Some(unanswered_hint(e).into()),
                     None => None,
                 },
             },
@@ -147,6 +143,30 @@ fn told_only_in_text(e: &object_store::Error) -> Option<Told> {
         Some(Told::NoSuchBucket)
     } else {
         None
+    }
+}
+
+/// What to check when a request got no answer, by backend: each takes its endpoint
+/// from a different place (object_store names the backend in a request's error).
+fn unanswered_hint(e: &object_store::Error) -> &'static str {
+    match e {
+        object_store::Error::Generic {
+            store: "MicrosoftAzure",
+            ..
+        } => {
+            "the storage endpoint did not answer; check AZURE_STORAGE_ACCOUNT_NAME or \
+             AZURE_STORAGE_ENDPOINT (AZURITE_BLOB_STORAGE_URL with \
+             AZURE_STORAGE_USE_EMULATOR=true for the Azurite emulator) and the network"
+        }
+        object_store::Error::Generic { store: "GCS", .. } => {
+            "the storage endpoint did not answer; check the network (and, for an \
+             emulator, gcs_base_url in GOOGLE_SERVICE_ACCOUNT_KEY or the service \
+             account file)"
+        }
+        _ => {
+            "the storage endpoint did not answer; check the URL's endpoint= option (or \
+             AWS_ENDPOINT_URL) and the network"
+        }
     }
 }
 

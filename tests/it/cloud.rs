@@ -534,3 +534,49 @@ async fn the_gcs_emulator_lacks_the_xml_api_object_store_uses() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("ETag"), "{}", stderr(&o));
 }
+
+/// An emulator (or endpoint) that is not there: the hint names the variables that
+/// set this backend's endpoint, not S3's `endpoint=` option.
+#[test]
+fn an_unanswered_azure_or_gcs_endpoint_names_its_own_settings() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let gcs_key = serde_json::json!({
+        "private_key": "",
+        "private_key_id": "",
+        "client_email": "",
+        "gcs_base_url": dead,
+        "disable_oauth": true,
+    })
+    .to_string();
+    for (repo, env, names) in [
+        (
+            "az://c/p",
+            vec![
+                ("AZURE_STORAGE_USE_EMULATOR", "true"),
+                ("AZURITE_BLOB_STORAGE_URL", dead.as_str()),
+            ],
+            "AZURITE_BLOB_STORAGE_URL",
+        ),
+        (
+            "gs://b/p",
+            vec![
+                ("GOOGLE_SERVICE_ACCOUNT_KEY", gcs_key.as_str()),
+                ("GOOGLE_ALLOW_HTTP", "true"),
+            ],
+            "gcs_base_url",
+        ),
+    ] {
+        let mut env = env;
+        env.extend([("PGBUNKER_KEY", KEY), ("PGBUNKER_STORE_RETRY_TIMEOUT", "0")]);
+        let o = pgbunker(&["init", "--repo", repo], &env);
+        assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("did not answer"), "{repo}: {err}");
+        assert!(err.contains(names), "{repo}: {err}");
+        assert!(!err.contains("endpoint="), "{repo}: {err}");
+    }
+}
