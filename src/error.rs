@@ -75,3 +75,24 @@ pub trait Classify: std::error::Error {
         None
     }
 }
+
+/// A run that went to its end and found what it looked at unsound: damage in a
+/// backup, a tampered audit trail, tables a restore could not load. The run itself
+/// worked, so its report (every detail of it) is the answer, and this verdict only
+/// picks the exit code and the closing error line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub class: Class,
+    /// One line naming what failed.
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Implemented by every report: a report is data even when it says "failed", and the
+/// caller (the binary, the audit record) decides what a failure means for it.
+pub trait Outcome {
+    /// `None` when the run found nothing wrong.
+    fn failed(&self) -> Option<Failed> {
+        None
+    }
+}

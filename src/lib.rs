@@ -19,6 +19,7 @@ pub mod pg;
 pub mod pgcopy;
 pub mod plan;
 pub mod progress;
+pub mod restored;
 pub mod sandbox;
 pub mod store;
 pub mod teardown;

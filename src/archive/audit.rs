@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 
 use super::repo::Repository;
 use super::sealed::{self, Kind};
+use super::timestamp::Timestamp;
 use super::ArchiveError;
 
 pub const AUDIT_DIR: &str = "audit";
@@ -48,8 +49,8 @@ pub struct AuditRecord {
     /// The OS user that ran pgbunker.
     pub user: String,
     pub host: String,
-    pub started_at: String,
-    pub ended_at: String,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
     pub duration_ms: u64,
     /// `ok` or `failed`.
     pub result: String,

@@ -10,6 +10,7 @@ use super::keymgmt;
 use super::keyring::KeyRing;
 use super::repo::Repository;
 use super::sealed::{self, Kind};
+use super::timestamp::Timestamp;
 use super::watermark::{self, Mark, Seen};
 use super::{layout, trust, ArchiveError};
 use crate::store::StoreError;
@@ -19,9 +20,9 @@ use crate::store::StoreError;
 pub struct LiveBackup {
     pub bid: String,
     pub manifest_sha256: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     #[serde(default)]
-    pub keep_until: Option<String>,
+    pub keep_until: Option<Timestamp>,
     #[serde(default)]
     pub legal_hold: bool,
     /// The key ring generation its data key and manifest were sealed under (format 3;
@@ -33,7 +34,7 @@ pub struct LiveBackup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
     pub bid: String,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// The body of one catalog entry.

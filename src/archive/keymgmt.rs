@@ -16,6 +16,7 @@ use super::keyring::{self, KeyRing, NextGeneration};
 use super::keyslot::{self, OpenedSlot, SlotContent, SlotInfo};
 use super::keysource::KeySource;
 use super::repo::{Repository, FORMAT_VERSION};
+use super::timestamp::Timestamp;
 use super::{layout, ArchiveError};
 use crate::codec::{RepoKey, RingKey};
 use crate::store::{Store, StoreError};
@@ -48,7 +49,7 @@ pub struct SlotRemoval {
 pub struct GenerationInfo {
     /// 0 stands for a version-1 ring, kept inside its key slot.
     pub generation: u64,
-    pub created_at: Option<String>,
+    pub created_at: Option<Timestamp>,
     pub current: String,
     pub rk_ids: Vec<String>,
     /// The ring key that sealed it (format 3 generations).
@@ -561,7 +562,7 @@ async fn history(
         let (current, all) = keyring::keys_of(&json)?;
         out.push(GenerationInfo {
             generation,
-            created_at: json.created_at().map(str::to_owned),
+            created_at: json.created_at().cloned(),
             current: current.id(),
             rk_ids: all.iter().map(RepoKey::id).collect(),
             ring_key_id: json.is_bound().then(|| key.id()),

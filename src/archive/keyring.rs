@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::keyerror::KeyError;
-use super::keyslot;
+use super::timestamp::Timestamp;
 use super::{layout, ArchiveError};
 use crate::codec::{open_blob, seal_blob, AeadId, Kek, RepoKey, RingKey, SecretKey, SlotKeyPair};
 use crate::store::Store;
@@ -34,7 +34,7 @@ pub(super) struct RingJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     generation: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    created_at: Option<String>,
+    created_at: Option<Timestamp>,
     current: String,
     keys: BTreeMap<String, String>,
     /// Format 3: catalog entries after this sequence number must be sealed under this
@@ -51,8 +51,8 @@ pub(super) struct RingJson {
 }
 
 impl RingJson {
-    pub(super) fn created_at(&self) -> Option<&str> {
-        self.created_at.as_deref()
+    pub(super) fn created_at(&self) -> Option<&Timestamp> {
+        self.created_at.as_ref()
     }
 
     /// Whether this is a format-3 generation.
@@ -141,7 +141,7 @@ pub(super) struct NextGeneration<'a> {
 fn to_json(generation: u64, current: &RepoKey, all: &[RepoKey]) -> RingJson {
     RingJson {
         generation: Some(generation),
-        created_at: Some(keyslot::now()),
+        created_at: Some(Timestamp::now()),
         current: current.id(),
         keys: all
             .iter()

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use super::keyerror::KeyError;
 use super::keysource::KeySource;
 use super::layout;
+use super::timestamp::Timestamp;
 use super::ArchiveError;
 use crate::codec::{
     kek_from_passphrase, open_blob, seal_blob, seal_to_slot, Argon2Params, Kek, RingKey, SecretKey,
@@ -38,7 +39,7 @@ struct KeySlot {
     kind: String,
     #[serde(default)]
     kdf: Option<Kdf>,
-    created_at: String,
+    created_at: Timestamp,
     /// Version 1: base64 of nonce ‖ AES-256-GCM-SIV(key ring JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keyring: Option<String>,
@@ -65,7 +66,7 @@ pub struct SlotInfo {
     /// `key` (a key file or environment key) or `passphrase`.
     pub kind: String,
     pub version: u32,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// A passphrase slot's Argon2id cost, so slots with weak old parameters stand out.
     pub argon2: Option<Argon2Params>,
     /// Whether the key given to this command opened this slot.
@@ -121,12 +122,6 @@ pub(super) fn is_kek_id(name: &str) -> bool {
     name.len() == 16 && name.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-pub(super) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("formatting now")
-}
-
 /// Derives the KEK for a new slot (a fresh salt for passphrases).
 fn new_kek(source: &KeySource) -> Result<(Kek, Option<Kdf>), ArchiveError> {
     match source {
@@ -153,7 +148,7 @@ fn seal_v3(
     kek: &Kek,
     kind: String,
     kdf: Option<Kdf>,
-    created_at: String,
+    created_at: Timestamp,
     ring_keys: &[RingKey],
 ) -> Result<(KeySlot, SlotKeyPair), ArchiveError> {
     let kek_id = kek.id();
@@ -246,7 +241,7 @@ pub(super) async fn write(
         &new.kek,
         new.kind.into(),
         new.kdf,
-        now(),
+        Timestamp::now(),
         ring_keys,
     )?;
     match store

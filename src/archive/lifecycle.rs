@@ -7,22 +7,18 @@
 //! second commit then drops the tombstone. Every step is a create-only catalog put,
 //! so a backup committing at the same time is never lost.
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::chain::{self, Tombstone};
 use super::layout::BackupLayout;
 use super::repo::Repository;
+use super::timestamp::Timestamp;
 use super::ArchiveError;
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("formatting a timestamp")
-}
-
-/// Whether `keep_until` (RFC 3339) is still in the future at `now`. An unparsable
-/// value protects the backup: it was meant to keep it.
-fn kept_until(keep_until: Option<&str>, now: OffsetDateTime) -> bool {
-    keep_until.is_some_and(|t| OffsetDateTime::parse(t, &Rfc3339).map_or(true, |t| t > now))
+/// Whether `keep_until` is still in the future at `now`. An unparsable value
+/// protects the backup: it was meant to keep it.
+fn kept_until(keep_until: Option<&Timestamp>, now: OffsetDateTime) -> bool {
+    keep_until.is_some_and(|t| t.time().is_none_or(|t| t > now))
 }
 
 /// How a hold changes.
@@ -45,7 +41,7 @@ impl Repository {
             if let Some(b) = state.live.iter_mut().find(|b| b.bid == bid) {
                 match &change {
                     HoldChange::LegalHold => b.legal_hold = true,
-                    HoldChange::KeepUntil(t) => b.keep_until = Some(rfc3339(*t)),
+                    HoldChange::KeepUntil(t) => b.keep_until = Some((*t).into()),
                     HoldChange::Release => {
                         b.legal_hold = false;
                         b.keep_until = None;
@@ -67,13 +63,11 @@ impl Repository {
         if bids.is_empty() {
             return Ok(Vec::new());
         }
-        let at = rfc3339(now);
+        let at = Timestamp::from(now);
         let wanted = bids.to_vec();
         let state = chain::commit(self, move |state| {
             let (gone, kept): (Vec<_>, Vec<_>) = state.live.drain(..).partition(|b| {
-                wanted.contains(&b.bid)
-                    && !b.legal_hold
-                    && !kept_until(b.keep_until.as_deref(), now)
+                wanted.contains(&b.bid) && !b.legal_hold && !kept_until(b.keep_until.as_ref(), now)
             });
             state.live = kept;
             state.tombstones.extend(gone.into_iter().map(|b| Tombstone {

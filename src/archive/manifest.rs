@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::timestamp::Timestamp;
 use super::ArchiveError;
 use crate::catalog::{Catalog, LargeObject};
 use crate::codec::{open_blob, seal_blob, AeadId, DataKey};
@@ -193,8 +194,8 @@ pub struct Manifest {
     pub format_version: u32,
     pub tool_version: String,
     pub backup_id: String,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub source: SourceInfo,
     pub params: BackupParams,
     pub catalog: Catalog,

@@ -14,9 +14,12 @@ mod lifecycle;
 pub mod lock;
 mod manifest;
 mod reader;
+mod reading;
 mod repo;
 pub mod retention;
 mod sealed;
+pub mod sweep;
+mod timestamp;
 pub mod trust;
 mod watermark;
 mod writer;
@@ -33,7 +36,9 @@ pub use manifest::{
     SelectionRecord, SourceInfo, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
 pub use reader::{backup_totals, BackupReader};
+pub use reading::{LockNeed, OpenBackup, ReadLock};
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
+pub use timestamp::Timestamp;
 pub use trust::{
     Contact, MarkFile, MarkImport, Notice, Purpose, Removal, TimeField, TrustError, TrustOptions,
     CLOCK_SKEW,

@@ -10,6 +10,7 @@ use super::keymgmt::{self, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
 use super::keyring::KeyRing;
 use super::keyslot::{self, SlotInfo};
 use super::keysource::KeySource;
+use super::timestamp::Timestamp;
 use super::trust::{self, MarkFile, MarkImport, Notice, Trust, TrustError, TrustOptions};
 use super::watermark::{Mark, StateDir};
 use super::{layout, ArchiveError};
@@ -24,7 +25,7 @@ pub struct RepoConfig {
     pub format: String,
     pub version: u32,
     pub repo_id: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// `aes-256-gcm-siv`, or `none` for repositories created with the plaintext flag.
     pub encryption: String,
 }
@@ -85,9 +86,7 @@ impl Repository {
             format: "pgbunker".into(),
             version: FORMAT_VERSION,
             repo_id: hex::encode(id),
-            created_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("formatting now"),
+            created_at: Timestamp::now(),
             encryption: if plaintext { "none" } else { "aes-256-gcm-siv" }.into(),
         };
         let mut repo = Repository {
@@ -241,7 +240,7 @@ impl Repository {
             location: crate::store::shown_location(self.store.location()),
             seq: state.seq,
             sha256: sha,
-            exported_at: trust::rfc3339(self.trust.now()),
+            exported_at: Timestamp::from(self.trust.now()),
         })
     }
 

@@ -60,16 +60,54 @@ use crate::error::{Class, Classify};
 /// How many backups to keep per period; all `None`/`0` means "no policy" and is refused.
 ///
 /// Counts are per rule and the rules are combined by union: a backup is kept if *any*
-/// rule (or protection) wants it, so adding a rule can only ever keep more.
+/// rule (or protection) wants it, so adding a rule can only ever keep more. The same
+/// fields are `prune`'s flags and the settings file's `[prune]` keys; the field
+/// comments are the flags' help.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct RetentionPolicy {
+    /// Keep the N newest backups.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_LAST", value_name = "N")
+    )]
     pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours that have one.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_HOURLY", value_name = "N")
+    )]
     pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_DAILY", value_name = "N")
+    )]
     pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks that have one.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_WEEKLY", value_name = "N")
+    )]
     pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months that have one.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_MONTHLY", value_name = "N")
+    )]
     pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years that have one.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_YEARLY", value_name = "N")
+    )]
     pub keep_yearly: Option<u32>,
-    /// Keep every backup younger than this, relative to `now`.
+    /// Keep every backup younger than this (e.g. 30d, 12h, 2w, 1y6mo; units y, mo, w,
+    /// d, h, min).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "PGBUNKER_KEEP_WITHIN", value_name = "SPAN")
+    )]
     pub keep_within: Option<KeepWithin>,
 }
 

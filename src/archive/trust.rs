@@ -27,13 +27,13 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::chain::{CatalogState, LiveBackup};
 use super::layout::{self, BackupLayout};
 use super::lock::{self, LockKind};
 use super::repo::Repository;
+use super::timestamp::Timestamp;
 use super::watermark::StateDir;
 use super::ArchiveError;
 use crate::error::{Class, Classify};
@@ -214,8 +214,8 @@ pub struct EntryRef {
 /// A lock whose `refreshed_at` lies in the future, and when this machine first saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LockSeen {
-    pub refreshed_at: String,
-    pub first_seen: String,
+    pub refreshed_at: Timestamp,
+    pub first_seen: Timestamp,
 }
 
 /// What this machine remembers of one repository besides the high-water mark.
@@ -234,7 +234,7 @@ pub(crate) struct Trail {
     /// When this machine first saw each tombstone and complete-looking leftover (bid →
     /// RFC 3339): grace periods count from here.
     #[serde(default)]
-    pub first_seen: BTreeMap<String, String>,
+    pub first_seen: BTreeMap<String, Timestamp>,
     /// Locks dated in the future, by object key.
     #[serde(default)]
     pub locks: BTreeMap<String, LockSeen>,
@@ -243,7 +243,7 @@ pub(crate) struct Trail {
 impl Trail {
     /// When this machine first saw `bid` tombstoned or left over; `None` if never.
     pub fn first_seen(&self, bid: &str) -> Option<OffsetDateTime> {
-        self.first_seen.get(bid).and_then(|t| parse(t))
+        self.first_seen.get(bid).and_then(Timestamp::time)
     }
 }
 
@@ -258,8 +258,8 @@ pub enum TrustError {
         seq: u64,
         bid: String,
         what: TimeField,
-        at: String,
-        now: String,
+        at: Timestamp,
+        now: Timestamp,
     },
     #[error(
         "the repository's newest catalog entry is {found}, but --expect-seq says it has at \
@@ -382,26 +382,18 @@ impl Classify for TrustError {
     }
 }
 
-fn parse(t: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(t, &Rfc3339).ok()
-}
-
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("formatting a timestamp")
-}
-
 /// The backup `latest` means: the newest by commit time, ties broken by id (ids carry
 /// whole seconds only).
 pub(crate) fn newest(live: &[LiveBackup]) -> Option<&LiveBackup> {
     live.iter()
-        .max_by(|a, b| (parse(&a.created_at), &a.bid).cmp(&(parse(&b.created_at), &b.bid)))
+        .max_by(|a, b| (a.created_at.time(), &a.bid).cmp(&(b.created_at.time(), &b.bid)))
 }
 
 /// The first time in `state` that lies beyond the allowed skew, as an error naming
 /// `seq` (the caller finds the entry that introduced it).
 pub(crate) fn future_time(state: &CatalogState, now: OffsetDateTime) -> Option<TrustError> {
     let limit = now + CLOCK_SKEW;
-    let too_late = |t: &str| parse(t).is_some_and(|t| t > limit);
+    let too_late = |t: &Timestamp| t.time().is_some_and(|t| t > limit);
     let times = state
         .live
         .iter()
@@ -419,7 +411,7 @@ pub(crate) fn future_time(state: &CatalogState, now: OffsetDateTime) -> Option<T
                 bid: bid.clone(),
                 what,
                 at: at.clone(),
-                now: rfc3339(now),
+                now: Timestamp::from(now),
             });
         }
     }
@@ -533,7 +525,7 @@ pub(crate) fn note(
     state: &CatalogState,
     now: OffsetDateTime,
 ) -> Result<(), ArchiveError> {
-    let now_text = rfc3339(now);
+    let now_text = Timestamp::from(now);
     let foreign = update_trail(dir, repo, |t| {
         let mut foreign = Vec::new();
         for r in removals {
@@ -636,7 +628,7 @@ pub struct MarkFile {
     pub location: String,
     pub seq: u64,
     pub sha256: String,
-    pub exported_at: String,
+    pub exported_at: Timestamp,
 }
 
 impl MarkFile {
@@ -676,6 +668,8 @@ pub struct MarkImport {
     pub newest_seq: u64,
 }
 
+impl crate::error::Outcome for MarkImport {}
+
 /// How a future-dated lock counts: as refreshed when this machine first saw that
 /// time, so it dies after [`lock::STALE_AFTER`] like any lock whose holder stopped.
 pub(crate) fn believed_refresh(
@@ -688,15 +682,15 @@ pub(crate) fn believed_refresh(
         trail.locks.remove(key);
         return info.refreshed_at;
     }
-    let written = rfc3339(info.refreshed_at);
+    let written = Timestamp::from(info.refreshed_at);
     match trail.locks.get(key) {
-        Some(seen) if seen.refreshed_at == written => parse(&seen.first_seen).unwrap_or(now),
+        Some(seen) if seen.refreshed_at == written => seen.first_seen.time().unwrap_or(now),
         _ => {
             trail.locks.insert(
                 key.into(),
                 LockSeen {
                     refreshed_at: written,
-                    first_seen: rfc3339(now),
+                    first_seen: Timestamp::from(now),
                 },
             );
             now

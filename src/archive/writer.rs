@@ -10,6 +10,7 @@ use super::layout::{new_backup_id, BackupLayout};
 use super::lock::{LockGuard, LockKind};
 use super::manifest::{self, ChunkRecord, Manifest};
 use super::repo::Repository;
+use super::timestamp::Timestamp;
 use super::ArchiveError;
 use crate::codec::{
     seal_blob, seal_chunk, AeadId, ChunkHeader, CompId, DataKey, SealedChunk, SecretKey,
@@ -24,8 +25,8 @@ pub struct Summary {
     pub format_version: u32,
     pub backup_id: String,
     pub tool_version: String,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub duration_ms: u64,
     /// The source server's exact build: tells an attacker which flaws it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]

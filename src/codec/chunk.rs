@@ -172,13 +172,16 @@ pub fn open_chunk(
         (None, AeadId::None) => body.to_vec(),
         _ => return Err(CodecError::HeaderMismatch("encryption")),
     };
-    let out = zstd::bulk::decompress(&compressed, raw_len).map_err(|e| {
-        if e.to_string().contains("too small") || e.to_string().contains("Destination") {
-            CodecError::TooLarge(raw_len)
-        } else {
-            CodecError::Compression(e.to_string())
+    // A chunk is one zstd frame that declares its size: more than the header allows is
+    // refused before any work. (Data that hides its size and is larger fails the
+    // decompression below.)
+    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(&compressed) {
+        if n > raw_len as u64 {
+            return Err(CodecError::TooLarge(raw_len));
         }
-    })?;
+    }
+    let out = zstd::bulk::decompress(&compressed, raw_len)
+        .map_err(|e| CodecError::Compression(e.to_string()))?;
     if out.len() != raw_len {
         return Err(CodecError::LengthMismatch {
             got: out.len(),

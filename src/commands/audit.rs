@@ -9,13 +9,12 @@ use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{CommandError, RepoAccess};
 use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord, OPERATIONS};
 use crate::archive::lock::host_name;
-use crate::error::Classify;
+use crate::error::{Class, Classify, Failed, Outcome};
 use crate::pg::{ConnSpec, PgError};
 
 /// What a report contributes to its audit record. Only counts, sizes and ids: never
@@ -27,10 +26,6 @@ pub trait Audit {
     fn details(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
-}
-
-fn ts(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("formatting a timestamp")
 }
 
 /// The OS user running pgbunker (the effective uid's name, else the number).
@@ -58,8 +53,9 @@ pub fn who() -> String {
 }
 
 /// Runs `work`, then records it. A failure to record is reported on stderr but does
-/// not turn a successful backup into a failed one.
-pub async fn audited<T: Audit>(
+/// not turn a successful backup into a failed one. A run whose report failed (damage
+/// found, tables not restored) is recorded as failed with the report's counts.
+pub async fn audited<T: Audit + Outcome>(
     access: &RepoAccess,
     operation: &str,
     work: impl Future<Output = Result<T, CommandError>>,
@@ -68,20 +64,25 @@ pub async fn audited<T: Audit>(
     let clock = Instant::now();
     let outcome = work.await;
     let ended_at = OffsetDateTime::now_utc();
+    let (exit_code, error) = match &outcome {
+        Ok(report) => match report.failed() {
+            Some(f) => (f.class.exit_code(), Some(f.message)),
+            None => (0, None),
+        },
+        Err(e) => (e.class().exit_code(), Some(e.to_string())),
+    };
     let record = AuditRecord {
         id: new_audit_id(ended_at),
         operation: operation.into(),
         backup_id: outcome.as_ref().ok().and_then(Audit::backup_id),
         user: os_user(),
         host: host_name(),
-        started_at: ts(started_at),
-        ended_at: ts(ended_at),
+        started_at: started_at.into(),
+        ended_at: ended_at.into(),
         duration_ms: clock.elapsed().as_millis() as u64,
-        result: if outcome.is_ok() { "ok" } else { "failed" }.into(),
-        exit_code: outcome
-            .as_ref()
-            .map_or_else(|e| e.class().exit_code(), |_| 0),
-        error: outcome.as_ref().err().map(|e| e.to_string()),
+        result: if error.is_none() { "ok" } else { "failed" }.into(),
+        exit_code,
+        error,
         details: outcome
             .as_ref()
             .map(Audit::details)
@@ -162,8 +163,8 @@ async fn insert_row(url: &str, r: &AuditRecord) -> Result<(), CommandError> {
                 &r.operation,
                 &r.backup_id,
                 &format!("{}@{}", r.user, r.host),
-                &r.started_at,
-                &r.ended_at,
+                &r.started_at.as_str(),
+                &r.ended_at.as_str(),
                 &status,
                 &size_mb,
                 &r.error,
@@ -193,24 +194,28 @@ pub struct AuditReport {
     pub unchained: usize,
 }
 
-impl AuditReport {
-    /// The error line when the trail was tampered with.
-    pub fn failure(&self) -> String {
-        let first = self
-            .problems
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        match self.problems.len() {
-            0 | 1 => format!("the audit trail was tampered with: {first}"),
-            n => format!("the audit trail was tampered with ({n} problems): {first}"),
-        }
+impl Outcome for AuditReport {
+    fn failed(&self) -> Option<Failed> {
+        let first = self.problems.first()?;
+        Some(Failed {
+            class: Class::Corrupt,
+            message: match self.problems.len() {
+                1 => format!("the audit trail was tampered with: {first}"),
+                n => format!("the audit trail was tampered with ({n} problems): {first}"),
+            },
+            hint: Some(
+                "someone with write access to the repository deleted or replaced audit \
+                 records (or the storage lost them): check the storage's access logs and \
+                 put audit/ back from a copy; `pgbunker --json audit` lists every problem"
+                    .into(),
+            ),
+        })
     }
 }
 
 /// Reads and checks the whole trail whatever the filters: a deletion is found through
-/// the records after it, which the filters may leave out. Tampering is an error after
-/// the report is complete, so the records still reach the screen.
+/// the records after it, which the filters may leave out. Tampering is the report's
+/// verdict, so the records still reach the screen.
 pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
     let wanted = match opts.operation.as_deref().map(op_suffix) {
         Some(op) if !OPERATIONS.contains(&op.as_str()) => {
@@ -239,14 +244,9 @@ pub async fn audit(opts: &AuditOptions) -> Result<AuditReport, CommandError> {
             })
         })
         .collect();
-    let report = AuditReport {
+    Ok(AuditReport {
         records,
         problems: trail.problems,
         unchained: trail.unchained,
-    };
-    if report.problems.is_empty() {
-        Ok(report)
-    } else {
-        Err(CommandError::AuditTampered(Box::new(report)))
-    }
+    })
 }

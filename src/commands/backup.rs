@@ -9,6 +9,7 @@ use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::Summary;
 use crate::dump::{self, DumpOptions};
+use crate::error::Outcome;
 use crate::pg::ConnSpec;
 use crate::progress::Progress;
 
@@ -59,6 +60,7 @@ pub async fn backup(
     progress: Arc<dyn Progress>,
 ) -> Result<BackupReport, CommandError> {
     let started = Instant::now();
+    opts.dump.check()?;
     if opts.source.is_none()
         && !CONNECTION_VARIABLES
             .iter()
@@ -92,6 +94,8 @@ pub async fn backup(
         seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+impl Outcome for BackupReport {}
 
 impl Audit for BackupReport {
     fn backup_id(&self) -> Option<String> {

@@ -3,19 +3,22 @@
 //! reachable, how old is the newest complete backup, did the last verify pass, is
 //! there room left on a local repository. Optionally a Prometheus textfile.
 
+mod inspect;
 pub mod prometheus;
+
+use inspect::inspect;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::{BackupLayout, Summary};
+use crate::archive::Timestamp;
 use crate::error::Classify;
+use crate::error::Outcome;
 
 #[derive(Debug)]
 pub struct CheckOptions {
@@ -62,7 +65,7 @@ impl Status {
 #[derive(Debug, Serialize)]
 pub struct NewestBackup {
     pub backup_id: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub age_seconds: i64,
     pub stored_bytes: Option<u64>,
     pub duration_ms: Option<u64>,
@@ -71,7 +74,7 @@ pub struct NewestBackup {
 
 #[derive(Debug, Serialize)]
 pub struct LastVerify {
-    pub ended_at: String,
+    pub ended_at: Timestamp,
     pub age_seconds: i64,
     pub ok: bool,
     pub backup_id: Option<String>,
@@ -91,6 +94,8 @@ pub struct CheckReport {
     pub audit_problems: usize,
     pub problems: Vec<String>,
 }
+
+impl Outcome for CheckReport {}
 
 impl Audit for CheckReport {
     fn backup_id(&self) -> Option<String> {
@@ -129,10 +134,7 @@ pub fn cannot_check(
     report
 }
 
-fn parse(t: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(t, &Rfc3339).ok()
-}
-
+/// Seconds as hours, for the report's lines.
 fn hours(seconds: i64) -> String {
     format!("{:.1} h", seconds as f64 / 3600.0)
 }
@@ -178,104 +180,4 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
             .map_err(|e| CommandError::Usage(format!("{}: {e}", file.display())))?;
     }
     Ok(report)
-}
-
-async fn inspect(
-    opts: &CheckOptions,
-    now: OffsetDateTime,
-    report: &mut CheckReport,
-    problems: &mut Vec<(Status, String)>,
-) -> Result<(), CommandError> {
-    let repo = opts.repo.open().await?;
-    let cat = repo.catalog().await?;
-    report.repository_reachable = true;
-    report.free_percent = repo.store().free_percent();
-    if let Some(free) = report.free_percent {
-        if free < opts.min_free_percent {
-            problems.push((
-                Status::Warning,
-                format!("only {free:.1}% free on the repository's file system"),
-            ));
-        }
-    }
-    let when = |c: &str| parse(c);
-    let newest = cat
-        .live
-        .iter()
-        .max_by(|a, b| (when(&a.created_at), &a.bid).cmp(&(when(&b.created_at), &b.bid)));
-    match newest {
-        None => problems.push((Status::Critical, "no complete backup".into())),
-        Some(b) => {
-            let created = when(&b.created_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            let age = (now - created).whole_seconds();
-            let summary: Option<Summary> = repo
-                .store()
-                .get_opt(&BackupLayout::new(&b.bid).summary())
-                .await?
-                .and_then(|s| serde_json::from_slice(&s).ok());
-            if age > opts.max_age.as_secs() as i64 {
-                problems.push((
-                    Status::Critical,
-                    format!(
-                        "newest backup {} is {} old (limit {})",
-                        b.bid,
-                        hours(age),
-                        hours(opts.max_age.as_secs() as i64)
-                    ),
-                ));
-            }
-            report.newest_backup = Some(NewestBackup {
-                backup_id: b.bid.clone(),
-                created_at: b.created_at.clone(),
-                age_seconds: age,
-                stored_bytes: summary.as_ref().map(|s| s.stored_bytes),
-                duration_ms: summary.as_ref().map(|s| s.duration_ms),
-                tables: crate::archive::backup_totals(&repo, b, summary.as_ref())
-                    .await
-                    .map(|t| t.0),
-            });
-        }
-    }
-    // The whole trail, not only verify records: deleting the record of a failed
-    // verify must not turn CRITICAL back into OK unseen.
-    let trail = repo.audit_trail().await?;
-    for p in &trail.problems {
-        problems.push((Status::Critical, format!("audit trail: {p}")));
-    }
-    report.audit_problems = trail.problems.len();
-    let verifies: Vec<_> = trail
-        .records
-        .iter()
-        .filter(|r| r.operation == "verify")
-        .collect();
-    match verifies.last() {
-        None => problems.push((Status::Warning, "no verify has run yet".into())),
-        Some(v) => {
-            let ended = parse(&v.ended_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            let age = (now - ended).whole_seconds();
-            let ok = v.result == "ok";
-            if !ok {
-                problems.push((
-                    Status::Critical,
-                    format!(
-                        "the last verify ({}) failed: {}",
-                        v.ended_at,
-                        v.error.as_deref().unwrap_or("see `pgbunker audit`")
-                    ),
-                ));
-            } else if age > opts.verify_max_age.as_secs() as i64 {
-                problems.push((
-                    Status::Warning,
-                    format!("the last verify is {} old", hours(age)),
-                ));
-            }
-            report.last_verify = Some(LastVerify {
-                ended_at: v.ended_at.clone(),
-                age_seconds: age,
-                ok,
-                backup_id: v.backup_id.clone(),
-            });
-        }
-    }
-    Ok(())
 }

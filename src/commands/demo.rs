@@ -11,7 +11,8 @@ use super::CommandError;
 use crate::archive::{BackupReader, KeySource, Repository};
 use crate::codec::SecretKey;
 use crate::dump::{self, table_fingerprint, DumpOptions};
-use crate::load::restore::Steps;
+use crate::load::plan::PlanOptions;
+use crate::load::restore::Restored;
 use crate::load::{self, LoadOptions};
 use crate::pg::PgError;
 use crate::progress::Progress;
@@ -52,6 +53,8 @@ pub struct DemoReport {
     pub tables: Vec<DemoTable>,
     pub identical: bool,
 }
+
+impl crate::error::Outcome for DemoReport {}
 
 pub async fn demo(
     opts: &DemoOptions,
@@ -104,26 +107,29 @@ pub async fn demo(
     let live = repo.resolve("latest").await?;
     let reader = BackupReader::open(&repo, &live).await?;
     let t = Instant::now();
-    let whole = crate::plan::scope::Scope::whole(&reader.manifest().catalog);
-    let load_opts = LoadOptions {
-        jobs: opts.jobs,
-        ..Default::default()
-    };
     // The same path as `restore`, with its pre-flight check.
-    let steps = Steps {
-        preflight: true,
-        create: None,
-    };
-    let (out, preflight) = load::restore::restore(
-        &target,
-        &repo,
-        &reader,
-        &whole,
-        &load_opts,
-        steps,
-        progress.clone(),
-    )
-    .await?;
+    let plan = load::plan::plan(
+        &reader.manifest().catalog,
+        &PlanOptions {
+            load: LoadOptions {
+                jobs: opts.jobs,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )?;
+    let (out, preflight) =
+        match load::restore::restore(&target, &repo, &reader, &plan, progress.clone()).await? {
+            Restored::Loaded(out, preflight) => (out, preflight),
+            Restored::Refused(v) => {
+                return Err(CommandError::DemoMismatch(format!(
+                    "the backup just taken failed the pre-flight check: {}",
+                    v.problems
+                        .first()
+                        .map_or(String::new(), ToString::to_string)
+                )))
+            }
+        };
     let preflight_seconds = preflight.unwrap_or_default();
     let failed = out.tables.iter().filter_map(|t| t.error.as_ref());
     if let Some(f) = failed.chain(&out.failed).next() {

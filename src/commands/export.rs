@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::lock::{LockGuard, LockKind};
-use crate::archive::BackupReader;
+use crate::archive::OpenBackup;
+use crate::error::Outcome;
 use crate::export::sink::{create_private_dir, Destination};
 use crate::export::{self, ExportOptions as EngineOptions, ExportedTable};
+use crate::load::plan::PlanError;
 use crate::plan::scope::scope;
 use crate::plan::select::Selection;
 use crate::progress::Progress;
@@ -41,6 +42,8 @@ pub struct ExportReport {
     pub warnings: Vec<String>,
     pub seconds: f64,
 }
+
+impl Outcome for ExportReport {}
 
 impl Audit for ExportReport {
     fn backup_id(&self) -> Option<String> {
@@ -88,16 +91,13 @@ pub async fn export(
 ) -> Result<ExportReport, CommandError> {
     let started = Instant::now();
     let repo = opts.repo.open().await?;
-    let live = repo.resolve(&opts.backup).await?;
     let dest = destination(&opts.out)?;
-    // The lock keeps prune away while the chunks are read.
-    let lock = LockGuard::acquire(&repo, LockKind::Restore, &live.bid).await?;
+    let backup = OpenBackup::open(&repo, &opts.backup).await?;
     let outcome = async {
-        let live = repo.resolve(&live.bid).await?;
-        let reader = BackupReader::open(&repo, &live).await?;
-        let scope = scope(&reader.manifest().catalog, &opts.selection, false)
-            .map_err(|e| CommandError::Usage(e.to_string()))?;
-        let mut out = export::run(&reader, &scope, &dest, &opts.export, progress).await?;
+        let reader = backup.reader();
+        let scope =
+            scope(&reader.manifest().catalog, &opts.selection, false).map_err(PlanError::from)?;
+        let mut out = export::run(reader, &scope, &dest, &opts.export, progress).await?;
         // Parquet holds tables; a large object is no table, so say what was not written.
         if let Some(los) = &reader.manifest().large_objects {
             out.warnings.push(format!(
@@ -109,10 +109,11 @@ pub async fn export(
         Ok::<_, CommandError>(out)
     }
     .await;
-    lock.release().await?;
+    let backup_id = backup.live().bid.clone();
+    backup.release().await?;
     let outcome = outcome?;
     Ok(ExportReport {
-        backup_id: live.bid,
+        backup_id,
         format: opts.export.format.extension(),
         out: opts.out.clone(),
         rows: outcome.tables.iter().map(|t| t.rows).sum(),

@@ -7,6 +7,8 @@ use serde::Serialize;
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::HoldChange;
+use crate::archive::Timestamp;
+use crate::error::Outcome;
 
 #[derive(Debug)]
 pub struct HoldOptions {
@@ -20,7 +22,7 @@ pub struct HoldOptions {
 pub struct HoldReport {
     pub backup_id: String,
     pub legal_hold: bool,
-    pub keep_until: Option<String>,
+    pub keep_until: Option<Timestamp>,
 }
 
 pub async fn hold(opts: &HoldOptions) -> Result<HoldReport, CommandError> {
@@ -34,6 +36,8 @@ pub async fn hold(opts: &HoldOptions) -> Result<HoldReport, CommandError> {
         keep_until: now.keep_until,
     })
 }
+
+impl Outcome for HoldReport {}
 
 impl Audit for HoldReport {
     fn backup_id(&self) -> Option<String> {

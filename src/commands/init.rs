@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::Repository;
+use crate::error::Outcome;
 use crate::store::Store;
 
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub async fn init(opts: &InitOptions) -> Result<InitReport, CommandError> {
         key_slot: slot,
     })
 }
+
+impl Outcome for InitReport {}
 
 impl Audit for InitReport {
     fn details(&self) -> serde_json::Value {

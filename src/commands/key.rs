@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::{GenerationInfo, KeySource, Repository, SlotInfo};
+use crate::error::Outcome;
 use crate::store::Store;
 
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct KeyAddReport {
     /// longer open it).
     pub upgraded: bool,
 }
+
+impl Outcome for KeyAddReport {}
 
 impl Audit for KeyAddReport {
     fn details(&self) -> serde_json::Value {
@@ -106,6 +109,8 @@ pub struct KeyRemoveReport {
     pub warning: Option<String>,
 }
 
+impl Outcome for KeyRemoveReport {}
+
 impl Audit for KeyRemoveReport {
     fn details(&self) -> serde_json::Value {
         serde_json::json!({ "kek_id": self.removed, "remaining": self.remaining })
@@ -148,6 +153,8 @@ pub struct KeyRotateReport {
     /// The repository was moved from format 1 to 2 first.
     pub upgraded: bool,
 }
+
+impl Outcome for KeyRotateReport {}
 
 impl Audit for KeyRotateReport {
     fn details(&self) -> serde_json::Value {

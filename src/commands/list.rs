@@ -5,6 +5,7 @@ use serde::Serialize;
 use futures::StreamExt;
 
 use super::{CommandError, RepoAccess};
+use crate::archive::Timestamp;
 use crate::archive::{backup_totals, BackupLayout, Repository, Summary};
 
 /// Manifests read at once by `list`.
@@ -23,8 +24,8 @@ pub struct BackupLine {
     /// interrupted or failed run. Only `complete` backups are restorable.
     pub status: String,
     pub legal_hold: bool,
-    pub keep_until: Option<String>,
-    pub created_at: Option<String>,
+    pub keep_until: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub tables: Option<u64>,
     pub rows: Option<u64>,
@@ -43,6 +44,8 @@ pub struct ListReport {
     pub first_contact: Option<crate::archive::Contact>,
     pub backups: Vec<BackupLine>,
 }
+
+impl crate::error::Outcome for ListReport {}
 
 pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
     let repo = opts.repo.open().await?;
@@ -64,10 +67,8 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
     // started in the same second.
     let when = |b: &BackupLine| {
         b.created_at
-            .as_deref()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
+            .as_ref()
+            .and_then(Timestamp::time)
             .or_else(|| crate::archive::backup_started_at(&b.backup_id))
     };
     backups.sort_by(|a, b| (when(b), &b.backup_id).cmp(&(when(a), &a.backup_id)));

@@ -13,17 +13,18 @@ pub mod list;
 pub mod mark;
 pub mod prune;
 pub mod restore;
-pub mod restore_plan;
 pub mod restore_test;
 pub mod verify;
 
 use thiserror::Error;
 
+use crate::archive::retention::RetentionError;
 use crate::archive::{ArchiveError, KeySource, Repository, StateDir, TrustOptions};
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::export::ExportError;
 use crate::load::database::DatabaseError;
+use crate::load::plan::PlanError;
 use crate::load::restore::RestoreError;
 use crate::load::LoadError;
 use crate::pg::PgError;
@@ -52,22 +53,10 @@ pub enum CommandError {
     DemoMismatch(String),
     #[error("interrupted by {0}: nothing was committed; leftovers show as `incomplete` in `list`")]
     Interrupted(&'static str),
-    /// Verify checked everything and found damage; the report says where.
-    #[error("{}", .0.failure())]
-    VerifyFailed(Box<verify::VerifyReport>),
-    /// Restore's pre-flight found damage before anything was written.
-    #[error("{}", restore::preflight_failure(.0))]
-    PreflightFailed(Box<crate::verify::BackupVerdict>),
-    /// `audit` found deleted, replaced or forged records; the report lists them.
-    #[error("{}", .0.failure())]
-    AuditTampered(Box<audit::AuditReport>),
-    /// The restore test ran and failed; its report (also on disk) says why.
-    #[error("restore test FAILED for backup {}: {}", .0.backup_id, .0.notes.first().map_or("see the report", String::as_str))]
-    RestoreTestFailed(Box<restore_test::RestoreTestReport>),
-    /// The restore ran to its end but some tables or statements failed; the report
-    /// says which, and the class is the first failure's.
-    #[error("{}", .0.failure())]
-    RestoreIncomplete(Box<restore::RestoreReport>, Class),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
 }
 
 /// `--create`'s refusals stay usage errors, worded as before.
@@ -88,7 +77,6 @@ impl From<RestoreError> for CommandError {
             RestoreError::Database(e) => e.into(),
             RestoreError::Archive(e) => CommandError::Archive(e),
             RestoreError::Pg(e) => CommandError::Pg(e),
-            RestoreError::Preflight(v) => CommandError::PreflightFailed(v),
         }
     }
 }
@@ -106,11 +94,8 @@ impl Classify for CommandError {
             CommandError::Usage(_) => Class::Usage,
             CommandError::DemoMismatch(_) => Class::Internal,
             CommandError::Interrupted(_) => Class::Interrupted,
-            CommandError::VerifyFailed(_)
-            | CommandError::AuditTampered(_)
-            | CommandError::PreflightFailed(_)
-            | CommandError::RestoreTestFailed(_) => Class::Corrupt,
-            CommandError::RestoreIncomplete(_, class) => *class,
+            CommandError::Plan(e) => e.class(),
+            CommandError::Retention(e) => e.class(),
         }
     }
 
@@ -123,33 +108,7 @@ impl Classify for CommandError {
             CommandError::Export(e) => e.hint(),
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
-            CommandError::VerifyFailed(_) => Some(
-                "the report names each damaged table and chunk: restore from a backup that \
-                 verifies, take a new backup, and find out what altered the repository \
-                 (storage access logs, disk errors)"
-                    .into(),
-            ),
-            CommandError::AuditTampered(_) => Some(
-                "someone with write access to the repository deleted or replaced audit \
-                 records (or the storage lost them): check the storage's access logs and \
-                 put audit/ back from a copy; `pgbunker --json audit` lists every problem"
-                    .into(),
-            ),
-            CommandError::PreflightFailed(v) => Some(format!(
-                "`pgbunker verify --data {}` lists every problem; restore an older backup \
-                 (`pgbunker verify all` shows which are sound)",
-                v.backup_id
-            )),
-            CommandError::RestoreIncomplete(..) => Some(
-                "the failed tables were rolled back and the report says why; fix the cause, \
-                 then re-run the same restore with --clean (or --data-only for the failed \
-                 tables) to complete it"
-                    .into(),
-            ),
-            CommandError::RestoreTestFailed(r) => Some(format!(
-                "read {} for the details; `pgbunker verify --data {}` locates damage",
-                r.report_markdown, r.backup_id
-            )),
+            CommandError::Retention(e) => e.hint(),
             _ => None,
         }
     }

@@ -10,17 +10,16 @@
 //! is what deleting the newest catalog entries leaves behind.
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::lock::{self, LockInfo, LockKind};
+use crate::archive::lock::LockKind;
 use crate::archive::retention::{self, Candidate, KeepWithin, RetentionPolicy};
-use crate::archive::{
-    backup_started_at, trust, ArchiveError, Contact, Notice, Repository, TrustError, BACKUPS_DIR,
-    CLOCK_SKEW,
-};
+use crate::archive::sweep::{lock_view, sweep};
+use crate::archive::Timestamp;
+use crate::archive::{backup_started_at, trust, ArchiveError, Contact, TrustError};
+use crate::error::Outcome;
 
 /// Tombstoned backups and leftovers younger than this are left alone: a restore
 /// may still be reading them, a backup may still be writing them.
@@ -47,14 +46,14 @@ pub struct PruneOptions {
 #[derive(Debug, Serialize)]
 pub struct KeptLine {
     pub backup_id: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PruneReport {
     pub dry_run: bool,
-    pub now: String,
+    pub now: Timestamp,
     /// Live backups the policy keeps, with why.
     pub kept: Vec<KeptLine>,
     /// Backups tombstoned by this run (no longer restorable; objects deleted after the
@@ -81,14 +80,6 @@ pub struct PruneReport {
     pub deletions_skipped: Option<String>,
 }
 
-fn ts(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("formatting a timestamp")
-}
-
-fn parse_ts(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
-}
-
 /// Without a state folder this machine cannot know when it first saw a tombstone nor
 /// which catalog entries it wrote: deleting would mean trusting times and removals
 /// anyone holding the key can write.
@@ -96,10 +87,6 @@ const NO_STATE: &str = "no state folder: prune counts grace periods from when th
 
 pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     let now = opts.now.unwrap_or_else(OffsetDateTime::now_utc);
-    let past_grace = |t: OffsetDateTime| match &opts.grace {
-        None => true,
-        Some(g) => g.cutoff(now).is_some_and(|c| t <= c),
-    };
     let repo = opts.repo.open().await?;
     let repo = repo.clone().with_trust(crate::archive::TrustOptions {
         now: Some(now),
@@ -153,24 +140,25 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         .iter()
         .map(|b| Candidate {
             bid: b.bid.clone(),
-            created_at: parse_ts(&b.created_at)
+            created_at: b
+                .created_at
+                .time()
                 .or_else(|| backup_started_at(&b.bid))
                 .unwrap_or(now),
             legal_hold: b.legal_hold,
-            keep_until: b.keep_until.as_deref().map(|t| {
+            keep_until: b.keep_until.as_ref().map(|t| {
                 // Unparsable means "protect": far future.
-                parse_ts(t).unwrap_or(now + time::Duration::days(365 * 100))
+                t.time().unwrap_or(now + time::Duration::days(365 * 100))
             }),
             in_use: in_use(&b.bid, LockKind::Restore),
         })
         .collect();
-    let decisions = retention::decide(&opts.policy, &candidates, now)
-        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let decisions = retention::decide(&opts.policy, &candidates, now)?;
     let created = |bid: &str| {
         candidates
             .iter()
             .find(|c| c.bid == bid)
-            .map(|c| ts(c.created_at))
+            .map(|c| Timestamp::from(c.created_at))
             .unwrap_or_default()
     };
     let kept: Vec<KeptLine> = decisions
@@ -190,7 +178,7 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
 
     let mut report = PruneReport {
         dry_run: opts.dry_run,
-        now: ts(now),
+        now: now.into(),
         kept,
         tombstoned: Vec::new(),
         deleted: Vec::new(),
@@ -213,178 +201,27 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         repo.tombstone(&doomed, now).await?
     };
 
-    // Sweep: tombstones past the grace period (counted from when this machine first
-    // saw them) and not in use lose their objects. Reading the catalog records when
-    // new tombstones were first seen.
-    let cat = repo.catalog().await?;
-    let trail = match &state {
-        Some(dir) => Some(trust::load_trail(dir, &repo)?),
-        None => None,
-    };
-    let first_seen = |bid: &str| trail.as_ref().and_then(|t| t.first_seen(bid));
-    let mut swept = Vec::new();
-    for t in &cat.tombstones {
-        let seen = first_seen(&t.bid).unwrap_or(now);
-        // Locks are read again right before deleting: a restore may have started
-        // since this run began.
-        if state.is_none()
-            || !past_grace(seen)
-            || locked(&repo, &t.bid, LockKind::Restore, now).await?
-        {
-            report.waiting.push(t.bid.clone());
-            continue;
-        }
-        if !opts.dry_run {
-            report.objects_deleted += repo.delete_backup_objects(&t.bid).await?.unwrap_or(0);
-        }
-        swept.push(t.bid.clone());
-    }
-    if !opts.dry_run {
-        repo.forget_tombstones(&swept).await?;
-    }
-    report.deleted = swept;
-    if opts.dry_run {
-        // What this run would tombstone starts its grace period now.
-        report.waiting.extend(report.tombstoned.iter().cloned());
-    }
-
-    // Leftovers: folders no catalog entry names, older than the grace period, not
-    // held by a running backup. One that looks complete may be a committed backup
-    // whose catalog entries were deleted: its grace also counts from when this
-    // machine first saw it so.
-    let named = |bid: &str| {
-        cat.live.iter().any(|b| b.bid == bid) || cat.tombstones.iter().any(|t| t.bid == bid)
-    };
-    let dirs = repo.store().list_dirs(BACKUPS_DIR).await?;
-    let mut complete = Vec::new();
-    for bid in &dirs {
-        if !named(bid) && trust::complete_looking(&repo, bid).await? {
-            complete.push(bid.clone());
-        }
-    }
-    if let Some(dir) = &state {
-        let now_text = ts(now);
-        trust::update_trail(dir, &repo, |t| {
-            for bid in &complete {
-                t.first_seen
-                    .entry(bid.clone())
-                    .or_insert_with(|| now_text.clone());
-            }
-            // Forget what is gone for good.
-            t.first_seen.retain(|bid, _| {
-                dirs.contains(bid) || cat.tombstones.iter().any(|x| &x.bid == bid)
-            });
-        })?;
-    }
-    let trail = match &state {
-        Some(dir) => Some(trust::load_trail(dir, &repo)?),
-        None => None,
-    };
-    for bid in dirs {
-        if named(&bid) || !past_grace(backup_started_at(&bid).unwrap_or(now)) {
-            continue;
-        }
-        if complete.contains(&bid) {
-            let seen = trail.as_ref().and_then(|t| t.first_seen(&bid));
-            if !past_grace(seen.unwrap_or(now)) {
-                continue;
-            }
-        }
-        // A backup writes its lock before its first object: read the locks now, after
-        // listing, so a backup that started meanwhile is seen.
-        if state.is_none() || locked(&repo, &bid, LockKind::Backup, now).await? {
-            continue;
-        }
+    let swept = sweep(
+        &repo,
+        opts.grace.as_ref(),
+        now,
+        opts.dry_run,
         if opts.dry_run {
-            report.leftovers_deleted.push(bid);
-        } else if let Some(n) = repo.delete_backup_objects(&bid).await? {
-            // `None`: it committed since we looked; it is no leftover.
-            report.objects_deleted += n;
-            report.leftovers_deleted.push(bid);
-        }
-    }
-
-    // Locks whose holder died long ago are only clutter.
-    if !opts.dry_run {
-        for (key, refreshed) in lock_view(&repo, now).await?.stale {
-            if past_grace(refreshed) {
-                repo.store().delete(&key).await?;
-            }
-        }
-    }
+            &report.tombstoned[..]
+        } else {
+            &[]
+        },
+    )
+    .await?;
+    report.deleted = swept.deleted;
+    report.waiting = swept.waiting;
+    report.leftovers_deleted = swept.leftovers_deleted;
+    report.objects_deleted = swept.objects_deleted;
     report.first_contact = repo.first_contact();
     Ok(report)
 }
 
-/// The locks as prune believes them: live ones, dead ones with the refresh time they
-/// are believed to have, and objects that are no locks.
-struct LockView {
-    live: Vec<LockInfo>,
-    stale: Vec<(String, OffsetDateTime)>,
-    malformed: Vec<(String, String)>,
-}
-
-/// Reads the locks. A `refreshed_at` in the future beyond the clock skew counts from
-/// when this machine first saw it (without a state folder: from now), so a planted
-/// lock dies like any lock whose holder stopped refreshing.
-async fn lock_view(repo: &Repository, now: OffsetDateTime) -> Result<LockView, CommandError> {
-    let scan = lock::all_locks(repo).await?;
-    for (key, error) in &scan.malformed {
-        repo.trust().notice(Notice::MalformedLock {
-            key: key.clone(),
-            error: error.clone(),
-        });
-    }
-    let believed: Vec<OffsetDateTime> = match repo.state_dir() {
-        Some(dir) => trust::update_trail(dir, repo, |t| {
-            let out = scan
-                .locks
-                .iter()
-                .map(|(key, info)| trust::believed_refresh(t, key, info, now))
-                .collect();
-            t.locks
-                .retain(|key, _| scan.locks.iter().any(|(k, _)| k == key));
-            out
-        })?,
-        None => scan
-            .locks
-            .iter()
-            .map(|(_, l)| {
-                if l.refreshed_at > now + CLOCK_SKEW {
-                    now
-                } else {
-                    l.refreshed_at
-                }
-            })
-            .collect(),
-    };
-    let mut view = LockView {
-        live: Vec::new(),
-        stale: Vec::new(),
-        malformed: scan.malformed,
-    };
-    for ((key, info), refreshed) in scan.locks.into_iter().zip(believed) {
-        if info.is_live_since(now, refreshed) {
-            view.live.push(info);
-        } else {
-            view.stale.push((key, refreshed));
-        }
-    }
-    Ok(view)
-}
-
-async fn locked(
-    repo: &Repository,
-    bid: &str,
-    kind: LockKind,
-    now: OffsetDateTime,
-) -> Result<bool, CommandError> {
-    Ok(lock_view(repo, now)
-        .await?
-        .live
-        .iter()
-        .any(|l| l.bid == bid && l.kind == kind))
-}
+impl Outcome for PruneReport {}
 
 impl Audit for PruneReport {
     fn details(&self) -> serde_json::Value {

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::lock::{LockGuard, LockKind};
-use crate::archive::{ArchiveError, BackupReader, LiveBackup, Repository};
+use crate::archive::{ArchiveError, BackupReader, LiveBackup, LockNeed, ReadLock, Repository};
 use crate::error::{Class, Classify};
+use crate::error::{Failed, Outcome};
 use crate::progress::Progress;
 use crate::verify::{plural, unreadable, Check, Sample};
 pub use crate::verify::{BackupVerdict, ChunkRef, Depth, Problem, SampleRun, MAX_PROBLEMS};
@@ -42,8 +42,11 @@ pub struct VerifyOptions {
     pub jobs: usize,
 }
 
-/// Also what a failed run returns (inside [`CommandError::VerifyFailed`]), so the
-/// damage can be shown, not only counted.
+/// Verify's jobs when none are asked for.
+pub const DEFAULT_JOBS: usize = 4;
+
+/// A run that found damage is still this report, so the damage can be shown, not
+/// only counted; [`Outcome::failed`] says it failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub location: String,
@@ -64,16 +67,29 @@ impl VerifyReport {
     pub fn chunks_read(&self) -> u64 {
         self.backups.iter().map(|b| b.chunks_read).sum()
     }
+}
 
-    /// The one-line outcome of a failed run, for the error line after the report.
-    pub fn failure(&self) -> String {
+impl Outcome for VerifyReport {
+    fn failed(&self) -> Option<Failed> {
+        if self.ok {
+            return None;
+        }
         let damaged = self.backups.iter().filter(|b| !b.ok).count();
-        format!(
-            "verification found {} in {damaged} of {} backup{}",
-            plural(self.problems, "problem"),
-            self.backups.len(),
-            if self.backups.len() == 1 { "" } else { "s" }
-        )
+        Some(Failed {
+            class: Class::Corrupt,
+            message: format!(
+                "verification found {} in {damaged} of {} backup{}",
+                plural(self.problems, "problem"),
+                self.backups.len(),
+                if self.backups.len() == 1 { "" } else { "s" }
+            ),
+            hint: Some(
+                "the report names each damaged table and chunk: restore from a backup that \
+                 verifies, take a new backup, and find out what altered the repository \
+                 (storage access logs, disk errors)"
+                    .into(),
+            ),
+        })
     }
 }
 
@@ -127,28 +143,13 @@ pub async fn verify(
         // A reader's lock keeps prune from deleting chunks under the check, which
         // would report a sound backup as damaged. Verify only reads, so credentials
         // that cannot write locks still verify, with a warning.
-        let lock = match LockGuard::acquire(&repo, LockKind::Restore, &live.bid).await {
-            Ok(lock) => Some(lock),
-            Err(e) => {
-                tracing::warn!(
-                    "could not take a lock on backup {} ({e}); verifying without one: a \
-                     prune running meanwhile could make chunks look missing",
-                    live.bid
-                );
-                None
-            }
+        let lock = match ReadLock::take(&repo, live, LockNeed::BestEffort).await {
+            Ok(lock) => lock,
+            // Pruned between listing and locking: under `all` there is nothing left to
+            // check; a backup named on its own is gone, which resolve says.
+            Err(_) if opts.backup == "all" => continue,
+            Err(e) => return Err(e.into()),
         };
-        // Pruned between listing and locking: under `all` there is nothing left to
-        // check; a backup named on its own is gone, which resolve says.
-        if let Some(held) = &lock {
-            if let Err(e) = repo.resolve(&live.bid).await {
-                held.delete().await?;
-                if opts.backup == "all" {
-                    continue;
-                }
-                return Err(e.into());
-            }
-        }
         let check = Check {
             depth: opts.depth,
             sample: sample.as_ref(),
@@ -157,14 +158,12 @@ pub async fn verify(
             room,
             progress: progress.as_ref(),
         };
-        let verdict = match BackupReader::open(&repo, live).await {
+        let verdict = match BackupReader::open(&repo, lock.live()).await {
             Ok(reader) => check.run(&repo, &reader).await.map_err(CommandError::from),
             Err(e) if e.class() == Class::Corrupt => Ok(unreadable(live, &e, room)),
             Err(e) => Err(e.into()),
         };
-        if let Some(lock) = lock {
-            lock.release().await?;
-        }
+        lock.release().await?;
         let verdict = verdict?;
         progress.finish();
         room -= verdict.problems.len();
@@ -187,11 +186,7 @@ pub async fn verify(
         problems,
         seconds: started.elapsed().as_secs_f64(),
     };
-    if report.ok {
-        Ok(report)
-    } else {
-        Err(CommandError::VerifyFailed(Box::new(report)))
-    }
+    Ok(report)
 }
 
 /// The backups `which` names, newest first.
@@ -204,13 +199,7 @@ async fn targets(repo: &Repository, which: &str) -> Result<Vec<LiveBackup>, Comm
         return Err(ArchiveError::NoBackups.into());
     }
     // Ids carry whole seconds only: the commit time orders backups of the same second.
-    let when = |b: &LiveBackup| {
-        time::OffsetDateTime::parse(
-            &b.created_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-    };
+    let when = |b: &LiveBackup| b.created_at.time();
     live.sort_by(|a, b| (when(b), &b.bid).cmp(&(when(a), &a.bid)));
     Ok(live)
 }

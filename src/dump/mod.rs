@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::archive::Timestamp;
 use crate::archive::{
     ArchiveError, BackupWriter, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
     Repository, SelectionRecord, SourceInfo, Summary, TableRecord, LARGE_OBJECTS_TABLE_NO,
@@ -59,6 +60,9 @@ pub enum DumpError {
     /// The role may not read some of the chosen tables: all of them, named at once.
     #[error("role {user} may not read {} table(s): {}", .tables.len(), .tables.join(", "))]
     NoPrivilege { user: String, tables: Vec<String> },
+    /// An option out of its range ([`DumpOptions::check`]); nothing was done.
+    #[error("{0}")]
+    Options(String),
 }
 
 impl From<WorkerLost> for DumpError {
@@ -74,7 +78,7 @@ impl Classify for DumpError {
             DumpError::Archive(e) => e.class(),
             DumpError::Copy { .. } | DumpError::Remap { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
-            DumpError::Selection(_) => Class::Usage,
+            DumpError::Selection(_) | DumpError::Options(_) => Class::Usage,
             DumpError::NoPrivilege { .. } | DumpError::LargeObjectPrivilege { .. } => {
                 Class::Database
             }
@@ -131,6 +135,56 @@ pub struct DumpOptions {
     pub large_objects: bool,
 }
 
+impl DumpOptions {
+    /// Chunk sizes a backup takes, in KiB: smaller ones flood the repository with
+    /// objects, larger ones break the format's cap on a chunk.
+    pub const CHUNK_KIB: std::ops::RangeInclusive<u32> = 64..=32768;
+    /// zstd levels: 1 fastest … 19 smallest (higher ones need far more memory).
+    pub const COMPRESS_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+
+    /// Refuses options no backup should run with, before anything is read or written.
+    pub fn check(&self) -> Result<(), DumpError> {
+        let (low, high) = (
+            *Self::CHUNK_KIB.start() as usize,
+            *Self::CHUNK_KIB.end() as usize,
+        );
+        if !(low * 1024..=high * 1024).contains(&self.chunk_bytes) {
+            return Err(DumpError::Options(format!(
+                "a chunk size of {} bytes: use {} to {} KiB",
+                self.chunk_bytes,
+                Self::CHUNK_KIB.start(),
+                Self::CHUNK_KIB.end()
+            )));
+        }
+        if !Self::COMPRESS_LEVELS.contains(&self.compress_level) {
+            return Err(DumpError::Options(format!(
+                "compression level {}: use 1 to 19",
+                self.compress_level
+            )));
+        }
+        if self.jobs == 0 {
+            return Err(DumpError::Options("a backup needs at least one job".into()));
+        }
+        // PostgreSQL reads a lock_timeout of 0 as "wait forever".
+        if self.lock_wait_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(DumpError::Options(
+                "the lock wait timeout must be a positive number of seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Seconds, as a flag or the settings file gives them, as the lock wait timeout.
+pub fn lock_wait_timeout(secs: f64) -> Result<std::time::Duration, DumpError> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            DumpError::Options("the lock wait timeout must be a positive number of seconds".into())
+        })
+}
+
 /// Upper bound on the parts of one table.
 const MAX_PARTS: u32 = 256;
 
@@ -158,12 +212,6 @@ pub struct DumpOutcome {
     pub not_covered: Vec<String>,
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("formatting now")
-}
-
 /// Takes a backup of the database `conn` points at into `repo`.
 pub async fn run(
     conn: &ConnSpec,
@@ -171,8 +219,9 @@ pub async fn run(
     opts: &DumpOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<DumpOutcome, DumpError> {
+    opts.check()?;
     let started = Instant::now();
-    let started_at = now_rfc3339();
+    let started_at = Timestamp::now();
     let leader = conn.connect().await?;
     prepare_session(&leader).await?;
     // Readable by superusers and pg_monitor members only; without it we simply do
@@ -308,7 +357,7 @@ pub async fn run(
         return Err(abandon(&writer, e.into()).await);
     }
 
-    let finished_at = now_rfc3339();
+    let finished_at = Timestamp::now();
     let summary = Summary {
         format_version: crate::archive::FORMAT_VERSION,
         backup_id: writer.backup_id().to_owned(),

@@ -150,6 +150,12 @@ impl Classify for ExportError {
     }
 }
 
+/// Export's jobs when none are asked for: one file per CPU, since decoding and
+/// encoding are CPU work.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// How to export.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -517,7 +523,7 @@ fn plan_tables(
                 EXPORT_FORMAT_VERSION.into(),
             ),
             ("pgbunker.backup_id".into(), c.backup_id.clone()),
-            ("pgbunker.snapshot_time".into(), c.started_at.clone()),
+            ("pgbunker.snapshot_time".into(), c.started_at.to_string()),
             ("pgbunker.table".into(), table.name.to_string()),
             (
                 "pgbunker.source_server_version".into(),

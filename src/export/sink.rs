@@ -81,6 +81,7 @@ impl Drop for Uploading<'_> {
 
 /// The file format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum FileFormat {
     Parquet,
     /// Arrow IPC file format (Feather v2).
@@ -98,6 +99,7 @@ impl FileFormat {
 
 /// How the column data is compressed inside the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Codec {
     Zstd,
     Snappy,

@@ -13,6 +13,7 @@ pub mod database;
 mod large_objects;
 pub use large_objects::unlink as unlink_large_objects;
 mod parallel;
+pub mod plan;
 pub mod restore;
 mod table;
 mod target;
@@ -308,6 +309,31 @@ impl LoadOutcome {
             .chain(&self.failed)
             .map(|f| f.class)
             .next()
+    }
+
+    /// When anything failed: the first failure's class and one line naming what
+    /// failed, for the error line after the report.
+    pub fn incomplete(&self) -> Option<(Class, String)> {
+        let class = self.failure_class()?;
+        let tables: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|t| t.error.is_some())
+            .map(|t| t.name.as_str())
+            .collect();
+        let mut parts = Vec::new();
+        if !tables.is_empty() {
+            parts.push(format!(
+                "{} of {} tables failed and were rolled back ({})",
+                tables.len(),
+                self.tables.len(),
+                tables.join(", ")
+            ));
+        }
+        if !self.failed.is_empty() {
+            parts.push(format!("{} statements failed", self.failed.len()));
+        }
+        Some((class, format!("restore incomplete: {}", parts.join("; "))))
     }
 }
 

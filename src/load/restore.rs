@@ -2,6 +2,8 @@
 //! target's checks, the pre-flight check of every chunk to load (so a damaged backup
 //! is refused before anything is written), `--create`'s database, the load, and the
 //! database's own settings last. The caller opens the backup and holds its lock.
+//! A pre-flight that finds damage is an outcome, not an error: the verdict is the
+//! answer, and nothing was written.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,10 +14,11 @@ use super::database::{
     check_database, create_database, drop_created_database, maintenance, set_database_settings,
     DatabaseError,
 };
-use super::{LoadError, LoadOptions, LoadOutcome};
+use super::plan::Plan;
+use super::{LoadError, LoadOutcome};
 use crate::archive::{ArchiveError, BackupReader, Repository, LARGE_OBJECTS_TABLE_NO};
+use crate::error::Class;
 use crate::pg::{ConnSpec, PgError};
-use crate::plan::scope::Scope;
 use crate::progress::Progress;
 use crate::verify::{self, BackupVerdict};
 
@@ -40,23 +43,57 @@ pub enum RestoreError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Pg(#[from] PgError),
-    /// The pre-flight check found damage; nothing was written.
-    #[error("backup {} failed the pre-flight check", .0.backup_id)]
-    Preflight(Box<BackupVerdict>),
 }
 
-/// Restores `scope` of the backup `reader` opened into `target` with `opts` as they
-/// run (see the restore verb). Returns what the load did and the seconds the
-/// pre-flight check took (`None` when skipped).
+/// How a restore that ran its course ended.
+#[derive(Debug)]
+pub enum Restored {
+    /// The load ran (some tables may have failed: the outcome says), after a
+    /// pre-flight check that took these seconds (`None` when skipped).
+    Loaded(LoadOutcome, Option<f64>),
+    /// The pre-flight check found damage, and nothing was written.
+    Refused(Box<BackupVerdict>),
+}
+
+impl Restored {
+    /// When the restore refused or some of it failed: the class and the error line.
+    pub fn failure(&self) -> Option<(Class, String)> {
+        match self {
+            Restored::Loaded(out, _) => out.incomplete(),
+            Restored::Refused(v) => Some((Class::Corrupt, refusal(v))),
+        }
+    }
+}
+
+/// The message of a refusal: the problems themselves (a few), since a refused
+/// restore prints no report.
+fn refusal(v: &BackupVerdict) -> String {
+    const SHOWN: usize = 10;
+    let mut out = format!(
+        "restore refused: backup {} failed the pre-flight check with {}; nothing was \
+         written to the target",
+        v.backup_id,
+        verify::plural(v.problem_count(), "problem")
+    );
+    for p in v.problems.iter().take(SHOWN) {
+        out.push_str(&format!("\n  {p}"));
+    }
+    let more = v.problem_count().saturating_sub(SHOWN as u64);
+    if more > 0 {
+        out.push_str(&format!("\n  … and {more} more"));
+    }
+    out
+}
+
+/// Runs `plan` for the backup `reader` opened into `target` (see the restore verb).
 pub async fn restore(
     target: &ConnSpec,
     repo: &Repository,
     reader: &BackupReader,
-    scope: &Scope,
-    opts: &LoadOptions,
-    steps: Steps,
+    plan: &Plan,
     progress: Arc<dyn Progress>,
-) -> Result<(LoadOutcome, Option<f64>), RestoreError> {
+) -> Result<Restored, RestoreError> {
+    let (scope, opts, steps) = (&plan.scope, &plan.load, plan.steps);
     // A target that cannot take the restore must not cost a whole pre-flight first.
     if let Some(clean) = steps.create {
         check_database(target, clean.is_some()).await?;
@@ -76,7 +113,7 @@ pub async fn restore(
         let verdict =
             verify::preflight(repo, reader, &tables, opts.jobs, progress.as_ref()).await?;
         if !verdict.ok {
-            return Err(RestoreError::Preflight(Box::new(verdict)));
+            return Ok(Restored::Refused(Box::new(verdict)));
         }
         Some(checked.elapsed().as_secs_f64())
     } else {
@@ -98,5 +135,5 @@ pub async fn restore(
     if steps.create.is_some() {
         set_database_settings(target, &scope.catalog).await?;
     }
-    Ok((out, preflight))
+    Ok(Restored::Loaded(out, preflight))
 }

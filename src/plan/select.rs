@@ -35,16 +35,31 @@ use thiserror::Error;
 use super::pattern::Pattern;
 use crate::catalog::{Catalog, QualName};
 
-/// The `-t`, `-n`, `-T` and `-N` patterns of a backup, in the order given.
+/// The `-t`, `-n`, `-T` and `-N` patterns of a backup, restore or export, in the
+/// order given. (The field comments are the command line's help.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct Selection {
-    /// `-t/--table`
+    /// Only the tables (and sequences) matching PATTERN, without schemas, types or
+    /// anything database-wide; repeatable. Patterns are pg_dump's: * and ? are
+    /// wildcards, schema.table qualifies, unquoted letters are folded to lower case and
+    /// "Quoted" parts are literal. -n and -N have no effect with -t.
+    #[cfg_attr(feature = "cli", arg(short = 't', long = "table", value_name = "PATTERN",
+          value_parser = Pattern::table))]
     pub tables: Vec<Pattern>,
-    /// `-n/--schema`
+    /// Only the schemas matching PATTERN, with everything in them; repeatable.
+    #[cfg_attr(feature = "cli", arg(short = 'n', long = "schema", value_name = "PATTERN",
+          value_parser = Pattern::schema))]
     pub schemas: Vec<Pattern>,
-    /// `-T/--exclude-table`
+    /// Leave out the tables (and sequences) matching PATTERN; repeatable.
+    #[cfg_attr(feature = "cli", arg(short = 'T', long = "exclude-table", value_name = "PATTERN",
+          value_parser = Pattern::table))]
     pub exclude_tables: Vec<Pattern>,
-    /// `-N/--exclude-schema`
+    /// Leave out the schemas matching PATTERN; repeatable. Every pattern, exclusions
+    /// included, must match something, or the command is refused (exit 2) with the
+    /// near matches.
+    #[cfg_attr(feature = "cli", arg(short = 'N', long = "exclude-schema", value_name = "PATTERN",
+          value_parser = Pattern::schema))]
     pub exclude_schemas: Vec<Pattern>,
 }
 

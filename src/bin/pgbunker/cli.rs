@@ -1,7 +1,10 @@
 //! The command-line tree. Flags follow pg_dump/pg_restore where the meaning is the same.
 
 use clap::{Args, Parser, Subcommand};
-use pgbunker::commands::backup::{Pattern, Selection};
+use pgbunker::archive::retention::RetentionPolicy;
+use pgbunker::commands::backup::Selection;
+use pgbunker::dump::DumpOptions;
+use pgbunker::export::sink::{Codec, FileFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,58 +59,9 @@ pub struct RepoArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new repository with one key slot.
-    Init {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Store backups UNENCRYPTED. Only for data that is not sensitive.
-        #[arg(long)]
-        insecure_plaintext: bool,
-    },
+    Init(InitArgs),
     /// Back up one database.
-    Backup {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Worker connections streaming tables in parallel [default: 4].
-        #[arg(short, long, env = "PGBUNKER_BACKUP_JOBS")]
-        jobs: Option<usize>,
-        /// zstd level (1 fastest … 19 smallest) [default: 3].
-        #[arg(long, env = "PGBUNKER_COMPRESS_LEVEL",
-              value_parser = clap::value_parser!(i32).range(1..=19))]
-        compress_level: Option<i32>,
-        /// Split tables larger than this many MiB into ctid page ranges streamed on
-        /// separate workers (PostgreSQL 14+); 0 never splits [default: 64].
-        #[arg(long, env = "PGBUNKER_PART_SIZE_MB", value_name = "MIB")]
-        part_size_mb: Option<u64>,
-        /// Raw tuple bytes per chunk object, in KiB (64 to 32768). Smaller chunks mean
-        /// more objects and less memory per worker [default: 8192].
-        #[arg(long, env = "PGBUNKER_CHUNK_SIZE_KB", value_name = "KIB",
-              value_parser = clap::value_parser!(u32).range(64..=32768))]
-        chunk_size_kb: Option<u32>,
-        /// Give up if the table locks are not granted within this many seconds
-        /// (default: wait).
-        #[arg(long, env = "PGBUNKER_LOCK_WAIT_TIMEOUT", value_name = "SECONDS")]
-        lock_wait_timeout: Option<f64>,
-        #[command(flatten)]
-        select: SelectArgs,
-        /// Also back up the large objects when -t/-n choose tables or schemas (as
-        /// pg_dump's -b): a backup of the whole database carries them anyway.
-        #[arg(short = 'b', long, conflicts_with = "skip_large_objects")]
-        large_objects: bool,
-        /// Leave the large objects out (pg_dump's -B); the backup lists them as not
-        /// covered.
-        #[arg(
-            short = 'B',
-            long = "no-large-objects",
-            visible_alias = "skip-large-objects"
-        )]
-        skip_large_objects: bool,
-        /// Connection string or URL of the database (else -d, else PG* variables).
-        #[arg(value_name = "DBURL")]
-        dburl: Option<String>,
-        /// Same as DBURL, like pg_dump's -d.
-        #[arg(short = 'd', long = "dbname", conflicts_with = "dburl")]
-        dbname: Option<String>,
-    },
+    Backup(BackupArgs),
     /// Restore a backup, or chosen tables of it, in foreign-key order.
     ///
     /// Into an empty database by default; `--create` makes the database, `--clean`
@@ -129,96 +83,7 @@ pub enum Command {
     ///
     /// Each table loads in its own transaction: one that fails is rolled back while
     /// the rest go on; the report lists what failed and the exit status is not 0.
-    Restore {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Backup id, or `latest`.
-        #[arg(value_name = "BACKUP")]
-        backup: String,
-        /// Connection string or URL of the target database.
-        #[arg(long, value_name = "DBURL", required_unless_present = "dry_run")]
-        target: Option<String>,
-        /// Connections loading data and building indexes in parallel [default: 4].
-        #[arg(short, long, env = "PGBUNKER_RESTORE_JOBS")]
-        jobs: Option<usize>,
-        #[command(flatten)]
-        select: SelectArgs,
-        /// Also restore what the chosen tables need: the tables their foreign keys
-        /// reference (and theirs), partition and inheritance parents, and the types,
-        /// sequences, functions and extensions they use.
-        #[arg(long)]
-        with_dependencies: bool,
-        /// Restore the chosen tables under this schema (created if missing), beside
-        /// the live ones, to compare before replacing. Only the tables, their keys,
-        /// indexes and checks, their own sequences, and foreign keys between them come
-        /// along; the copies get no grants.
-        #[arg(long, value_name = "SCHEMA", conflicts_with_all = ["create", "data_only"])]
-        into_schema: Option<String>,
-        /// Create the target database (with --clean, drop it first).
-        #[arg(short = 'C', long)]
-        create: bool,
-        /// Drop the restored objects before recreating them (never CASCADE: an object
-        /// that is not restored and depends on one makes the restore fail untouched).
-        #[arg(short = 'c', long, conflicts_with = "data_only")]
-        clean: bool,
-        /// With --clean: do not fail on objects that are not there.
-        #[arg(long, requires = "clean")]
-        if_exists: bool,
-        /// Only the rows (and sequence values), into tables that exist: each group of
-        /// tables linked by foreign keys is emptied and reloaded in one transaction.
-        #[arg(short = 'a', long, conflicts_with_all = ["schema_only", "section"])]
-        data_only: bool,
-        /// With --data-only: also empty the tables outside the restore whose foreign
-        /// keys reference the reloaded ones (their rows are lost).
-        #[arg(long)]
-        cascade: bool,
-        /// Only the schema: no rows, no sequence values.
-        #[arg(short = 's', long, conflicts_with = "section")]
-        schema_only: bool,
-        /// Restore only this section; repeatable: pre-data (schemas, types, tables),
-        /// data (rows, sequence values), post-data (keys, indexes, foreign keys,
-        /// triggers, policies).
-        #[arg(long, value_enum, value_name = "SECTION")]
-        section: Vec<SectionArg>,
-        /// Do not set owners: everything is owned by the user who restores.
-        #[arg(short = 'O', long)]
-        no_owner: bool,
-        /// Do not restore privileges (GRANT/REVOKE, default privileges).
-        #[arg(short = 'x', long)]
-        no_privileges: bool,
-        /// Create the roles the backup's objects name (owners, grantees, policy roles)
-        /// that the target cluster lacks, with their attributes and memberships and
-        /// without passwords, as `pg_dumpall --globals-only --no-role-passwords` would;
-        /// roles that exist are left as they are. Needs CREATEROLE (superuser for
-        /// superuser roles).
-        #[arg(long)]
-        create_roles: bool,
-        /// Put role NEW wherever the backup names role OLD (owners, grants, policies,
-        /// default privileges, user mappings); repeatable.
-        #[arg(long, value_name = "OLD=NEW", value_parser = role_pair)]
-        role_map: Vec<(String, String)>,
-        /// Also restore the backup's large objects when -t/-n choose tables or schemas
-        /// (a whole restore brings them anyway). They keep their OIDs: a target that
-        /// has a large object under one of them is refused unless --clean.
-        #[arg(short = 'b', long, conflicts_with = "no_large_objects")]
-        large_objects: bool,
-        /// Leave the backup's large objects out.
-        #[arg(short = 'B', long)]
-        no_large_objects: bool,
-        /// Skip ANALYZE after loading.
-        #[arg(long)]
-        no_analyze: bool,
-        /// Skip the pre-flight check (see above).
-        #[arg(long)]
-        no_preflight: bool,
-        /// Print the plan (objects and tables in order, with sizes) and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Restore `latest` although a complete-looking backup newer than it is missing
-        /// from the catalog (a sign that its newest entries were deleted).
-        #[arg(long)]
-        force: bool,
-    },
+    Restore(RestoreArgs),
     /// Check that backups would restore, without a database.
     ///
     /// Always: the catalog chain, the manifest (its hash in the catalog, its data key,
@@ -231,37 +96,7 @@ pub enum Command {
     ///
     /// Exit 7 when a backup is damaged: the report names each damaged table and chunk,
     /// and `--json` prints it with "ok": false before the error line.
-    Verify {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Backup id, `latest`, or `all` (every complete backup).
-        #[arg(value_name = "BACKUP", default_value = "latest")]
-        backup: String,
-        /// Download every chunk and check it down to its rows.
-        #[arg(long)]
-        data: bool,
-        /// Check the data of about PERCENT % of the chunks, the next share on each run.
-        #[arg(long, value_name = "PERCENT", conflicts_with = "data",
-              value_parser = clap::value_parser!(u8).range(1..=100))]
-        sample: Option<u8>,
-        /// Chunks downloaded and checked at once [default: 4].
-        #[arg(short, long, env = "PGBUNKER_VERIFY_JOBS")]
-        jobs: Option<usize>,
-        /// Restore the backup into the --scratch database, check every table's rows
-        /// and content checksum, foreign keys and indexes, write a report, and drop
-        /// what was restored.
-        #[arg(long, requires = "scratch", conflicts_with_all = ["data", "sample"])]
-        restore_test: bool,
-        /// An empty database for --restore-test (connection string or URL).
-        #[arg(long, env = "PGBUNKER_SCRATCH_DB", value_name = "DBURL")]
-        scratch: Option<String>,
-        /// Where --restore-test writes its JSON and Markdown reports [default: .].
-        #[arg(long, env = "PGBUNKER_REPORT_DIR", value_name = "DIR")]
-        report_dir: Option<std::path::PathBuf>,
-        /// Leave the restored objects in the scratch database.
-        #[arg(long)]
-        keep_scratch: bool,
-    },
+    Verify(VerifyArgs),
     /// Export a backup's tables to Parquet (or Arrow IPC) files for analytics, straight
     /// from the repository: no database is needed.
     ///
@@ -273,121 +108,19 @@ pub enum Command {
     /// appear under their final name only once complete, an existing file is never
     /// replaced, and a failed or interrupted export removes the files it wrote;
     /// OUT/_pgbunker_export.json, written last, lists the tables and files.
-    Export {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Backup id, or `latest`.
-        #[arg(value_name = "BACKUP")]
-        backup: String,
-        /// Folder, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
-        #[arg(long, value_name = "DIR|URL")]
-        out: String,
-        #[arg(long, value_enum, default_value = "parquet")]
-        format: FormatArg,
-        #[command(flatten)]
-        select: SelectArgs,
-        /// Rows per Parquet row group.
-        #[arg(long, value_name = "ROWS", default_value_t = 1_048_576,
-              value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-        row_group_size: u64,
-        #[arg(long, value_enum, default_value = "zstd")]
-        compression: CompressionArg,
-        /// What to do with values Arrow cannot hold exactly: export NULL and warn, or
-        /// stop with the table, column and row.
-        #[arg(long, value_enum, default_value = "null")]
-        on_special: SpecialArg,
-        /// numeric columns without precision: `text` (exact, as PostgreSQL prints them)
-        /// or `P,S` for Decimal(P,S); values that do not fit follow --on-special.
-        #[arg(long, value_name = "text|P,S", default_value = "text",
-              value_parser = parse_unconstrained_numeric)]
-        unconstrained_numeric: NumericChoice,
-        /// uuid columns as 16 bytes with Arrow's UUID extension type, or as text.
-        #[arg(long, value_enum, default_value = "binary")]
-        uuid_as: UuidArg,
-        /// Columns of types with no Arrow mapping: refuse the export naming them, or
-        /// export their PostgreSQL binary send form as bytes, with a warning.
-        #[arg(long, value_enum, default_value = "fail")]
-        unsupported: UnsupportedArg,
-        /// Files decoded and encoded at once [default: the number of CPUs].
-        #[arg(short, long, env = "PGBUNKER_EXPORT_JOBS")]
-        jobs: Option<usize>,
-    },
+    Export(ExportArgs),
     /// List backups, newest first.
-    List {
-        #[command(flatten)]
-        repo: RepoArg,
-    },
+    List(ListArgs),
     /// Apply the retention policy: tombstone what it does not keep, delete
     /// tombstoned backups and leftovers of failed runs after the grace period.
-    Prune {
-        #[command(flatten)]
-        repo: RepoArg,
-        #[command(flatten)]
-        policy: PolicyArgs,
-        /// How long tombstoned backups and leftovers wait before their objects are
-        /// deleted (e.g. 24h, 7d; 0 deletes at once) [default: 24h].
-        #[arg(long, env = "PGBUNKER_PRUNE_GRACE", value_name = "SPAN")]
-        grace: Option<String>,
-        /// Show what would happen; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Accept catalog entry SEQ, written by another client, that took several
-        /// backups (or the newest) out of the catalog, so their objects may be deleted;
-        /// repeatable.
-        #[arg(long, value_name = "SEQ")]
-        accept_removal: Vec<u64>,
-        /// Go on although a complete-looking backup newer than every committed one is
-        /// missing from the catalog; it is kept for the grace period.
-        #[arg(long)]
-        force: bool,
-        /// Print nothing when all went well (for cron, which mails any output);
-        /// warnings and errors still go to stderr.
-        #[arg(short, long, conflicts_with = "dry_run")]
-        quiet: bool,
-    },
+    Prune(PruneArgs),
     /// Monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios plugin codes) with a
     /// one-line summary; optionally a Prometheus textfile.
-    Check {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// CRITICAL when the newest complete backup is older than this [default: 26h; units y, mo, w, d, h, min].
-        #[arg(long, env = "PGBUNKER_CHECK_MAX_AGE", value_name = "SPAN")]
-        max_age: Option<String>,
-        /// WARNING when the last verify is older than this, or none ran [default: 8d].
-        #[arg(long, env = "PGBUNKER_CHECK_VERIFY_MAX_AGE", value_name = "SPAN")]
-        verify_max_age: Option<String>,
-        /// WARNING below this much free space on a local repository [default: 10].
-        #[arg(long, env = "PGBUNKER_CHECK_MIN_FREE_PERCENT", value_name = "PERCENT")]
-        min_free_percent: Option<f64>,
-        /// Also write node_exporter textfile metrics here.
-        #[arg(long, env = "PGBUNKER_CHECK_PROMETHEUS", value_name = "FILE")]
-        prometheus: Option<std::path::PathBuf>,
-    },
+    Check(CheckArgs),
     /// Show the audit trail: who ran what, when, with what result.
-    Audit {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Only records since this span ago (7d, 12h) or date (2026-11-01).
-        #[arg(long, value_name = "WHEN")]
-        since: Option<String>,
-        /// Only this operation (backup, restore, verify, prune, hold, check, …).
-        #[arg(long, value_name = "NAME")]
-        operation: Option<String>,
-    },
+    Audit(AuditArgs),
     /// Protect a backup from prune (legal hold, or keep until a date), or release it.
-    Hold {
-        #[command(flatten)]
-        repo: RepoArg,
-        /// Backup id, or `latest`.
-        #[arg(value_name = "BACKUP")]
-        backup: String,
-        /// Keep until this time (2027-01-31 or RFC 3339) instead of a legal hold.
-        #[arg(long, value_name = "WHEN", conflicts_with = "release")]
-        until: Option<String>,
-        /// Lift the legal hold and any keep-until.
-        #[arg(long)]
-        release: bool,
-    },
+    Hold(HoldArgs),
     /// Manage the keys that open the repository (key slots) and the repository key
     /// new backups use. Nothing is re-encrypted.
     Key {
@@ -400,43 +133,319 @@ pub enum Command {
         action: MarkCommand,
     },
     /// Run the whole job on a throwaway PostgreSQL with the fixture database.
-    Demo {
-        /// Fixture scale (1 ≈ 10 MB, 100 ≈ 1 GB).
-        #[arg(long, default_value_t = 1)]
-        scale: u32,
-        #[arg(short, long, default_value_t = 4)]
-        jobs: usize,
-        /// Keep the demo repository here (needs a key in the environment).
-        #[arg(long, value_name = "PATH")]
-        keep_repo: Option<String>,
-    },
+    Demo(DemoArgs),
 }
 
-/// The retention policy (restic's): each rule keeps backups; a backup is removed only
-/// when no rule keeps it. Legal holds and the newest backup are always kept.
 #[derive(Debug, Args)]
-pub struct PolicyArgs {
-    /// Keep the N newest backups.
-    #[arg(long, env = "PGBUNKER_KEEP_LAST", value_name = "N")]
-    pub keep_last: Option<u32>,
-    /// Keep the newest backup of each of the last N hours that have one.
-    #[arg(long, env = "PGBUNKER_KEEP_HOURLY", value_name = "N")]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest backup of each of the last N days that have one.
-    #[arg(long, env = "PGBUNKER_KEEP_DAILY", value_name = "N")]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest backup of each of the last N ISO weeks that have one.
-    #[arg(long, env = "PGBUNKER_KEEP_WEEKLY", value_name = "N")]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest backup of each of the last N months that have one.
-    #[arg(long, env = "PGBUNKER_KEEP_MONTHLY", value_name = "N")]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest backup of each of the last N years that have one.
-    #[arg(long, env = "PGBUNKER_KEEP_YEARLY", value_name = "N")]
-    pub keep_yearly: Option<u32>,
-    /// Keep every backup younger than this (e.g. 30d, 12h, 2w, 1y6mo; units y, mo, w, d, h, min).
-    #[arg(long, env = "PGBUNKER_KEEP_WITHIN", value_name = "SPAN")]
-    pub keep_within: Option<pgbunker::archive::retention::KeepWithin>,
+pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Store backups UNENCRYPTED. Only for data that is not sensitive.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Worker connections streaming tables in parallel [default: 4].
+    #[arg(short, long, env = "PGBUNKER_BACKUP_JOBS")]
+    pub jobs: Option<usize>,
+    /// zstd level (1 fastest … 19 smallest) [default: 3].
+    #[arg(long, env = "PGBUNKER_COMPRESS_LEVEL",
+          value_parser = clap::value_parser!(i32).range(levels()))]
+    pub compress_level: Option<i32>,
+    /// Split tables larger than this many MiB into ctid page ranges streamed on
+    /// separate workers (PostgreSQL 14+); 0 never splits [default: 64].
+    #[arg(long, env = "PGBUNKER_PART_SIZE_MB", value_name = "MIB")]
+    pub part_size_mb: Option<u64>,
+    /// Raw tuple bytes per chunk object, in KiB (64 to 32768). Smaller chunks mean
+    /// more objects and less memory per worker [default: 8192].
+    #[arg(long, env = "PGBUNKER_CHUNK_SIZE_KB", value_name = "KIB",
+          value_parser = clap::value_parser!(u32).range(chunk_kib()))]
+    pub chunk_size_kb: Option<u32>,
+    /// Give up if the table locks are not granted within this many seconds
+    /// (default: wait).
+    #[arg(long, env = "PGBUNKER_LOCK_WAIT_TIMEOUT", value_name = "SECONDS")]
+    pub lock_wait_timeout: Option<f64>,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Also back up the large objects when -t/-n choose tables or schemas (as
+    /// pg_dump's -b): a backup of the whole database carries them anyway.
+    #[arg(short = 'b', long, conflicts_with = "skip_large_objects")]
+    pub large_objects: bool,
+    /// Leave the large objects out (pg_dump's -B); the backup lists them as not
+    /// covered.
+    #[arg(
+        short = 'B',
+        long = "no-large-objects",
+        visible_alias = "skip-large-objects"
+    )]
+    pub skip_large_objects: bool,
+    /// Connection string or URL of the database (else -d, else PG* variables).
+    #[arg(value_name = "DBURL")]
+    pub dburl: Option<String>,
+    /// Same as DBURL, like pg_dump's -d.
+    #[arg(short = 'd', long = "dbname", conflicts_with = "dburl")]
+    pub dbname: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Backup id, or `latest`.
+    #[arg(value_name = "BACKUP")]
+    pub backup: String,
+    /// Connection string or URL of the target database.
+    #[arg(long, value_name = "DBURL", required_unless_present = "dry_run")]
+    pub target: Option<String>,
+    /// Connections loading data and building indexes in parallel [default: 4].
+    #[arg(short, long, env = "PGBUNKER_RESTORE_JOBS")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Also restore what the chosen tables need: the tables their foreign keys
+    /// reference (and theirs), partition and inheritance parents, and the types,
+    /// sequences, functions and extensions they use.
+    #[arg(long)]
+    pub with_dependencies: bool,
+    /// Restore the chosen tables under this schema (created if missing), beside
+    /// the live ones, to compare before replacing. Only the tables, their keys,
+    /// indexes and checks, their own sequences, and foreign keys between them come
+    /// along; the copies get no grants.
+    #[arg(long, value_name = "SCHEMA", conflicts_with_all = ["create", "data_only"])]
+    pub into_schema: Option<String>,
+    /// Create the target database (with --clean, drop it first).
+    #[arg(short = 'C', long)]
+    pub create: bool,
+    /// Drop the restored objects before recreating them (never CASCADE: an object
+    /// that is not restored and depends on one makes the restore fail untouched).
+    #[arg(short = 'c', long, conflicts_with = "data_only")]
+    pub clean: bool,
+    /// With --clean: do not fail on objects that are not there.
+    #[arg(long, requires = "clean")]
+    pub if_exists: bool,
+    /// Only the rows (and sequence values), into tables that exist: each group of
+    /// tables linked by foreign keys is emptied and reloaded in one transaction.
+    #[arg(short = 'a', long, conflicts_with_all = ["schema_only", "section"])]
+    pub data_only: bool,
+    /// With --data-only: also empty the tables outside the restore whose foreign
+    /// keys reference the reloaded ones (their rows are lost).
+    #[arg(long)]
+    pub cascade: bool,
+    /// Only the schema: no rows, no sequence values.
+    #[arg(short = 's', long, conflicts_with = "section")]
+    pub schema_only: bool,
+    /// Restore only this section; repeatable: pre-data (schemas, types, tables),
+    /// data (rows, sequence values), post-data (keys, indexes, foreign keys,
+    /// triggers, policies).
+    #[arg(long, value_enum, value_name = "SECTION")]
+    pub section: Vec<SectionArg>,
+    /// Do not set owners: everything is owned by the user who restores.
+    #[arg(short = 'O', long)]
+    pub no_owner: bool,
+    /// Do not restore privileges (GRANT/REVOKE, default privileges).
+    #[arg(short = 'x', long)]
+    pub no_privileges: bool,
+    /// Create the roles the backup's objects name (owners, grantees, policy roles)
+    /// that the target cluster lacks, with their attributes and memberships and
+    /// without passwords, as `pg_dumpall --globals-only --no-role-passwords` would;
+    /// roles that exist are left as they are. Needs CREATEROLE (superuser for
+    /// superuser roles).
+    #[arg(long)]
+    pub create_roles: bool,
+    /// Put role NEW wherever the backup names role OLD (owners, grants, policies,
+    /// default privileges, user mappings); repeatable.
+    #[arg(long, value_name = "OLD=NEW", value_parser = role_pair)]
+    pub role_map: Vec<(String, String)>,
+    /// Also restore the backup's large objects when -t/-n choose tables or schemas
+    /// (a whole restore brings them anyway). They keep their OIDs: a target that
+    /// has a large object under one of them is refused unless --clean.
+    #[arg(short = 'b', long, conflicts_with = "no_large_objects")]
+    pub large_objects: bool,
+    /// Leave the backup's large objects out.
+    #[arg(short = 'B', long)]
+    pub no_large_objects: bool,
+    /// Skip ANALYZE after loading.
+    #[arg(long)]
+    pub no_analyze: bool,
+    /// Skip the pre-flight check (see above).
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Print the plan (objects and tables in order, with sizes) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore `latest` although a complete-looking backup newer than it is missing
+    /// from the catalog (a sign that its newest entries were deleted).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Backup id, `latest`, or `all` (every complete backup).
+    #[arg(value_name = "BACKUP", default_value = "latest")]
+    pub backup: String,
+    /// Download every chunk and check it down to its rows.
+    #[arg(long)]
+    pub data: bool,
+    /// Check the data of about PERCENT % of the chunks, the next share on each run.
+    #[arg(long, value_name = "PERCENT", conflicts_with = "data",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub sample: Option<u8>,
+    /// Chunks downloaded and checked at once [default: 4].
+    #[arg(short, long, env = "PGBUNKER_VERIFY_JOBS")]
+    pub jobs: Option<usize>,
+    /// Restore the backup into the --scratch database, check every table's rows
+    /// and content checksum, foreign keys and indexes, write a report, and drop
+    /// what was restored.
+    #[arg(long, requires = "scratch", conflicts_with_all = ["data", "sample"])]
+    pub restore_test: bool,
+    /// An empty database for --restore-test (connection string or URL).
+    #[arg(long, env = "PGBUNKER_SCRATCH_DB", value_name = "DBURL")]
+    pub scratch: Option<String>,
+    /// Where --restore-test writes its JSON and Markdown reports [default: .].
+    #[arg(long, env = "PGBUNKER_REPORT_DIR", value_name = "DIR")]
+    pub report_dir: Option<std::path::PathBuf>,
+    /// Leave the restored objects in the scratch database.
+    #[arg(long)]
+    pub keep_scratch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Backup id, or `latest`.
+    #[arg(value_name = "BACKUP")]
+    pub backup: String,
+    /// Folder, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: FileFormat,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Rows per Parquet row group.
+    #[arg(long, value_name = "ROWS", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub row_group_size: u64,
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compression: Codec,
+    /// What to do with values Arrow cannot hold exactly: export NULL and warn, or
+    /// stop with the table, column and row.
+    #[arg(long, value_enum, default_value = "null")]
+    pub on_special: SpecialArg,
+    /// numeric columns without precision: `text` (exact, as PostgreSQL prints them)
+    /// or `P,S` for Decimal(P,S); values that do not fit follow --on-special.
+    #[arg(long, value_name = "text|P,S", default_value = "text",
+          value_parser = parse_unconstrained_numeric)]
+    pub unconstrained_numeric: NumericChoice,
+    /// uuid columns as 16 bytes with Arrow's UUID extension type, or as text.
+    #[arg(long, value_enum, default_value = "binary")]
+    pub uuid_as: UuidArg,
+    /// Columns of types with no Arrow mapping: refuse the export naming them, or
+    /// export their PostgreSQL binary send form as bytes, with a warning.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub unsupported: UnsupportedArg,
+    /// Files decoded and encoded at once [default: the number of CPUs].
+    #[arg(short, long, env = "PGBUNKER_EXPORT_JOBS")]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub policy: RetentionPolicy,
+    /// How long tombstoned backups and leftovers wait before their objects are
+    /// deleted (e.g. 24h, 7d; 0 deletes at once) [default: 24h].
+    #[arg(long, env = "PGBUNKER_PRUNE_GRACE", value_name = "SPAN")]
+    pub grace: Option<String>,
+    /// Show what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept catalog entry SEQ, written by another client, that took several
+    /// backups (or the newest) out of the catalog, so their objects may be deleted;
+    /// repeatable.
+    #[arg(long, value_name = "SEQ")]
+    pub accept_removal: Vec<u64>,
+    /// Go on although a complete-looking backup newer than every committed one is
+    /// missing from the catalog; it is kept for the grace period.
+    #[arg(long)]
+    pub force: bool,
+    /// Print nothing when all went well (for cron, which mails any output);
+    /// warnings and errors still go to stderr.
+    #[arg(short, long, conflicts_with = "dry_run")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// CRITICAL when the newest complete backup is older than this [default: 26h; units y, mo, w, d, h, min].
+    #[arg(long, env = "PGBUNKER_CHECK_MAX_AGE", value_name = "SPAN")]
+    pub max_age: Option<String>,
+    /// WARNING when the last verify is older than this, or none ran [default: 8d].
+    #[arg(long, env = "PGBUNKER_CHECK_VERIFY_MAX_AGE", value_name = "SPAN")]
+    pub verify_max_age: Option<String>,
+    /// WARNING below this much free space on a local repository [default: 10].
+    #[arg(long, env = "PGBUNKER_CHECK_MIN_FREE_PERCENT", value_name = "PERCENT")]
+    pub min_free_percent: Option<f64>,
+    /// Also write node_exporter textfile metrics here.
+    #[arg(long, env = "PGBUNKER_CHECK_PROMETHEUS", value_name = "FILE")]
+    pub prometheus: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Only records since this span ago (7d, 12h) or date (2026-11-01).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only this operation (backup, restore, verify, prune, hold, check, …).
+    #[arg(long, value_name = "NAME")]
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Backup id, or `latest`.
+    #[arg(value_name = "BACKUP")]
+    pub backup: String,
+    /// Keep until this time (2027-01-31 or RFC 3339) instead of a legal hold.
+    #[arg(long, value_name = "WHEN", conflicts_with = "release")]
+    pub until: Option<String>,
+    /// Lift the legal hold and any keep-until.
+    #[arg(long)]
+    pub release: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Fixture scale (1 ≈ 10 MB, 100 ≈ 1 GB).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    #[arg(short, long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Keep the demo repository here (needs a key in the environment).
+    #[arg(long, value_name = "PATH")]
+    pub keep_repo: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -529,19 +538,6 @@ pub enum MarkCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    Parquet,
-    Arrow,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompressionArg {
-    Zstd,
-    Snappy,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpecialArg {
     Null,
     Fail,
@@ -586,41 +582,16 @@ pub enum SectionArg {
     PostData,
 }
 
-/// pg_dump's table and schema patterns, for backup and restore.
-#[derive(Debug, Clone, Args)]
-pub struct SelectArgs {
-    /// Only the tables (and sequences) matching PATTERN, without schemas, types or
-    /// anything database-wide; repeatable. Patterns are pg_dump's: * and ? are
-    /// wildcards, schema.table qualifies, unquoted letters are folded to lower case and
-    /// "Quoted" parts are literal. -n and -N have no effect with -t.
-    #[arg(short = 't', long = "table", value_name = "PATTERN",
-          value_parser = Pattern::table)]
-    pub table: Vec<Pattern>,
-    /// Only the schemas matching PATTERN, with everything in them; repeatable.
-    #[arg(short = 'n', long = "schema", value_name = "PATTERN",
-          value_parser = Pattern::schema)]
-    pub schema: Vec<Pattern>,
-    /// Leave out the tables (and sequences) matching PATTERN; repeatable.
-    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN",
-          value_parser = Pattern::table)]
-    pub exclude_table: Vec<Pattern>,
-    /// Leave out the schemas matching PATTERN; repeatable. Every pattern, exclusions
-    /// included, must match something, or the command is refused (exit 2) with the
-    /// near matches.
-    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN",
-          value_parser = Pattern::schema)]
-    pub exclude_schema: Vec<Pattern>,
+/// The library's range of zstd levels, for clap.
+fn levels() -> std::ops::RangeInclusive<i64> {
+    let r = DumpOptions::COMPRESS_LEVELS;
+    (*r.start()).into()..=(*r.end()).into()
 }
 
-impl SelectArgs {
-    pub fn selection(&self) -> Selection {
-        Selection {
-            tables: self.table.clone(),
-            schemas: self.schema.clone(),
-            exclude_tables: self.exclude_table.clone(),
-            exclude_schemas: self.exclude_schema.clone(),
-        }
-    }
+/// The library's range of chunk sizes in KiB, for clap.
+fn chunk_kib() -> std::ops::RangeInclusive<i64> {
+    let r = DumpOptions::CHUNK_KIB;
+    (*r.start()).into()..=(*r.end()).into()
 }
 
 /// `OLD=NEW` of `--role-map`: two role names, neither empty.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgbunker::archive::retention::{KeepWithin, RetentionPolicy};
+use pgbunker::archive::retention::RetentionPolicy;
 use pgbunker::commands::CommandError;
 use serde::Deserialize;
 
@@ -74,33 +74,19 @@ pub struct ExportConfig {
     pub jobs: Option<usize>,
 }
 
+/// `[prune]`: the retention policy's own fields (the library's type, as the flags),
+/// and the grace period.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PruneConfig {
-    pub keep_last: Option<u32>,
-    pub keep_hourly: Option<u32>,
-    pub keep_daily: Option<u32>,
-    pub keep_weekly: Option<u32>,
-    pub keep_monthly: Option<u32>,
-    pub keep_yearly: Option<u32>,
-    pub keep_within: Option<KeepWithin>,
+    #[serde(flatten)]
+    pub policy: RetentionPolicy,
     /// How long tombstoned backups and leftovers wait before deletion ("24h"; "0"
     /// deletes at once).
     pub grace: Option<String>,
-}
-
-impl PruneConfig {
-    pub fn policy(&self) -> RetentionPolicy {
-        RetentionPolicy {
-            keep_last: self.keep_last,
-            keep_hourly: self.keep_hourly,
-            keep_daily: self.keep_daily,
-            keep_weekly: self.keep_weekly,
-            keep_monthly: self.keep_monthly,
-            keep_yearly: self.keep_yearly,
-            keep_within: self.keep_within.clone(),
-        }
-    }
+    /// Keys no field took: refused by [`load`], since serde's `deny_unknown_fields`
+    /// does not work with `flatten`, and a typo must not weaken the policy silently.
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// The default places, first found wins: `$XDG_CONFIG_HOME/pgbunker/pgbunker.toml`
@@ -132,6 +118,12 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Comman
     let cfg: Config = toml::from_str(&text).map_err(|e| {
         CommandError::Usage(format!("config file {}: {}", path.display(), e.message()))
     })?;
+    if let Some(key) = cfg.prune.unknown.keys().next() {
+        return Err(CommandError::Usage(format!(
+            "config file {}: unknown field `{key}` in [prune]",
+            path.display()
+        )));
+    }
     Ok((cfg, Some(path)))
 }
 
@@ -144,8 +136,12 @@ mod tests {
         let cfg: Config = toml::from_str(include_str!("../../../docs/pgbunker.example.toml"))
             .expect("the example config parses");
         assert!(cfg.repo.unwrap().starts_with("s3://"));
-        assert_eq!(cfg.prune.policy().keep_within.unwrap().to_string(), "30d");
-        assert!(toml::from_str::<Config>("[prune]\nkeep_dayly = 7\n").is_err());
+        assert_eq!(cfg.prune.policy.keep_within.unwrap().to_string(), "30d");
+        let typo: Config = toml::from_str("[prune]\nkeep_dayly = 7\n").unwrap();
+        assert!(typo.prune.unknown.contains_key("keep_dayly"));
+        let file: Config = toml::from_str("[prune]\nkeep_daily = 7\ngrace = \"0\"\n").unwrap();
+        assert_eq!(file.prune.policy.keep_daily, Some(7));
+        assert!(file.prune.unknown.is_empty());
         assert!(toml::from_str::<Config>("key = \"abc\"\n").is_err());
     }
 }

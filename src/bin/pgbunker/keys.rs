@@ -66,13 +66,13 @@ pub async fn run(ctx: &Ctx<'_>, action: &KeyCommand, json: bool) -> Result<(), C
                 new_key: new_key()?,
             };
             let report = audited(&opts.repo, "key add", commands::key::add(&opts)).await?;
-            render::key_add(&report, json);
+            render::show(&report, json);
         }
         KeyCommand::List { repo } => {
             let opts = commands::key::KeyListOptions {
                 repo: ctx.repo_access(repo)?,
             };
-            render::key_list(&commands::key::list(&opts).await?, json);
+            render::show(&commands::key::list(&opts).await?, json);
         }
         KeyCommand::Remove { repo, kek_id } => {
             let opts = commands::key::KeyRemoveOptions {
@@ -80,14 +80,14 @@ pub async fn run(ctx: &Ctx<'_>, action: &KeyCommand, json: bool) -> Result<(), C
                 kek_id: kek_id.clone(),
             };
             let report = audited(&opts.repo, "key remove", commands::key::remove(&opts)).await?;
-            render::key_remove(&report, json);
+            render::show(&report, json);
         }
         KeyCommand::Rotate { repo } => {
             let opts = commands::key::KeyRotateOptions {
                 repo: ctx.repo_access(repo)?,
             };
             let report = audited(&opts.repo, "key rotate", commands::key::rotate(&opts)).await?;
-            render::key_rotate(&report, json);
+            render::show(&report, json);
         }
     }
     Ok(())

@@ -1,20 +1,22 @@
 //! Turning reports and errors into text (or JSON with `--json`).
 
+use pgbunker::archive::MarkImport;
 use pgbunker::commands::audit::AuditReport;
 use pgbunker::commands::backup::BackupReport;
 use pgbunker::commands::check::CheckReport;
 use pgbunker::commands::demo::DemoReport;
+use pgbunker::commands::export::ExportReport;
 use pgbunker::commands::hold::HoldReport;
 use pgbunker::commands::init::InitReport;
 use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyRotateReport};
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
+use pgbunker::commands::restore::DryRun;
 use pgbunker::commands::restore::RestoreReport;
-use pgbunker::commands::restore_plan::RestorePlan;
 use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
-use pgbunker::error::Classify;
+use pgbunker::error::{Classify, Failed};
 use serde::Serialize;
 
 // Standard output that a closed pipe ends quietly: `pgbunker audit | head -1` and
@@ -50,6 +52,19 @@ fn stdout_written(written: std::io::Result<()>) {
     }
 }
 
+/// A report as text for people; `--json` prints its serde form instead.
+pub trait Render: Serialize {
+    fn text(&self);
+}
+
+pub fn show<R: Render>(r: &R, json: bool) {
+    if json {
+        print_json(r)
+    } else {
+        r.text()
+    }
+}
+
 fn print_json<T: Serialize>(v: &T) {
     println!(
         "{}",
@@ -78,14 +93,14 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-pub fn init(r: &InitReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    println!("Created repository {} (id {})", r.location, r.repo_id);
-    match &r.key_slot {
-        Some(slot) => println!("Encryption: {}, key slot {slot}", r.encryption),
-        None => println!("Encryption: NONE (plaintext repository)"),
+impl Render for InitReport {
+    fn text(&self) {
+        let r = self;
+        println!("Created repository {} (id {})", r.location, r.repo_id);
+        match &r.key_slot {
+            Some(slot) => println!("Encryption: {}, key slot {slot}", r.encryption),
+            None => println!("Encryption: NONE (plaintext repository)"),
+        }
     }
 }
 
@@ -95,131 +110,135 @@ fn not_covered(list: &[String]) {
     }
 }
 
-pub fn backup(r: &BackupReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    not_covered(&r.not_covered);
-    let s = &r.summary;
-    let raw = s.raw_bytes.unwrap_or_default();
-    let ratio = if s.stored_bytes > 0 {
-        raw as f64 / s.stored_bytes as f64
-    } else {
-        0.0
-    };
-    println!(
-        "Backup {} complete: {} tables, {} rows, {} raw → {} stored ({ratio:.1}×), {:.1} s",
-        r.backup_id,
-        s.tables.unwrap_or_default(),
-        s.rows.unwrap_or_default(),
-        size(raw),
-        size(s.stored_bytes),
-        r.seconds
-    );
-}
-
-pub fn restore(r: &RestoreReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    for t in &r.tables {
-        match &t.error {
-            None => println!("  {:<40} {:>12} rows", t.table, t.rows),
-            Some(e) => println!("  {:<40} {:>12}  rolled back: {e}", t.table, "FAILED"),
-        }
-    }
-    for f in &r.failed {
-        eprintln!("failed: `{}`: {}", f.what, f.error);
-    }
-    for w in &r.warnings {
-        eprintln!("warning: {w}");
-    }
-    let preflight = match r.preflight_seconds {
-        Some(s) => format!(" (pre-flight check {s:.1} s)"),
-        None => " (no pre-flight check)".into(),
-    };
-    let failed = r.tables.iter().filter(|t| t.error.is_some()).count();
-    let verb = if r.complete() {
-        "Restored"
-    } else {
-        "Restore INCOMPLETE:"
-    };
-    println!(
-        "{verb} backup {}{} into {}: {} restored{}, {} rows, {:.1} s{preflight}",
-        r.backup_id,
-        if r.partial { " (partial)" } else { "" },
-        r.target,
-        count((r.tables.len() - failed) as u64, "table"),
-        if failed > 0 {
-            format!(", {failed} failed")
+impl Render for BackupReport {
+    fn text(&self) {
+        let r = self;
+        not_covered(&r.not_covered);
+        let s = &r.summary;
+        let raw = s.raw_bytes.unwrap_or_default();
+        let ratio = if s.stored_bytes > 0 {
+            raw as f64 / s.stored_bytes as f64
         } else {
-            String::new()
-        },
-        r.rows,
-        r.seconds
-    );
+            0.0
+        };
+        println!(
+            "Backup {} complete: {} tables, {} rows, {} raw → {} stored ({ratio:.1}×), {:.1} s",
+            r.backup_id,
+            s.tables.unwrap_or_default(),
+            s.rows.unwrap_or_default(),
+            size(raw),
+            size(s.stored_bytes),
+            r.seconds
+        );
+    }
 }
 
-pub fn restore_plan(p: &RestorePlan, json: bool) {
-    if json {
-        return print_json(p);
-    }
-    println!(
-        "Restore plan for backup {}{} (dry run: nothing is changed)",
-        p.backup_id,
-        if p.partial { ", partial" } else { "" }
-    );
-    if !p.pre_data.is_empty() {
-        println!(
-            "\npre-data, one transaction ({}):",
-            count(p.pre_data.len() as u64, "statement")
-        );
-        for s in &p.pre_data {
-            println!("  {s}");
+impl Render for RestoreReport {
+    fn text(&self) {
+        let r = self;
+        // A refused restore wrote nothing; the error line lists the damage.
+        if r.refused.is_some() {
+            return;
         }
-    }
-    if !p.tables.is_empty() {
-        let rows: u64 = p.tables.iter().map(|t| t.rows).sum();
-        let raw: u64 = p.tables.iter().map(|t| t.raw_bytes).sum();
-        let stored: u64 = p.tables.iter().map(|t| t.stored_bytes).sum();
+        for t in &r.tables {
+            match &t.error {
+                None => println!("  {:<40} {:>12} rows", t.table, t.rows),
+                Some(e) => println!("  {:<40} {:>12}  rolled back: {e}", t.table, "FAILED"),
+            }
+        }
+        for f in &r.failed {
+            eprintln!("failed: `{}`: {}", f.what, f.error);
+        }
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
+        let preflight = match r.preflight_seconds {
+            Some(s) => format!(" (pre-flight check {s:.1} s)"),
+            None => " (no pre-flight check)".into(),
+        };
+        let failed = r.tables.iter().filter(|t| t.error.is_some()).count();
+        let verb = if r.complete() {
+            "Restored"
+        } else {
+            "Restore INCOMPLETE:"
+        };
         println!(
-            "\ndata, in this order ({}, {} rows, {} of COPY data, {} to read):",
-            count(p.tables.len() as u64, "table"),
-            rows,
-            size(raw),
-            size(stored)
-        );
-        for t in &p.tables {
-            let parts = if t.parts > 1 {
-                format!(" in {} parts", t.parts)
+            "{verb} backup {}{} into {}: {} restored{}, {} rows, {:.1} s{preflight}",
+            r.backup_id,
+            if r.partial { " (partial)" } else { "" },
+            r.target,
+            count((r.tables.len() - failed) as u64, "table"),
+            if failed > 0 {
+                format!(", {failed} failed")
             } else {
                 String::new()
-            };
-            println!(
-                "  {:<40} {:>12} rows {:>10}{parts}",
-                t.table,
-                t.rows,
-                size(t.raw_bytes)
-            );
-        }
-        if p.sequence_values > 0 {
-            println!(
-                "  then {}",
-                count(p.sequence_values as u64, "sequence value")
-            );
-        }
-    }
-    if !p.post_data.is_empty() {
-        println!(
-            "\npost-data ({}):",
-            count(p.post_data.len() as u64, "statement")
+            },
+            r.rows,
+            r.seconds
         );
-        for s in &p.post_data {
-            println!("  {s}");
-        }
     }
-    for n in &p.notes {
-        println!("note: {n}");
+}
+
+impl Render for DryRun {
+    fn text(&self) {
+        let p = self;
+        println!(
+            "Restore plan for backup {}{} (dry run: nothing is changed)",
+            p.backup_id,
+            if p.partial { ", partial" } else { "" }
+        );
+        if !p.pre_data.is_empty() {
+            println!(
+                "\npre-data, one transaction ({}):",
+                count(p.pre_data.len() as u64, "statement")
+            );
+            for s in &p.pre_data {
+                println!("  {s}");
+            }
+        }
+        if !p.tables.is_empty() {
+            let rows: u64 = p.tables.iter().map(|t| t.rows).sum();
+            let raw: u64 = p.tables.iter().map(|t| t.raw_bytes).sum();
+            let stored: u64 = p.tables.iter().map(|t| t.stored_bytes).sum();
+            println!(
+                "\ndata, in this order ({}, {} rows, {} of COPY data, {} to read):",
+                count(p.tables.len() as u64, "table"),
+                rows,
+                size(raw),
+                size(stored)
+            );
+            for t in &p.tables {
+                let parts = if t.parts > 1 {
+                    format!(" in {} parts", t.parts)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "  {:<40} {:>12} rows {:>10}{parts}",
+                    t.table,
+                    t.rows,
+                    size(t.raw_bytes)
+                );
+            }
+            if p.sequence_values > 0 {
+                println!(
+                    "  then {}",
+                    count(p.sequence_values as u64, "sequence value")
+                );
+            }
+        }
+        if !p.post_data.is_empty() {
+            println!(
+                "\npost-data ({}):",
+                count(p.post_data.len() as u64, "statement")
+            );
+            for s in &p.post_data {
+                println!("  {s}");
+            }
+        }
+        for n in &p.notes {
+            println!("note: {n}");
+        }
     }
 }
 
@@ -252,93 +271,93 @@ fn checked(b: &BackupVerdict, depth: Depth) -> String {
 }
 
 /// One block per backup (its problems listed under it), the sample, one summary line.
-pub fn export(r: &pgbunker::commands::export::ExportReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    for t in &r.tables {
-        println!(
-            "{}.{}: {} in {} ({} of COPY data)",
-            t.schema,
-            t.name,
-            count(t.rows, "row"),
-            count(t.files.len() as u64, "file"),
-            size(t.raw_bytes)
-        );
-    }
-    for w in &r.warnings {
-        println!("warning: {w}");
-    }
-    println!(
-        "Exported backup {} to {} as {}: {} of {} in {} · {} of COPY data in {:.1} s ({:.0} MB/s)",
-        r.backup_id,
-        r.out,
-        r.format,
-        count(r.rows, "row"),
-        count(r.tables.len() as u64, "table"),
-        count(r.files as u64, "file"),
-        size(r.raw_bytes),
-        r.seconds,
-        r.raw_bytes as f64 / 1e6 / r.seconds.max(1e-3)
-    );
-}
-
-pub fn verify(r: &VerifyReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    for b in &r.backups {
-        if b.ok {
-            println!("Backup {}: OK · {}", b.backup_id, checked(b, r.depth));
-            continue;
-        }
-        println!(
-            "Backup {}: DAMAGED · {} · {}",
-            b.backup_id,
-            count(b.problem_count(), "problem"),
-            checked(b, r.depth)
-        );
-        for p in &b.problems {
-            println!("  {p}");
-        }
-        if b.unlisted_problems > 0 {
+impl Render for ExportReport {
+    fn text(&self) {
+        let r = self;
+        for t in &r.tables {
             println!(
-                "  … and {} not listed",
-                count(b.unlisted_problems, "more problem")
+                "{}.{}: {} in {} ({} of COPY data)",
+                t.schema,
+                t.name,
+                count(t.rows, "row"),
+                count(t.files.len() as u64, "file"),
+                size(t.raw_bytes)
             );
         }
-    }
-    if let Some(s) = &r.sample {
-        let (read, all) = (r.chunks_read(), r.chunks());
-        let next = if s.rotating {
-            format!(
-                "the next run reads bucket {}",
-                (s.bucket + 1) % s.buckets + 1
-            )
-        } else {
-            "no state folder, so the bucket was picked at random".into()
-        };
+        for w in &r.warnings {
+            println!("warning: {w}");
+        }
         println!(
-            "Sample: bucket {} of {} (about {} % of the chunks), {read} of {all} chunks read \
-             ({:.1} %); {next}",
-            s.bucket + 1,
-            s.buckets,
-            s.percent,
-            100.0 * read as f64 / all.max(1) as f64
+            "Exported backup {} to {} as {}: {} of {} in {} · {} of COPY data in {:.1} s ({:.0} MB/s)",
+            r.backup_id,
+            r.out,
+            r.format,
+            count(r.rows, "row"),
+            count(r.tables.len() as u64, "table"),
+            count(r.files as u64, "file"),
+            size(r.raw_bytes),
+            r.seconds,
+            r.raw_bytes as f64 / 1e6 / r.seconds.max(1e-3)
         );
     }
-    let outcome = if r.ok {
-        "all sound".to_string()
-    } else {
-        let damaged = r.backups.iter().filter(|b| !b.ok).count();
-        format!("{damaged} damaged, {}", count(r.problems, "problem"))
-    };
-    println!(
-        "Verified {} ({}): {outcome}, {:.1} s",
-        count(r.backups.len() as u64, "backup"),
-        r.depth,
-        r.seconds
-    );
+}
+
+impl Render for VerifyReport {
+    fn text(&self) {
+        let r = self;
+        for b in &r.backups {
+            if b.ok {
+                println!("Backup {}: OK · {}", b.backup_id, checked(b, r.depth));
+                continue;
+            }
+            println!(
+                "Backup {}: DAMAGED · {} · {}",
+                b.backup_id,
+                count(b.problem_count(), "problem"),
+                checked(b, r.depth)
+            );
+            for p in &b.problems {
+                println!("  {p}");
+            }
+            if b.unlisted_problems > 0 {
+                println!(
+                    "  … and {} not listed",
+                    count(b.unlisted_problems, "more problem")
+                );
+            }
+        }
+        if let Some(s) = &r.sample {
+            let (read, all) = (r.chunks_read(), r.chunks());
+            let next = if s.rotating {
+                format!(
+                    "the next run reads bucket {}",
+                    (s.bucket + 1) % s.buckets + 1
+                )
+            } else {
+                "no state folder, so the bucket was picked at random".into()
+            };
+            println!(
+                "Sample: bucket {} of {} (about {} % of the chunks), {read} of {all} chunks read \
+                 ({:.1} %); {next}",
+                s.bucket + 1,
+                s.buckets,
+                s.percent,
+                100.0 * read as f64 / all.max(1) as f64
+            );
+        }
+        let outcome = if r.ok {
+            "all sound".to_string()
+        } else {
+            let damaged = r.backups.iter().filter(|b| !b.ok).count();
+            format!("{damaged} damaged, {}", count(r.problems, "problem"))
+        };
+        println!(
+            "Verified {} ({}): {outcome}, {:.1} s",
+            count(r.backups.len() as u64, "backup"),
+            r.depth,
+            r.seconds
+        );
+    }
 }
 
 /// The mark file, to `out` or stdout: it is JSON whatever `--json` says.
@@ -356,130 +375,134 @@ pub fn mark_export(
     }
 }
 
-pub fn mark_import(r: &pgbunker::archive::MarkImport, json: bool) {
-    if json {
-        return print_json(r);
+impl Render for MarkImport {
+    fn text(&self) {
+        let r = self;
+        println!(
+            "Imported: this machine now checks repository {} against catalog entry {} (the \
+             newest is {}).",
+            r.repo_id, r.seq, r.newest_seq
+        );
     }
-    println!(
-        "Imported: this machine now checks repository {} against catalog entry {} (the \
-         newest is {}).",
-        r.repo_id, r.seq, r.newest_seq
-    );
 }
 
-pub fn list(r: &ListReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    if r.backups.is_empty() {
-        println!("No backups in {} yet.", r.location);
-        return;
-    }
-    println!(
-        "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  HOLD",
-        "BACKUP", "STATUS", "CREATED", "TABLES", "ROWS", "RAW", "STORED"
-    );
-    let dash = || "-".to_string();
-    for b in &r.backups {
+impl Render for ListReport {
+    fn text(&self) {
+        let r = self;
+        if r.backups.is_empty() {
+            println!("No backups in {} yet.", r.location);
+            return;
+        }
         println!(
-            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  {}",
-            b.backup_id,
-            b.status,
-            b.created_at
-                .as_deref()
-                .map_or_else(dash, |t| format!("{}Z", short_time(t))),
-            b.tables.map_or_else(dash, |v| v.to_string()),
-            b.rows.map_or_else(dash, |v| v.to_string()),
-            b.raw_bytes.map_or_else(dash, size),
-            b.stored_bytes.map_or_else(dash, size),
-            match (&b.legal_hold, &b.keep_until) {
-                (true, _) => "legal hold".to_string(),
-                (false, Some(t)) => format!("until {t}"),
-                (false, None) => String::new(),
-            },
+            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  HOLD",
+            "BACKUP", "STATUS", "CREATED", "TABLES", "ROWS", "RAW", "STORED"
         );
+        let dash = || "-".to_string();
+        for b in &r.backups {
+            println!(
+                "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  {}",
+                b.backup_id,
+                b.status,
+                b.created_at
+                    .as_deref()
+                    .map_or_else(dash, |t| format!("{}Z", short_time(t))),
+                b.tables.map_or_else(dash, |v| v.to_string()),
+                b.rows.map_or_else(dash, |v| v.to_string()),
+                b.raw_bytes.map_or_else(dash, size),
+                b.stored_bytes.map_or_else(dash, size),
+                match (&b.legal_hold, &b.keep_until) {
+                    (true, _) => "legal hold".to_string(),
+                    (false, Some(t)) => format!("until {t}"),
+                    (false, None) => String::new(),
+                },
+            );
+        }
     }
 }
 
 /// `quiet`: only the warnings (stderr), for a cron job that mails any output.
 pub fn prune(r: &PruneReport, json: bool, quiet: bool) {
-    if json {
-        return print_json(r);
-    }
-    if quiet {
+    if quiet && !json {
         if let Some(why) = &r.deletions_skipped {
             eprintln!("warning: {why}");
         }
         return;
     }
-    let verb = if r.dry_run { "would " } else { "" };
-    for k in &r.kept {
-        println!("keep    {}  {}", k.backup_id, k.reasons.join(", "));
-    }
-    for b in &r.tombstoned {
-        println!("{verb}remove  {b}  (tombstoned; objects deleted after the grace period)");
-    }
-    for b in &r.deleted {
-        println!("{verb}delete  {b}  (grace period over)");
-    }
-    for b in &r.waiting {
-        println!("waiting {b}  (tombstoned; inside the grace period or in use)");
-    }
-    for b in &r.leftovers_deleted {
-        println!("{verb}delete  {b}  (leftover of an interrupted backup)");
-    }
-    for b in &r.unlisted_kept {
-        println!("keep    {b}  (complete-looking but not in the catalog; --force)");
-    }
-    for seq in &r.accepted_removals {
-        println!("accept  catalog entry {seq}  (--accept-removal)");
-    }
-    if let Some(why) = &r.deletions_skipped {
-        eprintln!("warning: {why}");
-    }
-    println!(
-        "{}: kept {}, tombstoned {}, deleted {} (+{} leftovers), {} objects removed",
-        if r.dry_run { "Dry run" } else { "Pruned" },
-        r.kept.len(),
-        r.tombstoned.len(),
-        r.deleted.len(),
-        r.leftovers_deleted.len(),
-        r.objects_deleted
-    );
+    show(r, json);
 }
 
-pub fn restore_test(r: &RestoreTestReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    print!("{}", pgbunker::commands::restore_test::markdown(r));
-    println!("\nReports: {} and {}", r.report_markdown, r.report_json);
-}
-
-pub fn check(r: &CheckReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    println!("{}", r.summary);
-    for p in r.problems.iter().skip(1) {
-        println!("  also: {p}");
-    }
-}
-
-pub fn audit(r: &AuditReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    audit_records(r);
-    if r.unchained > 0 {
+impl Render for PruneReport {
+    fn text(&self) {
+        let r = self;
+        let verb = if r.dry_run { "would " } else { "" };
+        for k in &r.kept {
+            println!("keep    {}  {}", k.backup_id, k.reasons.join(", "));
+        }
+        for b in &r.tombstoned {
+            println!("{verb}remove  {b}  (tombstoned; objects deleted after the grace period)");
+        }
+        for b in &r.deleted {
+            println!("{verb}delete  {b}  (grace period over)");
+        }
+        for b in &r.waiting {
+            println!("waiting {b}  (tombstoned; inside the grace period or in use)");
+        }
+        for b in &r.leftovers_deleted {
+            println!("{verb}delete  {b}  (leftover of an interrupted backup)");
+        }
+        for b in &r.unlisted_kept {
+            println!("keep    {b}  (complete-looking but not in the catalog; --force)");
+        }
+        for seq in &r.accepted_removals {
+            println!("accept  catalog entry {seq}  (--accept-removal)");
+        }
+        if let Some(why) = &r.deletions_skipped {
+            eprintln!("warning: {why}");
+        }
         println!(
-            "note: {} written before pgbunker chained its audit records: a deletion among \
-             them cannot be detected",
-            count(r.unchained as u64, "record")
+            "{}: kept {}, tombstoned {}, deleted {} (+{} leftovers), {} objects removed",
+            if r.dry_run { "Dry run" } else { "Pruned" },
+            r.kept.len(),
+            r.tombstoned.len(),
+            r.deleted.len(),
+            r.leftovers_deleted.len(),
+            r.objects_deleted
         );
     }
-    for p in &r.problems {
-        println!("CRITICAL: {p}");
+}
+
+impl Render for RestoreTestReport {
+    fn text(&self) {
+        let r = self;
+        print!("{}", pgbunker::commands::restore_test::markdown(r));
+        println!("\nReports: {} and {}", r.report_markdown, r.report_json);
+    }
+}
+
+impl Render for CheckReport {
+    fn text(&self) {
+        let r = self;
+        println!("{}", r.summary);
+        for p in r.problems.iter().skip(1) {
+            println!("  also: {p}");
+        }
+    }
+}
+
+impl Render for AuditReport {
+    fn text(&self) {
+        let r = self;
+        audit_records(r);
+        if r.unchained > 0 {
+            println!(
+                "note: {} written before pgbunker chained its audit records: a deletion among \
+                 them cannot be detected",
+                count(r.unchained as u64, "record")
+            );
+        }
+        for p in &r.problems {
+            println!("CRITICAL: {p}");
+        }
     }
 }
 
@@ -509,20 +532,20 @@ fn audit_records(r: &AuditReport) {
     }
 }
 
-pub fn hold(r: &HoldReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    match (&r.legal_hold, &r.keep_until) {
-        (true, _) => println!(
-            "Backup {} is under legal hold: prune never removes it",
-            r.backup_id
-        ),
-        (false, Some(t)) => println!("Backup {} is kept until {t}", r.backup_id),
-        (false, None) => println!(
-            "Backup {} has no hold: the retention policy applies",
-            r.backup_id
-        ),
+impl Render for HoldReport {
+    fn text(&self) {
+        let r = self;
+        match (&r.legal_hold, &r.keep_until) {
+            (true, _) => println!(
+                "Backup {} is under legal hold: prune never removes it",
+                r.backup_id
+            ),
+            (false, Some(t)) => println!("Backup {} is kept until {t}", r.backup_id),
+            (false, None) => println!(
+                "Backup {} has no hold: the retention policy applies",
+                r.backup_id
+            ),
+        }
     }
 }
 
@@ -533,156 +556,164 @@ fn upgraded(location: &str) {
     );
 }
 
-pub fn key_add(r: &KeyAddReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    if r.upgraded {
-        upgraded(&r.location);
-    }
-    println!("Added key slot {} ({}) to {}", r.kek_id, r.kind, r.location);
-}
-
-pub fn key_list(r: &KeyListReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    let time =
-        |t: Option<&str>| t.map_or_else(|| "-".to_string(), |t| format!("{}Z", short_time(t)));
-    println!(
-        "Repository {} (id {}, format {})",
-        r.location, r.repo_id, r.format_version
-    );
-    println!(
-        "{:<17} {:<11} {:>7}  {:<21} ARGON2ID",
-        "SLOT", "KIND", "VERSION", "CREATED"
-    );
-    for s in &r.slots {
-        println!(
-            "{:<17} {:<11} {:>7}  {:<21} {}{}",
-            s.kek_id,
-            s.kind,
-            s.version,
-            time(Some(&s.created_at)),
-            s.argon2.map_or_else(
-                || "-".to_string(),
-                |a| format!("m={} KiB t={} p={}", a.m_kib, a.t, a.p)
-            ),
-            if s.unlocked_with {
-                "  (opened by this key)"
-            } else {
-                ""
-            },
-        );
-    }
-    let Some(generations) = &r.generations else {
-        println!(
-            "The key ring is encrypted: set a key (PGBUNKER_KEY_FILE, …) to see its generations."
-        );
-        return;
-    };
-    println!();
-    println!(
-        "{:<11} {:<21} REPOSITORY KEYS (* = used by new backups)",
-        "GENERATION", "CREATED"
-    );
-    for g in generations {
-        let keys: Vec<String> = g
-            .rk_ids
-            .iter()
-            .map(|id| {
-                if *id == g.current {
-                    format!("*{id}")
-                } else {
-                    id.clone()
-                }
-            })
-            .collect();
-        let generation = match g.generation {
-            0 => "0 (v1 slot)".to_string(),
-            n => n.to_string(),
-        };
-        println!(
-            "{generation:<11} {:<21} {}",
-            time(g.created_at.as_deref()),
-            keys.join(" ")
-        );
-    }
-}
-
-pub fn key_remove(r: &KeyRemoveReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    if let Some(w) = &r.warning {
-        eprintln!("warning: {w}");
-    }
-    println!(
-        "Removed key slot {} from {}; {} slot(s) left: {}",
-        r.removed,
-        r.location,
-        r.remaining.len(),
-        r.remaining.join(", ")
-    );
-}
-
-pub fn key_rotate(r: &KeyRotateReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    if r.upgraded {
-        upgraded(&r.location);
-    }
-    println!(
-        "Key ring generation {}: new backups use repository key {} (was {}); backups \
-         written before stay readable",
-        r.generation, r.rk_id, r.previous_rk_id
-    );
-    println!(
-        "Every key slot opens the new key too: to cut a key off, remove its slot \
-         (see `pgbunker key remove --help`)"
-    );
-}
-
-pub fn demo(r: &DemoReport, json: bool) {
-    if json {
-        return print_json(r);
-    }
-    println!(
-        "PostgreSQL {}, heart-recovery fixture at scale {} (loaded in {:.1} s)",
-        r.server_version, r.scale, r.load_seconds
-    );
-    println!(
-        "Backup {}: {} raw → {} encrypted, {:.1} s; restore {:.1} s after a {:.1} s \
-         pre-flight check",
-        r.backup_id,
-        size(r.raw_bytes),
-        size(r.stored_bytes),
-        r.backup_seconds,
-        r.restore_seconds,
-        r.preflight_seconds
-    );
-    println!("{:<40} {:>12} {:>12}  SAME", "TABLE", "SOURCE", "RESTORED");
-    for t in &r.tables {
-        println!(
-            "{:<40} {:>12} {:>12}  {}",
-            t.table,
-            t.source_rows,
-            t.restored_rows,
-            if t.identical { "yes" } else { "NO" }
-        );
-    }
-    println!(
-        "{}",
-        if r.identical {
-            "Every table came back identical (row counts and content checksums)."
-        } else {
-            "Some tables differ!"
+impl Render for KeyAddReport {
+    fn text(&self) {
+        let r = self;
+        if r.upgraded {
+            upgraded(&r.location);
         }
-    );
+        println!("Added key slot {} ({}) to {}", r.kek_id, r.kind, r.location);
+    }
+}
+
+impl Render for KeyListReport {
+    fn text(&self) {
+        let r = self;
+        let time =
+            |t: Option<&str>| t.map_or_else(|| "-".to_string(), |t| format!("{}Z", short_time(t)));
+        println!(
+            "Repository {} (id {}, format {})",
+            r.location, r.repo_id, r.format_version
+        );
+        println!(
+            "{:<17} {:<11} {:>7}  {:<21} ARGON2ID",
+            "SLOT", "KIND", "VERSION", "CREATED"
+        );
+        for s in &r.slots {
+            println!(
+                "{:<17} {:<11} {:>7}  {:<21} {}{}",
+                s.kek_id,
+                s.kind,
+                s.version,
+                time(Some(&s.created_at)),
+                s.argon2.map_or_else(
+                    || "-".to_string(),
+                    |a| format!("m={} KiB t={} p={}", a.m_kib, a.t, a.p)
+                ),
+                if s.unlocked_with {
+                    "  (opened by this key)"
+                } else {
+                    ""
+                },
+            );
+        }
+        let Some(generations) = &r.generations else {
+            println!(
+                "The key ring is encrypted: set a key (PGBUNKER_KEY_FILE, …) to see its generations."
+            );
+            return;
+        };
+        println!();
+        println!(
+            "{:<11} {:<21} REPOSITORY KEYS (* = used by new backups)",
+            "GENERATION", "CREATED"
+        );
+        for g in generations {
+            let keys: Vec<String> = g
+                .rk_ids
+                .iter()
+                .map(|id| {
+                    if *id == g.current {
+                        format!("*{id}")
+                    } else {
+                        id.clone()
+                    }
+                })
+                .collect();
+            let generation = match g.generation {
+                0 => "0 (v1 slot)".to_string(),
+                n => n.to_string(),
+            };
+            println!(
+                "{generation:<11} {:<21} {}",
+                time(g.created_at.as_deref()),
+                keys.join(" ")
+            );
+        }
+    }
+}
+
+impl Render for KeyRemoveReport {
+    fn text(&self) {
+        let r = self;
+        if let Some(w) = &r.warning {
+            eprintln!("warning: {w}");
+        }
+        println!(
+            "Removed key slot {} from {}; {} slot(s) left: {}",
+            r.removed,
+            r.location,
+            r.remaining.len(),
+            r.remaining.join(", ")
+        );
+    }
+}
+
+impl Render for KeyRotateReport {
+    fn text(&self) {
+        let r = self;
+        if r.upgraded {
+            upgraded(&r.location);
+        }
+        println!(
+            "Key ring generation {}: new backups use repository key {} (was {}); backups \
+             written before stay readable",
+            r.generation, r.rk_id, r.previous_rk_id
+        );
+        println!(
+            "Every key slot opens the new key too: to cut a key off, remove its slot \
+             (see `pgbunker key remove --help`)"
+        );
+    }
+}
+
+impl Render for DemoReport {
+    fn text(&self) {
+        let r = self;
+        println!(
+            "PostgreSQL {}, heart-recovery fixture at scale {} (loaded in {:.1} s)",
+            r.server_version, r.scale, r.load_seconds
+        );
+        println!(
+            "Backup {}: {} raw → {} encrypted, {:.1} s; restore {:.1} s after a {:.1} s \
+             pre-flight check",
+            r.backup_id,
+            size(r.raw_bytes),
+            size(r.stored_bytes),
+            r.backup_seconds,
+            r.restore_seconds,
+            r.preflight_seconds
+        );
+        println!("{:<40} {:>12} {:>12}  SAME", "TABLE", "SOURCE", "RESTORED");
+        for t in &r.tables {
+            println!(
+                "{:<40} {:>12} {:>12}  {}",
+                t.table,
+                t.source_rows,
+                t.restored_rows,
+                if t.identical { "yes" } else { "NO" }
+            );
+        }
+        println!(
+            "{}",
+            if r.identical {
+                "Every table came back identical (row counts and content checksums)."
+            } else {
+                "Some tables differ!"
+            }
+        );
+    }
 }
 
 /// `error: …`, the causes not already in the message, and a hint when we have one.
+/// The closing lines of a report whose verdict failed: the same shape as an error's.
+pub fn failed(f: &Failed) {
+    eprintln!("error: {}", f.message);
+    if let Some(h) = &f.hint {
+        eprintln!("hint: {h}");
+    }
+}
+
 pub fn error(e: &CommandError) {
     let top = e.to_string();
     eprintln!("error: {top}");

@@ -1,10 +1,10 @@
 //! The node_exporter textfile that `check --prometheus` writes, so Prometheus can
 //! alert on stale or broken backups without scraping pgbunker itself.
 
+use crate::archive::Timestamp;
 use std::io::Write;
 use std::path::Path;
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::CheckReport;
@@ -15,10 +15,8 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn seconds(t: &str) -> Option<i64> {
-    OffsetDateTime::parse(t, &Rfc3339)
-        .ok()
-        .map(OffsetDateTime::unix_timestamp)
+fn seconds(t: &Timestamp) -> Option<i64> {
+    t.time().map(OffsetDateTime::unix_timestamp)
 }
 
 /// The metrics, one gauge each, labelled with the repository location (without its
