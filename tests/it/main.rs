@@ -20,6 +20,7 @@ mod matrix;
 mod ordering;
 mod partial;
 mod prune;
+mod readme;
 mod regression;
 mod repository;
 mod restore_test;

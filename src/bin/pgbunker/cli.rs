@@ -134,6 +134,27 @@ pub enum Command {
     },
     /// Run the whole job on a throwaway PostgreSQL with the fixture database.
     Demo(DemoArgs),
+    /// Write the man pages or a shell's completions (what scripts/install installs),
+    /// generated from this binary's own flags.
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: GenerateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Man pages, one per command (pgbunker.1, pgbunker-backup.1, …), into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// The completion script for SHELL, on stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

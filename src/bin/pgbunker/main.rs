@@ -47,6 +47,15 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
+    if let Command::Generate { what } = &cli.command {
+        std::process::exit(match generate(what) {
+            Ok(()) => 0,
+            Err(e) => {
+                render::error(&e);
+                e.class().exit_code()
+            }
+        });
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -110,6 +119,31 @@ async fn interrupted() -> &'static str {
     tokio::select! {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// `pgbunker generate`: man pages and completions from the command tree itself, so
+/// they always match the flags.
+fn generate(what: &cli::GenerateCommand) -> Result<(), CommandError> {
+    use clap::CommandFactory;
+    match what {
+        cli::GenerateCommand::Man { dir } => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| {
+                CommandError::Usage(format!(
+                    "cannot write the man pages to {}: {e}",
+                    dir.display()
+                ))
+            }),
+        cli::GenerateCommand::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "pgbunker",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 
@@ -217,5 +251,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             action: cli::MarkCommand::Import { repo, file },
         } => finish(&mark::import(&ctx.repo_access(repo)?, file).await?, json),
         Command::Demo(a) => finish(&demo::demo(&ctx.demo(a), progress).await?, json),
+        // Handled in main, before the settings file is read.
+        Command::Generate { .. } => 0,
     })
 }
