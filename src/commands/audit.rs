@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::interrupt::{self, Recording};
 use super::{CommandError, RepoAccess};
 use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord, OPERATIONS};
 use crate::archive::lock::host_name;
@@ -62,7 +63,15 @@ pub async fn audited<T: Audit + Outcome>(
 ) -> Result<T, CommandError> {
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
-    let outcome = work.await;
+    // A signal drops the work (stopping its streams) and is recorded like any outcome.
+    let recording = Recording::start();
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        signal = interrupt::raised() => Err(CommandError::Interrupted {
+            signal,
+            operation: operation.into(),
+        }),
+    };
     let ended_at = OffsetDateTime::now_utc();
     let (exit_code, error) = match &outcome {
         Ok(report) => match report.failed() {
@@ -80,7 +89,12 @@ pub async fn audited<T: Audit + Outcome>(
         started_at: started_at.into(),
         ended_at: ended_at.into(),
         duration_ms: clock.elapsed().as_millis() as u64,
-        result: if error.is_none() { "ok" } else { "failed" }.into(),
+        result: match &outcome {
+            Err(CommandError::Interrupted { .. }) => "interrupted",
+            _ if error.is_none() => "ok",
+            _ => "failed",
+        }
+        .into(),
         exit_code,
         error,
         details: outcome
@@ -102,6 +116,7 @@ pub async fn audited<T: Audit + Outcome>(
             eprintln!("warning: could not write the audit record: {e}");
         }
     }
+    drop(recording);
     outcome
 }
 

@@ -16,6 +16,8 @@ pub mod restore;
 pub mod restore_test;
 pub mod verify;
 
+pub mod interrupt;
+
 use thiserror::Error;
 
 use crate::archive::retention::RetentionError;
@@ -51,8 +53,13 @@ pub enum CommandError {
     Usage(String),
     #[error("demo check failed: {0}")]
     DemoMismatch(String),
-    #[error("interrupted by {0}: nothing was committed; leftovers show as `incomplete` in `list`")]
-    Interrupted(&'static str),
+    /// A signal stopped `operation` (the audit record's name: "backup", "restore", …)
+    /// midway; the message says what that leaves behind.
+    #[error("interrupted by {signal}: {}", interrupt::left_behind(.operation))]
+    Interrupted {
+        signal: &'static str,
+        operation: String,
+    },
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
@@ -93,7 +100,7 @@ impl Classify for CommandError {
             CommandError::Sandbox(e) => e.class(),
             CommandError::Usage(_) => Class::Usage,
             CommandError::DemoMismatch(_) => Class::Internal,
-            CommandError::Interrupted(_) => Class::Interrupted,
+            CommandError::Interrupted { .. } => Class::Interrupted,
             CommandError::Plan(e) => e.class(),
             CommandError::Retention(e) => e.class(),
         }
@@ -109,6 +116,7 @@ impl Classify for CommandError {
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
             CommandError::Retention(e) => e.hint(),
+            CommandError::Interrupted { operation, .. } => interrupt::hint(operation),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ mod consistency;
 mod errors;
 mod export;
 mod faults;
+mod interrupted;
 mod format;
 mod keys;
 mod large_objects;

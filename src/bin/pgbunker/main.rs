@@ -15,8 +15,8 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, verify,
-    CommandError,
+    backup, check, demo, export, hold, init, interrupt, list, mark, prune, restore, restore_test,
+    verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
 use pgbunker::progress::{NoProgress, Progress};
@@ -82,9 +82,29 @@ fn main() {
         .build()
         .expect("start the async runtime");
     let outcome = runtime.block_on(async {
+        let work = run(&cli, progress.clone());
+        tokio::pin!(work);
         let outcome = tokio::select! {
-            r = run(&cli, progress.clone()) => r,
-            signal = interrupted() => Err(CommandError::Interrupted(signal)),
+            r = &mut work => r,
+            signal = interrupted() => {
+                // An audited run stops its work, records the interruption and returns;
+                // a second signal, or a run that is not recorded, does not wait.
+                interrupt::raise(signal);
+                let stopped = Err(CommandError::Interrupted {
+                    signal,
+                    operation: operation(&cli.command).into(),
+                });
+                if interrupt::recording() {
+                    tokio::select! {
+                        r = tokio::time::timeout(std::time::Duration::from_secs(30), &mut work) => {
+                            r.unwrap_or(stopped)
+                        }
+                        _ = interrupted() => stopped,
+                    }
+                } else {
+                    stopped
+                }
+            }
         };
         // A command abandoned midway (a signal, an error) deletes its repository lock
         // and what it wrote to object storage on the way out, so prune need not wait
@@ -103,6 +123,27 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The name an interrupted run's message and audit record go by.
+fn operation(command: &Command) -> &'static str {
+    match command {
+        Command::Init(_) => "init",
+        Command::Backup(_) => "backup",
+        Command::Restore(_) => "restore",
+        Command::Verify(a) if a.restore_test => "restore-test",
+        Command::Verify(_) => "verify",
+        Command::Export(_) => "export",
+        Command::List(_) => "list",
+        Command::Prune(_) => "prune",
+        Command::Check(_) => "check",
+        Command::Audit(_) => "audit",
+        Command::Hold(_) => "hold",
+        Command::Key { .. } => "key",
+        Command::Mark { .. } => "mark",
+        Command::Demo(_) => "demo",
+        Command::Generate { .. } => "generate",
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. Dropping the running command then stops every
