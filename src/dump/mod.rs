@@ -63,6 +63,19 @@ pub enum DumpError {
     /// An option out of its range ([`DumpOptions::check`]); nothing was done.
     #[error("{0}")]
     Options(String),
+    /// The server's lock table cannot hold a lock on every table the backup reads.
+    #[error(
+        "the backup locks {tables} tables, but the server's lock table has room for about \
+         {room} more locks (max_locks_per_transaction = {per_transaction} × {slots} \
+         connection slots, {used} in use)"
+    )]
+    LockTableTooSmall {
+        tables: u64,
+        room: u64,
+        per_transaction: u64,
+        slots: u64,
+        used: u64,
+    },
 }
 
 impl From<WorkerLost> for DumpError {
@@ -79,6 +92,7 @@ impl Classify for DumpError {
             DumpError::Copy { .. } | DumpError::Remap { .. } => Class::Database,
             DumpError::Worker(_) => Class::Internal,
             DumpError::Selection(_) | DumpError::Options(_) => Class::Usage,
+            DumpError::LockTableTooSmall { .. } => Class::Database,
             DumpError::NoPrivilege { .. } | DumpError::LargeObjectPrivilege { .. } => {
                 Class::Database
             }
@@ -100,6 +114,17 @@ impl Classify for DumpError {
                 "nothing was written; GRANT SELECT ON LARGE OBJECT … TO {user}, connect as \
                  their owner or a superuser, or leave all large objects out with \
                  --no-large-objects (the backup then lists them as not covered)"
+            )),
+            DumpError::LockTableTooSmall {
+                tables,
+                slots,
+                used,
+                ..
+            } => Some(format!(
+                "nothing was written; set max_locks_per_transaction to at least {} in \
+                 postgresql.conf and restart the server, or back up the tables in groups \
+                 (-n/-t, and -T for the rest)",
+                (tables + used + LOCK_MARGIN).div_ceil((*slots).max(1))
             )),
             DumpError::NoPrivilege { user, .. } => Some(format!(
                 "nothing was written; GRANT SELECT on them to {user} (or, on PostgreSQL 14+, \
@@ -269,6 +294,7 @@ pub async fn run(
         ));
         Vec::new()
     };
+    check_lock_room(&leader, intro.catalog.tables.len() as u64).await?;
     lock_tables(&leader, &intro.catalog).await?;
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
@@ -296,11 +322,12 @@ pub async fn run(
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
     progress.start("backup", units.len() as u64, estimated);
     let jobs = opts.jobs.max(1);
-    let snapshot_id = snapshot.id.clone();
-    let setup = move |client: Arc<tokio_postgres::Client>| {
-        let snapshot_id = snapshot_id.clone();
-        async move { Ok::<_, DumpError>(attach_snapshot(&client, &snapshot_id).await?) }
-    };
+    // Each unit runs in its own transaction on the exported snapshot, so a worker holds
+    // the locks of the unit it reads, not of every table it read: the leader's lock on
+    // each table is the only one kept, and a backup needs half the lock table pg_dump
+    // needs.
+    let setup = |_client: Arc<tokio_postgres::Client>| async { Ok::<_, DumpError>(()) };
+    let snapshot_id = Arc::new(snapshot.id.clone());
     let (w, c, p, o) = (
         writer.clone(),
         catalog.clone(),
@@ -310,9 +337,10 @@ pub async fn run(
     let f = formats.clone();
     let work = move |client: Arc<tokio_postgres::Client>, unit: Job| {
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
-        let formats = f.clone();
+        let (formats, snapshot_id) = (f.clone(), snapshot_id.clone());
         async move {
-            match unit {
+            attach_snapshot(&client, &snapshot_id).await?;
+            let done = match unit {
                 Job::Table(unit) => {
                     let table = &catalog.tables[unit.table];
                     let format = formats[unit.table];
@@ -329,7 +357,12 @@ pub async fn run(
                 )
                 .await
                 .map(Done::LargeObjects),
-            }
+            }?;
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| PgError::query("end a worker's transaction", e))?;
+            Ok(done)
         }
     };
     let result = run_sessions(conn, jobs, units, setup, work).await;
@@ -612,6 +645,48 @@ async fn check_readable(
 
 /// Holds ACCESS SHARE locks in the leader for the whole run, so a concurrent
 /// `DROP`/`ALTER` waits instead of changing a table under the workers.
+/// Locks the backup needs besides one per table: the workers' current units (with
+/// their TOAST tables) and the catalog reads.
+const LOCK_MARGIN: u64 = 64;
+
+/// Refuses, before anything is locked or written, a backup whose table locks the
+/// server's shared lock table cannot hold: otherwise it fails midway with "out of
+/// shared memory" and no hint. The table holds `max_locks_per_transaction` ×
+/// (connection slots) locks in all, shared by every session; other sessions' locks
+/// take room, the leader's own (catalog reads) are on the tables it locks anyway.
+async fn check_lock_room(leader: &tokio_postgres::Client, tables: u64) -> Result<(), DumpError> {
+    if tables < 1000 {
+        return Ok(());
+    }
+    let row = leader
+        .query_one(
+            "SELECT current_setting('max_locks_per_transaction')::int8, \
+                    current_setting('max_connections')::int8 \
+                    + current_setting('autovacuum_max_workers')::int8 + 1 \
+                    + current_setting('max_worker_processes')::int8 \
+                    + current_setting('max_wal_senders')::int8 \
+                    + current_setting('max_prepared_transactions')::int8, \
+                    (SELECT count(*) FROM pg_catalog.pg_locks \
+                     WHERE NOT fastpath AND pid IS DISTINCT FROM pg_backend_pid())",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("read the lock table's size", e))?;
+    let (per_transaction, slots, used): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let (per_transaction, slots, used) = (per_transaction as u64, slots as u64, used as u64);
+    let room = (per_transaction * slots).saturating_sub(used);
+    if tables + LOCK_MARGIN > room {
+        return Err(DumpError::LockTableTooSmall {
+            tables,
+            room,
+            per_transaction,
+            slots,
+            used,
+        });
+    }
+    Ok(())
+}
+
 async fn lock_tables(leader: &tokio_postgres::Client, cat: &Catalog) -> Result<(), PgError> {
     if cat.tables.is_empty() {
         return Ok(());

@@ -275,3 +275,70 @@ async fn a_backup_taken_on_a_hot_standby_restores_the_primary_data() {
     assert_eq!(all_rows(&src).await, all_rows(&dst).await);
     assert_eq!(w.schema_dump("heart"), w.schema_dump("restored"));
 }
+
+/// Sets `max_locks_per_transaction` and restarts the server for it to apply.
+async fn set_lock_table(w: &World, per_transaction: u32) {
+    let c = w.pg.conn("postgres").connect().await.unwrap();
+    c.batch_execute(&format!(
+        "ALTER SYSTEM SET max_locks_per_transaction = {per_transaction}"
+    ))
+    .await
+    .unwrap();
+    drop(c);
+    w.pg.restart().unwrap();
+}
+
+/// A backup locks each table once (the leader's lock); workers end their transaction
+/// after each table, so they do not pile up a lock per table they read as pg_dump's
+/// do. Where even that cannot fit the server's lock table, the backup refuses before
+/// writing anything and names the setting to raise.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_table_too_small_is_named_before_anything_is_written() {
+    let w = World::start();
+    let db = w.empty_db("many").await;
+    let c = db.connect().await.unwrap();
+    // 1,100 small tables with TOAST (text) and a row each.
+    let mut sql = String::new();
+    for i in 0..1100 {
+        sql.push_str(&format!(
+            "CREATE TABLE t{i} (id int PRIMARY KEY, note text); INSERT INTO t{i} VALUES ({i}, 'n{i}');\n"
+        ));
+    }
+    c.batch_execute(&sql).await.unwrap();
+    drop(c);
+    let repo = w.init_repo("repo");
+
+    // 10 × 82 slots (max_connections 60 + autovacuum 3 + 1 + workers 8 + senders 10):
+    // about 820 locks, fewer than the tables.
+    set_lock_table(&w, 10).await;
+    let o = w.backup(&repo, "many", &["-j", "2"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("locks 1100 tables"), "{err}");
+    assert!(
+        err.contains("set max_locks_per_transaction to at least"),
+        "{err}"
+    );
+    let listed = ok(pgbunker(
+        &["list", "--repo", &repo, "--json"],
+        &[("PGBUNKER_KEY", KEY)],
+    ));
+    assert_eq!(
+        crate::support::json(&listed)["backups"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+
+    // 16 × 82 = 1312: room for the leader's 1,100 locks but not for twice as many,
+    // which workers holding every table they read would need on top.
+    set_lock_table(&w, 16).await;
+    ok(w.backup(&repo, "many", &["-j", "2"]));
+    // The restore creates the schema in one transaction (a failed pre-data leaves
+    // nothing): a lock per table, index and TOAST table, so it needs the default room.
+    set_lock_table(&w, 64).await;
+    w.empty_db("back").await;
+    ok(w.restore(&repo, "latest", "back"));
+    w.assert_same("many", "back").await;
+}
