@@ -2,6 +2,7 @@
 //! loads the heart-recovery fixture, backs it up into a fresh encrypted repository,
 //! restores it into a second database and proves every table came back identical.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use crate::load::restore::Restored;
 use crate::load::{self, LoadOptions};
 use crate::pg::PgError;
 use crate::progress::Progress;
-use crate::sandbox::{fixture, Sandbox};
+use crate::sandbox::{fetch_command, fetched_prefix, fixture, Sandbox, SandboxError};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -61,9 +62,18 @@ pub async fn demo(
     progress: Arc<dyn Progress>,
 ) -> Result<DemoReport, CommandError> {
     progress.phase("starting a throwaway PostgreSQL");
-    let sandbox = tokio::task::spawn_blocking(Sandbox::start)
+    let sandbox = match tokio::task::spawn_blocking(Sandbox::start)
         .await
-        .map_err(|e| CommandError::Usage(format!("sandbox thread failed: {e}")))??;
+        .map_err(|e| CommandError::Usage(format!("sandbox thread failed: {e}")))?
+    {
+        Err(SandboxError::NoBinaries(looked)) => {
+            let bindir = fetch_postgres(&looked, progress.as_ref()).await?;
+            tokio::task::spawn_blocking(move || Sandbox::start_with(bindir))
+                .await
+                .map_err(|e| CommandError::Usage(format!("sandbox thread failed: {e}")))??
+        }
+        started => started?,
+    };
     let source = sandbox.create_database("heart_recovery").await?;
     let client = source.connect().await?;
     let server_version: String = client
@@ -198,4 +208,53 @@ pub async fn demo(
         )));
     }
     Ok(report)
+}
+
+/// No server binaries here: fetch the pinned PostgreSQL 18 build with the checkout's
+/// scripts/fetch-postgres (what `cargo run -- demo` has at hand), into
+/// [`fetched_prefix`], where the sandbox finds it next time too. Without the script
+/// (an installed binary), the error names the command.
+async fn fetch_postgres(
+    looked: &str,
+    progress: &dyn Progress,
+) -> Result<std::path::PathBuf, CommandError> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-postgres");
+    if !script.is_file() {
+        return Err(SandboxError::NoBinaries(looked.into()).into());
+    }
+    let prefix = fetched_prefix();
+    progress.phase(&format!(
+        "no PostgreSQL server here ({looked}): fetching the pinned PostgreSQL 18 into {}",
+        prefix.display()
+    ));
+    // Its progress goes to stderr; stdout stays the demo's report.
+    // The builds must be readable by the unprivileged user the server runs as under
+    // root: not this process's owner-only umask.
+    let status = tokio::process::Command::new("/bin/sh")
+        .args(["-c", "umask 022 && exec \"$0\" 18"])
+        .arg(&script)
+        .env("PGBUNKER_PG_PREFIX", &prefix)
+        .stdout(std::process::Stdio::from(
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| {
+                    CommandError::Usage(format!("cannot run {}: {e}", script.display()))
+                })?,
+        ))
+        .status()
+        .await
+        .map_err(|e| CommandError::Usage(format!("cannot run {}: {e}", script.display())))?;
+    let bindir = prefix.join("18/bin");
+    if !status.success() || !bindir.join("initdb").is_file() {
+        return Err(CommandError::Usage(format!(
+            "no PostgreSQL server here ({looked}), and `{}` failed (exit {}): install the \
+             server (apt install postgresql) or set PGBUNKER_PG_BIN",
+            fetch_command(),
+            status
+                .code()
+                .map_or("by a signal".into(), |c| c.to_string())
+        )));
+    }
+    Ok(bindir)
 }

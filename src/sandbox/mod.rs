@@ -48,11 +48,12 @@ impl Classify for SandboxError {
 
     fn hint(&self) -> Option<String> {
         match self {
-            SandboxError::NoBinaries(_) => Some(
-                "install the PostgreSQL server (apt install postgresql) or set PGBUNKER_PG_BIN \
-                 to the folder holding initdb and pg_ctl"
-                    .into(),
-            ),
+            SandboxError::NoBinaries(_) => Some(format!(
+                "install the PostgreSQL server (apt install postgresql), or fetch a pinned \
+                 build from the source checkout with `{}` (needs npm), or set \
+                 PGBUNKER_PG_BIN to the folder holding initdb and pg_ctl",
+                fetch_command()
+            )),
             SandboxError::Spawn { program, .. } if program.contains("moto_server") => Some(
                 "install the S3 test server with `pip install 'moto[server]'` or set \
                  PGBUNKER_MOTO_SERVER to its path"
@@ -101,10 +102,54 @@ pub fn find_bindir() -> Result<PathBuf, SandboxError> {
         .collect();
     candidates.sort();
     looked.push("/usr/lib/postgresql/*/bin".into());
-    candidates
+    if let Some((_, p)) = candidates.pop() {
+        return Ok(p);
+    }
+    // The builds scripts/fetch-postgres installed (what `demo` fetches).
+    let fetched = fetched_prefix();
+    let mut fetched_bins: Vec<(u32, PathBuf)> = std::fs::read_dir(&fetched)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, p)| has_initdb(p))
+        .collect();
+    fetched_bins.sort();
+    looked.push(format!("{}/*/bin", fetched.display()));
+    fetched_bins
         .pop()
         .map(|(_, p)| p)
         .ok_or_else(|| SandboxError::NoBinaries(looked.join(", ")))
+}
+
+/// Where scripts/fetch-postgres puts its builds: `PGBUNKER_PG_PREFIX`, else
+/// `/opt/pgbunker-pg` for root and `~/.cache/pgbunker/pgbunker-pg` for anyone else
+/// (as scripts/test does).
+pub fn fetched_prefix() -> PathBuf {
+    if let Some(p) = std::env::var_os("PGBUNKER_PG_PREFIX").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/opt/pgbunker-pg");
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    cache.join("pgbunker/pgbunker-pg")
+}
+
+/// The command that fetches a server the sandbox can run (PostgreSQL 18, pinned).
+pub fn fetch_command() -> String {
+    format!(
+        "PGBUNKER_PG_PREFIX={} scripts/fetch-postgres 18",
+        fetched_prefix().display()
+    )
 }
 
 /// The uid/gid to run the server as, when we are root.
