@@ -119,6 +119,9 @@ pub struct BackupWriter {
     lock: LockGuard,
     dek: Option<DataKey>,
     sealer: ChunkSealer,
+    /// Chunks written but not yet flushed to disk (local folders): all are flushed
+    /// before the manifest that names them.
+    unsynced: std::sync::Mutex<Vec<String>>,
 }
 
 impl BackupWriter {
@@ -163,6 +166,7 @@ impl BackupWriter {
             lock,
             dek,
             sealer,
+            unsynced: std::sync::Mutex::default(),
         })
     }
 
@@ -205,13 +209,12 @@ impl BackupWriter {
             raw_len,
             rows,
         };
+        let key = self.layout.chunk(table_no, part, index);
         self.repo
             .store()
-            .put_new(
-                &self.layout.chunk(table_no, part, index),
-                Bytes::from(sealed.bytes),
-            )
+            .put_new_unsynced(&key, Bytes::from(sealed.bytes))
             .await?;
+        self.unsynced.lock().expect("not poisoned").push(key);
         Ok(record)
     }
 
@@ -235,6 +238,9 @@ impl BackupWriter {
         mut manifest: Manifest,
         summary: Summary,
     ) -> Result<LiveBackup, ArchiveError> {
+        // The catalog entry must never survive a power loss its chunks did not.
+        let unsynced = std::mem::take(&mut *self.unsynced.lock().expect("not poisoned"));
+        self.repo.store().sync_written(unsynced).await?;
         let summary_json =
             serde_json::to_vec_pretty(&summary.public()).expect("summary serializes");
         manifest.summary_sha256 = hex::encode(Sha256::digest(&summary_json));

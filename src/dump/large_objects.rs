@@ -261,7 +261,7 @@ impl Stream {
         self.pending = Some(tokio::spawn(async move {
             let sealer = writer.sealer();
             let data = cut.data.clone();
-            let sealed = on_cpu_pool(move || {
+            let sealed = on_cpu_pool(data.len(), move || {
                 sealer.seal(LARGE_OBJECTS_TABLE_NO, part, index, is_final, &data)
             })
             .await

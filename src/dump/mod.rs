@@ -22,7 +22,8 @@ use crate::catalog::{oid_list, Catalog, LargeObject};
 use crate::error::{Class, Classify};
 use crate::introspect::{read_catalog, read_large_objects, unreadable_large_objects};
 use crate::pg::{
-    attach_snapshot, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError, WorkerLost,
+    attach_snapshot, attach_sql, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError,
+    WorkerLost,
 };
 use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::{CopyFormatError, TupleStats};
@@ -325,9 +326,14 @@ pub async fn run(
     // Each unit runs in its own transaction on the exported snapshot, so a worker holds
     // the locks of the unit it reads, not of every table it read: the leader's lock on
     // each table is the only one kept, and a backup needs half the lock table pg_dump
-    // needs.
-    let setup = |_client: Arc<tokio_postgres::Client>| async { Ok::<_, DumpError>(()) };
-    let snapshot_id = Arc::new(snapshot.id.clone());
+    // needs. The session opens its first transaction; each unit ends the one before
+    // and starts its own in the same round trip as its LOCK.
+    let attach = Arc::new(format!("COMMIT; {}", attach_sql(&snapshot.id)?));
+    let snapshot_id = snapshot.id.clone();
+    let setup = move |client: Arc<tokio_postgres::Client>| {
+        let snapshot_id = snapshot_id.clone();
+        async move { Ok::<_, DumpError>(attach_snapshot(&client, &snapshot_id).await?) }
+    };
     let (w, c, p, o) = (
         writer.clone(),
         catalog.clone(),
@@ -337,32 +343,38 @@ pub async fn run(
     let f = formats.clone();
     let work = move |client: Arc<tokio_postgres::Client>, unit: Job| {
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
-        let (formats, snapshot_id) = (f.clone(), snapshot_id.clone());
+        let (formats, attach) = (f.clone(), attach.clone());
         async move {
-            attach_snapshot(&client, &snapshot_id).await?;
-            let done = match unit {
+            match unit {
                 Job::Table(unit) => {
                     let table = &catalog.tables[unit.table];
                     let format = formats[unit.table];
-                    table::dump_unit(&client, table, format, unit, &writer, &opts, &*progress)
+                    let unit = table::Unit {
+                        table,
+                        format,
+                        unit,
+                        begin: &attach,
+                    };
+                    table::dump_unit(&client, unit, &writer, &opts, &*progress)
                         .await
                         .map(Done::Table)
                 }
-                Job::LargeObjects(unit) => large_objects::dump_part(
-                    &client,
-                    unit,
-                    &writer,
-                    opts.chunk_bytes,
-                    progress.as_ref(),
-                )
-                .await
-                .map(Done::LargeObjects),
-            }?;
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| PgError::query("end a worker's transaction", e))?;
-            Ok(done)
+                Job::LargeObjects(unit) => {
+                    client
+                        .batch_execute(&attach)
+                        .await
+                        .map_err(|e| PgError::query("attach the exported snapshot", e))?;
+                    large_objects::dump_part(
+                        &client,
+                        unit,
+                        &writer,
+                        opts.chunk_bytes,
+                        progress.as_ref(),
+                    )
+                    .await
+                    .map(Done::LargeObjects)
+                }
+            }
         }
     };
     let result = run_sessions(conn, jobs, units, setup, work).await;

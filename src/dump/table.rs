@@ -65,11 +65,23 @@ pub(super) fn copy_options(format: CopyFormat) -> &'static str {
     }
 }
 
+/// One unit to read, and the statements that start its transaction.
+pub(super) struct Unit<'a> {
+    pub table: &'a Table,
+    pub format: CopyFormat,
+    pub unit: WorkUnit,
+    /// Sent in the same round trip as the unit's LOCK.
+    pub begin: &'a str,
+}
+
 pub(super) async fn dump_unit(
     client: &Client,
-    table: &Table,
-    format: CopyFormat,
-    unit: WorkUnit,
+    Unit {
+        table,
+        format,
+        unit,
+        begin,
+    }: Unit<'_>,
     writer: &Arc<BackupWriter>,
     opts: &DumpOptions,
     progress: &dyn Progress,
@@ -82,15 +94,17 @@ pub(super) async fn dump_unit(
     // as a deadlock). Fail at once instead, like pg_dump's workers do.
     client
         .batch_execute(&format!(
-            "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+            "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
             table.name
         ))
         .await
         .map_err(|e| {
-            PgError::query(
-                format!("lock {label} (another session waits for an exclusive lock on it)"),
-                e,
-            )
+            let what = if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                format!("lock {label} (another session waits for an exclusive lock on it)")
+            } else {
+                format!("start reading {label} on the backup's snapshot")
+            };
+            PgError::query(what, e)
         })?;
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
     if format == CopyFormat::Text {
@@ -191,9 +205,11 @@ async fn upload(
         let s = sealer.clone();
         let data = p.cut.data.clone();
         let (index, is_final) = (p.index, p.is_final);
-        let sealed = on_cpu_pool(move || s.seal(table_no, part, index, is_final, &data))
-            .await
-            .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;
+        let sealed = on_cpu_pool(data.len(), move || {
+            s.seal(table_no, part, index, is_final, &data)
+        })
+        .await
+        .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;
         let rec = writer
             .put_chunk(
                 table_no,

@@ -182,22 +182,25 @@ async fn load_part(
             let (reader, data) = (reader.clone(), data.clone());
             async move {
                 let object = reader.fetch_chunk(&data, &chunk).await?;
-                on_cpu_pool(move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
-                    let plain = reader.open_chunk(&data, &chunk, &object)?;
-                    let stats = scan_tuples(&plain).map_err(|source| LoadError::Tuples {
-                        table: LABEL.into(),
-                        chunk: chunk.index,
-                        source,
-                    })?;
-                    if stats.rows != chunk.rows {
-                        return Err(mismatch(
-                            format!("the tuples of chunk {}", chunk.index),
-                            stats.rows,
-                            chunk.rows,
-                        ));
-                    }
-                    Ok((plain, stats, chunk.index))
-                })
+                on_cpu_pool(
+                    chunk.raw_len as usize,
+                    move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
+                        let plain = reader.open_chunk(&data, &chunk, &object)?;
+                        let stats = scan_tuples(&plain).map_err(|source| LoadError::Tuples {
+                            table: LABEL.into(),
+                            chunk: chunk.index,
+                            source,
+                        })?;
+                        if stats.rows != chunk.rows {
+                            return Err(mismatch(
+                                format!("the tuples of chunk {}", chunk.index),
+                                stats.rows,
+                                chunk.rows,
+                            ));
+                        }
+                        Ok((plain, stats, chunk.index))
+                    },
+                )
                 .await
                 .ok_or_else(|| LoadError::Worker("a chunk-opening thread panicked".into()))?
             }

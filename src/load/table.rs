@@ -181,36 +181,39 @@ pub(super) async fn copy_part(
             async move {
                 let object = reader.fetch_chunk(&rec, &chunk).await?;
                 let index = chunk.index;
-                on_cpu_pool(move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
-                    let mut data = reader.open_chunk(&rec, &chunk, &object)?;
-                    let scanned = if text {
-                        scan_text_rows(&data)
-                    } else {
-                        scan_tuples(&data)
-                    };
-                    let stats = scanned.map_err(|source| LoadError::Tuples {
-                        table: label.clone(),
-                        chunk: index,
-                        source,
-                    })?;
-                    if stats.rows != chunk.rows {
-                        return Err(LoadError::Mismatch {
-                            table: label,
-                            what: format!("the row count of chunk {index}"),
-                            got: stats.rows.to_string(),
-                            want: chunk.rows.to_string(),
-                        });
-                    }
-                    // After the checksum, which covers the bytes as backed up.
-                    remap
-                        .rewrite(&mut data)
-                        .map_err(|source| LoadError::Remap {
-                            table: label,
-                            chunk: Some(index),
+                on_cpu_pool(
+                    chunk.raw_len as usize,
+                    move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
+                        let mut data = reader.open_chunk(&rec, &chunk, &object)?;
+                        let scanned = if text {
+                            scan_text_rows(&data)
+                        } else {
+                            scan_tuples(&data)
+                        };
+                        let stats = scanned.map_err(|source| LoadError::Tuples {
+                            table: label.clone(),
+                            chunk: index,
                             source,
                         })?;
-                    Ok((data, stats, index))
-                })
+                        if stats.rows != chunk.rows {
+                            return Err(LoadError::Mismatch {
+                                table: label,
+                                what: format!("the row count of chunk {index}"),
+                                got: stats.rows.to_string(),
+                                want: chunk.rows.to_string(),
+                            });
+                        }
+                        // After the checksum, which covers the bytes as backed up.
+                        remap
+                            .rewrite(&mut data)
+                            .map_err(|source| LoadError::Remap {
+                                table: label,
+                                chunk: Some(index),
+                                source,
+                            })?;
+                        Ok((data, stats, index))
+                    },
+                )
                 .await
                 .ok_or_else(|| LoadError::Worker("a decoding thread panicked".into()))?
             }

@@ -45,8 +45,9 @@ pub async fn export_snapshot(client: &Client) -> Result<Snapshot, PgError> {
     })
 }
 
-/// Makes `client`'s new transaction see the leader's snapshot.
-pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), PgError> {
+/// The statements that start a transaction on the leader's snapshot, for a worker
+/// to send before (or batched with) its next statement.
+pub fn attach_sql(snapshot_id: &str) -> Result<String, PgError> {
     // The id comes from pg_export_snapshot(): hex digits and dashes only.
     if !snapshot_id
         .chars()
@@ -56,10 +57,15 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
             "unexpected snapshot id {snapshot_id:?}"
         )));
     }
+    Ok(format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_id}'"
+    ))
+}
+
+/// Makes `client`'s new transaction see the leader's snapshot.
+pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), PgError> {
     client
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_id}'"
-        ))
+        .batch_execute(&attach_sql(snapshot_id)?)
         .await
         .map_err(|e| PgError::query("attach the exported snapshot", e))
 }

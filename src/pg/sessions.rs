@@ -58,7 +58,27 @@ where
                 // session the server ended) must not doom the next ones to a dead
                 // connection: they get a new session.
                 if client.is_closed() {
-                    client = open().await?;
+                    client = match conn.connect().await {
+                        Ok(c) => {
+                            let c = Arc::new(c);
+                            prepare_session(&c).await?;
+                            setup(c.clone()).await?;
+                            c
+                        }
+                        // The server ended this session, and will not take a new one:
+                        // what happened is the lost session, not a refused connect.
+                        Err(PgError::Connect { reason, .. }) => {
+                            return Err(PgError::Query {
+                                what: "go on after the server ended a session (a new one \
+                                       was refused)"
+                                    .into(),
+                                reason,
+                                code: None,
+                            }
+                            .into())
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                 }
                 out.push(work(client.clone(), item).await?);
             }

@@ -186,6 +186,62 @@ fn request_not_sent(e: &object_store::Error) -> bool {
     false
 }
 
+/// Files or folders flushed at once: enough for the file system to group their
+/// journal commits, few enough not to flood the blocking pool.
+const SYNC_AT_ONCE: usize = 16;
+
+/// Above this many objects one `syncfs` of the repository's file system is cheaper
+/// than an fsync of each object and folder (`pg_dump --sync-method=syncfs`): 3,000
+/// small tables took 6,000 fsyncs.
+const SYNCFS_ABOVE: usize = 256;
+
+/// Flushes the whole file system holding `root` (Linux `syncfs`; elsewhere `sync`).
+async fn syncfs(root: PathBuf) -> Result<(), StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let dir = std::fs::File::open(&root)?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
+            if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            drop(dir);
+            // SAFETY: sync takes no arguments and cannot fail.
+            unsafe { libc::sync() };
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))
+    .and_then(|r| r)
+    .map_err(|source| StoreError::Sync {
+        key: "(the repository's file system)".into(),
+        source,
+    })
+}
+
+/// fsyncs `paths` (named by their keys in errors), [`SYNC_AT_ONCE`] at a time.
+async fn sync_paths(paths: Vec<(String, PathBuf)>) -> Result<(), StoreError> {
+    use futures::StreamExt;
+    futures::stream::iter(paths)
+        .map(|(key, path)| async move {
+            tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r)
+                .map_err(|source| StoreError::Sync { key, source })
+        })
+        .buffer_unordered(SYNC_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Flushes the file and every folder from it up to the repository root: folders the
 /// put created (`backups/<bid>/t<n>`) must be durable too.
 fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
@@ -350,6 +406,53 @@ impl Store {
             self.put_create(key, bytes).await?;
         }
         self.make_durable(key, len).await
+    }
+
+    /// Like [`Store::put_new`], but on a local folder the object is made durable later,
+    /// by [`Store::sync_written`] with the keys of everything written so: a backup
+    /// flushes its chunks together before its manifest, instead of waiting for five
+    /// fsyncs (the file and each folder up to the root) per chunk, which dominated
+    /// backups of many small tables. Cloud stores are durable at once, as for
+    /// `put_new`.
+    pub async fn put_new_unsynced(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        if self.local_root.is_none() {
+            return self.put_new(key, bytes).await;
+        }
+        self.put_create(key, bytes).await
+    }
+
+    /// Makes the objects [`Store::put_new_unsynced`] wrote durable: each file, then
+    /// each folder between them and the root once, several at a time so the file
+    /// system can share its journal commits between them. Nothing to do on cloud
+    /// stores.
+    pub async fn sync_written(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        if keys.len() > SYNCFS_ABOVE {
+            return syncfs(root.clone()).await;
+        }
+        let mut folders = std::collections::BTreeSet::new();
+        for key in &keys {
+            let mut dir = root.join(key);
+            while let Some(d) = dir.parent() {
+                if !d.starts_with(root) || !folders.insert(d.to_path_buf()) {
+                    break;
+                }
+                dir = d.to_path_buf();
+            }
+        }
+        let files: Vec<(String, PathBuf)> =
+            keys.iter().map(|k| (k.clone(), root.join(k))).collect();
+        sync_paths(files).await?;
+        // Deepest folders first: a folder's entry in its parent is flushed after it.
+        let mut folders: Vec<PathBuf> = folders.into_iter().collect();
+        folders.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        let folders = folders
+            .into_iter()
+            .map(|d| (d.display().to_string(), d))
+            .collect();
+        sync_paths(folders).await
     }
 
     /// Proves the store honours create-only puts (some S3-compatible stores ignore

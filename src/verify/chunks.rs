@@ -77,7 +77,7 @@ pub(super) async fn read_one(
             outcome: Ok(None),
         });
     }
-    let done = on_cpu_pool(move || {
+    let done = on_cpu_pool(job.chunk.raw_len as usize, move || {
         let outcome = open_and_scan(&reader, &rec, &job, &object).map(Some);
         ChunkDone {
             job,

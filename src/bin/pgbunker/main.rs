@@ -15,10 +15,11 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, export, hold, init, interrupt, list, mark, prune, restore, restore_test,
-    verify, CommandError,
+    backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, verify,
+    CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
+use pgbunker::interrupt;
 use pgbunker::progress::{NoProgress, Progress};
 
 use cli::{Cli, Command};
@@ -32,6 +33,17 @@ fn main() {
     // SAFETY: umask only sets the process's file mode creation mask.
     unsafe {
         libc::umask(0o077);
+    }
+    // Chunk buffers are megabytes each and come and go a hundred times a gigabyte:
+    // above glibc's default threshold each one is a fresh mmap whose pages the kernel
+    // faults in and zeroes, then unmaps. Keeping them on the heap halves the page
+    // faults of a backup (measured: 156k → 66k minor faults on 812 MiB); memory stays
+    // bounded by the chunks in flight.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
     }
     // Before anything secret is read: both images of a re-exec are covered.
     secrets::harden();
