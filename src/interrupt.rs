@@ -1,11 +1,12 @@
 //! A run stopped by a signal: what it leaves behind, said per command, and the
-//! process-wide flag that lets an [`audited`](super::audit::audited) run stop its work
-//! and record the interruption before the binary exits.
+//! process-wide flag that lets an audited run (`commands::audit::audited`) stop its
+//! work and record the interruption before the binary exits. A leaf like `teardown`:
+//! every layer may look at the flag.
 //!
 //! The binary races the command against SIGINT/SIGTERM. On a signal it calls
 //! [`raise`]; an audited run sees it at once, drops its work (which stops every stream
 //! and registers what teardown must delete), writes an audit record with the result
-//! `interrupted` and returns [`CommandError::Interrupted`](super::CommandError). The
+//! `interrupted` and returns `CommandError::Interrupted`. The
 //! binary waits for that only while such a run is [`recording`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -13,6 +13,7 @@ pub mod ddl;
 pub mod dump;
 pub mod error;
 pub mod export;
+pub mod interrupt;
 pub mod introspect;
 pub mod load;
 pub mod pg;

@@ -11,11 +11,11 @@ use std::time::Instant;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::interrupt::{self, Recording};
 use super::{CommandError, RepoAccess};
 use crate::archive::audit::{new_audit_id, op_suffix, AuditProblem, AuditRecord, OPERATIONS};
 use crate::archive::lock::host_name;
 use crate::error::{Class, Classify, Failed, Outcome};
+use crate::interrupt::{self, Recording};
 use crate::pg::{ConnSpec, PgError};
 
 /// What a report contributes to its audit record. Only counts, sizes and ids: never

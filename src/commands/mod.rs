@@ -16,8 +16,6 @@ pub mod restore;
 pub mod restore_test;
 pub mod verify;
 
-pub mod interrupt;
-
 use thiserror::Error;
 
 use crate::archive::retention::RetentionError;
@@ -55,7 +53,7 @@ pub enum CommandError {
     DemoMismatch(String),
     /// A signal stopped `operation` (the audit record's name: "backup", "restore", …)
     /// midway; the message says what that leaves behind.
-    #[error("interrupted by {signal}: {}", interrupt::left_behind(.operation))]
+    #[error("interrupted by {signal}: {}", crate::interrupt::left_behind(.operation))]
     Interrupted {
         signal: &'static str,
         operation: String,
@@ -116,7 +114,7 @@ impl Classify for CommandError {
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
             CommandError::Retention(e) => e.hint(),
-            CommandError::Interrupted { operation, .. } => interrupt::hint(operation),
+            CommandError::Interrupted { operation, .. } => crate::interrupt::hint(operation),
             _ => None,
         }
     }

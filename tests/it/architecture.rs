@@ -1,5 +1,6 @@
 //! The layering of DESIGN.md, checked: a module may only use the modules its row
-//! allows (anyone may use `error`, `progress` and `teardown`, the cleanups the binary
+//! allows (anyone may use `error`, `progress`, `interrupt` (the signal flag) and
+//! `teardown`, the cleanups the binary
 //! awaits before exit). Arrows point down only.
 //!
 //! Two deliberate additions to the design table: `dump` uses `introspect` (the catalog
@@ -22,6 +23,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("error", vec![]),
         ("progress", vec![]),
         ("teardown", vec![]),
+        ("interrupt", vec![]),
         ("pgcopy", vec![]),
         ("codec", vec![]),
         ("store", vec![]),
@@ -160,6 +162,7 @@ fn modules_only_use_the_layers_below_them() {
                     || used == "error"
                     || used == "progress"
                     || used == "teardown"
+                    || used == "interrupt"
                     || used == "testing"
                     || ok.contains(&used.as_str());
                 if !fine {
