@@ -27,6 +27,10 @@ pub trait Audit {
     fn details(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// Whether the record can be written at all.
+    fn recordable(&self) -> bool {
+        true
+    }
 }
 
 /// The OS user running pgbunker (the effective uid's name, else the number).
@@ -104,7 +108,11 @@ pub async fn audited<T: Audit + Outcome>(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         prev: None,
     };
-    match write(access, &record).await {
+    let written = match &outcome {
+        Ok(report) if !report.recordable() => return outcome,
+        _ => write(access, &record).await,
+    };
+    match written {
         Ok(()) => {}
         // The operation failed because the repository cannot be opened, and its error
         // says so: the same words again as a warning would only blur them.

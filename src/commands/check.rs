@@ -31,9 +31,15 @@ pub struct CheckOptions {
     /// WARNING.
     pub min_free_percent: f64,
     pub prometheus: Option<PathBuf>,
+    /// The whole look at the repository, storage retries included: a monitoring
+    /// plugin must answer within its own timeout, and cron every few minutes.
+    pub timeout: Duration,
     /// The clock; `None` is now. Tests inject time here.
     pub now: Option<OffsetDateTime>,
 }
+
+/// How long a check waits for the repository when not told.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -104,6 +110,11 @@ impl Audit for CheckReport {
     fn details(&self) -> serde_json::Value {
         serde_json::json!({ "status": self.status, "summary": self.summary })
     }
+    /// A repository that did not answer cannot take the record either: trying again
+    /// would wait out the storage's retries a second time.
+    fn recordable(&self) -> bool {
+        self.repository_reachable
+    }
 }
 
 /// The report when the check could not even start (say, an unreadable key file):
@@ -155,12 +166,19 @@ pub async fn check(opts: &CheckOptions) -> Result<CheckReport, CommandError> {
         audit_problems: 0,
         problems: Vec::new(),
     };
-    match inspect(opts, now, &mut report, &mut problems).await {
-        Ok(()) => {}
-        Err(e) => {
+    match tokio::time::timeout(opts.timeout, inspect(opts, now, &mut report, &mut problems)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
             let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
             problems.push((Status::Critical, format!("{e}{hint}")));
         }
+        Err(_) => problems.push((
+            Status::Critical,
+            format!(
+                "the repository did not answer within {} s (--timeout)",
+                opts.timeout.as_secs()
+            ),
+        )),
     }
     // The one-line summary shows the first problem: make it the worst.
     problems.sort_by_key(|p| std::cmp::Reverse(p.0));

@@ -76,7 +76,7 @@ async fn every_command_leaves_one_audit_record_without_secrets() {
     ok(run(&["hold", "--repo", &repo, &bid]));
     ok(run(&["key", "rotate", "--repo", &repo]));
     ok(run(&["prune", "--repo", &repo, "--keep-last", "1"]));
-    let o = run(&["check", "--repo", &repo]);
+    let o = run(&["check", "--repo", &repo, "--audit"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     let recs = records(&repo);
@@ -167,6 +167,7 @@ fn options(repo: &str, now: Option<time::OffsetDateTime>, prom: Option<&Path>) -
         verify_max_age: std::time::Duration::from_secs(8 * 24 * 3600),
         min_free_percent: 0.0,
         prometheus: prom.map(Path::to_path_buf),
+        timeout: pgbunker::commands::check::DEFAULT_TIMEOUT,
         now,
     }
 }
@@ -260,6 +261,47 @@ async fn check_reports_fresh_stale_missing_and_unreachable() {
     let o = pgbunker(&["check", "--repo", &gone], &env);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("does not exist"));
+
+    // Checks run every few minutes: they leave the trail alone unless --audit.
+    let checks = |repo: &str| {
+        records(repo)
+            .iter()
+            .filter(|r| r["operation"] == "check")
+            .count()
+    };
+    assert_eq!(checks(&repo), 0);
+    pgbunker(&["check", "--repo", &repo, "--audit"], &env);
+    assert_eq!(checks(&repo), 1);
+}
+
+/// Storage that does not answer costs a check its own short timeout, not the storage
+/// retry window (minutes), once, and the answer is CRITICAL; stderr has no colour
+/// codes for cron's mail.
+#[test]
+fn a_check_of_storage_that_does_not_answer_ends_at_its_timeout() {
+    let env = [
+        ("PGBUNKER_KEY", KEY),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    // A listener that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let repo = format!(
+        "s3://bucket/repo?endpoint=http://127.0.0.1:{port}&allow_http=true&region=us-east-1"
+    );
+    let started = std::time::Instant::now();
+    let o = pgbunker(&["check", "--repo", &repo, "--timeout", "3"], &env);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("did not answer within 3 s"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+    drop(silent);
 }
 
 /// `(id, operation)` of every record, oldest first.
@@ -318,7 +360,8 @@ async fn deleting_the_record_of_a_failed_verify_is_critical_in_check() {
     damage_a_chunk(&repo);
     let o = pgbunker(&["verify", "--repo", &repo, "--data"], &env);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
-    let o = pgbunker(&["check", "--repo", &repo], &env);
+    // An audited check: its record comes after the verify's and names it.
+    let o = pgbunker(&["check", "--repo", &repo, "--audit"], &env);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with("PGBUNKER CRITICAL: the last verify ("),
@@ -470,7 +513,7 @@ async fn concurrent_commands_fork_the_trail_without_tampering() {
     for _ in 0..2 {
         let running: Vec<_> = (0..8)
             .map(|_| {
-                crate::support::pgbunker_command(&["check", "--repo", &repo], &env)
+                crate::support::pgbunker_command(&["check", "--repo", &repo, "--audit"], &env)
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()

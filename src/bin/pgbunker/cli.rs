@@ -428,6 +428,15 @@ pub struct CheckArgs {
     /// Also write node_exporter textfile metrics here.
     #[arg(long, env = "PGBUNKER_CHECK_PROMETHEUS", value_name = "FILE")]
     pub prometheus: Option<std::path::PathBuf>,
+    /// CRITICAL when the repository has not answered within this many seconds
+    /// (storage retries included) [default: 30].
+    #[arg(long, env = "PGBUNKER_CHECK_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Also write an audit record of this check (by default a check, which runs every
+    /// few minutes, leaves the trail alone).
+    #[arg(long, env = "PGBUNKER_CHECK_AUDIT")]
+    pub audit: bool,
 }
 
 #[derive(Debug, Args)]

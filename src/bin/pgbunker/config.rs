@@ -42,6 +42,10 @@ pub struct CheckConfig {
     pub verify_max_age: Option<String>,
     pub min_free_percent: Option<f64>,
     pub prometheus: Option<PathBuf>,
+    /// Seconds the repository has to answer (`--timeout`).
+    pub timeout: Option<u64>,
+    /// Write an audit record of each check (`--audit`).
+    pub audit: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -81,6 +81,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Cron mails stderr: colour codes there are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let progress: Arc<dyn Progress> = if cli.no_progress || cli.json {
         Arc::new(NoProgress)
@@ -269,7 +271,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             let report = match ctx.repo_access(&a.repo) {
                 Ok(access) => {
                     let o = ctx.check(a, access)?;
-                    audited(&o.repo, "check", check::check(&o)).await?
+                    if ctx.check_audited(a) {
+                        audited(&o.repo, "check", check::check(&o)).await?
+                    } else {
+                        check::check(&o).await?
+                    }
                 }
                 Err(e) => {
                     let location = a.repo.repo.clone().or_else(|| ctx.cfg.repo.clone());

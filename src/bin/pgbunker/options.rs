@@ -12,6 +12,8 @@ use pgbunker::dump::DumpOptions;
 use pgbunker::error::Classify;
 use pgbunker::load::plan::PlanOptions;
 use pgbunker::load::{LoadOptions, RoleOptions, Sections};
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
 use crate::cli::{self, Cli, Command, RepoArg, SectionArg};
@@ -300,8 +302,17 @@ impl Ctx<'_> {
             )?,
             min_free_percent: a.min_free_percent.or(file.min_free_percent).unwrap_or(10.0),
             prometheus: self.prometheus(a),
+            timeout: a
+                .timeout
+                .or(file.timeout)
+                .map_or(commands::check::DEFAULT_TIMEOUT, Duration::from_secs),
             now: None,
         })
+    }
+
+    /// Whether this check writes an audit record (`--audit`, or the settings file).
+    pub fn check_audited(&self, a: &cli::CheckArgs) -> bool {
+        a.audit || self.cfg.check.audit.unwrap_or(false)
     }
 
     pub fn prometheus(&self, a: &cli::CheckArgs) -> Option<std::path::PathBuf> {
