@@ -90,24 +90,24 @@ pub fn find_bindir() -> Result<PathBuf, SandboxError> {
     } else {
         looked.push("pg_config (not on PATH)".into());
     }
-    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            Some((v, e.path().join("bin")))
-        })
-        .filter(|(_, p)| has_initdb(p))
-        .collect();
-    candidates.sort();
+    let mut candidates = versioned_bins(Path::new("/usr/lib/postgresql"));
     looked.push("/usr/lib/postgresql/*/bin".into());
     if let Some((_, p)) = candidates.pop() {
         return Ok(p);
     }
     // The builds scripts/fetch-postgres installed (what `demo` fetches).
     let fetched = fetched_prefix();
-    let mut fetched_bins: Vec<(u32, PathBuf)> = std::fs::read_dir(&fetched)
+    let mut fetched_bins = versioned_bins(&fetched);
+    looked.push(format!("{}/*/bin", fetched.display()));
+    fetched_bins
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or_else(|| SandboxError::NoBinaries(looked.join(", ")))
+}
+
+/// The `<major>/bin` folders under `root` that hold a server, oldest first.
+fn versioned_bins(root: &Path) -> Vec<(u32, PathBuf)> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
         .flatten()
@@ -117,12 +117,8 @@ pub fn find_bindir() -> Result<PathBuf, SandboxError> {
         })
         .filter(|(_, p)| has_initdb(p))
         .collect();
-    fetched_bins.sort();
-    looked.push(format!("{}/*/bin", fetched.display()));
-    fetched_bins
-        .pop()
-        .map(|(_, p)| p)
-        .ok_or_else(|| SandboxError::NoBinaries(looked.join(", ")))
+    found.sort();
+    found
 }
 
 /// Where scripts/fetch-postgres puts its builds: `PGBUNKER_PG_PREFIX`, else

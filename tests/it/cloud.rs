@@ -24,7 +24,7 @@ use bytes::Bytes;
 use pgbunker::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
-use crate::support::{ok, pgbunker, prune_json, stderr, World, KEY};
+use crate::support::{pgbunker, stderr, World, KEY};
 
 /// Azurite's well-known development account and key (public, in Microsoft's docs;
 /// object_store uses the same when `AZURE_STORAGE_USE_EMULATOR` is set).
@@ -295,62 +295,12 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// The contract every backend keeps: the same checks as s3.rs's `conformance`.
-async fn conformance(s: &Store) {
-    s.put_new("a/b/1", Bytes::from_static(b"x")).await.unwrap();
-    s.put_new("a/c/2", Bytes::from_static(b"yy")).await.unwrap();
-    assert!(matches!(
-        s.put_new("a/b/1", Bytes::from_static(b"z")).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
-    assert_eq!(s.get("a/b/1").await.unwrap(), Bytes::from_static(b"x"));
-    assert_eq!(s.list("a").await.unwrap(), vec!["a/b/1", "a/c/2"]);
-    assert_eq!(s.list_dirs("a").await.unwrap(), vec!["b", "c"]);
-    assert_eq!(s.size("a/c/2").await.unwrap(), Some(2));
-    assert!(s.get_opt("nope").await.unwrap().is_none());
-    assert!(matches!(s.get("nope").await, Err(StoreError::NotFound(_))));
-    // Above the multipart threshold (8 MiB): put in parts.
-    let big: Vec<u8> = (0..20u32 << 20)
-        .map(|i| i.wrapping_mul(2654435761) as u8)
-        .collect();
-    s.put_new("big/obj", Bytes::from(big.clone()))
-        .await
-        .unwrap();
-    assert_eq!(s.get("big/obj").await.unwrap().as_ref(), big.as_slice());
-    assert!(matches!(
-        s.put_new("big/obj", Bytes::from(big.clone())).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
-    // A large local file goes up part by part too.
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &big).unwrap();
-    s.put_file_new("big/file", file.path()).await.unwrap();
-    assert_eq!(s.size("big/file").await.unwrap(), Some(big.len() as u64));
-    assert_eq!(s.get("big/file").await.unwrap().as_ref(), big.as_slice());
-    // A prefix is a folder, not a string prefix: `a` does not list `ab/…`.
-    s.put_new("ab/3", Bytes::from_static(b"z")).await.unwrap();
-    assert_eq!(s.list("a").await.unwrap(), vec!["a/b/1", "a/c/2"]);
-    assert_eq!(s.list_dirs("").await.unwrap(), vec!["a", "ab", "big"]);
-    s.delete("a/b/1").await.unwrap();
-    s.delete("a/b/1").await.unwrap();
-    assert!(s.get_opt("a/b/1").await.unwrap().is_none());
-    assert_eq!(s.list("a").await.unwrap(), vec!["a/c/2"]);
-}
-
 async fn store_contract(kind: Kind) {
     let emu = Emulator::start(kind);
     emu.create_bucket("conf");
     emu.set_env();
     let url = emu.repo_url("conf", "some/prefix");
-    conformance(&Store::create(&url).unwrap()).await;
-    Store::open(&url)
-        .unwrap()
-        .check_create_only()
-        .await
-        .unwrap();
-    // The prefix isolates: a neighbour prefix sees nothing.
-    let other = Store::open(&emu.repo_url("conf", "other")).unwrap();
-    assert!(other.list("").await.unwrap().is_empty());
+    crate::support::bucket_contract(&url, &emu.repo_url("conf", "other")).await;
 }
 
 async fn backup_verify_restore(kind: Kind) {
@@ -362,55 +312,7 @@ async fn backup_verify_restore(kind: Kind) {
     let emu_env = emu.env();
     let mut env: Vec<(&str, &str)> = vec![("PGBUNKER_KEY", KEY)];
     env.extend(emu_env.iter().map(|(k, v)| (*k, v.as_str())));
-    ok(pgbunker(&["init", "--repo", &repo], &env));
-    let url = w.pg.url("heart");
-    let out = ok(pgbunker(
-        &["--json", "backup", "--repo", &repo, "--jobs", "4", &url],
-        &env,
-    ));
-    let bid = serde_json::from_str::<serde_json::Value>(&out).unwrap()["backup_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let list = ok(pgbunker(&["--json", "list", "--repo", &repo], &env));
-    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list["backups"][0]["backup_id"], bid.as_str());
-    assert_eq!(list["backups"][0]["status"], "complete");
-
-    let verified = ok(pgbunker(
-        &["--json", "verify", "--repo", &repo, "--data", "-j", "4"],
-        &env,
-    ));
-    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
-    assert_eq!(verified["ok"], true, "{verified}");
-    w.empty_db("restored").await;
-    let target = w.pg.url("restored");
-    ok(pgbunker(
-        &[
-            "restore", "--repo", &repo, "latest", "--target", &target, "-j", "4",
-        ],
-        &env,
-    ));
-    w.assert_same("heart", "restored").await;
-
-    // A second backup, then prune down to it: the first one's objects leave the bucket.
-    ok(pgbunker(
-        &["backup", "--repo", &repo, "-j", "4", &url],
-        &env,
-    ));
-    let pruned = prune_json(&repo, &["--keep-last", "1", "--grace", "0"], &env);
-    assert_eq!(pruned["deleted"], serde_json::json!([bid]), "{pruned}");
-    emu.set_env();
-    let store = Store::open(&repo).unwrap();
-    assert!(store
-        .list(&format!("backups/{bid}"))
-        .await
-        .unwrap()
-        .is_empty());
-    let list = ok(pgbunker(&["--json", "list", "--repo", &repo], &env));
-    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
-    assert_ne!(list["backups"][0]["backup_id"], bid.as_str());
+    crate::support::object_store_round_trip(&w, &repo, &env, || emu.set_env()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -563,3 +563,130 @@ pub async fn shift_type_oids(client: &tokio_postgres::Client) {
         .await
         .expect("create and drop types");
 }
+
+/// The round trip every object store runs (tests/it/s3.rs, tests/it/cloud.rs) on the
+/// `heart` fixture database: init, backup, list, verify --data, restore (identical), a
+/// second backup and a prune down to it, after which the first backup's objects are
+/// gone from the store. `reach_store` sets what `Store::open` needs to reach it.
+pub async fn object_store_round_trip(
+    w: &World,
+    repo: &str,
+    env: &[(&str, &str)],
+    reach_store: impl FnOnce(),
+) {
+    let (repo, env) = (repo.to_owned(), env.to_vec());
+    ok(pgbunker(&["init", "--repo", &repo], &env));
+    let url = w.pg.url("heart");
+    let out = ok(pgbunker(
+        &["--json", "backup", "--repo", &repo, "--jobs", "4", &url],
+        &env,
+    ));
+    let bid = serde_json::from_str::<serde_json::Value>(&out).unwrap()["backup_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = ok(pgbunker(&["--json", "list", "--repo", &repo], &env));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["backups"][0]["backup_id"], bid.as_str());
+    assert_eq!(list["backups"][0]["status"], "complete");
+
+    let verified = ok(pgbunker(
+        &["--json", "verify", "--repo", &repo, "--data", "-j", "4"],
+        &env,
+    ));
+    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    w.empty_db("restored").await;
+    let target = w.pg.url("restored");
+    ok(pgbunker(
+        &[
+            "restore", "--repo", &repo, "latest", "--target", &target, "-j", "4",
+        ],
+        &env,
+    ));
+    w.assert_same("heart", "restored").await;
+
+    // A second backup, then prune down to it: the first one's objects leave the bucket.
+    ok(pgbunker(
+        &["backup", "--repo", &repo, "-j", "4", &url],
+        &env,
+    ));
+    let pruned = prune_json(&repo, &["--keep-last", "1", "--grace", "0"], &env);
+    assert_eq!(pruned["deleted"], serde_json::json!([bid]), "{pruned}");
+    reach_store();
+    let store = pgbunker::store::Store::open(&repo).unwrap();
+    assert!(store
+        .list(&format!("backups/{bid}"))
+        .await
+        .unwrap()
+        .is_empty());
+    let list = ok(pgbunker(&["--json", "list", "--repo", &repo], &env));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
+    assert_ne!(list["backups"][0]["backup_id"], bid.as_str());
+}
+
+/// The contract every backend keeps (object_store's conformance idea, for our slice):
+/// a local folder, S3 (tests/it/s3.rs), Azure and GCS (tests/it/cloud.rs).
+pub async fn store_conformance(s: &pgbunker::store::Store) {
+    s.put_new("a/b/1", bytes::Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    s.put_new("a/c/2", bytes::Bytes::from_static(b"yy"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.put_new("a/b/1", bytes::Bytes::from_static(b"z")).await,
+        Err(pgbunker::store::StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.get("a/b/1").await.unwrap(),
+        bytes::Bytes::from_static(b"x")
+    );
+    assert_eq!(s.list("a").await.unwrap(), vec!["a/b/1", "a/c/2"]);
+    assert_eq!(s.list_dirs("a").await.unwrap(), vec!["b", "c"]);
+    assert_eq!(s.size("a/c/2").await.unwrap(), Some(2));
+    assert!(s.get_opt("nope").await.unwrap().is_none());
+    assert!(matches!(
+        s.get("nope").await,
+        Err(pgbunker::store::StoreError::NotFound(_))
+    ));
+    // Above the multipart threshold (8 MiB): put in parts.
+    let big: Vec<u8> = (0..20u32 << 20)
+        .map(|i| i.wrapping_mul(2654435761) as u8)
+        .collect();
+    s.put_new("big/obj", bytes::Bytes::from(big.clone()))
+        .await
+        .unwrap();
+    assert_eq!(s.get("big/obj").await.unwrap().as_ref(), big.as_slice());
+    assert!(matches!(
+        s.put_new("big/obj", bytes::Bytes::from(big.clone())).await,
+        Err(pgbunker::store::StoreError::AlreadyExists(_))
+    ));
+    // A large local file goes up part by part too.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &big).unwrap();
+    s.put_file_new("big/file", file.path()).await.unwrap();
+    assert_eq!(s.size("big/file").await.unwrap(), Some(big.len() as u64));
+    assert_eq!(s.get("big/file").await.unwrap().as_ref(), big.as_slice());
+    // A prefix is a folder, not a string prefix: `a` does not list `ab/…`.
+    s.put_new("ab/3", bytes::Bytes::from_static(b"z"))
+        .await
+        .unwrap();
+    assert_eq!(s.list("a").await.unwrap(), vec!["a/b/1", "a/c/2"]);
+    assert_eq!(s.list_dirs("").await.unwrap(), vec!["a", "ab", "big"]);
+    s.delete("a/b/1").await.unwrap();
+    s.delete("a/b/1").await.unwrap();
+    assert!(s.get_opt("a/b/1").await.unwrap().is_none());
+    assert_eq!(s.list("a").await.unwrap(), vec!["a/c/2"]);
+}
+
+/// [`store_conformance`] in a bucket at `url`, then create-only puts proven there, and
+/// a neighbouring prefix of the same bucket (`neighbour`) sees none of it.
+pub async fn bucket_contract(url: &str, neighbour: &str) {
+    use pgbunker::store::Store;
+    store_conformance(&Store::create(url).unwrap()).await;
+    Store::open(url).unwrap().check_create_only().await.unwrap();
+    let other = Store::open(neighbour).unwrap();
+    assert!(other.list("").await.unwrap().is_empty());
+}
