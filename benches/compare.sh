@@ -2,26 +2,37 @@
 # benches/compare.sh — pgbunker against pg_dump / pg_restore, end to end, on one machine.
 #
 # Usage:
-#   benches/compare.sh [--scale N] [--jobs N] [--pgbench-scale N]
+#   benches/compare.sh [--scale N] [--jobs N] [--runs N] [--pgbench-scale N]
+#                      [--tables N] [--pg-dump-bin DIR]
 #
 #   --scale N          heart-recovery fixture scale loaded into db `heart`
 #                      (1 ≈ 10 MB, 10 ≈ 100 MB, 100 ≈ 1 GB). Default 10.
 #   --jobs N           parallelism given to every tool that has one. Default 2.
+#   --runs N           rounds: every figure is the median over N runs. Default 3.
 #   --pgbench-scale N  also run everything on `pgbench -i -s N` in db `bench`
 #                      (1 ≈ 15 MB). Default 0 = skip.
+#   --tables N         also run everything on db `many`: N small tables, 50 rows each,
+#                      with a primary key, an index and a foreign key each. Default 0 = skip.
+#   --pg-dump-bin DIR  the folder holding the pg_dump and pg_restore to compare with.
+#                      Default: PGBUNKER_PG_DUMP (a folder, or a pg_dump in it), else the
+#                      newest of /opt/pgbunker-pg/client/bin, the pg_dump on PATH and the
+#                      server's bin folder.
 #
 # What it does, all in one run, on a throwaway PostgreSQL it starts itself:
 #   * finds the server binaries (PGBUNKER_PG_BIN, else `pg_config --bindir`, else the
 #     newest /usr/lib/postgresql/*/bin), runs initdb in a mktemp folder (as `nobody`
-#     when run as root) and starts it on a free loopback port with fsync=off. The
-#     cluster and every file the script made are removed on exit, whatever happens;
+#     when run as root) and starts it on a free loopback port with fsync=off and
+#     autovacuum=off. The cluster and every file the script made are removed on exit,
+#     whatever happens;
 #   * builds pgbunker (`cargo build --release -q`), unless PGBUNKER_BIN names a binary;
-#   * loads the fixture (and pgbench), then VACUUM (FREEZE, ANALYZE) so that no timed
-#     step pays for setting hint bits on freshly loaded rows;
-#   * for each database, times (wall clock, and peak RSS with GNU time if
-#     /usr/bin/time exists):
+#   * loads the fixture (and pgbench, and the many-tables database), then VACUUM (FREEZE,
+#     ANALYZE) so that no timed step pays for setting hint bits on freshly loaded rows;
+#   * for each database, times these rows, N rounds, each round running every backup row
+#     once in the order below (A B C … A B C …), then N rounds of the restore rows:
 #       backup   pgbunker backup --jobs N            into a fresh encrypted repository
-#                pg_dump -Fd -j N                    (both fsync their output)
+#                pg_dump -Fd -j N                    gzip (pg_dump's default)
+#                pg_dump -Fd -j N --compress=zstd:3
+#                pg_dump -Fd -j N --compress=lz4     (pgbunker and pg_dump fsync output)
 #                pg_dump -Fc | openssl enc -aes-256-cbc -pbkdf2   (the cron runbook)
 #                raw COPY … TO STDOUT (FORMAT binary) of every table to /dev/null,
 #                one psql session, one table after another (the floor: what the
@@ -29,27 +40,40 @@
 #                --jobs > 1 the parallel tools can beat it)
 #       restore  pgbunker restore latest --jobs N    into a new empty database
 #                … the same with --no-analyze         (pg_restore does not ANALYZE)
-#                pg_restore -j N -d                  from the -Fd dump, new empty db
+#                pg_restore -j N -d                  from each -Fd dump, new empty db
 #                the floor: into a database already holding the dump's pre-data and
 #                sequence values (`pg_restore --section=pre-data`, untimed), with every
 #                table's data already exported to a file by `\copy … TO (FORMAT binary)`
-#                (untimed): `\copy … FROM (FORMAT binary)` of every table over N
-#                parallel psql sessions (xargs -P N, one table per session, largest
-#                first, each `BEGIN; TRUNCATE ONLY; COPY; COMMIT` as pg_restore -j does;
-#                a big table is not split), then `pg_restore --section=post-data -j N`
-#                (keys, indexes, foreign keys). What the server alone costs to take the
-#                data in and index it, with no decoding, checking or scheduling;
-#   * checks that every restored database holds the same rows, indexes, constraints
-#     and sequence values as the source (not timed; a difference is a failure);
-#   * prints one plain-text table per database. "vs pgbunker" is the step's time
-#     divided by pgbunker's time for the same job: above 1.00 means pgbunker was faster.
+#                (untimed, once): `\copy … FROM (FORMAT binary)` over N parallel psql
+#                sessions (xargs -P N; the tables, largest first, dealt to the session
+#                with the fewest bytes so far; each table in `BEGIN; TRUNCATE ONLY;
+#                COPY; COMMIT` as pg_restore -j does; a big table is not split), then
+#                `pg_restore --section=post-data -j N` (keys, indexes, foreign keys).
+#                What the server alone costs to take the data in and index it, with no
+#                decoding, checking or scheduling;
+#     Before each timed step: CHECKPOINT, and no backend left running. Backup outputs
+#     are made anew each round (the restores read the last round's); each restore goes
+#     into a new database, checked and dropped before the next step;
+#   * measures per step: wall seconds; client CPU seconds (user+sys from GNU time: the
+#     command and every child it waited for, so pg_dump -j's and pg_restore -j's worker
+#     processes and both ends of the runbook's pipe); server CPU seconds (the
+#     postmaster's utime+stime+cutime+cstime from /proc/PID/stat, read before the step
+#     and again once every backend has exited and been reaped, ÷ CLK_TCK); peak RSS
+#     (GNU time %M); output size (du -sb). "machine CPU" = client + server;
+#   * checks that every restored database (every run) holds the same rows, indexes,
+#     constraints and sequence values as the source (not timed; a difference fails);
+#   * prints one plain-text table per database: the median of each measure over the
+#     runs, the range of wall times, and "wall x" / "CPU x", the step's median wall
+#     time / machine CPU divided by pgbunker's for the same job (backup or restore):
+#     above 1.00 means pgbunker was faster / cheaper.
 #     Under it, where each restore's time went, from the server log of the restored
 #     database (log_min_duration_statement=0 there only): for each kind of statement
 #     (COPY, keys and indexes, foreign keys, ANALYZE, other DDL), the wall-clock time
-#     during which at least one statement of that kind ran. Kinds overlap when a tool
-#     runs them at once (pg_restore -j builds a table's indexes while others load);
-#     "idle" is the step's time during which no statement ran at all (client start,
-#     pgbunker's pre-flight check of the repository, connecting, gaps).
+#     during which at least one statement of that kind ran (median over the runs).
+#     Kinds overlap when a tool runs them at once (pg_restore -j builds a table's
+#     indexes while others load); "idle" is the step's time during which no statement
+#     ran at all (client start, pgbunker's pre-flight check of the repository,
+#     connecting, gaps).
 #
 # Exit status: 0 when every step and check succeeded, 1 otherwise (the table is
 # still printed, failed steps say FAILED and the tail of their log is shown).
@@ -58,87 +82,137 @@
 #   * peak RSS is GNU time's %M: the largest single process of the command. For
 #     `pg_dump -j N` / `pg_restore -j N` (one process per worker) and for the
 #     openssl pipeline, the tree as a whole uses more. The server is not counted.
+#   * server CPU leaves out the checkpointer, background writer and walwriter (they
+#     run for the whole benchmark), so writing the data files out is not counted.
 #   * pgbunker restore runs ANALYZE at the end; pg_restore does not: compare pg_restore
 #     with the --no-analyze row too.
-#   * pg_dump compresses with gzip (level 6 by default); pgbunker uses zstd level 3 and
-#     encrypts; pg_dump -Fd does not encrypt.
+#   * pgbunker uses zstd level 3 and encrypts; pg_dump -Fd does not encrypt.
 #   * client and server share the machine's cores.
 #   * the restore floor splits no table: with one table far larger than the others,
 #     its data load runs on one session whatever N is (pgbunker loads a table backed
 #     up in parts on several).
+#   * a row whose compression the pg_dump cannot do (zstd and lz4 need pg_dump 16 built
+#     with them) is skipped, and the reason printed.
 #
-# Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_BIN (use this pgbunker,
-# skip the build), TMPDIR (where the cluster and the outputs go: room for about 6× the
-# database, which is restored four times, plus its tables once more as binary COPY
-# files). Needs bash, xargs, and psql, pg_dump, pg_restore, createdb from the same bin
-# folder; openssl and /usr/bin/time are optional. It installs nothing.
+# Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_PG_DUMP (pg_dump and
+# pg_restore), PGBUNKER_BIN (use this pgbunker, skip the build), TMPDIR (where the
+# cluster and the outputs go: room for the databases, the five backups of one
+# database, one restored copy at a time, and the floor's binary COPY files). Needs
+# bash, ps, xargs, and psql, createdb, dropdb from the server's bin folder; openssl
+# and GNU time as /usr/bin/time are optional (without GNU time: no client CPU, no
+# RSS). It installs nothing.
 set -euo pipefail
 
 scale=10
 jobs=2
+runs=3
 pgbench_scale=0
+tables=0
+pg_dump_bin=
 
 bench=compare.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=benches/lib.sh
 . "$root/benches/lib.sh"
-parse_args scale jobs pgbench-scale -- "$@"
+parse_args scale jobs runs pgbench-scale tables pg-dump-bin -- "$@"
 check_scale "$scale"
 is_uint "$jobs" && [ "$jobs" -ge 1 ] || die "--jobs must be a positive integer, got '$jobs'"
+is_uint "$runs" && [ "$runs" -ge 1 ] || die "--runs must be a positive integer, got '$runs'"
 is_uint "$pgbench_scale" || die "--pgbench-scale must be a non-negative integer, got '$pgbench_scale'"
+is_uint "$tables" || die "--tables must be a non-negative integer, got '$tables'"
+jobs=$((10#$jobs)); runs=$((10#$runs)); pgbench_scale=$((10#$pgbench_scale)); tables=$((10#$tables))
 
 check_fixture
-find_server_bindir psql pg_dump pg_restore createdb
+find_server_bindir psql createdb dropdb
+find_pg_dump "$pg_dump_bin"
 if [ "$pgbench_scale" -gt 0 ] && [ ! -x "$bindir/pgbench" ]; then
   die "--pgbench-scale needs $bindir/pgbench"
 fi
 detect_optional_tools
+clk_tck=$(getconf CLK_TCK)
 make_workdir pgbunker-compare
 find_pgbunker
 
-# Epoch timestamps in the server log: the restore splits are computed from it.
-start_cluster "log_line_prefix = '%n [%d] '"
+# Epoch timestamps in the server log: the restore splits are computed from it. No
+# autovacuum: its workers would run (and be counted as server CPU) at random points.
+# With many tables, room in the lock table for a tool holding several locks per table
+# in one transaction (the default holds 64 × about 80 connection slots).
+conf=("log_line_prefix = '%n [%d] '" "autovacuum = off")
+if [ "$tables" -gt 0 ]; then conf+=("max_locks_per_transaction = $((64 + tables / 10))"); fi
+start_cluster "${conf[@]}"
+[ -r "/proc/$postmaster/stat" ] || die "cannot read /proc/$postmaster/stat (the server's CPU)"
+
+# Which compressions this pg_dump can write: a schema-only dump of `postgres` with each.
+declare -A ZSPEC=([gzip]="" [zstd]="zstd:3" [lz4]="lz4") NOZ
+for c in zstd lz4; do
+  if ! "$dumpbin/pg_dump" -Fd -s --compress="${ZSPEC[$c]}" -f "$work/probe-$c" -d postgres \
+       >"$logs/probe-$c.log" 2>&1; then
+    NOZ[$c]="pg_dump $dump_version: $(head -n 1 "$logs/probe-$c.log")"
+  fi
+  rm -rf "$work/probe-$c"
+done
 
 # ---------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------
-# Per step: TIME[id] seconds, RSS[id] MB ("-" if unknown), SIZE[id] bytes ("-"), OK[id].
-declare -A TIME RSS SIZE OK
+# Per step, one value per run, space-separated: WALL, CPU (client user+sys), SRV
+# (server), MACH (CPU + SRV), RSS (MB), SIZE (bytes). NRUN and NFAIL count the runs;
+# OK[id] is 1 (every run succeeded), 0 (one failed) or skip (NOTE[id] says why).
+declare -A WALL CPU SRV MACH RSS SIZE NRUN NFAIL OK NOTE
 failures=0
+last_rc=0   # exit status of the last run_step
 
+add() { local -n arr=$1; arr[$2]="${arr[$2]:-}${arr[$2]:+ }$3"; }
 
-# run_step ID OUTPUT_PATH|- CMD...  — runs CMD with its output in $logs/ID.log.
+# run_step ID OUTPUT_PATH|- CMD...  — one run of CMD, its output in $logs/ID.RUN.log.
 run_step() {
   local id=$1 output=$2; shift 2
-  local log=$logs/$id.log rssf=$logs/$id.rss t0 t1 rc=0
-  echo "  $id ..." >&2
+  local n=$(( ${NRUN[$id]:-0} + 1 ))
+  local log=$logs/$id.$n.log tf=$logs/$id.$n.time t0 t1 s0 s1 rc=0 u=- r=- wall srv
+  NRUN[$id]=$n
+  echo "  [$n/$runs] $id ..." >&2
+  psql_q -d postgres -c CHECKPOINT >/dev/null
+  wait_backends_gone
+  s0=$(postmaster_ticks)
   t0=$(now)
   if [ "$have_gnutime" = 1 ]; then
-    /usr/bin/time -f '%M' -o "$rssf" "$@" >"$log" 2>&1 || rc=$?
+    /usr/bin/time -f '%U %S %M' -o "$tf" "$@" >"$log" 2>&1 || rc=$?
   else
     "$@" >"$log" 2>&1 || rc=$?
   fi
   t1=$(now)
-  TIME[$id]=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-  RSS[$id]=-
-  if [ "$have_gnutime" = 1 ] && [ -s "$rssf" ]; then
-    RSS[$id]=$(tail -n 1 "$rssf" | awk '/^[0-9]+$/{printf "%.1f", $1/1024; ok=1} END{if(!ok) print "-"}')
+  wait_backends_gone
+  s1=$(postmaster_ticks)
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+  srv=$(awk -v a="$s0" -v b="$s1" -v h="$clk_tck" 'BEGIN{printf "%.2f", (b-a)/h}')
+  if [ "$have_gnutime" = 1 ] && [ -s "$tf" ]; then
+    # The last line: with a failing command GNU time writes "Command exited …" first.
+    read -r u r < <(tail -n 1 "$tf" | awk 'NF == 3 {printf "%.2f %.1f\n", $1+$2, $3/1024; ok=1}
+      END{if(!ok) print "- -"}')
   fi
-  SIZE[$id]=-
+  add WALL "$id" "$wall"; add SRV "$id" "$srv"; add CPU "$id" "$u"; add RSS "$id" "$r"
+  add MACH "$id" "$(if [ "$u" = - ]; then echo -; else awk -v a="$u" -v b="$srv" 'BEGIN{printf "%.2f", a+b}'; fi)"
   if [ "$output" != - ] && [ -e "$output" ]; then
-    SIZE[$id]=$(du -sb "$output" | cut -f1)
+    add SIZE "$id" "$(du -sb "$output" | cut -f1)"
   fi
+  last_rc=$rc
   if [ "$rc" = 0 ]; then
-    OK[$id]=1
+    [ "${OK[$id]:-}" = 0 ] || OK[$id]=1
   else
-    OK[$id]=0
-    failures=$((failures + 1))
-    echo "  $id FAILED (exit $rc); last lines of its log:" >&2
-    tail -n 25 "$log" | sed 's/^/    | /' >&2
+    fail_run "$id" "exit $rc" "$log"
   fi
 }
 
-skip_step() { TIME[$1]=-; RSS[$1]=-; SIZE[$1]=-; OK[$1]=skip; }
+# fail_run ID WHY [LOG] — a failed run (of the step, or of its untimed preparation).
+fail_run() {
+  OK[$1]=0
+  NFAIL[$1]=$(( ${NFAIL[$1]:-0} + 1 ))
+  failures=$((failures + 1))
+  echo "  $1 FAILED ($2)${3:+; last lines of its log:}" >&2
+  if [ -n "${3:-}" ]; then tail -n 25 "$3" | sed 's/^/    | /' >&2; fi
+}
+
+skip_step() { OK[$1]=skip; NOTE[$1]=$2; }
 
 # ---------------------------------------------------------------------------------
 # Verification: rows, indexes, constraints and sequences, independent of the tools.
@@ -148,44 +222,39 @@ user_tables_sql="SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
   WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND n.nspname !~ '^pg_' ORDER BY 1"
 
+# One session: a row count and content hash per table, then the catalog.
 fingerprint() {
-  local db=$1 t
-  {
-    psql_q -d "$db" -c "$user_tables_sql" | while IFS= read -r t; do
-      psql_q -d "$db" </dev/null \
-        -c "SELECT \$q\$$t\$q\$, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) FROM $t AS x"
-    done
-    psql_q -d "$db" -c "SELECT 'index', schemaname, tablename, indexdef FROM pg_indexes
-      WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 2, 3, 4"
-    psql_q -d "$db" -c "SELECT 'constraint', conrelid::regclass::text, contype, pg_get_constraintdef(oid)
-      FROM pg_constraint WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
-      ORDER BY 2, 3, 4"
-    psql_q -d "$db" -c "SELECT 'sequence', schemaname, sequencename, last_value FROM pg_sequences
-      ORDER BY 2, 3"
-  }
+  local db=$1
+  psql_q -d "$db" <<SQL
+SELECT format('SELECT %L, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) FROM %s AS x', t, t)
+  FROM ($user_tables_sql) AS u (t) ORDER BY t
+\\gexec
+SELECT 'index', schemaname, tablename, indexdef FROM pg_indexes
+  WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 2, 3, 4;
+SELECT 'constraint', conrelid::regclass::text, contype, pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+  ORDER BY 2, 3, 4;
+SELECT 'sequence', schemaname, sequencename, last_value FROM pg_sequences ORDER BY 2, 3;
+SQL
 }
 
 declare -A VERIFY
+# verify_restore ID SOURCE_DB RESTORED_DB — after each successful run; one difference
+# marks the step DIFFERENT.
 verify_restore() {
-  # $1 id, $2 source db, $3 restored db
-  local id=$1
-  if [ "${OK[$id]}" != 1 ]; then VERIFY[$id]=-; return; fi
-  fingerprint "$3" >"$logs/$3.fp" 2>&1 || true
-  if diff -u "$logs/$2.fp" "$logs/$3.fp" >"$logs/$3.diff"; then
-    VERIFY[$id]=identical
+  local id=$1 n=${NRUN[$1]:-0}
+  fingerprint "$3" >"$logs/$3.$n.fp" 2>&1 || true
+  if diff -u "$logs/$2.fp" "$logs/$3.$n.fp" >"$logs/$3.$n.diff"; then
+    [ "${VERIFY[$id]:-}" = DIFFERENT ] || VERIFY[$id]=identical
   else
     VERIFY[$id]=DIFFERENT
     failures=$((failures + 1))
-    echo "  $id: restored database $3 differs from $2:" >&2
-    head -n 40 "$logs/$3.diff" | sed 's/^/    | /' >&2
+    echo "  $id (run $n): restored database $3 differs from $2:" >&2
+    head -n 40 "$logs/$3.$n.diff" | sed 's/^/    | /' >&2
   fi
 }
 
 # ---------------------------------------------------------------------------------
-# Where a restore's time went, from the server log
-# ---------------------------------------------------------------------------------
-# SPLIT[id]: "copy index fk analyze other idle" seconds, or "-".
-declare -A SPLIT
 
 log_size() { stat -c %s "$work/server.log" 2>/dev/null || echo 0; }
 
@@ -236,203 +305,261 @@ split_log() {
 }
 
 # restore_step ID DB CMD... — run_step for a restore into the database DB, with every
-# statement run there logged; then SPLIT[ID] from the log lines it wrote.
+# statement run there logged; then one more line in SPLITS[ID] from the log it wrote.
+declare -A SPLITS
 restore_step() {
-  local id=$1 db=$2 off; shift 2
+  local id=$1 db=$2 off split; shift 2
   psql_q -d postgres -c "ALTER DATABASE \"$db\" SET log_min_duration_statement = 0"
   off=$(log_size)
   run_step "$id" - "$@"
   psql_q -d postgres -c "ALTER DATABASE \"$db\" RESET log_min_duration_statement"
-  SPLIT[$id]=-
-  if [ "${OK[$id]}" = 1 ]; then
-    SPLIT[$id]=$(tail -c +"$((off + 1))" "$work/server.log" | split_log "$db" "${TIME[$id]}") \
-      || SPLIT[$id]=-
+  if [ "$last_rc" = 0 ] \
+     && split=$(tail -c +"$((off + 1))" "$work/server.log" | split_log "$db" "${WALL[$id]##* }"); then
+    SPLITS[$id]+="$split"$'\n'
   fi
 }
 
-# floor_setup DB RESTORED_DB FOLDER — untimed preparation of the restore floor: the
-# dump's pre-data and sequence values in RESTORED_DB, and in FOLDER, for each table of
-# DB (largest first), its rows as NNNNN.bin (binary COPY) and NNNNN.sql, the psql
-# script that loads them the way pg_restore -j does (TRUNCATE in the same transaction,
-# which lets wal_level=minimal skip the WAL).
-floor_setup() {
-  local db=$1 rdb=$2 fdir=$3 tables t f n=0
+# floor_export DB FOLDER — once, untimed: for each table of DB its rows as NNNNN.bin
+# (binary COPY, one psql session), and session-K.sql for K = 1..jobs, the psql scripts
+# that load them the way pg_restore -j does (TRUNCATE in the same transaction, which
+# lets wal_level=minimal skip the WAL): the tables, largest first, each dealt to the
+# script with the fewest bytes so far.
+floor_export() {
+  local db=$1 fdir=$2
   mkdir -p "$fdir" || return 1
-  "$bindir/createdb" "$rdb" || return 1
-  "$bindir/pg_restore" --section=pre-data -d "$rdb" "$out/$db.fd" >"$logs/$rdb-pre.log" 2>&1 \
-    || { tail -n 25 "$logs/$rdb-pre.log" | sed 's/^/    | /' >&2; return 1; }
-  "$bindir/pg_restore" -l "$out/$db.fd" >"$fdir/toc.list" || return 1
-  grep -E '^[0-9]+; [0-9]+ [0-9]+ SEQUENCE SET ' "$fdir/toc.list" >"$fdir/sequences.list" || true
-  if [ -s "$fdir/sequences.list" ]; then
-    "$bindir/pg_restore" -L "$fdir/sequences.list" -d "$rdb" "$out/$db.fd" \
-      >>"$logs/$rdb-pre.log" 2>&1 || { tail -n 25 "$logs/$rdb-pre.log" >&2; return 1; }
-  fi
-  tables=$(psql_q -d "$db" -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
+  psql_q -d "$db" -F $'\t' -c "SELECT format('%I.%I', n.nspname, c.relname), pg_table_size(c.oid)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_' ORDER BY pg_table_size(c.oid) DESC, 1") || return 1
-  while IFS= read -r t; do
-    [ -n "$t" ] || continue
-    n=$((n + 1))
-    f=$(printf '%s/%05d' "$fdir" "$n")
-    psql_q -d "$db" -c "\\copy $t TO '$f.bin' (FORMAT binary)" </dev/null >/dev/null || return 1
-    printf 'BEGIN;\nTRUNCATE ONLY %s;\n\\copy %s FROM '"'"'%s'"'"' (FORMAT binary)\nCOMMIT;\n' \
-      "$t" "$t" "$f.bin" >"$f.sql"
-  done <<<"$tables"
+      AND n.nspname !~ '^pg_' ORDER BY 2 DESC, 1" >"$fdir/tables.tsv" || return 1
+  awk -F'\t' -v dir="$fdir" -v jobs="$jobs" '
+    {
+      f = sprintf("%s/%05d.bin", dir, NR)
+      printf "\\copy %s TO '\''%s'\'' (FORMAT binary)\n", $1, f > (dir "/export.sql")
+      k = 1; for (i = 2; i <= jobs; i++) if (load[i] < load[k]) k = i
+      load[k] += $2 + 1
+      printf "BEGIN;\nTRUNCATE ONLY %s;\n\\copy %s FROM '\''%s'\'' (FORMAT binary)\nCOMMIT;\n", \
+        $1, $1, f > (dir "/session-" k ".sql")
+    }' "$fdir/tables.tsv" || return 1
+  [ -s "$fdir/export.sql" ] || return 0
+  psql_q -d "$db" -f "$fdir/export.sql" </dev/null >/dev/null
+}
+
+# floor_prepare RESTORED_DB DUMP — each run, untimed: a new database holding the dump's
+# pre-data and sequence values.
+floor_prepare() {
+  local rdb=$1 dump=$2
+  "$bindir/createdb" "$rdb" || return 1
+  "$dumpbin/pg_restore" --section=pre-data -d "$rdb" "$dump" >"$logs/$rdb-pre.log" 2>&1 || return 1
+  "$dumpbin/pg_restore" -l "$dump" >"$work/$rdb-toc.list" || return 1
+  grep -E '^[0-9]+; [0-9]+ [0-9]+ SEQUENCE SET ' "$work/$rdb-toc.list" >"$work/$rdb-seq.list" || true
+  if [ -s "$work/$rdb-seq.list" ]; then
+    "$dumpbin/pg_restore" -L "$work/$rdb-seq.list" -d "$rdb" "$dump" >>"$logs/$rdb-pre.log" 2>&1 || return 1
+  fi
 }
 
 # ---------------------------------------------------------------------------------
 # The benchmark for one database
 # ---------------------------------------------------------------------------------
+backup_rows=(bunker_backup pgdump_gzip pgdump_zstd pgdump_lz4 runbook floor)
+restore_rows=(bunker_restore bunker_restore_na pg_restore_gzip pg_restore_zstd pg_restore_lz4 floor_restore)
+
+row_name() {
+  case $1 in
+    bunker_backup) echo "pgbunker backup --jobs $jobs" ;;
+    pgdump_gzip) echo "pg_dump -Fd -j $jobs (gzip)" ;;
+    pgdump_*) echo "pg_dump -Fd -j $jobs --compress=${ZSPEC[${1#pgdump_}]}" ;;
+    runbook) echo "pg_dump -Fc | openssl enc -aes-256-cbc" ;;
+    floor) echo "floor: COPY (FORMAT binary) > /dev/null" ;;
+    bunker_restore) echo "pgbunker restore --jobs $jobs" ;;
+    bunker_restore_na) echo "pgbunker restore --jobs $jobs --no-analyze" ;;
+    pg_restore_*) echo "pg_restore -j $jobs (from -Fd ${1#pg_restore_})" ;;
+    floor_restore) echo "floor: COPY FROM (binary) + post-data" ;;
+  esac
+}
+
+# backup_once DB ROW — one run of a backup row (the output of the previous run removed).
+backup_once() {
+  local db=$1 row=$2 id=$1.$2 c
+  case $row in
+    bunker_backup)
+      rm -rf "$repo"
+      if PGBUNKER_KEY=$key "$pgbunker" init --repo "$repo" >"$logs/$db-init.log" 2>&1; then
+        PGBUNKER_KEY=$key run_step "$id" "$repo" \
+          "$pgbunker" --no-progress backup --repo "$repo" --jobs "$jobs" "$(url "$db")"
+      else
+        NRUN[$id]=$(( ${NRUN[$id]:-0} + 1 ))
+        fail_run "$id" "pgbunker init failed" "$logs/$db-init.log"
+      fi ;;
+    pgdump_*)
+      c=${row#pgdump_}
+      rm -rf "$out/$db.$c.fd"
+      run_step "$id" "$out/$db.$c.fd" "$dumpbin/pg_dump" -Fd -j "$jobs" \
+        ${ZSPEC[$c]:+"--compress=${ZSPEC[$c]}"} -f "$out/$db.$c.fd" -d "$db" ;;
+    runbook)
+      # /usr/bin/time runs programs, not shell functions: the pipeline is a bash -c. The
+      # passphrase travels in the environment, as in the runbook.
+      rm -f "$out/$db.dump.enc"
+      PASS=$(random_hex32) run_step "$id" "$out/$db.dump.enc" bash -c 'set -o pipefail
+        "$0" -Fc -d "$1" | openssl enc -aes-256-cbc -salt -pbkdf2 -pass env:PASS -out "$2"' \
+        "$dumpbin/pg_dump" "$db" "$out/$db.dump.enc" ;;
+    floor)
+      run_step "$id" - bash -c 'exec "$0" -X -q -v ON_ERROR_STOP=1 -d "$1" -f "$2" >/dev/null' \
+        "$bindir/psql" "$db" "$work/$db-floor.sql" ;;
+  esac
+}
+
+# restore_once DB ROW — one run of a restore row into a new database, checked against
+# the source, then dropped.
+restore_once() {
+  local db=$1 row=$2 id=$1.$2 rdb=$1_r_$2 c na=()
+  last_rc=0
+  "$bindir/dropdb" --if-exists "$rdb"
+  case $row in
+    bunker_restore|bunker_restore_na)
+      [ "$row" = bunker_restore ] || na=(--no-analyze)
+      "$bindir/createdb" "$rdb"
+      PGBUNKER_KEY=$key restore_step "$id" "$rdb" \
+        "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "$rdb")" --jobs "$jobs" \
+        "${na[@]}" ;;
+    pg_restore_*)
+      c=${row#pg_restore_}
+      "$bindir/createdb" "$rdb"
+      restore_step "$id" "$rdb" "$dumpbin/pg_restore" -j "$jobs" -d "$rdb" "$out/$db.$c.fd" ;;
+    floor_restore)
+      if ! floor_prepare "$rdb" "$out/$db.gzip.fd"; then
+        NRUN[$id]=$(( ${NRUN[$id]:-0} + 1 ))
+        fail_run "$id" "preparing the restore floor failed" "$logs/$rdb-pre.log"
+        "$bindir/dropdb" --if-exists "$rdb"
+        return 0
+      fi
+      restore_step "$id" "$rdb" bash -c 'set -o pipefail
+        printf "%s\n" "$1"/session-*.sql | xargs -P "$2" -I{} "$3/psql" -X -q -v ON_ERROR_STOP=1 -d "$4" -f {} \
+          && "$6/pg_restore" --section=post-data -j "$2" -d "$4" "$5"' \
+        floor "$fdir" "$jobs" "$bindir" "$rdb" "$out/$db.gzip.fd" "$dumpbin" ;;
+  esac
+  if [ "$last_rc" = 0 ]; then verify_restore "$id" "$db" "$rdb"; fi
+  "$bindir/dropdb" --if-exists "$rdb"
+}
+
 reports=()
 
 bench_db() {
-  local db=$1 label=$2 key repo
+  local db=$1 label=$2 key repo fdir row r c
   echo "== $db: $label" >&2
   psql_q -d "$db" -c "VACUUM (FREEZE, ANALYZE)" -c "CHECKPOINT"
-  local db_bytes heap_bytes
+  local db_bytes heap_bytes ntables
   db_bytes=$(psql_q -d "$db" -c "SELECT pg_database_size(current_database())")
   heap_bytes=$(psql_q -d "$db" -c "SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'
     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'")
   fingerprint "$db" >"$logs/$db.fp"
-
-  # 1. pgbunker backup into a fresh repository with a random key.
-  key=$(random_hex32)
-  repo=$out/$db-repo
-  if PGBUNKER_KEY=$key "$pgbunker" init --repo "$repo" >"$logs/$db-init.log" 2>&1; then
-    PGBUNKER_KEY=$key run_step "$db.bunker_backup" "$repo" \
-      "$pgbunker" --no-progress backup --repo "$repo" --jobs "$jobs" "$(url "$db")"
-  else
-    echo "  pgbunker init failed:" >&2; sed 's/^/    | /' "$logs/$db-init.log" >&2
-    failures=$((failures + 1)); skip_step "$db.bunker_backup"; OK[$db.bunker_backup]=0
-  fi
-
-  # 2. pg_dump directory format, parallel.
-  run_step "$db.pgdump_fd" "$out/$db.fd" \
-    "$bindir/pg_dump" -Fd -j "$jobs" -f "$out/$db.fd" -d "$db"
-
-  # 3. The runbook: custom format through openssl.
-  if [ "$have_openssl" = 1 ]; then
-    # /usr/bin/time runs programs, not shell functions: the pipeline is a bash -c. The
-    # passphrase travels in the environment, as in the runbook.
-    PASS=$(random_hex32) run_step "$db.runbook" "$out/$db.dump.enc" bash -c 'set -o pipefail
-      "$0" -Fc -d "$1" | openssl enc -aes-256-cbc -salt -pbkdf2 -pass env:PASS -out "$2"' \
-      "$bindir/pg_dump" "$db" "$out/$db.dump.enc"
-  else
-    skip_step "$db.runbook"
-  fi
-
-  # 4. The floor: every table's binary COPY to /dev/null, one session, sequentially.
+  ntables=$(psql_q -d "$db" -c "SELECT count(*) FROM ($user_tables_sql) AS u")
   psql_q -d "$db" -c "$user_tables_sql" | sed 's/.*/COPY & TO STDOUT (FORMAT binary);/' \
     >"$work/$db-floor.sql"
-  run_step "$db.floor" - bash -c 'exec "$0" -X -q -v ON_ERROR_STOP=1 -d "$1" -f "$2" >/dev/null' \
-    "$bindir/psql" "$db" "$work/$db-floor.sql"
+  key=$(random_hex32)
+  repo=$out/$db-repo
+  fdir=$out/$db-floor
 
-  # 5. Restores into new empty databases.
-  if [ "${OK[$db.bunker_backup]}" = 1 ]; then
-    "$bindir/createdb" "${db}_r_bunker"
-    PGBUNKER_KEY=$key restore_step "$db.bunker_restore" "${db}_r_bunker" \
-      "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker")" --jobs "$jobs"
-    # pg_restore does not ANALYZE; this row makes the like-for-like comparison visible.
-    "$bindir/createdb" "${db}_r_bunker_na"
-    PGBUNKER_KEY=$key restore_step "$db.bunker_restore_na" "${db}_r_bunker_na" \
-      "$pgbunker" --no-progress restore --repo "$repo" latest --target "$(url "${db}_r_bunker_na")" \
-      --jobs "$jobs" --no-analyze
+  for c in zstd lz4; do
+    if [ -n "${NOZ[$c]:-}" ]; then
+      skip_step "$db.pgdump_$c" "${NOZ[$c]}"; skip_step "$db.pg_restore_$c" "no dump with $c"
+    fi
+  done
+  [ "$have_openssl" = 1 ] || skip_step "$db.runbook" "no openssl"
+
+  # Backups: round after round, every row once per round, in the same order.
+  for ((r = 1; r <= runs; r++)); do
+    for row in "${backup_rows[@]}"; do
+      [ "${OK[$db.$row]:-}" = skip ] || backup_once "$db" "$row"
+    done
+  done
+
+  # Restores need their backup (the last round's output) and every run of it good.
+  [ "${OK[$db.bunker_backup]:-}" = 1 ] || {
+    skip_step "$db.bunker_restore" "no backup"; skip_step "$db.bunker_restore_na" "no backup"; }
+  for c in gzip zstd lz4; do
+    [ "${OK[$db.pg_restore_$c]:-}" = skip ] || [ "${OK[$db.pgdump_$c]:-}" = 1 ] \
+      || skip_step "$db.pg_restore_$c" "no dump"
+  done
+  if [ "${OK[$db.pgdump_gzip]:-}" != 1 ]; then
+    skip_step "$db.floor_restore" "no -Fd dump for the pre- and post-data"
   else
-    skip_step "$db.bunker_restore"
-    skip_step "$db.bunker_restore_na"
+    echo "  exporting every table for the restore floor (untimed) ..." >&2
+    if ! floor_export "$db" "$fdir" >"$logs/$db-floor-export.log" 2>&1; then
+      skip_step "$db.floor_restore" "exporting the tables failed"; OK[$db.floor_restore]=0
+      failures=$((failures + 1))
+      tail -n 25 "$logs/$db-floor-export.log" | sed 's/^/    | /' >&2
+    fi
   fi
-  if [ "${OK[$db.pgdump_fd]}" = 1 ]; then
-    "$bindir/createdb" "${db}_r_pgrestore"
-    restore_step "$db.pg_restore" "${db}_r_pgrestore" \
-      "$bindir/pg_restore" -j "$jobs" -d "${db}_r_pgrestore" "$out/$db.fd"
-  else
-    skip_step "$db.pg_restore"
-  fi
+  for ((r = 1; r <= runs; r++)); do
+    for row in "${restore_rows[@]}"; do
+      case "${OK[$db.$row]:-}" in skip|0) [ "${NRUN[$db.$row]:-0}" -gt 0 ] || continue ;; esac
+      restore_once "$db" "$row"
+    done
+  done
 
-  # 6. The restore floor: pre-data, sequence values and the exported table files are
-  # prepared untimed; timed: binary COPY FROM of every table over N psql sessions (one
-  # table per session, largest first), then the dump's post-data with pg_restore -j N.
-  local fdir=$out/$db-floor
-  if [ "${OK[$db.pgdump_fd]}" != 1 ]; then
-    skip_step "$db.floor_restore"
-  elif echo "  preparing the restore floor (untimed) ..." >&2 \
-       && floor_setup "$db" "${db}_r_floor" "$fdir"; then
-    restore_step "$db.floor_restore" "${db}_r_floor" bash -c 'set -o pipefail
-      printf "%s\n" "$1"/*.sql | xargs -P "$2" -I{} "$3/psql" -X -q -v ON_ERROR_STOP=1 -d "$4" -f {} \
-        && "$3/pg_restore" --section=post-data -j "$2" -d "$4" "$5"' \
-      floor "$fdir" "$jobs" "$bindir" "${db}_r_floor" "$out/$db.fd"
-  else
-    echo "  preparing the restore floor failed" >&2
-    skip_step "$db.floor_restore"; OK[$db.floor_restore]=0
-    failures=$((failures + 1))
-  fi
-
-  echo "  verifying restored databases ..." >&2
-  verify_restore "$db.bunker_restore" "$db" "${db}_r_bunker"
-  verify_restore "$db.bunker_restore_na" "$db" "${db}_r_bunker_na"
-  verify_restore "$db.pg_restore" "$db" "${db}_r_pgrestore"
-  verify_restore "$db.floor_restore" "$db" "${db}_r_floor"
-
-  reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes")")
+  reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes" "$ntables")")
 
   # Free the disk before the next database.
   rm -rf "${out:?}"/"$db"*
-  "$bindir/dropdb" --if-exists "${db}_r_bunker"
-  "$bindir/dropdb" --if-exists "${db}_r_bunker_na"
-  "$bindir/dropdb" --if-exists "${db}_r_pgrestore"
-  "$bindir/dropdb" --if-exists "${db}_r_floor"
 }
 
+# ---------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------
 mb() { if [ "$1" = - ]; then echo -; else awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; fi; }
-ratio() {
-  # $1 step id, $2 reference id: time(step) / time(reference)
-  local a=${TIME[$1]:--} b=${TIME[$2]:--}
-  if [ "${OK[$1]:-}" = 1 ] && [ "${OK[$2]:-}" = 1 ]; then
-    awk -v a="$a" -v b="$b" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'
-  else
-    echo -
-  fi
+fmt() { if [ "$2" = - ]; then echo -; else awk -v v="$2" -v f="$1" 'BEGIN{printf f, v}'; fi; }
+# med ARRAY ID — the median of the runs' values of one measure.
+med() { local -n arr=$1; local v=${arr[$2]:-}; if [ -z "$v" ]; then echo -; else read -ra vs <<<"$v"; median "${vs[@]}"; fi; }
+span() {
+  awk -v v="${WALL[$1]:-}" 'BEGIN{ n = split(v, a, " "); if (!n) { print "-"; exit }
+    lo = hi = a[1] + 0; for (i = 2; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+    printf "%.2f-%.2f", lo, hi }'
 }
+# ratio A B — A / B, or "-".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "-" && b != "-" && b > 0) printf "%.2f", a/b; else print "-" }'; }
 
+line_fmt='%-42s  %7s  %11s  %6s  %7s  %8s  %6s  %7s  %6s  %6s  %s\n'
 report_db() {
-  local db=$1 label=$2 db_bytes=$3 heap_bytes=$4 row id name ref
-  printf 'database %s: %s; %s MB on disk, of which tables (heap+TOAST) %s MB\n' \
-    "$db" "$label" "$(mb "$db_bytes")" "$(mb "$heap_bytes")"
-  printf '%-42s  %8s  %11s  %10s  %11s  %s\n' step seconds "peak RSS MB" "output MB" "vs pgbunker" check
-  for row in \
-    "bunker_backup;pgbunker backup --jobs $jobs;bunker_backup" \
-    "pgdump_fd;pg_dump -Fd -j $jobs;bunker_backup" \
-    "runbook;pg_dump -Fc | openssl enc -aes-256-cbc;bunker_backup" \
-    "floor;floor: COPY (FORMAT binary) > /dev/null;bunker_backup" \
-    "bunker_restore;pgbunker restore --jobs $jobs;bunker_restore" \
-    "bunker_restore_na;pgbunker restore --jobs $jobs --no-analyze;bunker_restore" \
-    "pg_restore;pg_restore -j $jobs (from -Fd);bunker_restore" \
-    "floor_restore;floor: COPY FROM (binary) + post-data;bunker_restore"; do
-    IFS=';' read -r id name ref <<<"$row"
-    id=$db.$id
-    local t=${TIME[$id]:--} status
+  local db=$1 label=$2 db_bytes=$3 heap_bytes=$4 ntables=$5 row id ref status
+  local w c s m rss size rw rc notes=()
+  printf 'database %s: %s; %s tables, %s MB on disk, of which tables (heap+TOAST) %s MB\n' \
+    "$db" "$label" "$ntables" "$(mb "$db_bytes")" "$(mb "$heap_bytes")"
+  # shellcheck disable=SC2059  # the format is the one above
+  printf "$line_fmt" step "wall s" "wall range" "CPU s" "srv CPU" "mach CPU" "RSS MB" "out MB" \
+    "wall x" "CPU x" check
+  for row in "${backup_rows[@]}" "${restore_rows[@]}"; do
+    id=$db.$row
+    case $row in *restore*) ref=$db.bunker_restore ;; *) ref=$db.bunker_backup ;; esac
+    w=$(med WALL "$id"); c=$(med CPU "$id"); s=$(med SRV "$id"); m=$(med MACH "$id")
+    rss=$(med RSS "$id"); size=$(med SIZE "$id")
+    rw=-; rc=-
+    if [ "${OK[$id]:-skip}" = 1 ] && [ "${OK[$ref]:-skip}" = 1 ]; then
+      rw=$(ratio "$w" "$(med WALL "$ref")"); rc=$(ratio "$m" "$(med MACH "$ref")")
+    fi
     case "${OK[$id]:-skip}" in
       1) status=${VERIFY[$id]:-ok} ;;
-      0) status=FAILED; t=FAILED ;;
+      0) status="FAILED (${NFAIL[$id]:-1} of ${NRUN[$id]:-1} runs)" ;;
       *) status=skipped ;;
     esac
-    printf '%-42s  %8s  %11s  %10s  %11s  %s\n' "$name" "$t" "${RSS[$id]:--}" \
-      "$(mb "${SIZE[$id]:--}")" "$(ratio "$id" "$db.$ref")" "$status"
+    [ -z "${NOTE[$id]:-}" ] || notes+=("$(row_name "$row"): ${NOTE[$id]}")
+    [ "${VERIFY[$id]:-}" != DIFFERENT ] || status=DIFFERENT
+    # shellcheck disable=SC2059
+    printf "$line_fmt" "$(row_name "$row")" "$(fmt %.2f "$w")" "$(span "$id")" "$(fmt %.2f "$c")" \
+      "$(fmt %.2f "$s")" "$(fmt %.2f "$m")" "$(fmt %.1f "$rss")" "$(mb "$size")" "$rw" "$rc" "$status"
   done
+  for n in "${notes[@]}"; do echo "  ($n)"; done
   echo
-  echo "where the restore time went: seconds during which at least one statement of the kind ran"
+  echo "where the restore time went: seconds during which at least one statement of the kind ran (median over the runs)"
   printf '%-42s  %6s  %9s  %6s  %7s  %6s  %6s\n' step COPY "keys+idx" FKs ANALYZE other idle
-  for row in \
-    "bunker_restore;pgbunker restore --jobs $jobs" \
-    "bunker_restore_na;pgbunker restore --jobs $jobs --no-analyze" \
-    "pg_restore;pg_restore -j $jobs (from -Fd)" \
-    "floor_restore;floor: COPY FROM (binary) + post-data"; do
-    IFS=';' read -r id name <<<"$row"
-    local c=- i=- f=- a=- o=- z=-
-    if [ "${SPLIT[$db.$id]:--}" != - ]; then read -r c i f a o z <<<"${SPLIT[$db.$id]}"; fi
-    printf '%-42s  %6s  %9s  %6s  %7s  %6s  %6s\n' "$name" "$c" "$i" "$f" "$a" "$o" "$z"
+  for row in "${restore_rows[@]}"; do
+    id=$db.$row
+    local k cols=()
+    for k in 1 2 3 4 5 6; do
+      cols+=("$(printf '%s' "${SPLITS[$id]:-}" | awk -v k="$k" 'NF == 6 {print $k}' \
+        | { mapfile -t vs; if [ "${#vs[@]}" -gt 0 ]; then fmt %.2f "$(median "${vs[@]}")"; else echo -; fi; })")
+    done
+    printf '%-42s  %6s  %9s  %6s  %7s  %6s  %6s\n' "$(row_name "$row")" "${cols[@]}"
   done
 }
 
@@ -449,23 +576,49 @@ if [ "$pgbench_scale" -gt 0 ]; then
     || { tail -n 30 "$logs/load-bench.log" >&2; die "pgbench -i failed"; }
 fi
 
+# many: `parent` (50 rows), then t1 … tN: id int primary key, ref int references
+# `parent` (odd N) or the table before (even N), note text, an index on ref; 50 rows each.
+if [ "$tables" -gt 0 ]; then
+  echo "creating $tables small tables ..." >&2
+  "$bindir/createdb" many
+  t0=$(now)
+  psql_q -d many >"$logs/load-many.log" 2>&1 <<SQL || { tail -n 30 "$logs/load-many.log" >&2; die "creating the tables failed"; }
+CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO parent SELECT g, 'parent ' || g FROM generate_series(1, 50) AS g;
+SELECT format('CREATE TABLE %I (id int PRIMARY KEY, ref int NOT NULL REFERENCES %I (id), note text NOT NULL)', t, r),
+       format('CREATE INDEX ON %I (ref)', t),
+       format('INSERT INTO %I SELECT g, 51 - g, md5(%L || g) || md5(g || %L) FROM generate_series(1, 50) AS g', t, t, t)
+  FROM (SELECT 't' || lpad(i::text, ${#tables}, '0') AS t,
+               CASE WHEN i % 2 = 0 THEN 't' || lpad((i - 1)::text, ${#tables}, '0') ELSE 'parent' END AS r
+          FROM generate_series(1, $tables) AS i) AS s
+\\gexec
+SQL
+  load_many=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+fi
+
+load_average=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo -)
 bench_db heart "heart-recovery fixture, scale $scale (loaded in ${load_heart} s)"
 if [ "$pgbench_scale" -gt 0 ]; then
   bench_db bench "pgbench -i -s $pgbench_scale"
 fi
+if [ "$tables" -gt 0 ]; then
+  bench_db many "$tables small tables + parent, 50 rows each (created in ${load_many} s)"
+fi
 
-# ---------------------------------------------------------------------------------
-# Report
-# ---------------------------------------------------------------------------------
 server_version=$(psql_q -d postgres -c "SHOW server_version")
 
 echo
 echo "pgbunker compare — $(date -u '+%Y-%m-%d %H:%M UTC')"
 machine_line
+echo "load average before timing: $load_average"
 # With PGBUNKER_BIN the binary need not match the tree: build_label says so.
-echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') ($(build_label)); PostgreSQL $server_version (fsync=off, same machine)"
-echo "--jobs $jobs everywhere; wall-clock seconds; peak RSS of the largest client process$([ "$have_gnutime" = 1 ] || echo ' (unavailable: no /usr/bin/time)')"
-echo "vs pgbunker = step time / pgbunker time for the same job (>1: pgbunker faster)"
+echo "pgbunker $("$pgbunker" --version 2>/dev/null | awk '{print $2}') ($(build_label)); PostgreSQL $server_version (fsync=off, autovacuum=off, same machine)"
+echo "pg_dump and pg_restore $dump_version ($dumpbin)"
+echo "--jobs $jobs everywhere; median of $runs run(s), rounds interleaved (every backup row once per round, then every restore row)"
+echo "wall s: wall-clock seconds (wall range: fastest-slowest run); CPU s: client user+sys, children included; srv CPU: the server's (postmaster and reaped backends)"
+echo "mach CPU: CPU s + srv CPU; RSS MB: peak RSS of the largest client process; out MB: du -sb of the output"
+[ "$have_gnutime" = 1 ] || echo "(no GNU time as /usr/bin/time: client CPU, mach CPU and RSS unavailable)"
+echo "wall x / CPU x: the row's wall s / mach CPU divided by pgbunker's for the same job (>1: pgbunker faster / cheaper)"
 for r in "${reports[@]}"; do
   echo
   echo "$r"

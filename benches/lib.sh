@@ -8,13 +8,14 @@
 # folder) first, and calls, in this order:
 #   check_fixture                dies unless the fixture is there
 #   find_server_bindir TOOL...   sets bindir; dies unless TOOL... are there too
+#   find_pg_dump [DIR]           (compare.sh) sets dumpbin, dump_version: the newest pg_dump
 #   detect_optional_tools        sets have_openssl, have_gnutime (0/1)
 #   make_workdir PREFIX          sets work, pgdata, logs, out; cleanup on exit
 #   find_pgbunker                sets pgbunker (PGBUNKER_BIN, else cargo build --release)
-#   start_cluster [CONF_LINE]... initdb + start; sets port, PGHOST/PGPORT/PGUSER
+#   start_cluster [CONF_LINE]... initdb + start; sets port, postmaster, PGHOST/PGPORT/PGUSER
 #   load_fixture DB SCALE        creates DB with the fixture; sets load_seconds
 # after parse_args and may use die, is_uint, check_scale, usage, now, as_server, url, psql_q,
-# random_hex32, machine_line.
+# random_hex32, machine_line, postmaster_ticks, wait_backends_gone, median.
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "$bench: $*" >&2; exit 1; }
@@ -85,6 +86,37 @@ find_server_bindir() {
   for tool in "$@"; do
     [ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
   done
+}
+
+# ---------------------------------------------------------------------------------
+# pg_dump / pg_restore (compare.sh): DIR (--pg-dump-bin), else PGBUNKER_PG_DUMP (a
+# folder, or the pg_dump in it), else the newest of /opt/pgbunker-pg/client/bin, the
+# pg_dump on PATH and the server's bindir. Both tools come from the same folder.
+# ---------------------------------------------------------------------------------
+pg_dump_version_num() {  # "18.6" -> 180006, "15.18" -> 150018, "9.6.24" -> 90624
+  "$1/pg_dump" --version 2>/dev/null | awk '{ v = $NF; n = split(v, p, ".");
+    if (p[1] >= 10) printf "%d\n", p[1] * 10000 + p[2];
+    else printf "%d\n", p[1] * 10000 + p[2] * 100 + (n > 2 ? p[3] : 0) }'
+}
+find_pg_dump() {
+  local want=${1:-${PGBUNKER_PG_DUMP:-}} cand v best=0 c
+  dumpbin=
+  if [ -n "$want" ]; then
+    if [ -f "$want" ]; then want=$(dirname "$want"); fi
+    [ -x "$want/pg_dump" ] && [ -x "$want/pg_restore" ] \
+      || die "no pg_dump and pg_restore in $want (--pg-dump-bin / PGBUNKER_PG_DUMP)"
+    dumpbin=$want
+  else
+    c=$(command -v pg_dump 2>/dev/null || true)
+    for cand in /opt/pgbunker-pg/client/bin ${c:+"$(dirname "$(readlink -f "$c")")"} "$bindir"; do
+      [ -x "$cand/pg_dump" ] && [ -x "$cand/pg_restore" ] || continue
+      v=$(pg_dump_version_num "$cand")
+      if [ -n "$v" ] && [ "$v" -gt "$best" ]; then best=$v; dumpbin=$cand; fi
+    done
+    [ -n "$dumpbin" ] || die "no pg_dump and pg_restore found (set PGBUNKER_PG_DUMP or --pg-dump-bin)"
+  fi
+  dump_version=$("$dumpbin/pg_dump" --version 2>/dev/null | awk '{print $NF}')
+  [ -n "$dump_version" ] || die "$dumpbin/pg_dump --version failed"
 }
 
 detect_optional_tools() {
@@ -190,8 +222,46 @@ start_cluster() {
     as_server "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
   done
   [ -n "$port" ] || { cat "$logs/pg_ctl.log" "$work/server.log" >&2 2>/dev/null; die "could not start PostgreSQL"; }
+  postmaster=$(head -n 1 "$pgdata/postmaster.pid")
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
   unset PGPASSWORD PGDATABASE PGSERVICE PGOPTIONS PGSSLMODE
+}
+
+# The server's CPU: the postmaster's /proc/PID/stat fields 14-17 (utime, stime, cutime,
+# cstime) in clock ticks (getconf CLK_TCK). Backends and parallel workers are the
+# postmaster's children: their time is in cutime/cstime once they have been reaped, so
+# read it again after wait_backends_gone. The long-lived auxiliary processes
+# (checkpointer, background writer, walwriter, launchers) are not counted until they exit.
+postmaster_ticks() {
+  # Field 2 is "(comm)": drop up to ") " so that field 14 is the 12th.
+  sed 's/.*) //' "/proc/$postmaster/stat" | awk '{print $12 + $13 + $14 + $15}'
+}
+# Children of the postmaster other than its auxiliary processes: backends, parallel and
+# autovacuum workers, and exited ones not yet reaped.
+server_backends() {
+  ps -o args= --ppid "$postmaster" 2>/dev/null \
+    | grep -cvE 'postgres: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|archiver|logger|stats collector)' \
+    || true
+}
+# Waits (up to 10 s) until no backend is left, so that every one has been reaped. Without
+# ps, half a second.
+wait_backends_gone() {
+  if ! command -v ps >/dev/null 2>&1; then sleep 0.5; return 0; fi
+  for _ in $(seq 200); do
+    [ "$(server_backends)" = 0 ] && return 0
+    sleep 0.05
+  done
+  echo "  (backends still running after 10 s: the server CPU figure may be short)" >&2
+}
+
+# median V... — the median of the numbers given ("-" when none); an even count averages
+# the middle two.
+median() {
+  printf '%s\n' "$@" | awk '/^-?[0-9.]+$/ {v[n++] = $1 + 0}
+    END { if (!n) { print "-"; exit }
+      for (i = 1; i < n; i++) { x = v[i]; for (j = i - 1; j >= 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      m = (n % 2) ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+      print m }'
 }
 
 url() { echo "postgresql://postgres@127.0.0.1:$port/$1"; }

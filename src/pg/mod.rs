@@ -78,15 +78,18 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
 /// checked on creation: an SQL function may name a table or type that the restore
 /// creates later (`pg_depend` does not see inside a quoted body), as pg_restore does.
 /// XML values are read as content, which accepts every value a column can hold, and
-/// notices stay out of the way of the errors that matter.
+/// notices stay out of the way of the errors that matter. JIT is off: on thousands of
+/// tables the planner's estimates for the catalog walks pass its threshold and each
+/// query spent 0.4 s compiling for 5 ms of work; COPY and DDL never gain from it.
 pub async fn prepare_session(client: &Client) -> Result<(), PgError> {
     client
         .batch_execute(
             "SELECT pg_catalog.set_config('search_path', '', false); \
              SET statement_timeout = 0; SET lock_timeout = 0; \
              SET idle_in_transaction_session_timeout = 0; \
-             SELECT pg_catalog.set_config(name, '0', false) FROM pg_catalog.pg_settings \
-              WHERE name = 'transaction_timeout'; \
+             SELECT pg_catalog.set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, \
+                                          false) FROM pg_catalog.pg_settings \
+              WHERE name IN ('transaction_timeout', 'jit'); \
              SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
              SET check_function_bodies = false; SET xmloption = content; \
              SET client_min_messages = warning; SET row_security = off",
