@@ -94,7 +94,7 @@ find_server_bindir() {
 # pg_dump on PATH and the server's bindir. Both tools come from the same folder.
 # ---------------------------------------------------------------------------------
 pg_dump_version_num() {  # "18.6" -> 180006, "15.18" -> 150018, "9.6.24" -> 90624
-  "$1/pg_dump" --version 2>/dev/null | awk '{ v = $NF; n = split(v, p, ".");
+  "$1/pg_dump" --version 2>/dev/null | awk '{ v = $3; n = split(v, p, ".");
     if (p[1] >= 10) printf "%d\n", p[1] * 10000 + p[2];
     else printf "%d\n", p[1] * 10000 + p[2] * 100 + (n > 2 ? p[3] : 0) }'
 }
@@ -103,19 +103,20 @@ find_pg_dump() {
   dumpbin=
   if [ -n "$want" ]; then
     if [ -f "$want" ]; then want=$(dirname "$want"); fi
-    [ -x "$want/pg_dump" ] && [ -x "$want/pg_restore" ] \
-      || die "no pg_dump and pg_restore in $want (--pg-dump-bin / PGBUNKER_PG_DUMP)"
+    if [ ! -x "$want/pg_dump" ] || [ ! -x "$want/pg_restore" ]; then
+      die "no pg_dump and pg_restore in $want (--pg-dump-bin / PGBUNKER_PG_DUMP)"
+    fi
     dumpbin=$want
   else
     c=$(command -v pg_dump 2>/dev/null || true)
     for cand in /opt/pgbunker-pg/client/bin ${c:+"$(dirname "$(readlink -f "$c")")"} "$bindir"; do
-      [ -x "$cand/pg_dump" ] && [ -x "$cand/pg_restore" ] || continue
+      if [ ! -x "$cand/pg_dump" ] || [ ! -x "$cand/pg_restore" ]; then continue; fi
       v=$(pg_dump_version_num "$cand")
       if [ -n "$v" ] && [ "$v" -gt "$best" ]; then best=$v; dumpbin=$cand; fi
     done
     [ -n "$dumpbin" ] || die "no pg_dump and pg_restore found (set PGBUNKER_PG_DUMP or --pg-dump-bin)"
   fi
-  dump_version=$("$dumpbin/pg_dump" --version 2>/dev/null | awk '{print $NF}')
+  dump_version=$("$dumpbin/pg_dump" --version 2>/dev/null | awk '{print $3}')
   [ -n "$dump_version" ] || die "$dumpbin/pg_dump --version failed"
 }
 
@@ -239,14 +240,14 @@ postmaster_ticks() {
 # Children of the postmaster other than its auxiliary processes: backends, parallel and
 # autovacuum workers, and exited ones not yet reaped.
 server_backends() {
-  ps -o args= --ppid "$postmaster" 2>/dev/null \
+  pgrep -a -P "$postmaster" 2>/dev/null \
     | grep -cvE 'postgres: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|archiver|logger|stats collector)' \
     || true
 }
 # Waits (up to 10 s) until no backend is left, so that every one has been reaped. Without
-# ps, half a second.
+# pgrep, half a second.
 wait_backends_gone() {
-  if ! command -v ps >/dev/null 2>&1; then sleep 0.5; return 0; fi
+  if ! command -v pgrep >/dev/null 2>&1; then sleep 0.5; return 0; fi
   for _ in $(seq 200); do
     [ "$(server_backends)" = 0 ] && return 0
     sleep 0.05
