@@ -12,7 +12,9 @@ mod order;
 mod roles;
 mod table;
 
-use crate::catalog::{quote_ident, quote_literal, Catalog, ConstraintKind, SchemaObject};
+use crate::catalog::{
+    quote_ident, quote_literal, Catalog, ConstraintKind, SchemaObject, TableKind,
+};
 pub use clean::drops;
 pub use database::{create_database, database_privileges, database_settings};
 pub use large_object::large_object_statements;
@@ -61,8 +63,9 @@ const DEFAULT_PRIVILEGES: &str = "default privileges";
 /// step are independent and may run in parallel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostData {
-    /// Primary keys, unique and exclusion constraints, plain indexes.
-    pub indexes: Vec<String>,
+    /// Primary keys, unique and exclusion constraints, plain indexes, each with its
+    /// table's position in the catalog.
+    pub indexes: Vec<(usize, String)>,
     /// Partition indexes joined to their parent's index, one after another: they need
     /// every index of the first step.
     pub attach: Vec<String>,
@@ -70,10 +73,35 @@ pub struct PostData {
     /// Grouped so that no two groups touch the same table: adding a foreign key locks
     /// both of its tables, and two such statements in parallel can deadlock. Groups
     /// run in parallel, the statements of one group one after another.
-    pub constraint_groups: Vec<Vec<String>>,
+    pub constraint_groups: Vec<ConstraintGroup>,
     /// Everything else, in order: table settings, triggers, rules, policies,
     /// statistics, materialized view contents, comments, and event triggers last.
     pub rest: Vec<String>,
+}
+
+/// Foreign keys of tables this large are checked apart from their addition.
+const SEPARATE_CHECK_FROM_BYTES: u64 = 8 << 20;
+
+/// The constraints of tables linked by foreign keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConstraintGroup {
+    /// The group's tables, by position in the catalog.
+    pub tables: Vec<usize>,
+    /// Run one after another. A foreign key of an ordinary table is added NOT VALID:
+    /// adding one locks the referenced table against every other such addition and
+    /// against its writers, so the additions are kept short.
+    pub add: Vec<String>,
+    /// Then each foreign key added NOT VALID is checked, with the table's position:
+    /// a check locks neither table against the others, so they may all run at once
+    /// (they hold the referencing table against ANALYZE).
+    pub validate: Vec<(usize, String)>,
+}
+
+impl ConstraintGroup {
+    /// Every statement, in an order that runs.
+    pub fn statements(&self) -> impl Iterator<Item = &String> {
+        self.add.iter().chain(self.validate.iter().map(|(_, s)| s))
+    }
 }
 
 fn comment(kind: &str, target: &str, text: &Option<String>) -> Option<String> {
@@ -240,7 +268,8 @@ pub fn sequence_values(cat: &Catalog) -> Vec<String> {
 pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
     let mut p = PostData::default();
     let groups = cat.fk_components();
-    let mut grouped: Vec<(usize, String)> = Vec::new();
+    // (table, statement, the check that follows it when it is added NOT VALID)
+    let mut grouped: Vec<(usize, String, Option<String>)> = Vec::new();
     let mut comments = Vec::new();
     for (ti, t) in cat.tables.iter().enumerate() {
         let partition = t.partition_of.is_some();
@@ -256,11 +285,14 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
             }
             match c.kind {
                 ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
-                    p.indexes.push(format!(
-                        "ALTER TABLE ONLY {} ADD CONSTRAINT {} {}",
-                        t.name,
-                        quote_ident(&c.name),
-                        c.definition
+                    p.indexes.push((
+                        ti,
+                        format!(
+                            "ALTER TABLE ONLY {} ADD CONSTRAINT {} {}",
+                            t.name,
+                            quote_ident(&c.name),
+                            c.definition
+                        ),
                     ));
                     if let Some(parent) = &c.parent_index {
                         p.attach.push(format!(
@@ -275,14 +307,24 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
                     if !c.local && !partition {
                         continue;
                     }
+                    // PostgreSQL refuses NOT VALID foreign keys on partitioned tables
+                    // before 18; a partition's comes with its parent's. On a small
+                    // table the check is quick and a second statement is not.
+                    let split = c.kind == ConstraintKind::ForeignKey
+                        && t.kind == TableKind::Ordinary
+                        && t.estimated_bytes >= SEPARATE_CHECK_FROM_BYTES
+                        && t.partition_of.is_none()
+                        && !c.definition.ends_with(" NOT VALID");
+                    let name = quote_ident(&c.name);
                     grouped.push((
                         ti,
                         format!(
-                            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                            "ALTER TABLE {} ADD CONSTRAINT {name} {}{}",
                             t.name,
-                            quote_ident(&c.name),
-                            c.definition
+                            c.definition,
+                            if split { " NOT VALID" } else { "" }
                         ),
+                        split.then(|| format!("ALTER TABLE {} VALIDATE CONSTRAINT {name}", t.name)),
                     ));
                 }
             }
@@ -297,10 +339,11 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
                     quote_ident(name),
                     quote_ident(&c.name)
                 ),
+                None,
             ));
         }
         for i in &t.indexes {
-            p.indexes.push(i.definition.clone());
+            p.indexes.push((ti, i.definition.clone()));
             let qualified = format!("{}.{}", quote_ident(&t.name.schema), quote_ident(&i.name));
             if let Some(parent) = &i.parent_index {
                 p.attach
@@ -315,9 +358,16 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
         }
         p.rest.extend(table_settings(t));
     }
-    let mut by_root: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
-    for (ti, stmt) in grouped {
-        by_root.entry(groups[ti]).or_default().push(stmt);
+    let mut by_root: std::collections::BTreeMap<usize, ConstraintGroup> = Default::default();
+    for (ti, add, validate) in grouped {
+        let g = by_root.entry(groups[ti]).or_default();
+        g.add.push(add);
+        g.validate.extend(validate.map(|v| (ti, v)));
+    }
+    for (ti, root) in groups.iter().enumerate() {
+        if let Some(g) = by_root.get_mut(root) {
+            g.tables.push(ti);
+        }
     }
     p.constraint_groups = by_root.into_values().collect();
 
@@ -625,7 +675,7 @@ mod tests {
         let mut groups: Vec<usize> = post_data(&cat, &DdlOptions::default())
             .constraint_groups
             .iter()
-            .map(Vec::len)
+            .map(|g| g.add.len())
             .collect();
         groups.sort();
         assert_eq!(groups, vec![2, 2], "a<->b together, c->d and e->c together");

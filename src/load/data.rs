@@ -16,14 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 
 use tokio_postgres::Client;
 
 use super::table::copy_part;
-use super::{parallel, Failure, LoadError, LoadedTable};
+use super::{Failure, LoadError, LoadedTable};
 use crate::archive::BackupReader;
-use crate::pg::{run_sessions, ConnSpec, PgError};
+use crate::catalog::Table;
+use crate::pg::PgError;
 use crate::plan::scope::Scope;
 use crate::progress::Progress;
 
@@ -83,32 +83,26 @@ where
 const FREEZE_FROM_BYTES: u64 = 1 << 20;
 
 /// One unit of work: the parts of one or more tables, in one transaction.
-struct Unit {
+pub(super) struct Unit {
     /// Tables (positions in the scope's catalog) and the parts to load of each.
-    tables: Vec<(usize, Vec<u32>)>,
+    pub tables: Vec<(usize, Vec<u32>)>,
     prelude: Vec<String>,
     freeze: bool,
+    /// Raw bytes of the rows it loads.
+    pub raw_bytes: u64,
 }
 
-/// Loads the scope's tables; returns one entry per table with rows, and the error
-/// that rolled it back, if any.
-pub(super) async fn load(
-    target: &ConnSpec,
-    reader: &BackupReader,
-    scope: &Arc<Scope>,
-    mode: Tables,
-    jobs: usize,
-    progress: Arc<dyn Progress>,
-) -> Result<Vec<LoadedTable>, LoadError> {
+/// The units that load the scope's tables, parents first.
+pub(super) fn units(reader: &BackupReader, scope: &Scope, mode: Tables) -> Vec<Unit> {
     let cat = &scope.catalog;
+    let manifest = reader.manifest();
     let order: Vec<usize> = crate::plan::restore_order(cat)
         .into_iter()
         .filter(|&i| cat.tables[i].has_data())
         .collect();
+    let record = |i: usize| manifest.table(scope.table_numbers[i]);
     let parts_of = |i: usize| -> Vec<u32> {
-        let parts: Vec<u32> = reader
-            .manifest()
-            .table(scope.table_numbers[i])
+        let parts: Vec<u32> = record(i)
             .map(|t| t.parts.iter().map(|p| p.part).collect())
             .unwrap_or_default();
         if parts.is_empty() {
@@ -117,7 +111,13 @@ pub(super) async fn load(
             parts
         }
     };
-    let units: Vec<Unit> = match mode {
+    let part_bytes = |i: usize, part: u32| -> u64 {
+        record(i).map_or(0, |t| match t.parts.iter().find(|p| p.part == part) {
+            Some(p) => p.raw_bytes,
+            None => t.raw_bytes,
+        })
+    };
+    match mode {
         Tables::Fresh => order
             .iter()
             .flat_map(|&i| {
@@ -128,10 +128,7 @@ pub(super) async fn load(
                 // to the TRUNCATE's new files and its transaction's round trips
                 // (3000 small tables: 1 s of server time), so a small table is one
                 // plain COPY, atomic by itself.
-                let raw = reader
-                    .manifest()
-                    .table(scope.table_numbers[i])
-                    .map_or(0, |t| t.raw_bytes);
+                let raw = record(i).map_or(0, |t| t.raw_bytes);
                 let freeze = parts.len() == 1 && raw >= FREEZE_FROM_BYTES;
                 let name = &cat.tables[i].name;
                 parts.into_iter().map(move |p| Unit {
@@ -142,6 +139,7 @@ pub(super) async fn load(
                         Vec::new()
                     },
                     freeze,
+                    raw_bytes: part_bytes(i, p),
                 })
             })
             .collect(),
@@ -169,74 +167,65 @@ pub(super) async fn load(
                             ),
                         ],
                         freeze: true,
+                        raw_bytes: members
+                            .iter()
+                            .filter_map(|&i| record(i))
+                            .map(|t| t.raw_bytes)
+                            .sum(),
                     }
                 })
                 .collect()
         }
-    };
-    let raw: u64 = order
+    }
+}
+
+/// Loads one unit; a failure rolls the unit back and is recorded in its tables'
+/// entries, one per part. Only a lost worker is an error.
+pub(super) async fn load_unit(
+    client: &Client,
+    unit: Unit,
+    scope: &Scope,
+    reader: &BackupReader,
+    progress: &dyn Progress,
+) -> Vec<LoadedTable> {
+    let cat = &scope.catalog;
+    let what = unit
+        .tables
         .iter()
-        .filter_map(|&i| reader.manifest().table(scope.table_numbers[i]))
-        .map(|t| t.raw_bytes)
-        .sum();
-    let count: usize = units
-        .iter()
-        .map(|u| u.tables.iter().map(|t| t.1.len()).sum::<usize>())
-        .sum();
-    progress.start("restore", count as u64, raw);
-    let setup = parallel::session_setting("SET synchronous_commit = off");
-    let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
-    let work = move |client: Arc<Client>, unit: Unit| {
-        let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
-        async move {
-            let cat = &scope.catalog;
-            let what = unit
-                .tables
-                .iter()
-                .map(|(i, _)| cat.tables[*i].name.plain())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let single = unit.tables.len() == 1 && unit.tables[0].1.len() == 1;
-            let loaded = in_transaction(&client, &what, &unit.prelude, single, || async {
-                let mut out = Vec::new();
-                for (i, parts) in &unit.tables {
-                    let (t, no) = (&cat.tables[*i], scope.table_numbers[*i]);
-                    for &part in parts {
-                        let r = copy_part(
-                            &client,
-                            t,
-                            no,
-                            part,
-                            unit.freeze,
-                            &reader,
-                            progress.as_ref(),
-                        );
-                        out.push(r.await?);
-                    }
-                }
-                Ok(out)
-            })
-            .await;
-            Ok::<_, LoadError>(match loaded {
-                Ok(parts) => parts,
-                Err(e) => {
-                    let failure = Failure::new(what, &e);
-                    unit.tables
-                        .iter()
-                        .map(|(i, _)| LoadedTable {
-                            name: cat.tables[*i].name.plain(),
-                            rows: 0,
-                            raw_bytes: 0,
-                            error: Some(failure.clone()),
-                        })
-                        .collect()
-                }
-            })
+        .map(|(i, _)| cat.tables[*i].name.plain())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let single = unit.tables.len() == 1 && unit.tables[0].1.len() == 1;
+    let loaded = in_transaction(client, &what, &unit.prelude, single, || async {
+        let mut out = Vec::new();
+        for (i, parts) in &unit.tables {
+            let (t, no) = (&cat.tables[*i], scope.table_numbers[*i]);
+            for &part in parts {
+                out.push(copy_part(client, t, no, part, unit.freeze, reader, progress).await?);
+            }
         }
-    };
-    let loaded = run_sessions(target, jobs, units, setup, work).await;
-    progress.finish();
-    let mut parts: Vec<LoadedTable> = loaded?.into_iter().flatten().collect();
+        Ok(out)
+    })
+    .await;
+    match loaded {
+        Ok(parts) => parts,
+        Err(e) => {
+            let failure = Failure::new(what, &e);
+            unit.tables
+                .iter()
+                .map(|(i, _)| LoadedTable {
+                    name: cat.tables[*i].name.plain(),
+                    rows: 0,
+                    raw_bytes: 0,
+                    error: Some(failure.clone()),
+                })
+                .collect()
+        }
+    }
+}
+
+/// One entry per table from the entries of its parts, by name.
+pub(super) fn by_table(mut parts: Vec<LoadedTable>) -> Vec<LoadedTable> {
     parts.sort_by(|a, b| a.name.cmp(&b.name));
     let mut tables: Vec<LoadedTable> = Vec::new();
     for p in parts {
@@ -249,41 +238,15 @@ pub(super) async fn load(
             _ => tables.push(p),
         }
     }
-    if mode == Tables::Fresh {
-        empty_failed_split_tables(target, &scope.catalog, &mut tables).await?;
-    }
-    Ok(tables)
+    tables
 }
 
-/// A split table whose part failed holds the other parts' rows: empty it, so every
-/// table is whole or empty.
-async fn empty_failed_split_tables(
-    target: &ConnSpec,
-    cat: &crate::catalog::Catalog,
-    tables: &mut [LoadedTable],
-) -> Result<(), LoadError> {
-    let failed: Vec<&mut LoadedTable> = tables
-        .iter_mut()
-        .filter(|t| t.error.is_some() && t.rows > 0)
-        .collect();
-    if failed.is_empty() {
-        return Ok(());
-    }
-    let client = target.connect().await?;
-    crate::pg::prepare_session(&client).await?;
-    for t in failed {
-        let name = cat
-            .tables
-            .iter()
-            .find(|c| c.name.plain() == t.name)
-            .map(|c| c.name.to_string())
-            .unwrap_or_else(|| t.name.clone());
-        client
-            .batch_execute(&format!("TRUNCATE ONLY {name}"))
-            .await
-            .map_err(|e| PgError::query(format!("empty the partly loaded {}", t.name), e))?;
-        t.rows = 0;
-        t.raw_bytes = 0;
-    }
-    Ok(())
+/// Empties a split table one of whose parts failed, so that it is whole or empty.
+pub(super) async fn empty(client: &Client, table: &Table) -> Result<(), LoadError> {
+    client
+        .batch_execute(&format!("TRUNCATE ONLY {}", table.name))
+        .await
+        .map_err(|e| {
+            PgError::query(format!("empty the partly loaded {}", table.name.plain()), e).into()
+        })
 }

@@ -1,7 +1,8 @@
-//! Restore: pre-data DDL, parallel `COPY … FROM STDIN (FORMAT binary)` with chunks
-//! fetched and opened ahead, sequence values, then post-data (keys and indexes in
-//! parallel, then foreign keys), then ANALYZE: for the whole backup or a [`Scope`] of
-//! it, into an empty database or one that has the schema, section by section.
+//! Restore: pre-data DDL, sequence values, then parallel `COPY … FROM STDIN (FORMAT
+//! binary)` with chunks fetched and opened ahead, each table's keys and indexes as
+//! soon as its rows are in, foreign keys, the rest of post-data and ANALYZE, as one
+//! schedule (`schedule`): for the whole backup or a [`Scope`] of it, into an empty
+//! database or one that has the schema, section by section.
 //!
 //! Pre-data runs in one transaction: it all exists or nothing does. After that a
 //! failure is kept and the restore goes on: each table loads in its own transaction
@@ -15,6 +16,7 @@ pub use large_objects::unlink as unlink_large_objects;
 mod parallel;
 pub mod plan;
 pub mod restore;
+mod schedule;
 mod table;
 mod target;
 
@@ -506,16 +508,7 @@ pub async fn run(
         statements += pre.len();
     }
 
-    let mut tables = Vec::new();
     if opts.sections.data {
-        let mode = if opts.sections.pre_data {
-            data::Tables::Fresh
-        } else {
-            data::Tables::Existing {
-                cascade: opts.cascade,
-            }
-        };
-        tables = data::load(target, reader, &scope, mode, opts.jobs, progress.clone()).await?;
         progress.phase("sequence values");
         let values = crate::ddl::sequence_values(cat);
         statements += values.len();
@@ -529,47 +522,47 @@ pub async fn run(
         }
     }
 
-    if opts.sections.post_data {
-        progress.phase("post-data");
-        let post = crate::ddl::post_data(cat, &opts.ddl);
-        let singles = |v: &[String]| v.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>();
-        let steps = [
-            singles(&post.indexes),
-            vec![post.attach.clone()],
-            post.constraint_groups.clone(),
-            vec![post.rest.clone()],
-        ];
-        for groups in steps {
-            statements += groups.iter().map(Vec::len).sum::<usize>();
-            let groups: Vec<Vec<String>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
-            for (sql, error) in parallel::run_statements(target, opts.jobs, groups).await? {
-                failed.push(Failure {
-                    what: first_line(&sql),
-                    error,
-                    class: Class::Database,
-                });
+    let post_data = opts
+        .sections
+        .post_data
+        .then(|| crate::ddl::post_data(cat, &opts.ddl));
+    if let Some(post) = &post_data {
+        statements += post.indexes.len()
+            + post.attach.len()
+            + post.rest.len()
+            + post
+                .constraint_groups
+                .iter()
+                .map(|g| g.statements().count())
+                .sum::<usize>();
+    }
+    let analyze = opts.analyze && opts.sections.data;
+    if analyze {
+        statements += cat.tables.len();
+    }
+    let steps = schedule::Steps {
+        data: opts.sections.data.then_some(if opts.sections.pre_data {
+            data::Tables::Fresh
+        } else {
+            data::Tables::Existing {
+                cascade: opts.cascade,
             }
-        }
+        }),
+        post_data,
+        analyze,
+    };
+    let ran = schedule::run(target, reader, &scope, steps, opts.jobs, progress.clone()).await?;
+    for (sql, error) in ran.failed {
+        failed.push(Failure {
+            what: first_line(&sql),
+            error,
+            class: Class::Database,
+        });
     }
-
-    if opts.analyze && opts.sections.data {
-        progress.phase("analyze");
-        let failed_tables: std::collections::HashSet<&str> = tables
-            .iter()
-            .filter(|t| t.error.is_some())
-            .map(|t| t.name.as_str())
-            .collect();
-        let analyze: Vec<Vec<String>> = cat
-            .tables
-            .iter()
-            .filter(|t| !failed_tables.contains(t.name.plain().as_str()))
-            .map(|t| vec![format!("ANALYZE {}", t.name)])
-            .collect();
-        statements += analyze.len();
-        for (sql, error) in parallel::run_statements(target, opts.jobs, analyze).await? {
-            warnings.push(format!("`{}` failed: {error}", first_line(&sql)));
-        }
+    for (sql, error) in ran.analyze_failed {
+        warnings.push(format!("`{}` failed: {error}", first_line(&sql)));
     }
+    let tables = ran.tables;
     Ok(LoadOutcome {
         tables,
         statements,

@@ -188,8 +188,9 @@ impl Plan {
             let p = ddl::post_data(cat, &load.ddl);
             p.indexes
                 .iter()
+                .map(|(_, s)| s)
                 .chain(&p.attach)
-                .chain(p.constraint_groups.iter().flatten())
+                .chain(p.constraint_groups.iter().flat_map(|g| g.statements()))
                 .chain(&p.rest)
                 .map(|s| first_line(s))
                 .collect()

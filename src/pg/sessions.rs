@@ -1,11 +1,13 @@
 //! Work spread over several sessions: each worker opens its own connection, prepares
-//! it once, then takes items from a shared queue in order until none are left. The
-//! first error stops the other workers.
+//! it once, then takes items from a shared schedule until none are left: in order, or
+//! once their prerequisites have finished. The first error stops the other workers.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
@@ -15,9 +17,9 @@ use super::{prepare_session, ConnSpec, PgError};
 #[derive(Debug)]
 pub struct WorkerLost(pub String);
 
-/// Runs `work` for every item over at most `jobs` connections. `setup` runs once per
-/// connection after the standard session settings. Results come back in no particular
-/// order.
+/// Runs `work` for every item over at most `jobs` connections, in order. `setup` runs
+/// once per connection after the standard session settings. Results come back in no
+/// particular order.
 pub async fn run_sessions<T, R, E, S, SF, W, WF>(
     conn: &ConnSpec,
     jobs: usize,
@@ -34,14 +36,122 @@ where
     W: Fn(Arc<Client>, T) -> WF + Clone + Send + Sync + 'static,
     WF: Future<Output = Result<R, E>> + Send,
 {
-    if items.is_empty() {
+    let n = items.len() as u64;
+    let nodes = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| Node {
+            item,
+            after: Vec::new(),
+            cost: n - i as u64,
+        })
+        .collect();
+    run_graph(conn, jobs, nodes, setup, work).await
+}
+
+/// One item of [`run_graph`].
+pub struct Node<T> {
+    pub item: T,
+    /// Positions of the items that must have finished (succeeded or not: a failure
+    /// the work recorded is its own business) before this one starts.
+    pub after: Vec<usize>,
+    /// Among the items that may start, the costliest goes first.
+    pub cost: u64,
+}
+
+/// Which items may start, and which wait for others.
+struct Schedule<T> {
+    items: Vec<Option<T>>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    ready: BinaryHeap<(u64, Reverse<usize>)>,
+    costs: Vec<u64>,
+    unstarted: usize,
+}
+
+impl<T> Schedule<T> {
+    fn new(nodes: Vec<Node<T>>) -> Self {
+        let mut dependents = vec![Vec::new(); nodes.len()];
+        let mut waiting_on = vec![0; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for &a in &n.after {
+                dependents[a].push(i);
+                waiting_on[i] += 1;
+            }
+        }
+        let costs: Vec<u64> = nodes.iter().map(|n| n.cost).collect();
+        let ready = (0..nodes.len())
+            .filter(|&i| waiting_on[i] == 0)
+            .map(|i| (costs[i], Reverse(i)))
+            .collect();
+        Schedule {
+            unstarted: nodes.len(),
+            items: nodes.into_iter().map(|n| Some(n.item)).collect(),
+            waiting_on,
+            dependents,
+            ready,
+            costs,
+        }
+    }
+
+    /// The next item to start; `Err(())` when every item has started.
+    fn next(&mut self) -> Result<Option<(usize, T)>, ()> {
+        match self.ready.pop() {
+            Some((_, Reverse(i))) => {
+                self.unstarted -= 1;
+                Ok(self.items[i].take().map(|t| (i, t)))
+            }
+            None if self.unstarted == 0 => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    fn finished(&mut self, i: usize) {
+        for d in std::mem::take(&mut self.dependents[i]) {
+            self.waiting_on[d] -= 1;
+            if self.waiting_on[d] == 0 {
+                self.ready.push((self.costs[d], Reverse(d)));
+            }
+        }
+    }
+}
+
+/// Runs `work` for every node over at most `jobs` connections, each node once the
+/// nodes it comes after have finished, the costliest ready node first: index builds
+/// of a table start as soon as its rows are in while other tables still load. The
+/// prerequisites must not form a cycle. `setup` runs once per connection after the
+/// standard session settings. Results come back in no particular order.
+pub async fn run_graph<T, R, E, S, SF, W, WF>(
+    conn: &ConnSpec,
+    jobs: usize,
+    nodes: Vec<Node<T>>,
+    setup: S,
+    work: W,
+) -> Result<Vec<R>, E>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: From<PgError> + From<WorkerLost> + Send + 'static,
+    S: Fn(Arc<Client>) -> SF + Clone + Send + Sync + 'static,
+    SF: Future<Output = Result<(), E>> + Send,
+    W: Fn(Arc<Client>, T) -> WF + Clone + Send + Sync + 'static,
+    WF: Future<Output = Result<R, E>> + Send,
+{
+    if nodes.is_empty() {
         return Ok(Vec::new());
     }
-    let n = jobs.clamp(1, items.len());
-    let queue = Arc::new(Mutex::new(VecDeque::from(items)));
+    let n = jobs.clamp(1, nodes.len());
+    let schedule = Arc::new(Mutex::new(Schedule::new(nodes)));
+    let wake = Arc::new(Notify::new());
     let mut set = JoinSet::new();
     for _ in 0..n {
-        let (conn, queue, setup, work) = (conn.clone(), queue.clone(), setup.clone(), work.clone());
+        let (conn, schedule, wake, setup, work) = (
+            conn.clone(),
+            schedule.clone(),
+            wake.clone(),
+            setup.clone(),
+            work.clone(),
+        );
         set.spawn(async move {
             let open = || async {
                 let client = Arc::new(conn.connect().await?);
@@ -52,8 +162,17 @@ where
             let mut client = open().await?;
             let mut out = Vec::new();
             loop {
-                let next = queue.lock().expect("queue lock").pop_front();
-                let Some(item) = next else { break };
+                // Registered before looking, so a finish in between still wakes us.
+                let woken = wake.notified();
+                let next = schedule.lock().expect("schedule lock").next();
+                let (i, item) = match next {
+                    Err(()) => break,
+                    Ok(Some(next)) => next,
+                    Ok(None) => {
+                        woken.await;
+                        continue;
+                    }
+                };
                 // A unit of work that recorded its own failure (a restored table whose
                 // session the server ended) must not doom the next ones to a dead
                 // connection: they get a new session.
@@ -81,6 +200,8 @@ where
                     };
                 }
                 out.push(work(client.clone(), item).await?);
+                schedule.lock().expect("schedule lock").finished(i);
+                wake.notify_waiters();
             }
             Ok::<_, E>(out)
         });

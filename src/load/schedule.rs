@@ -1,0 +1,249 @@
+//! Everything after pre-data as one graph of steps over the sessions: a table's keys
+//! and indexes are built as soon as its rows are in, while other tables still load;
+//! the foreign keys follow once every key exists (added NOT VALID one after another,
+//! then checked at once); the rest of post-data, then ANALYZE of each table. Among
+//! the steps that may start, the largest table's goes first, so the longest index
+//! builds begin early instead of after a queue of small ones.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::Client;
+
+use super::data::{self, Tables};
+use super::parallel::{reason, BUILD_SETTINGS};
+use super::{LoadError, LoadedTable};
+use crate::archive::BackupReader;
+use crate::ddl::PostData;
+use crate::pg::{run_graph, ConnSpec, Node, PgError};
+use crate::plan::scope::Scope;
+use crate::progress::Progress;
+
+/// What runs after pre-data.
+pub(super) struct Steps {
+    /// The data section, and how it treats the tables.
+    pub data: Option<Tables>,
+    pub post_data: Option<PostData>,
+    pub analyze: bool,
+}
+
+/// What the steps left.
+pub(super) struct Ran {
+    /// One entry per loaded table.
+    pub tables: Vec<LoadedTable>,
+    /// Post-data statements that failed, with the server's message.
+    pub failed: Vec<(String, String)>,
+    /// `ANALYZE` statements that failed, with the server's message.
+    pub analyze_failed: Vec<(String, String)>,
+}
+
+enum Step {
+    Load(data::Unit),
+    /// Empties a split table whose load failed in part.
+    Settle(usize),
+    /// Statements run in order on one session; one that fails is reported and the
+    /// others still run.
+    Statements(Vec<String>),
+    Analyze(usize),
+}
+
+enum Done {
+    Loaded(Vec<LoadedTable>),
+    Emptied(usize),
+    Failed(Vec<(String, String)>),
+    AnalyzeFailed(Option<(String, String)>),
+}
+
+/// Adds nodes to a graph and remembers their positions.
+struct Graph {
+    nodes: Vec<Node<Step>>,
+}
+
+impl Graph {
+    fn add(&mut self, item: Step, after: Vec<usize>, cost: u64) -> usize {
+        self.nodes.push(Node { item, after, cost });
+        self.nodes.len() - 1
+    }
+}
+
+/// Costs that put a step ahead of any table's: the foreign keys' additions hold up
+/// every check after them.
+const URGENT: u64 = u64::MAX / 2;
+
+fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, u64, u64) {
+    let cat = &scope.catalog;
+    let n = cat.tables.len();
+    let mut g = Graph { nodes: Vec::new() };
+    let raw = |i: usize| {
+        reader
+            .manifest()
+            .table(scope.table_numbers[i])
+            .map_or(0, |t| t.raw_bytes)
+    };
+    // What a table's later steps wait for: its rows, whole or emptied.
+    let mut loaded: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let (mut parts, mut bytes) = (0u64, 0u64);
+    if let Some(mode) = steps.data {
+        let mut parts_of = vec![0usize; n];
+        for unit in data::units(reader, scope, mode) {
+            parts += unit.tables.iter().map(|t| t.1.len() as u64).sum::<u64>();
+            bytes += unit.raw_bytes;
+            let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
+            let cost = unit.raw_bytes;
+            let id = g.add(Step::Load(unit), Vec::new(), cost);
+            for t in tables {
+                loaded[t].push(id);
+                parts_of[t] += 1;
+            }
+        }
+        if mode == Tables::Fresh {
+            for t in (0..n).filter(|&t| parts_of[t] > 1) {
+                let id = g.add(Step::Settle(t), loaded[t].clone(), raw(t));
+                loaded[t] = vec![id];
+            }
+        }
+    }
+    let mut before_analyze = loaded.clone();
+    if let Some(post) = &steps.post_data {
+        let indexes: Vec<usize> = post
+            .indexes
+            .iter()
+            .map(|(t, sql)| {
+                g.add(
+                    Step::Statements(vec![sql.clone()]),
+                    loaded[*t].clone(),
+                    raw(*t),
+                )
+            })
+            .collect();
+        let keys = if post.attach.is_empty() {
+            indexes
+        } else {
+            vec![g.add(Step::Statements(post.attach.clone()), indexes, URGENT)]
+        };
+        let mut constraints = keys.clone();
+        for group in &post.constraint_groups {
+            let add = g.add(Step::Statements(group.add.clone()), keys.clone(), URGENT);
+            constraints.push(add);
+            for (t, sql) in &group.validate {
+                constraints.push(g.add(Step::Statements(vec![sql.clone()]), vec![add], raw(*t)));
+            }
+        }
+        // The rest creates extended statistics objects, which ANALYZE fills.
+        let rest = g.add(Step::Statements(post.rest.clone()), constraints, URGENT);
+        before_analyze = vec![vec![rest]; n];
+    }
+    if steps.analyze && steps.data.is_some() {
+        for (t, after) in before_analyze.into_iter().enumerate() {
+            g.add(Step::Analyze(t), after, raw(t));
+        }
+    }
+    (g, parts, bytes)
+}
+
+/// Runs the steps over at most `jobs` sessions.
+pub(super) async fn run(
+    target: &ConnSpec,
+    reader: &BackupReader,
+    scope: &Arc<Scope>,
+    steps: Steps,
+    jobs: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<Ran, LoadError> {
+    let (graph, parts, bytes) = graph(reader, scope, &steps);
+    if steps.data.is_some() {
+        progress.start("restore", parts, bytes);
+    }
+    // Tables whose rows did not load: their split parts are emptied, and ANALYZE
+    // leaves them alone.
+    let failed_tables = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let announced = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let setup = |client: Arc<Client>| async move {
+        client
+            .batch_execute(&format!("SET synchronous_commit = off; {BUILD_SETTINGS}"))
+            .await
+            .map_err(|e| PgError::query("configure the session", e))?;
+        Ok::<_, LoadError>(())
+    };
+    let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
+    let work = move |client: Arc<Client>, step: Step| {
+        let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
+        let (failed_tables, announced) = (failed_tables.clone(), announced.clone());
+        async move {
+            let cat = &scope.catalog;
+            let announce = |i: usize, phase: &str| {
+                if !announced[i].swap(true, Ordering::Relaxed) {
+                    progress.phase(phase);
+                }
+            };
+            Ok::<_, LoadError>(match step {
+                Step::Load(unit) => {
+                    let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
+                    let out =
+                        data::load_unit(&client, unit, &scope, &reader, progress.as_ref()).await;
+                    if out.iter().any(|t| t.error.is_some()) {
+                        failed_tables.lock().expect("lock").extend(tables);
+                    }
+                    Done::Loaded(out)
+                }
+                Step::Settle(t) => {
+                    if !failed_tables.lock().expect("lock").contains(&t) {
+                        return Ok(Done::Failed(Vec::new()));
+                    }
+                    data::empty(&client, &cat.tables[t]).await?;
+                    Done::Emptied(t)
+                }
+                Step::Statements(group) => {
+                    announce(0, "post-data");
+                    let mut failed = Vec::new();
+                    for sql in group {
+                        if let Err(e) = client.batch_execute(&sql).await {
+                            if client.is_closed() {
+                                return Err(PgError::query("run post-data", e).into());
+                            }
+                            failed.push((sql, reason(&e)));
+                        }
+                    }
+                    Done::Failed(failed)
+                }
+                Step::Analyze(t) => {
+                    if failed_tables.lock().expect("lock").contains(&t) {
+                        return Ok(Done::AnalyzeFailed(None));
+                    }
+                    announce(1, "analyze");
+                    let sql = format!("ANALYZE {}", cat.tables[t].name);
+                    match client.batch_execute(&sql).await {
+                        Ok(()) => Done::AnalyzeFailed(None),
+                        Err(e) if client.is_closed() => {
+                            return Err(PgError::query("run ANALYZE", e).into())
+                        }
+                        Err(e) => Done::AnalyzeFailed(Some((sql, reason(&e)))),
+                    }
+                }
+            })
+        }
+    };
+    let done = run_graph(target, jobs, graph.nodes, setup, work).await;
+    progress.finish();
+    let mut ran = Ran {
+        tables: Vec::new(),
+        failed: Vec::new(),
+        analyze_failed: Vec::new(),
+    };
+    let mut parts = Vec::new();
+    let mut emptied = Vec::new();
+    for d in done? {
+        match d {
+            Done::Loaded(t) => parts.extend(t),
+            Done::Emptied(t) => emptied.push(scope.catalog.tables[t].name.plain()),
+            Done::Failed(f) => ran.failed.extend(f),
+            Done::AnalyzeFailed(f) => ran.analyze_failed.extend(f),
+        }
+    }
+    ran.tables = data::by_table(parts);
+    for t in ran.tables.iter_mut().filter(|t| emptied.contains(&t.name)) {
+        t.rows = 0;
+        t.raw_bytes = 0;
+    }
+    Ok(ran)
+}
