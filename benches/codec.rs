@@ -155,11 +155,12 @@ fn report(name: &str, mbps: f64, iters: u32, extra: &str) {
     println!("{name:<34} {mbps:>9.1} MB/s  ({iters:>3} iters){extra}");
 }
 
-fn chunk_header(aead: AeadId) -> ChunkHeader {
+fn chunk_header(aead: AeadId, columns: bool) -> ChunkHeader {
     ChunkHeader {
         aead,
         comp: CompId::Zstd,
         is_final: true,
+        columns,
         table_no: 7,
         part: 0,
         index: 42,
@@ -185,13 +186,17 @@ fn main() {
     let repo_id = [0x11u8; 16];
 
     for level in LEVELS {
-        for (label, k) in [("aes-gcm-siv", Some(&key)), ("plaintext", None)] {
+        for (label, k, columns) in [
+            ("aes-gcm-siv", Some(&key), false),
+            ("aes-gcm-siv by column", Some(&key), true),
+            ("plaintext", None, false),
+        ] {
             let aead = if k.is_some() {
                 AeadId::Aes256GcmSiv
             } else {
                 AeadId::None
             };
-            let hdr = chunk_header(aead);
+            let hdr = chunk_header(aead, columns);
             let seal_name = format!("seal  zstd-{level} {label}");
             let open_name = format!("open  zstd-{level} {label}");
             if !wanted(&seal_name) && !wanted(&open_name) {

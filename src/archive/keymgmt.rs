@@ -235,12 +235,13 @@ async fn upgraded_v1(
 /// a version-1 ring moves to `keyring/`; the presented key's slot becomes version 3;
 /// a ring whose newest generation binds nothing, or that has not pinned this slot's
 /// public key, gets a new generation (announced in the catalog, see [`advance`]); and
-/// `pgbunker.json` says version 3, last. Returns the ring to write with, `None` for a
-/// plaintext repository.
+/// `pgbunker.json` says the current version, last (a plaintext repository only gets
+/// that). Returns the ring to write with, `None` for a plaintext repository.
 pub(crate) async fn ensure_current(
     repo: &Repository,
 ) -> Result<(Option<KeyRing>, bool), ArchiveError> {
     let Some(ring) = repo.keys() else {
+        say_current_version(repo).await?;
         return Ok((None, false));
     };
     let (store, repo_id) = (repo.store(), repo.repo_id());
@@ -265,15 +266,22 @@ pub(crate) async fn ensure_current(
         let pin = public.map(|p| (ring.kek_id(), p));
         ring = advance(repo, &ring, None, pin, None).await?;
     }
+    say_current_version(repo).await?;
+    Ok((Some(ring), upgraded))
+}
+
+/// Rewrites `pgbunker.json` with the current format version, so that an older
+/// pgbunker refuses the repository instead of misreading what this one writes.
+async fn say_current_version(repo: &Repository) -> Result<(), ArchiveError> {
     if repo.config().version < FORMAT_VERSION {
         let mut config = repo.config().clone();
         config.version = FORMAT_VERSION;
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
-        store
+        repo.store()
             .put_overwrite(layout::CONFIG, Bytes::from(json))
             .await?;
     }
-    Ok((Some(ring), upgraded))
+    Ok(())
 }
 
 /// Starts generation N + 1 of the ring: (1) a catalog entry, sealed under generation

@@ -139,6 +139,7 @@ impl BackupReader {
             },
             comp: CompId::Zstd,
             is_final: table.is_final(chunk),
+            columns: false,
             table_no: table.table_no,
             part: chunk.part,
             index: chunk.index,

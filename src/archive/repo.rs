@@ -17,7 +17,7 @@ use super::{layout, ArchiveError};
 use crate::store::Store;
 
 /// The repository format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `pgbunker.json`: the only object readable without a key besides summaries.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -86,19 +86,22 @@ pub struct ChunkSealer {
 }
 
 impl ChunkSealer {
-    /// Compresses and encrypts whole tuples. CPU-bound: call it off the async runtime.
+    /// Compresses and encrypts whole tuples, by column when they are `binary` COPY
+    /// tuples. CPU-bound: call it off the async runtime.
     pub fn seal(
         &self,
         table_no: u32,
         part: u32,
         index: u64,
         is_final: bool,
+        binary: bool,
         tuples: &[u8],
     ) -> Result<SealedChunk, ArchiveError> {
         let header = ChunkHeader {
             aead: AeadId::None,
             comp: CompId::Zstd,
             is_final,
+            columns: binary,
             table_no,
             part,
             index,

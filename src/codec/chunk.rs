@@ -1,16 +1,18 @@
-//! Chunk objects: a 64-byte header, then one zstd frame of whole COPY tuples sealed
-//! with AES-256-GCM-SIV. The header is the AAD (with the repository id), so a chunk
+//! Chunk objects: a 64-byte header, then one zstd frame of whole COPY tuples (binary
+//! ones laid out by column, `columns`) sealed with AES-256-GCM-SIV. The header is the AAD (with the repository id), so a chunk
 //! moved to another table, index, backup or repository fails to open.
 
 use sha2::{Digest, Sha256};
 
 use super::aead::{decrypt, encrypt, random_nonce, AeadId, NONCE_LEN};
-use super::{CodecError, SecretKey};
+use super::{columns, CodecError, SecretKey};
 
 pub const CHUNK_HEADER_LEN: usize = 64;
 const MAGIC: &[u8; 8] = b"PGBKCHK\x01";
 const FORMAT_VERSION: u8 = 1;
 const FLAG_FINAL: u8 = 1;
+/// The payload is the tuples laid out by column (`columns`), since format 4.
+const FLAG_COLUMNS: u8 = 2;
 const AAD_DOMAIN: &[u8] = b"pgbunker/v1/chunk";
 
 /// Compression of the chunk payload.
@@ -27,6 +29,9 @@ pub struct ChunkHeader {
     pub aead: AeadId,
     pub comp: CompId,
     pub is_final: bool,
+    /// Set by [`seal_chunk`] when it laid the tuples out by column; asked for by
+    /// setting it before, for binary COPY tuples.
+    pub columns: bool,
     pub table_no: u32,
     /// The part of a table split into page ranges (0 when not split).
     pub part: u32,
@@ -43,7 +48,8 @@ impl ChunkHeader {
         h[8] = FORMAT_VERSION;
         h[9] = self.aead as u8;
         h[10] = self.comp as u8;
-        h[11] = if self.is_final { FLAG_FINAL } else { 0 };
+        h[11] = if self.is_final { FLAG_FINAL } else { 0 }
+            | if self.columns { FLAG_COLUMNS } else { 0 };
         h[12..16].copy_from_slice(&self.table_no.to_be_bytes());
         h[16..24].copy_from_slice(&self.index.to_be_bytes());
         h[24..40].copy_from_slice(&self.backup);
@@ -72,13 +78,14 @@ impl ChunkHeader {
                 id: b[10],
             });
         }
-        if b[11] & !FLAG_FINAL != 0 {
+        if b[11] & !(FLAG_FINAL | FLAG_COLUMNS) != 0 {
             return Err(CodecError::HeaderMismatch("reserved bits"));
         }
         Ok(ChunkHeader {
             aead: AeadId::from_u8(b[9])?,
             comp: CompId::Zstd,
             is_final: b[11] & FLAG_FINAL != 0,
+            columns: b[11] & FLAG_COLUMNS != 0,
             table_no: u32::from_be_bytes(b[12..16].try_into().expect("4")),
             part: u32::from_be_bytes(b[60..64].try_into().expect("4")),
             index: u64::from_be_bytes(b[16..24].try_into().expect("8")),
@@ -103,9 +110,10 @@ pub struct SealedChunk {
     pub sha256: [u8; 32],
 }
 
-/// Compresses and seals whole tuples. `key` is `None` only for plaintext repositories.
-/// The result is opened again before it is returned, so a fault in this process never
-/// uploads a chunk that cannot be read back.
+/// Compresses and seals whole tuples, by column when `header.columns` asks for it and
+/// the tuples allow it. `key` is `None` only for plaintext repositories. The result is
+/// decrypted again before it is returned, so a fault in this process never uploads a
+/// chunk that cannot be read back.
 pub fn seal_chunk(
     key: Option<&SecretKey>,
     mut header: ChunkHeader,
@@ -113,7 +121,13 @@ pub fn seal_chunk(
     plaintext: &[u8],
     level: i32,
 ) -> Result<SealedChunk, CodecError> {
-    let compressed = zstd::bulk::compress(plaintext, level)
+    let by_column = if header.columns {
+        columns::split(plaintext)
+    } else {
+        None
+    };
+    header.columns = by_column.is_some();
+    let compressed = zstd::bulk::compress(by_column.as_deref().unwrap_or(plaintext), level)
         .map_err(|e| CodecError::Compression(e.to_string()))?;
     header.aead = if key.is_some() {
         AeadId::Aes256GcmSiv
@@ -174,14 +188,24 @@ pub fn open_chunk(
     };
     // A chunk is one zstd frame that declares its size: more than the header allows is
     // refused before any work. (Data that hides its size and is larger fails the
-    // decompression below.)
+    // decompression below.) The column layout is at most its header longer.
+    let cap = if got.columns {
+        raw_len + columns::HEADER_LEN
+    } else {
+        raw_len
+    };
     if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(&compressed) {
-        if n > raw_len as u64 {
+        if n > cap as u64 {
             return Err(CodecError::TooLarge(raw_len));
         }
     }
-    let out = zstd::bulk::decompress(&compressed, raw_len)
+    let out = zstd::bulk::decompress(&compressed, cap)
         .map_err(|e| CodecError::Compression(e.to_string()))?;
+    let out = if got.columns {
+        columns::join(&out, raw_len)?
+    } else {
+        out
+    };
     if out.len() != raw_len {
         return Err(CodecError::LengthMismatch {
             got: out.len(),
@@ -200,6 +224,7 @@ mod tests {
             aead: AeadId::Aes256GcmSiv,
             comp: CompId::Zstd,
             is_final,
+            columns: false,
             table_no: 3,
             part: 0,
             index,
@@ -240,6 +265,33 @@ mod tests {
         assert!(open_chunk(Some(&k), &header(2, true), &repo, &bad, data.len()).is_err());
         // The size cap holds.
         assert!(open_chunk(Some(&k), &header(2, true), &repo, &s.bytes, 10).is_err());
+    }
+
+    #[test]
+    fn binary_tuples_are_sealed_by_column_and_open_as_they_were() {
+        let k = SecretKey::from_bytes([5; 32]);
+        let repo = [1u8; 16];
+        let tuples: Vec<u8> = (0..1000u32)
+            .flat_map(|i| {
+                let mut t = 2i16.to_be_bytes().to_vec();
+                t.extend(4i32.to_be_bytes());
+                t.extend(i.to_be_bytes());
+                t.extend((-1i32).to_be_bytes());
+                t
+            })
+            .collect();
+        let mut asked = header(0, true);
+        asked.columns = true;
+        let s = seal_chunk(Some(&k), asked.clone(), &repo, &tuples, 3).unwrap();
+        assert!(ChunkHeader::decode(&s.bytes).unwrap().columns);
+        // Readers do not expect a layout: the header says which it is.
+        let opened = open_chunk(Some(&k), &header(0, true), &repo, &s.bytes, tuples.len());
+        assert_eq!(opened.unwrap(), tuples);
+        // Not tuples: the chunk keeps its rows, and says so.
+        let s = seal_chunk(Some(&k), asked, &repo, b"some text rows\n", 3).unwrap();
+        assert!(!ChunkHeader::decode(&s.bytes).unwrap().columns);
+        let opened = open_chunk(Some(&k), &header(0, true), &repo, &s.bytes, 15);
+        assert_eq!(opened.unwrap(), b"some text rows\n");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod aead;
 mod chunk;
+mod columns;
 mod keys;
 mod pool;
 #[cfg(test)]
@@ -39,6 +40,8 @@ pub enum CodecError {
     TooLarge(usize),
     #[error("decompressed data is {got} bytes, the manifest says {want}")]
     LengthMismatch { got: usize, want: usize },
+    #[error("the opened data is malformed: {0}")]
+    Malformed(String),
     #[error("zstd failed: {0}")]
     Compression(String),
     #[error("sealed data did not decrypt back to the input: refusing to write it")]

@@ -22,6 +22,7 @@ fn header_strategy() -> impl Strategy<Value = ChunkHeader> {
                 aead: AeadId::Aes256GcmSiv,
                 comp: CompId::Zstd,
                 is_final,
+                columns: false,
                 table_no,
                 part,
                 index,

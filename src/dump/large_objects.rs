@@ -262,7 +262,7 @@ impl Stream {
             let sealer = writer.sealer();
             let data = cut.data.clone();
             let sealed = on_cpu_pool(data.len(), move || {
-                sealer.seal(LARGE_OBJECTS_TABLE_NO, part, index, is_final, &data)
+                sealer.seal(LARGE_OBJECTS_TABLE_NO, part, index, is_final, false, &data)
             })
             .await
             .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;

@@ -120,7 +120,13 @@ pub(super) async fn dump_unit(
     futures::pin_mut!(stream);
 
     let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
-    let uploader = tokio::spawn(upload(writer.clone(), table_no, unit.part, rx));
+    let uploader = tokio::spawn(upload(
+        writer.clone(),
+        table_no,
+        unit.part,
+        format == CopyFormat::Binary,
+        rx,
+    ));
 
     let mut scanner = Scanner::new(format == CopyFormat::Text);
     let mut held: Option<Cut> = None;
@@ -197,6 +203,7 @@ async fn upload(
     writer: Arc<BackupWriter>,
     table_no: u32,
     part: u32,
+    binary: bool,
     mut rx: mpsc::Receiver<Piece>,
 ) -> Result<Vec<ChunkRecord>, DumpError> {
     let sealer = writer.sealer();
@@ -206,7 +213,7 @@ async fn upload(
         let data = p.cut.data.clone();
         let (index, is_final) = (p.index, p.is_final);
         let sealed = on_cpu_pool(data.len(), move || {
-            s.seal(table_no, part, index, is_final, &data)
+            s.seal(table_no, part, index, is_final, binary, &data)
         })
         .await
         .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;

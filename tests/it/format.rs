@@ -1,5 +1,5 @@
-//! The repository format is a contract: the version-1 and version-2 repositories
-//! committed under `fixtures/repo-v1/` and `fixtures/repo-v2/` must stay readable
+//! The repository format is a contract: the version-1, 2 and 3 repositories committed
+//! under `fixtures/repo-v1/`, `repo-v2/` and `repo-v3/` must stay readable
 //! (list, verify, restore, export), and every JSON object the current writer produces
 //! must match the JSON Schemas in `schema/`.
 
@@ -147,6 +147,11 @@ async fn version_2_repository_still_restores_and_matches_its_source() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn version_3_repository_still_restores_and_matches_its_source() {
+    old_repository_still_reads(3, "20261207T000523Z-a526f3e7").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn freshly_written_objects_match_the_json_schemas() {
     let w = World::start();
     let repo = w.backed_up().await;
@@ -170,7 +175,7 @@ async fn a_manifest_with_large_objects_matches_the_json_schema() {
 }
 
 /// An older repository is upgraded by its first write, here a backup: afterwards it is
-/// version 3 (a new key ring generation of object version 2, the writer's slot version
+/// version 4 (a new key ring generation of object version 2, the writer's slot version
 /// 3), and the backup written before the upgrade still verifies and restores.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_2_repository_is_upgraded_by_its_first_backup() {
@@ -195,7 +200,7 @@ async fn a_version_2_repository_is_upgraded_by_its_first_backup() {
         &env,
     ));
 
-    assert_eq!(json_file(&repo.join("pgbunker.json"))["version"], 3);
+    assert_eq!(json_file(&repo.join("pgbunker.json"))["version"], 4);
     let generations = files(&repo.join("keyring"));
     let newest = std::fs::read(generations.last().unwrap()).unwrap();
     assert_eq!(newest[8], 2, "the new generation names its ring key");

@@ -283,7 +283,7 @@ async fn a_version_1_repository_is_upgraded_by_key_add_and_still_restores() {
     );
     assert_no_secrets(&add);
     assert!(ok(add).contains("Upgraded"));
-    assert_eq!(file_json(&root.join("pgbunker.json"))["version"], 3);
+    assert_eq!(file_json(&root.join("pgbunker.json"))["version"], 4);
     assert!(root.join("keyring/00000000000000000001").exists());
     let slots = slot_files(&repo);
     assert_eq!(slots.len(), 2);
