@@ -91,32 +91,33 @@ pub(super) async fn dump_unit(
     progress.table_started(&label);
     // The leader holds ACCESS SHARE already; if DDL queued for an exclusive lock
     // since, a plain COPY would wait behind it forever (a wait the server cannot see
-    // as a deadlock). Fail at once instead, like pg_dump's workers do.
-    client
-        .batch_execute(&format!(
-            "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
-            table.name
-        ))
-        .await
-        .map_err(|e| {
-            let what = if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-                format!("lock {label} (another session waits for an exclusive lock on it)")
-            } else {
-                format!("start reading {label} on the backup's snapshot")
-            };
-            PgError::query(what, e)
-        })?;
+    // as a deadlock). Fail at once instead, like pg_dump's workers do. The COPY is
+    // parsed in the same round trip (a failed lock fails it too, and is the error
+    // reported): on thousands of small tables round trips are what a backup waits on.
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
+    let lock_sql = format!(
+        "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+        table.name
+    );
+    let copy_sql = copy_sql(table, &unit, format);
+    let (locked, statement) =
+        futures::join!(client.batch_execute(&lock_sql), client.prepare(&copy_sql));
+    locked.map_err(|e| {
+        let what = if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            format!("lock {label} (another session waits for an exclusive lock on it)")
+        } else {
+            format!("start reading {label} on the backup's snapshot")
+        };
+        PgError::query(what, e)
+    })?;
+    let statement = statement.map_err(copy_err)?;
     if format == CopyFormat::Text {
         client
             .batch_execute(&text_session(false))
             .await
             .map_err(|e| PgError::query("fix the settings text COPY depends on", e))?;
     }
-    let stream = client
-        .copy_out(&copy_sql(table, &unit, format))
-        .await
-        .map_err(copy_err)?;
+    let stream = client.copy_out(&statement).await.map_err(copy_err)?;
     futures::pin_mut!(stream);
 
     let (tx, rx) = mpsc::channel::<Piece>(QUEUE);

@@ -39,6 +39,12 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    #[error("could not write {key}: {source}")]
+    Write {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not flush {key} to disk: {source}")]
     Sync {
         key: String,
@@ -74,6 +80,7 @@ impl Classify for StoreError {
             StoreError::NotFound(_) => Class::Corrupt,
             StoreError::CreateDir { .. }
             | StoreError::Sync { .. }
+            | StoreError::Write { .. }
             | StoreError::LocalFile { .. } => Class::Io,
             StoreError::Backend { source, .. } if is_local_io(source) => Class::Io,
             _ => Class::Repository,
@@ -257,6 +264,28 @@ fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
+/// it exists.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()?
+        }
+        opened => opened?,
+    };
+    file.write_all(bytes)
+}
+
 /// Wraps a backend error with what we were doing, for `map_err`.
 fn backend<'k>(
     op: &'static str,
@@ -414,11 +443,26 @@ impl Store {
     /// fsyncs (the file and each folder up to the root) per chunk, which dominated
     /// backups of many small tables. Cloud stores are durable at once, as for
     /// `put_new`.
+    ///
+    /// In a folder the object is opened create-only and written in place: no temporary
+    /// file to link and unlink, which on thousands of small tables cost more than the
+    /// data. A crash midway leaves a short object that no committed manifest names.
     pub async fn put_new_unsynced(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        if self.local_root.is_none() {
+        let Some(root) = &self.local_root else {
             return self.put_new(key, bytes).await;
-        }
-        self.put_create(key, bytes).await
+        };
+        let path = root.join(key);
+        tokio::task::spawn_blocking(move || write_new(&path, &bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => StoreError::AlreadyExists(key.into()),
+                _ => StoreError::Write {
+                    key: key.into(),
+                    source,
+                },
+            })
     }
 
     /// Makes the objects [`Store::put_new_unsynced`] wrote durable: each file, then
