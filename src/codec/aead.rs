@@ -1,6 +1,6 @@
 //! AES-256-GCM-SIV sealing of small blobs (key slots, wrapped keys, manifests, catalog).
 
-use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+use aes_gcm_siv::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use rand::RngCore;
 
@@ -43,6 +43,38 @@ pub(crate) fn encrypt(
     cipher
         .encrypt(Nonce::from_slice(nonce), Payload { msg, aad })
         .map_err(|_| CodecError::Encrypt)
+}
+
+/// Length of the tag that follows a ciphertext.
+pub(crate) const TAG_LEN: usize = 16;
+
+/// Encrypts `buf` where it lies and returns the tag: a chunk of a 1 GB value is not
+/// copied once more.
+pub(crate) fn encrypt_in_place(
+    key: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], CodecError> {
+    let cipher = Aes256GcmSiv::new_from_slice(key.expose()).map_err(|_| CodecError::Encrypt)?;
+    cipher
+        .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
+        .map(Into::into)
+        .map_err(|_| CodecError::Encrypt)
+}
+
+/// Decrypts `buf` where it lies, authenticated by `tag`.
+pub(crate) fn decrypt_in_place(
+    key: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), CodecError> {
+    let cipher = Aes256GcmSiv::new_from_slice(key.expose()).map_err(|_| CodecError::Decrypt)?;
+    cipher
+        .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, tag.into())
+        .map_err(|_| CodecError::Decrypt)
 }
 
 pub(crate) fn decrypt(

@@ -4,7 +4,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::aead::{decrypt, encrypt, random_nonce, AeadId, NONCE_LEN};
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::aead::{decrypt, decrypt_in_place, encrypt_in_place, random_nonce, AeadId, NONCE_LEN};
 use super::{columns, CodecError, SecretKey};
 
 pub const CHUNK_HEADER_LEN: usize = 64;
@@ -127,8 +129,6 @@ pub fn seal_chunk(
         None
     };
     header.columns = by_column.is_some();
-    let compressed = zstd::bulk::compress(by_column.as_deref().unwrap_or(plaintext), level)
-        .map_err(|e| CodecError::Compression(e.to_string()))?;
     header.aead = if key.is_some() {
         AeadId::Aes256GcmSiv
     } else {
@@ -140,17 +140,36 @@ pub fn seal_chunk(
         [0; NONCE_LEN]
     };
     let h = header.encode();
-    let mut bytes = Vec::with_capacity(CHUNK_HEADER_LEN + compressed.len() + 16);
-    bytes.extend_from_slice(&h);
-    match key {
-        Some(k) => {
-            let ct = encrypt(k, &header.nonce, &aad(&h, repo_id), &compressed)?;
-            if decrypt(k, &header.nonce, &aad(&h, repo_id), &ct)? != compressed {
-                return Err(CodecError::SelfCheck);
-            }
-            bytes.extend_from_slice(&ct);
+    // Compressed straight behind the header and encrypted where it lies: the object is
+    // the only copy of the chunk's size besides its tuples (zeroed pages of a large
+    // allocation are not touched until written).
+    let payload = by_column.as_deref().unwrap_or(plaintext);
+    let bound = zstd::zstd_safe::compress_bound(payload.len());
+    let mut bytes = vec![0u8; CHUNK_HEADER_LEN + bound];
+    let compressed_len = zstd::bulk::Compressor::new(level)
+        .and_then(|mut c| c.compress_to_buffer(payload, &mut bytes[CHUNK_HEADER_LEN..]))
+        .map_err(|e| CodecError::Compression(e.to_string()))?;
+    drop(by_column);
+    bytes.truncate(CHUNK_HEADER_LEN + compressed_len);
+    bytes[..CHUNK_HEADER_LEN].copy_from_slice(&h);
+    if let Some(k) = key {
+        // Decrypted again as a reader would, so a fault here never uploads a chunk that
+        // cannot be read back; in place, then encrypted once more (AES-GCM-SIV is
+        // deterministic for a nonce), which must give the same bytes: no second copy
+        // of a chunk that may hold a 1 GB value.
+        let aad = aad(&h, repo_id);
+        let body = &mut bytes[CHUNK_HEADER_LEN..];
+        let compressed = xxh3_128(body);
+        let tag = encrypt_in_place(k, &header.nonce, &aad, body)?;
+        let sealed = xxh3_128(body);
+        decrypt_in_place(k, &header.nonce, &aad, body, &tag)?;
+        if xxh3_128(body) != compressed
+            || encrypt_in_place(k, &header.nonce, &aad, body)? != tag
+            || xxh3_128(body) != sealed
+        {
+            return Err(CodecError::SelfCheck);
         }
-        None => bytes.extend_from_slice(&compressed),
+        bytes.extend_from_slice(&tag);
     }
     let sha256 = Sha256::digest(&bytes).into();
     Ok(SealedChunk { bytes, sha256 })

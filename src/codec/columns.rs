@@ -16,6 +16,10 @@ use super::CodecError;
 /// Bytes before the lengths.
 pub const HEADER_LEN: usize = 6;
 
+/// Fewer tuples than this keep their rows: there is nothing to line up, and a chunk
+/// of a few huge values would be copied once more for nothing.
+const MIN_TUPLES: usize = 16;
+
 fn be_i16(b: &[u8], at: usize) -> Option<i16> {
     Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
@@ -25,7 +29,7 @@ fn be_i32(b: &[u8], at: usize) -> Option<i32> {
 }
 
 /// The tuples by column; `None` when they are not whole binary tuples of one field
-/// count (the chunk then keeps its rows as they are).
+/// count, or too few (the chunk then keeps its rows as they are).
 pub fn split(tuples: &[u8]) -> Option<Vec<u8>> {
     let fields = usize::try_from(be_i16(tuples, 0)?).ok()?;
     // First pass: check the shape, count the tuples and each column's bytes.
@@ -51,6 +55,9 @@ pub fn split(tuples: &[u8]) -> Option<Vec<u8>> {
             }
         }
         count += 1;
+    }
+    if count < MIN_TUPLES {
+        return None;
     }
     let tuples_u32 = u32::try_from(count).ok()?;
     let fields_u16 = u16::try_from(fields).ok()?;
@@ -179,9 +186,11 @@ mod tests {
 
     #[test]
     fn what_is_not_uniform_tuples_keeps_its_rows() {
-        let mut data = tuple(&[Some(b"a")]);
+        let mut data: Vec<u8> = (0..MIN_TUPLES).flat_map(|_| tuple(&[Some(b"a")])).collect();
+        assert!(split(&data).is_some());
         data.extend(tuple(&[Some(b"a"), Some(b"b")]));
         assert!(split(&data).is_none(), "two field counts");
+        assert!(split(&tuple(&[Some(b"a")])).is_none(), "one tuple");
         assert!(split(&tuple(&[Some(b"abc")])[..7]).is_none(), "a cut value");
         assert!(split(b"").is_none());
     }

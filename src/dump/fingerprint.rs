@@ -69,7 +69,7 @@ pub async fn table_fingerprint(
         scan_tuples(&data).map_err(format_err)
     };
     while let Some(data) = stream.next().await {
-        scanner.feed(&data.map_err(err)?).map_err(format_err)?;
+        scanner.feed(data.map_err(err)?).map_err(format_err)?;
         if scanner.ready_bytes() > CUT_BYTES {
             stats.merge(stats_of(scanner.cut())?);
         }

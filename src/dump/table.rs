@@ -153,7 +153,7 @@ pub(super) async fn dump_unit(
     };
     while let Some(data) = stream.next().await {
         let data = data.map_err(copy_err)?;
-        scanner.feed(&data).map_err(format_err)?;
+        scanner.feed(data).map_err(format_err)?;
         if scanner.ready_bytes() >= opts.chunk_bytes {
             let cut = scanner.cut();
             if let Some(prev) = held.replace(cut) {

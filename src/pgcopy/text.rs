@@ -132,11 +132,11 @@ impl Scanner {
         }
     }
 
-    pub fn feed(&mut self, data: &[u8]) -> Result<(), CopyFormatError> {
+    pub fn feed(&mut self, data: bytes::Bytes) -> Result<(), CopyFormatError> {
         match self {
-            Scanner::Binary(s) => s.feed(data),
+            Scanner::Binary(s) => s.feed_bytes(data),
             Scanner::Text(s) => {
-                s.feed(data);
+                s.feed(&data);
                 Ok(())
             }
         }
