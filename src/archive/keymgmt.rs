@@ -767,7 +767,7 @@ mod tests {
         assert!(!dir.path().join("keyring").exists());
         let added = repo.add_key(&key(2)).await.unwrap();
         assert!(added.upgraded);
-        assert_eq!(config_version(dir.path()), 3);
+        assert_eq!(config_version(dir.path()), u64::from(FORMAT_VERSION));
         let slot: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("keys/b745e18ada677dd7")).unwrap(),
         )

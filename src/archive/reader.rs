@@ -124,12 +124,13 @@ impl BackupReader {
         Ok(bytes)
     }
 
-    /// Authenticates, decrypts and decompresses a fetched chunk. CPU-bound.
+    /// Authenticates, decrypts and decompresses a fetched chunk, which it takes over
+    /// (decrypted in place when nothing else holds it). CPU-bound.
     pub fn open_chunk(
         &self,
         table: &TableRecord,
         chunk: &ChunkRecord,
-        object: &[u8],
+        object: bytes::Bytes,
     ) -> Result<Vec<u8>, ArchiveError> {
         let expected = ChunkHeader {
             aead: if self.dek.is_some() {
@@ -152,7 +153,7 @@ impl BackupReader {
             key.as_ref(),
             &expected,
             self.repo.repo_id(),
-            object,
+            Vec::from(object),
             chunk.raw_len as usize,
         )
         .map_err(|e| {

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::aead::{decrypt, decrypt_in_place, encrypt_in_place, random_nonce, AeadId, NONCE_LEN};
+use super::aead::{decrypt_in_place, encrypt_in_place, random_nonce, AeadId, NONCE_LEN, TAG_LEN};
 use super::{columns, CodecError, SecretKey};
 
 pub const CHUNK_HEADER_LEN: usize = 64;
@@ -182,10 +182,10 @@ pub fn open_chunk(
     key: Option<&SecretKey>,
     expected: &ChunkHeader,
     repo_id: &[u8; 16],
-    object: &[u8],
+    mut object: Vec<u8>,
     raw_len: usize,
 ) -> Result<Vec<u8>, CodecError> {
-    let got = ChunkHeader::decode(object)?;
+    let got = ChunkHeader::decode(&object)?;
     let checks: [(bool, &'static str); 7] = [
         (got.is_final == expected.is_final, "final flag"),
         (got.table_no == expected.table_no, "table number"),
@@ -199,10 +199,20 @@ pub fn open_chunk(
         return Err(CodecError::HeaderMismatch(what));
     }
     let h: [u8; CHUNK_HEADER_LEN] = object[..CHUNK_HEADER_LEN].try_into().expect("64");
-    let body = &object[CHUNK_HEADER_LEN..];
-    let compressed = match (key, got.aead) {
-        (Some(k), AeadId::Aes256GcmSiv) => decrypt(k, &got.nonce, &aad(&h, repo_id), body)?,
-        (None, AeadId::None) => body.to_vec(),
+    // Decrypted where it lies: the object and its tuples are the only copies of a
+    // chunk's size at any time.
+    let compressed: &[u8] = match (key, got.aead) {
+        (Some(k), AeadId::Aes256GcmSiv) => {
+            let body = &mut object[CHUNK_HEADER_LEN..];
+            let Some(split) = body.len().checked_sub(TAG_LEN) else {
+                return Err(CodecError::Decrypt);
+            };
+            let (ct, tag) = body.split_at_mut(split);
+            let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("16 bytes");
+            decrypt_in_place(k, &got.nonce, &aad(&h, repo_id), ct, &tag)?;
+            ct
+        }
+        (None, AeadId::None) => &object[CHUNK_HEADER_LEN..],
         _ => return Err(CodecError::HeaderMismatch("encryption")),
     };
     // A chunk is one zstd frame that declares its size: more than the header allows is
@@ -213,12 +223,12 @@ pub fn open_chunk(
     } else {
         raw_len
     };
-    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(&compressed) {
+    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(compressed) {
         if n > cap as u64 {
             return Err(CodecError::TooLarge(raw_len));
         }
     }
-    let out = zstd::bulk::decompress(&compressed, cap)
+    let out = zstd::bulk::decompress(compressed, cap)
         .map_err(|e| CodecError::Compression(e.to_string()))?;
     let out = if got.columns {
         columns::join(&out, raw_len)?
@@ -261,29 +271,63 @@ mod tests {
         let s = seal_chunk(Some(&k), header(2, true), &repo, &data, 3).unwrap();
         assert!(s.bytes.len() < data.len());
         assert_eq!(
-            open_chunk(Some(&k), &header(2, true), &repo, &s.bytes, data.len()).unwrap(),
+            open_chunk(
+                Some(&k),
+                &header(2, true),
+                &repo,
+                s.bytes.clone(),
+                data.len()
+            )
+            .unwrap(),
             data
         );
         // Moved to another place, or the FINAL flag stripped.
-        assert!(open_chunk(Some(&k), &header(3, true), &repo, &s.bytes, data.len()).is_err());
-        assert!(open_chunk(Some(&k), &header(2, false), &repo, &s.bytes, data.len()).is_err());
+        assert!(open_chunk(
+            Some(&k),
+            &header(3, true),
+            &repo,
+            s.bytes.clone(),
+            data.len()
+        )
+        .is_err());
+        assert!(open_chunk(
+            Some(&k),
+            &header(2, false),
+            &repo,
+            s.bytes.clone(),
+            data.len()
+        )
+        .is_err());
         let mut other_part = header(2, true);
         other_part.part = 1;
-        assert!(open_chunk(Some(&k), &other_part, &repo, &s.bytes, data.len()).is_err());
+        assert!(open_chunk(Some(&k), &other_part, &repo, s.bytes.clone(), data.len()).is_err());
         // Another repository, another key.
         assert!(matches!(
-            open_chunk(Some(&k), &header(2, true), &[2; 16], &s.bytes, data.len()),
+            open_chunk(
+                Some(&k),
+                &header(2, true),
+                &[2; 16],
+                s.bytes.clone(),
+                data.len()
+            ),
             Err(CodecError::Decrypt)
         ));
         let k2 = SecretKey::from_bytes([6; 32]);
-        assert!(open_chunk(Some(&k2), &header(2, true), &repo, &s.bytes, data.len()).is_err());
+        assert!(open_chunk(
+            Some(&k2),
+            &header(2, true),
+            &repo,
+            s.bytes.clone(),
+            data.len()
+        )
+        .is_err());
         // A flipped bit anywhere in the body.
         let mut bad = s.bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(open_chunk(Some(&k), &header(2, true), &repo, &bad, data.len()).is_err());
+        assert!(open_chunk(Some(&k), &header(2, true), &repo, bad, data.len()).is_err());
         // The size cap holds.
-        assert!(open_chunk(Some(&k), &header(2, true), &repo, &s.bytes, 10).is_err());
+        assert!(open_chunk(Some(&k), &header(2, true), &repo, s.bytes.clone(), 10).is_err());
     }
 
     #[test]
@@ -304,12 +348,18 @@ mod tests {
         let s = seal_chunk(Some(&k), asked.clone(), &repo, &tuples, 3).unwrap();
         assert!(ChunkHeader::decode(&s.bytes).unwrap().columns);
         // Readers do not expect a layout: the header says which it is.
-        let opened = open_chunk(Some(&k), &header(0, true), &repo, &s.bytes, tuples.len());
+        let opened = open_chunk(
+            Some(&k),
+            &header(0, true),
+            &repo,
+            s.bytes.clone(),
+            tuples.len(),
+        );
         assert_eq!(opened.unwrap(), tuples);
         // Not tuples: the chunk keeps its rows, and says so.
         let s = seal_chunk(Some(&k), asked, &repo, b"some text rows\n", 3).unwrap();
         assert!(!ChunkHeader::decode(&s.bytes).unwrap().columns);
-        let opened = open_chunk(Some(&k), &header(0, true), &repo, &s.bytes, 15);
+        let opened = open_chunk(Some(&k), &header(0, true), &repo, s.bytes.clone(), 15);
         assert_eq!(opened.unwrap(), b"some text rows\n");
     }
 
@@ -319,7 +369,10 @@ mod tests {
         let mut h = header(0, true);
         h.aead = AeadId::None;
         let s = seal_chunk(None, h.clone(), &repo, b"abc", 1).unwrap();
-        assert_eq!(open_chunk(None, &h, &repo, &s.bytes, 3).unwrap(), b"abc");
-        assert!(open_chunk(None, &h, &repo, &s.bytes, 2).is_err());
+        assert_eq!(
+            open_chunk(None, &h, &repo, s.bytes.clone(), 3).unwrap(),
+            b"abc"
+        );
+        assert!(open_chunk(None, &h, &repo, s.bytes.clone(), 2).is_err());
     }
 }

@@ -70,7 +70,7 @@ proptest! {
         data in plaintext(),
     ) {
         let (h, bytes) = sealed(&key, h, &repo, &data);
-        prop_assert_eq!(open_chunk(key.as_ref(), &h, &repo, &bytes, data.len()).unwrap(), data);
+        prop_assert_eq!(open_chunk(key.as_ref(), &h, &repo, bytes.clone(), data.len()).unwrap(), data);
     }
 
     #[test]
@@ -85,7 +85,7 @@ proptest! {
         let (h, bytes) = sealed(&key, h, &repo, &data);
         // Truncated anywhere.
         let short = &bytes[..cut.index(bytes.len())];
-        prop_assert!(open_chunk(key.as_ref(), &h, &repo, short, data.len()).is_err());
+        prop_assert!(open_chunk(key.as_ref(), &h, &repo, short.to_vec(), data.len()).is_err());
         // One byte changed: always caught under a key (authentication); without one,
         // a change in the header is, and a change in the zstd frame either is or
         // yields other bytes of the recorded length (the manifest's checksums and row
@@ -93,7 +93,7 @@ proptest! {
         let mut bad = bytes.clone();
         let i = flip.0.index(bad.len());
         bad[i] ^= flip.1;
-        let opened = open_chunk(key.as_ref(), &h, &repo, &bad, data.len());
+        let opened = open_chunk(key.as_ref(), &h, &repo, bad.clone(), data.len());
         // (The nonce of a plaintext chunk means nothing and is not checked.)
         let plaintext_nonce = key.is_none() && (48..60).contains(&i);
         if key.is_some() || (i < super::CHUNK_HEADER_LEN && !plaintext_nonce) {
@@ -104,10 +104,10 @@ proptest! {
         // Opened as another chunk, or with another length.
         let mut other = h.clone();
         other.index = other.index.wrapping_add(1);
-        prop_assert!(open_chunk(key.as_ref(), &other, &repo, &bytes, data.len()).is_err());
-        prop_assert!(open_chunk(key.as_ref(), &h, &repo, &bytes, data.len() + 1).is_err());
+        prop_assert!(open_chunk(key.as_ref(), &other, &repo, bytes.clone(), data.len()).is_err());
+        prop_assert!(open_chunk(key.as_ref(), &h, &repo, bytes.clone(), data.len() + 1).is_err());
         if !data.is_empty() {
-            prop_assert!(open_chunk(key.as_ref(), &h, &repo, &bytes, data.len() - 1).is_err());
+            prop_assert!(open_chunk(key.as_ref(), &h, &repo, bytes.clone(), data.len() - 1).is_err());
         }
     }
 
@@ -128,7 +128,7 @@ proptest! {
         // zstd with a forged length, which must not become an allocation that size.
         let mut object = if with_header { h.encode().to_vec() } else { Vec::new() };
         object.extend(&body);
-        if let Ok(out) = open_chunk(key.as_ref(), &h, &repo, &object, raw_len) {
+        if let Ok(out) = open_chunk(key.as_ref(), &h, &repo, object.clone(), raw_len) {
             prop_assert!(key.is_none());
             prop_assert_eq!(out.len(), raw_len);
         }

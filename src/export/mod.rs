@@ -667,8 +667,7 @@ impl FileCtx<'_> {
                 .block_on(next.take().expect("fetched ahead"))
                 .map_err(|e| ExportError::Encode(format!("a download task failed: {e}")))??;
             next = (i + 1 < chunks.len()).then(|| fetch(i + 1));
-            let plain = self.reader.open_chunk(&plan.record, chunk, &object)?;
-            drop(object);
+            let plain = self.reader.open_chunk(&plan.record, chunk, object)?;
             decoder
                 .push(&plain, &mut |batch| sink.write(&batch))
                 .map_err(|e| match e {

@@ -185,7 +185,7 @@ async fn load_part(
                 on_cpu_pool(
                     chunk.raw_len as usize,
                     move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
-                        let plain = reader.open_chunk(&data, &chunk, &object)?;
+                        let plain = reader.open_chunk(&data, &chunk, object)?;
                         let stats = scan_tuples(&plain).map_err(|source| LoadError::Tuples {
                             table: LABEL.into(),
                             chunk: chunk.index,

@@ -184,7 +184,7 @@ pub(super) async fn copy_part(
                 on_cpu_pool(
                     chunk.raw_len as usize,
                     move || -> Result<(Vec<u8>, TupleStats, u64), LoadError> {
-                        let mut data = reader.open_chunk(&rec, &chunk, &object)?;
+                        let mut data = reader.open_chunk(&rec, &chunk, object)?;
                         let scanned = if text {
                             scan_text_rows(&data)
                         } else {

@@ -78,7 +78,7 @@ pub(super) async fn read_one(
         });
     }
     let done = on_cpu_pool(job.chunk.raw_len as usize, move || {
-        let outcome = open_and_scan(&reader, &rec, &job, &object).map(Some);
+        let outcome = open_and_scan(&reader, &rec, &job, object).map(Some);
         ChunkDone {
             job,
             bytes,
@@ -94,7 +94,7 @@ fn open_and_scan(
     reader: &BackupReader,
     rec: &TableRecord,
     job: &ChunkJob,
-    object: &[u8],
+    object: bytes::Bytes,
 ) -> Result<TupleStats, String> {
     let data = reader
         .open_chunk(rec, &job.chunk, object)
