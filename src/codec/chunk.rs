@@ -141,17 +141,17 @@ pub fn seal_chunk(
     };
     let h = header.encode();
     // Compressed straight behind the header and encrypted where it lies: the object is
-    // the only copy of the chunk's size besides its tuples (zeroed pages of a large
-    // allocation are not touched until written).
+    // the only copy of the chunk's size besides its tuples.
     let payload = by_column.as_deref().unwrap_or(plaintext);
     let bound = zstd::zstd_safe::compress_bound(payload.len());
-    let mut bytes = vec![0u8; CHUNK_HEADER_LEN + bound];
-    let compressed_len = zstd::bulk::Compressor::new(level)
-        .and_then(|mut c| c.compress_to_buffer(payload, &mut bytes[CHUNK_HEADER_LEN..]))
+    let mut out = std::io::Cursor::new(Vec::with_capacity(CHUNK_HEADER_LEN + bound + TAG_LEN));
+    out.get_mut().extend_from_slice(&h);
+    out.set_position(CHUNK_HEADER_LEN as u64);
+    zstd::bulk::Compressor::new(level)
+        .and_then(|mut c| c.compress_to_buffer(payload, &mut out))
         .map_err(|e| CodecError::Compression(e.to_string()))?;
     drop(by_column);
-    bytes.truncate(CHUNK_HEADER_LEN + compressed_len);
-    bytes[..CHUNK_HEADER_LEN].copy_from_slice(&h);
+    let mut bytes = out.into_inner();
     if let Some(k) = key {
         // Decrypted again as a reader would, so a fault here never uploads a chunk that
         // cannot be read back; in place, then encrypted once more (AES-GCM-SIV is
