@@ -173,7 +173,7 @@ pub struct BackupArgs {
     /// Worker connections streaming tables in parallel [default: 4].
     #[arg(short, long, env = "PGBUNKER_BACKUP_JOBS")]
     pub jobs: Option<usize>,
-    /// zstd level (1 fastest … 19 smallest) [default: 3].
+    /// zstd level (1 fastest … 19 smallest) [default: 2].
     #[arg(long, env = "PGBUNKER_COMPRESS_LEVEL",
           value_parser = clap::value_parser!(i32).range(levels()))]
     pub compress_level: Option<i32>,
