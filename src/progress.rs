@@ -16,8 +16,15 @@ pub trait Progress: Send + Sync {
     fn chunk_done(&self, _label: &str, _raw_bytes: u64, _rows: u64) {}
     /// A table finished.
     fn table_finished(&self, _label: &str, _rows: u64) {}
-    /// A phase outside table streaming (pre-data, post-data, ...) began.
+    /// A phase outside table streaming (pre-data, sequence values, ...) began.
     fn phase(&self, _name: &str) {}
+    /// Statements run beside and after the tables (keys, indexes, foreign keys,
+    /// ANALYZE): how many there are, announced once.
+    fn steps(&self, _total: u64) {}
+    /// One of them began; `label` is its first line.
+    fn step_started(&self, _label: &str) {}
+    /// One of them ended (succeeded or not).
+    fn step_finished(&self, _label: &str) {}
     /// The operation ended (successfully or not); drawers should clear themselves.
     fn finish(&self) {}
 }

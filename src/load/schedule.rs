@@ -5,14 +5,13 @@
 //! the steps that may start, the largest table's goes first, so the longest index
 //! builds begin early instead of after a queue of small ones.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio_postgres::Client;
 
 use super::data::{self, Tables};
 use super::parallel::{reason, BUILD_SETTINGS};
-use super::{LoadError, LoadedTable};
+use super::{first_line, LoadError, LoadedTable};
 use crate::archive::BackupReader;
 use crate::ddl::PostData;
 use crate::pg::{run_graph, ConnSpec, Node, PgError};
@@ -157,7 +156,18 @@ pub(super) async fn run(
     // Tables whose rows did not load: their split parts are emptied, and ANALYZE
     // leaves them alone.
     let failed_tables = Arc::new(Mutex::new(std::collections::HashSet::new()));
-    let announced = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let statements = graph
+        .nodes
+        .iter()
+        .map(|n| match &n.item {
+            Step::Statements(s) => s.len() as u64,
+            Step::Analyze(_) => 1,
+            Step::Load(_) | Step::Settle(_) => 0,
+        })
+        .sum();
+    if statements > 0 {
+        progress.steps(statements);
+    }
     let setup = |client: Arc<Client>| async move {
         client
             .batch_execute(&format!("SET synchronous_commit = off; {BUILD_SETTINGS}"))
@@ -168,14 +178,9 @@ pub(super) async fn run(
     let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
     let work = move |client: Arc<Client>, step: Step| {
         let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
-        let (failed_tables, announced) = (failed_tables.clone(), announced.clone());
+        let failed_tables = failed_tables.clone();
         async move {
             let cat = &scope.catalog;
-            let announce = |i: usize, phase: &str| {
-                if !announced[i].swap(true, Ordering::Relaxed) {
-                    progress.phase(phase);
-                }
-            };
             Ok::<_, LoadError>(match step {
                 Step::Load(unit) => {
                     let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
@@ -194,10 +199,13 @@ pub(super) async fn run(
                     Done::Emptied(t)
                 }
                 Step::Statements(group) => {
-                    announce(0, "post-data");
                     let mut failed = Vec::new();
                     for sql in group {
-                        if let Err(e) = client.batch_execute(&sql).await {
+                        let label = first_line(&sql);
+                        progress.step_started(&label);
+                        let done = client.batch_execute(&sql).await;
+                        progress.step_finished(&label);
+                        if let Err(e) = done {
                             if client.is_closed() {
                                 return Err(PgError::query("run post-data", e).into());
                             }
@@ -207,12 +215,15 @@ pub(super) async fn run(
                     Done::Failed(failed)
                 }
                 Step::Analyze(t) => {
+                    let sql = format!("ANALYZE {}", cat.tables[t].name);
                     if failed_tables.lock().expect("lock").contains(&t) {
+                        progress.step_finished(&sql);
                         return Ok(Done::AnalyzeFailed(None));
                     }
-                    announce(1, "analyze");
-                    let sql = format!("ANALYZE {}", cat.tables[t].name);
-                    match client.batch_execute(&sql).await {
+                    progress.step_started(&sql);
+                    let done = client.batch_execute(&sql).await;
+                    progress.step_finished(&sql);
+                    match done {
                         Ok(()) => Done::AnalyzeFailed(None),
                         Err(e) if client.is_closed() => {
                             return Err(PgError::query("run ANALYZE", e).into())

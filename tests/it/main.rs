@@ -21,6 +21,7 @@ mod large_objects;
 mod matrix;
 mod ordering;
 mod partial;
+mod progress;
 mod prune;
 mod readme;
 mod regression;
