@@ -6,15 +6,16 @@
 
 /// Receives progress events from backup and restore.
 pub trait Progress: Send + Sync {
-    /// The operation knows its total amount of work: how many streams (tables, or
-    /// parts of split tables) and roughly how many bytes.
+    /// The operation knows its total amount of work: how many tables and roughly how
+    /// many bytes.
     fn start(&self, _phase: &str, _tables: u64, _estimated_bytes: u64) {}
-    /// A table started streaming. `label` is the qualified table name: show it locally,
-    /// it is never written to the repository in clear.
+    /// A table, or one part of a split table, started streaming. `label` is the
+    /// qualified table name: show it locally, it is never written to the repository
+    /// in clear.
     fn table_started(&self, _label: &str) {}
     /// A chunk of a table was processed.
     fn chunk_done(&self, _label: &str, _raw_bytes: u64, _rows: u64) {}
-    /// A table finished.
+    /// A table finished: all its parts.
     fn table_finished(&self, _label: &str, _rows: u64) {}
     /// A phase outside table streaming (pre-data, sequence values, ...) began.
     fn phase(&self, _name: &str) {}

@@ -23,6 +23,9 @@ use crate::pg::PgError;
 use crate::pgcopy::{header, Cut, TupleScanner, TupleStats, TRAILER};
 use crate::progress::Progress;
 
+/// How progress names the large objects, whatever their part.
+pub(super) const LABEL: &str = "large objects";
+
 /// Bytes one `lo_get` reads: big enough that a round trip carries real work, small
 /// enough to be nothing next to a chunk.
 pub(super) const SLICE: usize = 256 << 10;
@@ -93,7 +96,7 @@ pub(super) async fn dump_part(
     progress: &dyn Progress,
 ) -> Result<LoResult, DumpError> {
     let label = format!("large objects (part {})", unit.part);
-    progress.table_started(&label);
+    progress.table_started(LABEL);
     let pg = |e| PgError::query("read large objects", e);
     let first = client
         .prepare(
@@ -159,7 +162,6 @@ pub(super) async fn dump_part(
         }
     }
     let (chunks, stats, raw_bytes) = out.finish(progress).await?;
-    progress.table_finished(&label, stats.rows);
     Ok(LoResult {
         part: unit.part,
         stats,

@@ -323,7 +323,15 @@ pub async fn run(
         )
         .collect();
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
-    progress.start("backup", units.len() as u64, estimated);
+    // Units left and rows read, per table (the large objects last): progress counts
+    // tables, not parts.
+    let mut left = vec![(0u32, 0u64); catalog.tables.len() + 1];
+    for u in &units {
+        left[job_table(u, catalog.tables.len())].0 += 1;
+    }
+    let tables = left.iter().filter(|l| l.0 > 0).count();
+    progress.start("backup", tables as u64, estimated);
+    let left = Arc::new(std::sync::Mutex::new(left));
     let jobs = opts.jobs.max(1);
     // Each unit runs in its own transaction on the exported snapshot, so a worker holds
     // the locks of the unit it reads, not of every table it read: the leader's lock on
@@ -345,9 +353,10 @@ pub async fn run(
     let f = formats.clone();
     let work = move |client: Arc<tokio_postgres::Client>, unit: Job| {
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
-        let (formats, attach) = (f.clone(), attach.clone());
+        let (formats, attach, left) = (f.clone(), attach.clone(), left.clone());
         async move {
-            match unit {
+            let slot = job_table(&unit, catalog.tables.len());
+            let done = match unit {
                 Job::Table(unit) => {
                     let table = &catalog.tables[unit.table];
                     let format = formats[unit.table];
@@ -376,7 +385,22 @@ pub async fn run(
                     .await
                     .map(Done::LargeObjects)
                 }
+            }?;
+            let rows = match &done {
+                Done::Table(t) => t.stats.rows,
+                Done::LargeObjects(l) => l.stats.rows,
+            };
+            let mut left = left.lock().expect("lock");
+            left[slot].0 -= 1;
+            left[slot].1 += rows;
+            if left[slot].0 == 0 {
+                let label = match catalog.tables.get(slot) {
+                    Some(t) => t.name.plain(),
+                    None => large_objects::LABEL.to_owned(),
+                };
+                progress.table_finished(&label, left[slot].1);
             }
+            Ok(done)
         }
     };
     let result = run_sessions(conn, jobs, units, setup, work).await;
@@ -491,6 +515,15 @@ fn selection_record(sel: &Selection) -> Option<SelectionRecord> {
         exclude_tables: texts(&sel.exclude_tables),
         exclude_schemas: texts(&sel.exclude_schemas),
     })
+}
+
+/// Where a unit's table counts in per-table tallies: its position in the catalog, or
+/// `tables` for the large objects.
+fn job_table(job: &Job, tables: usize) -> usize {
+    match job {
+        Job::Table(u) => u.table,
+        Job::LargeObjects(_) => tables,
+    }
 }
 
 /// A unit of backup work: a table (or part of one), or a share of the large objects.

@@ -179,7 +179,6 @@ pub(super) async fn dump_unit(
     let chunks = uploader
         .await
         .map_err(|e| DumpError::Worker(e.to_string()))??;
-    progress.table_finished(&label, stats.rows);
     Ok(UnitResult {
         unit,
         stats,

@@ -69,7 +69,8 @@ impl Graph {
 /// every check after them.
 const URGENT: u64 = u64::MAX / 2;
 
-fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, u64, u64) {
+/// The graph, with how many parts each table loads and the raw bytes they hold.
+fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32>, u64) {
     let cat = &scope.catalog;
     let n = cat.tables.len();
     let mut g = Graph { nodes: Vec::new() };
@@ -81,18 +82,19 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, u64, u6
     };
     // What a table's later steps wait for: its rows, whole or emptied.
     let mut loaded: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let (mut parts, mut bytes) = (0u64, 0u64);
+    let mut parts_of = vec![0u32; n];
+    let mut bytes = 0u64;
     if let Some(mode) = steps.data {
-        let mut parts_of = vec![0usize; n];
         for unit in data::units(reader, scope, mode) {
-            parts += unit.tables.iter().map(|t| t.1.len() as u64).sum::<u64>();
             bytes += unit.raw_bytes;
+            for (t, parts) in &unit.tables {
+                parts_of[*t] += parts.len() as u32;
+            }
             let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
             let cost = unit.raw_bytes;
             let id = g.add(Step::Load(unit), Vec::new(), cost);
             for t in tables {
                 loaded[t].push(id);
-                parts_of[t] += 1;
             }
         }
         if mode == Tables::Fresh {
@@ -137,7 +139,7 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, u64, u6
             g.add(Step::Analyze(t), after, raw(t));
         }
     }
-    (g, parts, bytes)
+    (g, parts_of, bytes)
 }
 
 /// Runs the steps over at most `jobs` sessions.
@@ -149,10 +151,15 @@ pub(super) async fn run(
     jobs: usize,
     progress: Arc<dyn Progress>,
 ) -> Result<Ran, LoadError> {
-    let (graph, parts, bytes) = graph(reader, scope, &steps);
+    let (graph, parts_of, bytes) = graph(reader, scope, &steps);
     if steps.data.is_some() {
-        progress.start("restore", parts, bytes);
+        let tables = parts_of.iter().filter(|&&p| p > 0).count();
+        progress.start("restore", tables as u64, bytes);
     }
+    // Parts still to load and rows loaded, per table: progress counts tables.
+    let left = Arc::new(Mutex::new(
+        parts_of.into_iter().map(|p| (p, 0u64)).collect::<Vec<_>>(),
+    ));
     // Tables whose rows did not load: their split parts are emptied, and ANALYZE
     // leaves them alone.
     let failed_tables = Arc::new(Mutex::new(std::collections::HashSet::new()));
@@ -178,16 +185,34 @@ pub(super) async fn run(
     let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
     let work = move |client: Arc<Client>, step: Step| {
         let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
-        let failed_tables = failed_tables.clone();
+        let (failed_tables, left) = (failed_tables.clone(), left.clone());
         async move {
             let cat = &scope.catalog;
             Ok::<_, LoadError>(match step {
                 Step::Load(unit) => {
-                    let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
+                    let tables: Vec<(usize, u32)> = unit
+                        .tables
+                        .iter()
+                        .map(|(t, p)| (*t, p.len() as u32))
+                        .collect();
                     let out =
                         data::load_unit(&client, unit, &scope, &reader, progress.as_ref()).await;
                     if out.iter().any(|t| t.error.is_some()) {
-                        failed_tables.lock().expect("lock").extend(tables);
+                        failed_tables
+                            .lock()
+                            .expect("lock")
+                            .extend(tables.iter().map(|t| t.0));
+                    }
+                    for (t, parts) in tables {
+                        let label = cat.tables[t].name.plain();
+                        let rows: u64 =
+                            out.iter().filter(|l| l.name == label).map(|l| l.rows).sum();
+                        let mut left = left.lock().expect("lock");
+                        left[t].0 -= parts;
+                        left[t].1 += rows;
+                        if left[t].0 == 0 {
+                            progress.table_finished(&label, left[t].1);
+                        }
                     }
                     Done::Loaded(out)
                 }

@@ -257,7 +257,6 @@ pub(super) async fn copy_part(
             want: want_rows.to_string(),
         });
     }
-    progress.table_finished(&label, rows);
     Ok(LoadedTable {
         name: label.clone(),
         rows,

@@ -184,7 +184,9 @@ impl Check<'_> {
                     if let Some(s) = stats {
                         part.stats.merge(s);
                     }
-                    self.progress.chunk_done(&name, d.job.chunk.raw_len, rows);
+                    // A pre-flight reads no rows: it shows those the chunk holds.
+                    let shown = stats.map_or(d.job.chunk.rows, |s| s.rows);
+                    self.progress.chunk_done(&name, d.job.chunk.raw_len, shown);
                 }
                 Err(why) => found.chunk(rec, &d.job.chunk, &d.job.path, why),
             }

@@ -1,26 +1,61 @@
-//! What a restore tells a log file (stderr that is no terminal) while it runs: the
-//! tables, then the keys, indexes, foreign keys and ANALYZE counted as they end.
+//! What backup and restore tell a log file (stderr that is no terminal) while they run:
+//! tables counted as tables (not as the parts a big one is split into), then the keys,
+//! indexes, foreign keys and ANALYZE counted as they end.
 
-use crate::support::World;
+use crate::support::{ok, World};
+
+/// `(announced, done, of)` from `<phase>: N tables` and the last `<phase>: D/T tables`.
+fn tables(stderr: &str, phase: &str) -> (u64, u64, u64) {
+    let prefix = format!("{phase}: ");
+    let announced = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.strip_suffix(" tables"))
+        .unwrap_or_else(|| panic!("{phase} announces its tables: {stderr}"));
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(&prefix))
+        .expect("a last progress line");
+    let counts = last[prefix.len()..].split(' ').next().unwrap();
+    let (done, of) = counts.split_once('/').unwrap_or_else(|| panic!("{last}"));
+    (
+        announced.parse().unwrap(),
+        done.parse().unwrap(),
+        of.parse().unwrap(),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_restore_counts_its_post_data_statements_to_the_last() {
+async fn split_tables_count_once_and_post_data_is_counted_to_the_last() {
     let w = World::start();
-    let repo = w.backed_up().await;
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    // 1 MiB parts: vitals_samples and others are read and loaded in several parts.
+    let out = w.backup(&repo, "heart", &["-j", "2", "--part-size-mb", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = ok(out);
+    let (announced, done, of) = tables(&err, "backup");
+    assert_eq!((done, of), (announced, announced), "{err}");
+    assert!(
+        report.contains(&format!("complete: {announced} tables")),
+        "{report}\n{err}"
+    );
+
     w.empty_db("restored").await;
     let out = w.restore_with(&repo, "latest", "restored", &["-j", "2"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("restore: ") && l.ends_with(" tables")),
-        "the tables are announced: {err}"
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    let (restored, done, of) = tables(&err, "restore");
+    assert_eq!(
+        (restored, done, of),
+        (announced, announced, announced),
+        "{err}"
     );
     let last = err
         .lines()
         .rev()
         .find(|l| l.starts_with("restore: "))
-        .expect("a last progress line");
+        .unwrap();
     let counts = last
         .split("post-data ")
         .nth(1)

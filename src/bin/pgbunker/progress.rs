@@ -19,7 +19,7 @@ struct BarState {
     streams: u64,
     done: u64,
     rows: u64,
-    /// Tables being streamed now, with how many of their parts are in flight.
+    /// Tables being streamed now, with how many of their parts started.
     in_flight: BTreeMap<String, u32>,
     /// Post-data statements: how many, how many ended, and those running.
     steps: Steps,
@@ -132,12 +132,7 @@ impl Progress for Bars {
     fn table_finished(&self, label: &str, _rows: u64) {
         let mut s = self.state.lock().expect("progress lock");
         s.done += 1;
-        if let Some(n) = s.in_flight.get_mut(label) {
-            *n -= 1;
-            if *n == 0 {
-                s.in_flight.remove(label);
-            }
-        }
+        s.in_flight.remove(label);
         s.refresh();
     }
 
