@@ -88,8 +88,14 @@ pub enum ArchiveError {
     Trust(#[from] TrustError),
     #[error("the repository is corrupt: {0}")]
     Corrupt(String),
-    #[error("backup {0:?} not found")]
-    NoSuchBackup(String),
+    #[error("backup {id:?} not found")]
+    NoSuchBackup {
+        id: String,
+        /// Committed backups whose id looks like it: a typo's likely targets.
+        near: Vec<String>,
+    },
+    #[error("{id:?} is the start of {} backups: {}", .matches.len(), .matches.join(", "))]
+    AmbiguousBackup { id: String, matches: Vec<String> },
     #[error("the repository holds no complete backup yet")]
     NoBackups,
     #[error("the client state folder: {0}")]
@@ -190,7 +196,9 @@ impl Classify for ArchiveError {
             | ArchiveError::Downgraded { .. }
             | ArchiveError::RingRolledBack { .. } => Class::Corrupt,
             ArchiveError::State(_) => Class::Io,
-            ArchiveError::NoSuchBackup(_) => Class::Usage,
+            ArchiveError::NoSuchBackup { .. } | ArchiveError::AmbiguousBackup { .. } => {
+                Class::Usage
+            }
             _ => Class::Repository,
         }
     }
@@ -218,9 +226,16 @@ impl Classify for ArchiveError {
             ArchiveError::NotARepository(_) => {
                 Some("create one with `pgbunker init --repo <PATH>`".into())
             }
-            ArchiveError::NoSuchBackup(_) | ArchiveError::NoBackups => {
+            ArchiveError::NoSuchBackup { near, .. } if !near.is_empty() => Some(format!(
+                "did you mean {}? `pgbunker list --repo <PATH>` shows the backups",
+                near.join(" or ")
+            )),
+            ArchiveError::NoSuchBackup { .. } | ArchiveError::NoBackups => {
                 Some("`pgbunker list --repo <PATH>` shows the backups".into())
             }
+            ArchiveError::AmbiguousBackup { .. } => Some(
+                "give more of the id (or of its last part, after the dash), or the whole id".into(),
+            ),
             ArchiveError::NewerFormat(_) => Some("upgrade pgbunker".into()),
             ArchiveError::UnexpectedPlaintext => Some(
                 "if this repository was created with --insecure-plaintext, unset the key; \

@@ -300,7 +300,9 @@ impl Repository {
         Ok(chain::read_checked(self).await?.0)
     }
 
-    /// Resolves `latest` or a backup id to a committed backup.
+    /// Resolves `latest`, a backup id, or a unique start of an id or of its random
+    /// part (`8850cd42` of `20261124T094649Z-8850cd42`, at least four characters),
+    /// to a committed backup.
     pub async fn resolve(&self, which: &str) -> Result<chain::LiveBackup, ArchiveError> {
         let cat = self.catalog().await?;
         if which == "latest" {
@@ -320,11 +322,62 @@ impl Repository {
             }
             return latest.ok_or(ArchiveError::NoBackups);
         }
-        cat.live
+        let ids: Vec<&str> = cat.live.iter().map(|b| b.bid.as_str()).collect();
+        let id = pick_backup(&ids, which)?;
+        Ok(cat
+            .live
             .iter()
-            .find(|b| b.bid == which)
+            .find(|b| b.bid == id)
             .cloned()
-            .ok_or_else(|| ArchiveError::NoSuchBackup(which.into()))
+            .expect("picked among them"))
+    }
+}
+
+/// Shortest start of an id or of its random part that [`Repository::resolve`] takes.
+const MIN_PREFIX: usize = 4;
+
+/// The id among `ids` that `which` names: itself, or the one id it is a unique start
+/// of (or of whose random part, after the last dash).
+fn pick_backup(ids: &[&str], which: &str) -> Result<String, ArchiveError> {
+    if let Some(id) = ids.iter().find(|id| **id == which) {
+        return Ok((*id).to_owned());
+    }
+    let suffix = |id: &str| id.rsplit('-').next().unwrap_or(id).to_owned();
+    let matches: Vec<String> = if which.len() >= MIN_PREFIX {
+        ids.iter()
+            .filter(|id| id.starts_with(which) || suffix(id).starts_with(which))
+            .map(|id| (*id).to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match matches.len() {
+        1 => Ok(matches.into_iter().next().expect("one")),
+        0 => {
+            // Near: one or two typed characters away from an id or its random part.
+            let mut near: Vec<(usize, &str)> = ids
+                .iter()
+                .map(|id| {
+                    let d =
+                        strsim::levenshtein(which, id).min(strsim::levenshtein(which, &suffix(id)));
+                    (d, *id)
+                })
+                .filter(|(d, _)| *d <= 2)
+                .collect();
+            near.sort();
+            Err(ArchiveError::NoSuchBackup {
+                id: which.into(),
+                near: near
+                    .into_iter()
+                    .take(3)
+                    .map(|(_, id)| id.to_owned())
+                    .collect(),
+            })
+        }
+        _ => Err(ArchiveError::AmbiguousBackup {
+            id: which.into(),
+            matches,
+        }),
     }
 }
 
@@ -403,5 +456,45 @@ impl Repository {
         self.keys
             .as_ref()
             .ok_or_else(|| KeyError::NotEncrypted.into())
+    }
+}
+
+#[cfg(test)]
+mod pick_tests {
+    use super::*;
+
+    const IDS: [&str; 3] = [
+        "20261124T094649Z-8850cd42",
+        "20261124T101500Z-8850ffee",
+        "20261125T020000Z-1234abcd",
+    ];
+
+    #[test]
+    fn whole_ids_and_unique_starts_pick_one_backup() {
+        assert_eq!(pick_backup(&IDS, IDS[2]).unwrap(), IDS[2]);
+        assert_eq!(pick_backup(&IDS, "8850cd42").unwrap(), IDS[0]);
+        assert_eq!(pick_backup(&IDS, "8850cd").unwrap(), IDS[0]);
+        assert_eq!(pick_backup(&IDS, "20261125").unwrap(), IDS[2]);
+        assert_eq!(pick_backup(&IDS, "1234").unwrap(), IDS[2]);
+    }
+
+    #[test]
+    fn ambiguous_short_and_unknown_ids_are_refused_with_what_would_do() {
+        match pick_backup(&IDS, "8850") {
+            Err(ArchiveError::AmbiguousBackup { matches, .. }) => assert_eq!(matches.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            pick_backup(&IDS, "885"),
+            Err(ArchiveError::NoSuchBackup { .. })
+        ));
+        match pick_backup(&IDS, "8850cd24") {
+            Err(ArchiveError::NoSuchBackup { near, .. }) => assert_eq!(near, vec![IDS[0]]),
+            other => panic!("{other:?}"),
+        }
+        match pick_backup(&IDS, "nothing-like-it") {
+            Err(ArchiveError::NoSuchBackup { near, .. }) => assert!(near.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 }

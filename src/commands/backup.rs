@@ -61,19 +61,26 @@ pub async fn backup(
 ) -> Result<BackupReport, CommandError> {
     let started = Instant::now();
     opts.dump.check()?;
-    if opts.source.is_none()
-        && !CONNECTION_VARIABLES
-            .iter()
-            .any(|v| std::env::var_os(v).is_some())
-    {
+    let libpq_variables = CONNECTION_VARIABLES
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    // Application runbooks keep the database in DATABASE_URL: taken when nothing else
+    // names one (the PG* variables still fill in what the URL leaves out).
+    let source = opts.source.clone().or_else(|| {
+        (!libpq_variables)
+            .then(|| std::env::var("DATABASE_URL").ok())
+            .flatten()
+            .filter(|u| !u.is_empty())
+    });
+    if source.is_none() && !libpq_variables {
         return Err(CommandError::Usage(
             "no database to back up: give its URL (pgbunker backup postgresql://user@host/db), \
-             -d, `source` in the settings file, or the PG* variables (PGHOST, PGDATABASE, \
-             PGSERVICE, …)"
+             -d, `source` in the settings file, the PG* variables (PGHOST, PGDATABASE, \
+             PGSERVICE, …) or DATABASE_URL"
                 .into(),
         ));
     }
-    let conn = ConnSpec::parse(opts.source.as_deref())?;
+    let conn = ConnSpec::parse(source.as_deref())?;
     let repo = opts.repo.open().await?;
     let out = dump::run(&conn, &repo, &opts.dump, progress).await?;
     Ok(BackupReport {

@@ -311,3 +311,41 @@ fn a_backup_without_a_database_says_so() {
         stderr(&o)
     );
 }
+
+/// With nothing else naming a database, the application's DATABASE_URL does, as the
+/// npm runbook's scripts use it; a PG* variable, libpq's own way, comes first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_takes_database_url_when_nothing_else_names_a_database() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    let url = w.pg.url("heart");
+    let o = pgbunker(
+        &["--json", "backup", "--repo", &repo],
+        &[("PGBUNKER_KEY", KEY), ("DATABASE_URL", url.as_str())],
+    );
+    let report = crate::support::json(&ok(o));
+    assert!(
+        report["source"].as_str().unwrap().contains("heart"),
+        "{report}"
+    );
+    // The PG* variables name another database: they win, and that one does not exist.
+    let port = w.pg.port().to_string();
+    let o = pgbunker(
+        &["backup", "--repo", &repo],
+        &[
+            ("PGBUNKER_KEY", KEY),
+            ("DATABASE_URL", url.as_str()),
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", port.as_str()),
+            ("PGUSER", "postgres"),
+            ("PGDATABASE", "no_such_db"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("\"no_such_db\" does not exist"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -230,3 +230,57 @@ async fn a_repository_flipped_to_plaintext_is_refused_before_anything_is_written
         "nothing was uploaded"
     );
 }
+
+/// A backup is named by its id, a unique start of the id or of its random part, or
+/// `latest` (also as `--latest`); a typo gets the near ids, an ambiguous start the
+/// backups it could mean.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_are_named_by_a_unique_start_of_their_id_or_latest() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let ids = crate::support::backups(&w, &repo, 1);
+    let env = [("PGBUNKER_KEY", KEY)];
+    let first = ids[0].clone();
+    let suffix = first.rsplit('-').next().unwrap().to_owned();
+
+    let out = ok(pgbunker(&["verify", "--repo", &repo, &suffix[..6]], &env));
+    assert!(out.contains(&first), "{out}");
+    let plan = ok(pgbunker(
+        &[
+            "--json",
+            "restore",
+            "--repo",
+            &repo,
+            "--latest",
+            "--dry-run",
+        ],
+        &env,
+    ));
+    let newest = ok(pgbunker(
+        &["--json", "restore", "--repo", &repo, "latest", "--dry-run"],
+        &env,
+    ));
+    assert_eq!(
+        crate::support::json(&plan)["backup_id"],
+        crate::support::json(&newest)["backup_id"]
+    );
+
+    // One character off: the id it looks like is suggested.
+    let mut typo = suffix.clone().into_bytes();
+    typo[0] = if typo[0] == b'0' { b'1' } else { b'0' };
+    let typo = String::from_utf8(typo).unwrap();
+    let o = pgbunker(&["verify", "--repo", &repo, &typo], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("did you mean {first}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Both backups start with the same date: say so, and which they are.
+    let o = pgbunker(&["verify", "--repo", &repo, &first[..8]], &env);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("is the start of 2 backups"), "{err}");
+    assert!(err.contains("give more of the id"), "{err}");
+}

@@ -318,7 +318,10 @@ pub fn pgbunker_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgbunker"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
-        let ours = k.starts_with("PGBUNKER_") || k.starts_with("PG") || k.starts_with("AWS_");
+        let ours = k.starts_with("PGBUNKER_")
+            || k.starts_with("PG")
+            || k.starts_with("AWS_")
+            || k == "DATABASE_URL";
         if ours && k != "PGBUNKER_PG_BIN" && k != "PGBUNKER_MOTO_SERVER" {
             cmd.env_remove(k);
         }

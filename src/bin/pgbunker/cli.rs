@@ -212,13 +212,32 @@ pub struct BackupArgs {
     pub dbname: Option<String>,
 }
 
+/// Which backup a command reads.
+#[derive(Debug, Args)]
+pub struct BackupArg {
+    /// Backup id, a unique start of it or of its last part (`8850cd42`), or `latest`.
+    #[arg(value_name = "BACKUP", required_unless_present = "latest")]
+    backup: Option<String>,
+    /// The newest complete backup: the same as BACKUP `latest`.
+    #[arg(long, conflicts_with = "backup")]
+    latest: bool,
+}
+
+impl BackupArg {
+    pub fn id(&self) -> String {
+        match (&self.backup, self.latest) {
+            (Some(id), false) => id.clone(),
+            _ => "latest".into(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
     pub repo: RepoArg,
-    /// Backup id, or `latest`.
-    #[arg(value_name = "BACKUP")]
-    pub backup: String,
+    #[command(flatten)]
+    pub backup: BackupArg,
     /// Connection string or URL of the target database.
     #[arg(long, value_name = "DBURL", required_unless_present = "dry_run")]
     pub target: Option<String>,
@@ -308,7 +327,7 @@ pub struct RestoreArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub repo: RepoArg,
-    /// Backup id, `latest`, or `all` (every complete backup).
+    /// Backup id (or a unique start of it), `latest`, or `all` (every complete backup).
     #[arg(value_name = "BACKUP", default_value = "latest")]
     pub backup: String,
     /// Download every chunk and check it down to its rows.
@@ -341,9 +360,8 @@ pub struct VerifyArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub repo: RepoArg,
-    /// Backup id, or `latest`.
-    #[arg(value_name = "BACKUP")]
-    pub backup: String,
+    #[command(flatten)]
+    pub backup: BackupArg,
     /// Folder, or object-storage URL (s3://bucket/prefix, gs://…, az://…).
     #[arg(long, value_name = "DIR|URL")]
     pub out: String,
@@ -455,9 +473,8 @@ pub struct AuditArgs {
 pub struct HoldArgs {
     #[command(flatten)]
     pub repo: RepoArg,
-    /// Backup id, or `latest`.
-    #[arg(value_name = "BACKUP")]
-    pub backup: String,
+    #[command(flatten)]
+    pub backup: BackupArg,
     /// Keep until this time (2027-01-31 or RFC 3339) instead of a legal hold.
     #[arg(long, value_name = "WHEN", conflicts_with = "release")]
     pub until: Option<String>,

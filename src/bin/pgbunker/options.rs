@@ -179,7 +179,7 @@ impl Ctx<'_> {
         repo.trust.force = a.force;
         Ok(commands::restore::RestoreOptions {
             repo,
-            backup: a.backup.clone(),
+            backup: a.backup.id(),
             target: a.target.clone(),
             plan,
         })
@@ -223,7 +223,7 @@ impl Ctx<'_> {
         use pgbunker::export::kind::TypeChoices;
         Ok(commands::export::ExportOptions {
             repo: self.repo_access(&a.repo)?,
-            backup: a.backup.clone(),
+            backup: a.backup.id(),
             out: a.out.clone(),
             selection: a.select.clone(),
             export: pgbunker::export::ExportOptions {
@@ -345,7 +345,7 @@ impl Ctx<'_> {
         };
         Ok(commands::hold::HoldOptions {
             repo: self.repo_access(&a.repo)?,
-            backup: a.backup.clone(),
+            backup: a.backup.id(),
             change,
         })
     }

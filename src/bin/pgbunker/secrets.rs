@@ -263,7 +263,7 @@ pub fn env_secrets() -> Vec<String> {
             out.push(v.to_string_lossy().into_owned());
         }
     }
-    for var in ["PGBUNKER_AUDIT_DB", "PGDATABASE"] {
+    for var in ["PGBUNKER_AUDIT_DB", "PGDATABASE", "DATABASE_URL"] {
         if let Some(r) = std::env::var_os(var).and_then(|v| redact(v.as_bytes())) {
             out.extend(
                 r.passwords
