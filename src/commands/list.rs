@@ -6,7 +6,7 @@ use futures::StreamExt;
 
 use super::{CommandError, RepoAccess};
 use crate::archive::Timestamp;
-use crate::archive::{backup_totals, BackupLayout, Repository, Summary};
+use crate::archive::{BackupLayout, BackupReader, Repository, Summary};
 
 /// Manifests read at once by `list`.
 const READ_AHEAD: usize = 8;
@@ -27,6 +27,8 @@ pub struct BackupLine {
     pub keep_until: Option<Timestamp>,
     pub created_at: Option<Timestamp>,
     pub duration_ms: Option<u64>,
+    /// The database it was taken from (from its sealed manifest: complete backups).
+    pub database: Option<String>,
     pub tables: Option<u64>,
     pub rows: Option<u64>,
     pub raw_bytes: Option<u64>,
@@ -82,7 +84,7 @@ pub async fn list(opts: &ListOptions) -> Result<ListReport, CommandError> {
 }
 
 /// One backup's line: its status from the catalog, times and stored size from its
-/// summary, totals from its manifest.
+/// summary, source database and totals from its manifest.
 async fn line(
     repo: &Repository,
     cat: &crate::archive::CatalogState,
@@ -94,10 +96,18 @@ async fn line(
         .get_opt(&BackupLayout::new(&bid).summary())
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let totals = match live {
-        Some(l) => backup_totals(repo, l, summary.as_ref()).await,
+    let manifest = match live {
+        Some(l) => BackupReader::open(repo, l).await.ok(),
         None => None,
     };
+    let manifest = manifest.as_ref().map(BackupReader::manifest);
+    let totals = manifest.map(|m| {
+        (
+            m.tables.len() as u64,
+            m.tables.iter().map(|t| t.rows).sum::<u64>(),
+            m.tables.iter().map(|t| t.raw_bytes).sum::<u64>(),
+        )
+    });
     let tombstoned = cat.tombstones.iter().any(|t| t.bid == bid);
     Ok(BackupLine {
         status: match (live, tombstoned) {
@@ -112,6 +122,7 @@ async fn line(
             .map(|l| l.created_at.clone())
             .or_else(|| summary.as_ref().map(|s| s.finished_at.clone())),
         duration_ms: summary.as_ref().map(|s| s.duration_ms),
+        database: manifest.map(|m| m.source.database.clone()),
         tables: totals.map(|t| t.0),
         rows: totals.map(|t| t.1),
         raw_bytes: totals.map(|t| t.2),

@@ -14,6 +14,7 @@ pub mod mark;
 pub mod prune;
 pub mod restore;
 pub mod restore_test;
+pub mod show;
 pub mod verify;
 
 use thiserror::Error;

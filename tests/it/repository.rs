@@ -284,3 +284,37 @@ async fn backups_are_named_by_a_unique_start_of_their_id_or_latest() {
     assert!(err.contains("is the start of 2 backups"), "{err}");
     assert!(err.contains("give more of the id"), "{err}");
 }
+
+/// `show` tells one backup in detail from its manifest alone; `list` names each
+/// backup's source database.
+#[tokio::test(flavor = "multi_thread")]
+async fn show_tells_a_backup_in_detail_and_list_names_its_database() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let env = [("PGBUNKER_KEY", KEY)];
+    let text = ok(pgbunker(&["show", "--repo", &repo, "--latest"], &env));
+    assert!(
+        text.contains("source       database heart on PostgreSQL "),
+        "{text}"
+    );
+    assert!(text.contains("AES-256-GCM-SIV"), "{text}");
+    assert!(text.contains("public.vitals_samples"), "{text}");
+    let shown = crate::support::json(&ok(pgbunker(
+        &["--json", "show", "--repo", &repo, "latest"],
+        &env,
+    )));
+    let listed = crate::support::json(&ok(pgbunker(&["--json", "list", "--repo", &repo], &env)));
+    let line = &listed["backups"][0];
+    assert_eq!(shown["backup_id"], line["backup_id"]);
+    assert_eq!(shown["rows"], line["rows"]);
+    assert_eq!(shown["raw_bytes"], line["raw_bytes"]);
+    assert_eq!(line["database"], "heart");
+    assert_eq!(shown["source"]["database"], "heart");
+    let tables = shown["tables"].as_array().unwrap();
+    assert_eq!(Some(tables.len() as u64), line["tables"].as_u64());
+    let rows: u64 = tables.iter().map(|t| t["rows"].as_u64().unwrap()).sum();
+    assert_eq!(shown["rows"].as_u64(), Some(rows));
+    assert!(shown["key_generation"].as_u64().is_some(), "{shown}");
+    let list = ok(pgbunker(&["list", "--repo", &repo], &env));
+    assert!(list.contains(" heart "), "{list}");
+}

@@ -111,6 +111,9 @@ pub enum Command {
     Export(ExportArgs),
     /// List backups, newest first.
     List(ListArgs),
+    /// One backup in detail: source database and server, snapshot time, each table
+    /// with rows and sizes, what it does not hold, the keys it is sealed under.
+    Show(ShowArgs),
     /// Apply the retention policy: tombstone what it does not keep, delete
     /// tombstoned backups and leftovers of failed runs after the grace period.
     Prune(PruneArgs),
@@ -400,6 +403,14 @@ pub struct ExportArgs {
 pub struct ListArgs {
     #[command(flatten)]
     pub repo: RepoArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub backup: BackupArg,
 }
 
 #[derive(Debug, Args)]

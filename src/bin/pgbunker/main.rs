@@ -15,8 +15,8 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, verify,
-    CommandError,
+    backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, show,
+    verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
 use pgbunker::interrupt;
@@ -149,6 +149,7 @@ fn operation(command: &Command) -> &'static str {
         Command::Verify(_) => "verify",
         Command::Export(_) => "export",
         Command::List(_) => "list",
+        Command::Show(_) => "show",
         Command::Prune(_) => "prune",
         Command::Check(_) => "check",
         Command::Audit(_) => "audit",
@@ -259,6 +260,7 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             finish(&audited(&o.repo, "export", work).await?, json)
         }
         Command::List(a) => finish(&list::list(&ctx.list(a)?).await?, json),
+        Command::Show(a) => finish(&show::show(&ctx.show(a)?).await?, json),
         Command::Prune(a) => {
             let o = ctx.prune(a)?;
             let report = audited(&o.repo, "prune", prune::prune(&o)).await?;

@@ -252,6 +252,13 @@ impl Ctx<'_> {
         })
     }
 
+    pub fn show(&self, a: &cli::ShowArgs) -> Result<commands::show::ShowOptions, CommandError> {
+        Ok(commands::show::ShowOptions {
+            repo: self.repo_access(&a.repo)?,
+            backup: a.backup.id(),
+        })
+    }
+
     pub fn prune(&self, a: &cli::PruneArgs) -> Result<commands::prune::PruneOptions, CommandError> {
         let file = &self.cfg.prune;
         let grace_text = a

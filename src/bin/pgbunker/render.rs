@@ -14,6 +14,7 @@ use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::DryRun;
 use pgbunker::commands::restore::RestoreReport;
 use pgbunker::commands::restore_test::RestoreTestReport;
+use pgbunker::commands::show::ShowReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
 use pgbunker::error::{Classify, Failed};
@@ -394,18 +395,19 @@ impl Render for ListReport {
             return;
         }
         println!(
-            "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  HOLD",
-            "BACKUP", "STATUS", "CREATED", "TABLES", "ROWS", "RAW", "STORED"
+            "{:<27} {:<11} {:<21} {:<16} {:>7} {:>12} {:>10} {:>10}  HOLD",
+            "BACKUP", "STATUS", "CREATED", "DATABASE", "TABLES", "ROWS", "RAW", "STORED"
         );
         let dash = || "-".to_string();
         for b in &r.backups {
             println!(
-                "{:<27} {:<11} {:<21} {:>7} {:>12} {:>10} {:>10}  {}",
+                "{:<27} {:<11} {:<21} {:<16} {:>7} {:>12} {:>10} {:>10}  {}",
                 b.backup_id,
                 b.status,
                 b.created_at
                     .as_deref()
                     .map_or_else(dash, |t| format!("{}Z", short_time(t))),
+                b.database.clone().unwrap_or_else(dash),
                 b.tables.map_or_else(dash, |v| v.to_string()),
                 b.rows.map_or_else(dash, |v| v.to_string()),
                 b.raw_bytes.map_or_else(dash, size),
@@ -416,6 +418,109 @@ impl Render for ListReport {
                     (false, None) => String::new(),
                 },
             );
+        }
+    }
+}
+
+impl Render for ShowReport {
+    fn text(&self) {
+        let r = self;
+        let s = &r.source;
+        println!("Backup {}", r.backup_id);
+        println!(
+            "  source       database {} on PostgreSQL {}{}",
+            s.database,
+            s.server_version,
+            if s.in_recovery { " (a standby)" } else { "" }
+        );
+        if let Some(id) = &s.system_identifier {
+            println!("  cluster      system identifier {id}");
+        }
+        println!(
+            "  snapshot     {} (started {}, finished {}){}",
+            s.snapshot,
+            r.started_at,
+            r.finished_at,
+            s.lsn
+                .as_ref()
+                .map(|l| format!(", WAL at {l}"))
+                .unwrap_or_default()
+        );
+        println!("  committed    {}", r.committed_at);
+        match (&r.legal_hold, &r.keep_until) {
+            (true, _) => println!("  held         legal hold"),
+            (false, Some(t)) => println!("  held         until {t}"),
+            (false, None) => {}
+        }
+        if let Some(sel) = &r.selection {
+            let mut parts = Vec::new();
+            for (flag, v) in [
+                ("-t", &sel.tables),
+                ("-n", &sel.schemas),
+                ("-T", &sel.exclude_tables),
+                ("-N", &sel.exclude_schemas),
+            ] {
+                parts.extend(v.iter().map(|p| format!("{flag} {p}")));
+            }
+            println!("  partial      {}", parts.join(" "));
+        }
+        println!(
+            "  sealed       {} (format {}, pgbunker {}, zstd level {}{})",
+            if r.encrypted {
+                "AES-256-GCM-SIV"
+            } else {
+                "NOT ENCRYPTED"
+            },
+            r.format_version,
+            r.tool_version,
+            r.compress_level,
+            r.key_generation
+                .map(|g| format!(", key ring generation {g}"))
+                .unwrap_or_default()
+        );
+        println!(
+            "  totals       {} tables, {} rows, {} raw → {} stored",
+            r.tables.len(),
+            r.rows,
+            size(r.raw_bytes),
+            size(r.stored_bytes)
+        );
+        println!();
+        println!(
+            "{:<40} {:>12} {:>10} {:>10} {:>6} {:>5}",
+            "TABLE", "ROWS", "RAW", "STORED", "CHUNKS", "PARTS"
+        );
+        for t in &r.tables {
+            let text = if t.copy_format == pgbunker::archive::CopyFormat::Text {
+                " (text)"
+            } else {
+                ""
+            };
+            println!(
+                "{:<40} {:>12} {:>10} {:>10} {:>6} {:>5}{text}",
+                t.table,
+                t.rows,
+                size(t.raw_bytes),
+                size(t.stored_bytes),
+                t.chunks,
+                t.parts
+            );
+        }
+        if let Some(l) = &r.large_objects {
+            println!(
+                "{:<40} {:>12} {:>10} {:>10}",
+                "(large objects)",
+                l.count,
+                size(l.bytes),
+                size(l.stored_bytes)
+            );
+        }
+        if !r.not_covered.is_empty() {
+            println!();
+            println!("Not in this backup:");
+            for n in &r.not_covered {
+                println!("  {n}");
+            }
         }
     }
 }
