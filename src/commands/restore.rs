@@ -20,8 +20,8 @@ use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::OpenBackup;
 use crate::error::{Class, Failed, Outcome};
-pub use crate::load::plan::DryRun;
 use crate::load::plan::PlanOptions;
+pub use crate::load::plan::{DryRun, Script};
 use crate::load::restore::Restored;
 use crate::load::{self, Failure};
 use crate::pg::ConnSpec;
@@ -103,12 +103,26 @@ impl Outcome for RestoreReport {
 /// `--dry-run`: the plan the restore would execute, from the manifest alone (no
 /// target, no lock).
 pub async fn plan(opts: &RestoreOptions) -> Result<DryRun, CommandError> {
+    let (bid, reader, plan) = planned(opts).await?;
+    Ok(plan.describe(&bid, reader.manifest()))
+}
+
+/// `--sql`: the restore written out as an SQL script, from the manifest alone.
+pub async fn script(opts: &RestoreOptions) -> Result<Script, CommandError> {
+    let (bid, reader, plan) = planned(opts).await?;
+    Ok(plan.script(&bid, reader.manifest()))
+}
+
+/// The backup's id, its manifest and the plan, without a target or a lock.
+async fn planned(
+    opts: &RestoreOptions,
+) -> Result<(String, crate::archive::BackupReader, load::plan::Plan), CommandError> {
     opts.plan.check()?;
     let repo = opts.repo.open().await?;
     let live = repo.resolve(&opts.backup).await?;
     let reader = crate::archive::BackupReader::open(&repo, &live).await?;
     let plan = load::plan::plan(&reader.manifest().catalog, &opts.plan)?;
-    Ok(plan.describe(&live.bid, reader.manifest()))
+    Ok((live.bid, reader, plan))
 }
 
 pub async fn restore(

@@ -151,20 +151,107 @@ pub struct DryRun {
 
 impl Outcome for DryRun {}
 
+/// A restore written out as SQL ([`Plan::script`]).
+#[derive(Debug, Serialize)]
+pub struct Script {
+    pub backup_id: String,
+    /// Statements in it (the session settings not counted).
+    pub statements: usize,
+    /// The script itself.
+    #[serde(skip)]
+    pub sql: String,
+}
+
+impl Outcome for Script {}
+
 impl Plan {
+    /// The pre-data statements the restore runs, in order.
+    fn pre_data(&self) -> Vec<String> {
+        if self.load.sections.pre_data {
+            pre_data_statements(&self.scope, &self.load)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The post-data statements, in an order that runs one after another.
+    fn post_data(&self) -> Vec<String> {
+        if !self.load.sections.post_data {
+            return Vec::new();
+        }
+        let p = ddl::post_data(&self.scope.catalog, &self.load.ddl);
+        p.indexes
+            .iter()
+            .map(|(_, s)| s)
+            .chain(&p.attach)
+            .chain(p.constraint_groups.iter().flat_map(|g| g.statements()))
+            .chain(&p.rest)
+            .cloned()
+            .collect()
+    }
+
+    /// The restore as an SQL script, like `pg_restore -f`: the session settings, the
+    /// pre-data, where each table's rows would load (the rows themselves are not in
+    /// it), sequence values and post-data, each statement whole. For reading and
+    /// diffing a backup's schema, or running it with psql.
+    pub fn script(&self, backup_id: &str, m: &Manifest) -> Script {
+        let mut out = format!(
+            "-- pgbunker restore script of backup {backup_id} (database {}, PostgreSQL {})\n\
+             -- Schema only: the rows stay in the repository (`pgbunker restore` loads them).\n\n",
+            m.source.database, m.source.server_version
+        );
+        let mut statements = 0;
+        let mut section = |out: &mut String, name: &str, list: &[String]| {
+            if list.is_empty() {
+                return;
+            }
+            out.push_str(&format!("-- {name}\n\n"));
+            for s in list {
+                out.push_str(s.trim_end());
+                out.push_str(";\n\n");
+            }
+            statements += list.len();
+        };
+        let preamble: Vec<String> = crate::pg::SESSION_SETTINGS
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        out.push_str("-- session settings\n\n");
+        for s in &preamble {
+            out.push_str(s.split_whitespace().collect::<Vec<_>>().join(" ").as_str());
+            out.push_str(";\n");
+        }
+        out.push('\n');
+        section(&mut out, "pre-data", &self.pre_data());
+        let dry = self.describe(backup_id, m);
+        if !dry.tables.is_empty() {
+            out.push_str("-- data (not in this script)\n\n");
+            for t in &dry.tables {
+                out.push_str(&format!("-- {}: {} rows\n", t.table, t.rows));
+            }
+            out.push('\n');
+        }
+        if self.load.sections.data {
+            section(
+                &mut out,
+                "sequence values",
+                &ddl::sequence_values(&self.scope.catalog),
+            );
+        }
+        section(&mut out, "post-data", &self.post_data());
+        Script {
+            backup_id: backup_id.to_owned(),
+            statements,
+            sql: out,
+        }
+    }
+
     /// The statements and loads this plan runs against the backup `m`, with the same
     /// functions the load calls.
     pub fn describe(&self, backup_id: &str, m: &Manifest) -> DryRun {
         let (scope, load) = (&self.scope, &self.load);
         let sections = load.sections;
-        let pre_data = if sections.pre_data {
-            pre_data_statements(scope, load)
-                .iter()
-                .map(|s| first_line(s))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let pre_data = self.pre_data().iter().map(|s| first_line(s)).collect();
         let cat = &scope.catalog;
         let tables = if sections.data {
             crate::plan::restore_order(cat)
@@ -184,19 +271,7 @@ impl Plan {
         } else {
             Vec::new()
         };
-        let post_data = if sections.post_data {
-            let p = ddl::post_data(cat, &load.ddl);
-            p.indexes
-                .iter()
-                .map(|(_, s)| s)
-                .chain(&p.attach)
-                .chain(p.constraint_groups.iter().flat_map(|g| g.statements()))
-                .chain(&p.rest)
-                .map(|s| first_line(s))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let post_data = self.post_data().iter().map(|s| first_line(s)).collect();
         let mut notes = self.notes.clone();
         for outside in scope.outside_tables() {
             notes.push(format!(

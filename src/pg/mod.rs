@@ -83,17 +83,19 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
 /// query spent 0.4 s compiling for 5 ms of work; COPY and DDL never gain from it.
 pub async fn prepare_session(client: &Client) -> Result<(), PgError> {
     client
-        .batch_execute(
-            "SELECT pg_catalog.set_config('search_path', '', false); \
-             SET statement_timeout = 0; SET lock_timeout = 0; \
-             SET idle_in_transaction_session_timeout = 0; \
-             SELECT pg_catalog.set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, \
-                                          false) FROM pg_catalog.pg_settings \
-              WHERE name IN ('transaction_timeout', 'jit'); \
-             SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
-             SET check_function_bodies = false; SET xmloption = content; \
-             SET client_min_messages = warning; SET row_security = off",
-        )
+        .batch_execute(SESSION_SETTINGS)
         .await
         .map_err(|e| PgError::query("prepare the session", e))
 }
+
+/// The statements of [`prepare_session`], `; `-separated; a restore script starts
+/// with them too.
+pub const SESSION_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', '', false); \
+     SET statement_timeout = 0; SET lock_timeout = 0; \
+     SET idle_in_transaction_session_timeout = 0; \
+     SELECT pg_catalog.set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, \
+                                  false) FROM pg_catalog.pg_settings \
+      WHERE name IN ('transaction_timeout', 'jit'); \
+     SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
+     SET check_function_bodies = false; SET xmloption = content; \
+     SET client_min_messages = warning; SET row_security = off";

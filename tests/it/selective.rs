@@ -746,3 +746,35 @@ async fn create_carries_the_locale_comment_and_settings_of_the_source() {
         all_rows(&w.pg.conn("ward")).await
     );
 }
+
+/// `restore --sql FILE` writes the restore's statements whole, as pg_restore -f does:
+/// run with a plain session, the script alone rebuilds the source's schema exactly;
+/// `--sql -` prints it and nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_restore_script_rebuilds_the_schema_exactly() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let file = w.dir.path().join("restore.sql");
+    let f = file.display().to_string();
+    let env = [("PGBUNKER_KEY", KEY)];
+    let said = ok(pgbunker(
+        &["restore", "--repo", &repo, "--latest", "--sql", &f],
+        &env,
+    ));
+    assert!(said.starts_with("Wrote the "), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "owner only: {mode:o}");
+    let sql = std::fs::read_to_string(&file).unwrap();
+    assert!(sql.contains("CREATE TABLE"), "{sql}");
+    assert!(sql.contains("FOREIGN KEY"), "{sql}");
+    assert!(sql.contains("-- public.vitals_samples: "), "{sql}");
+    w.db_from_sql("scripted", &file).await;
+    assert_eq!(w.schema_dump("heart"), w.schema_dump("scripted"));
+
+    let printed = ok(pgbunker(
+        &["restore", "--repo", &repo, "latest", "--sql", "-"],
+        &env,
+    ));
+    assert_eq!(printed, sql);
+}

@@ -242,7 +242,7 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub backup: BackupArg,
     /// Connection string or URL of the target database.
-    #[arg(long, value_name = "DBURL", required_unless_present = "dry_run")]
+    #[arg(long, value_name = "DBURL", required_unless_present_any = ["dry_run", "sql"])]
     pub target: Option<String>,
     /// Connections loading data and building indexes in parallel [default: 4].
     #[arg(short, long, env = "PGBUNKER_RESTORE_JOBS")]
@@ -320,6 +320,11 @@ pub struct RestoreArgs {
     /// Print the plan (objects and tables in order, with sizes) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write the restore's statements, whole, as an SQL script to FILE (`-`: standard
+    /// output) and change nothing, like pg_restore -f: the schema only, the rows stay
+    /// in the repository.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "target"])]
+    pub sql: Option<std::path::PathBuf>,
     /// Restore `latest` although a complete-looking backup newer than it is missing
     /// from the catalog (a sign that its newest entries were deleted).
     #[arg(long)]

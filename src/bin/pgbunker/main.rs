@@ -239,6 +239,10 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             finish(&audited(&o.repo, "backup", work).await?, json)
         }
         Command::Restore(a) if a.dry_run => finish(&restore::plan(&ctx.restore(a)?).await?, json),
+        Command::Restore(a) if a.sql.is_some() => {
+            let script = restore::script(&ctx.restore(a)?).await?;
+            render::script(&script, a.sql.as_deref().expect("checked above"), json)?
+        }
         Command::Restore(a) => {
             let o = ctx.restore(a)?;
             let work = restore::restore(&o, progress);

@@ -11,8 +11,8 @@ use pgbunker::commands::init::InitReport;
 use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyRotateReport};
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
-use pgbunker::commands::restore::DryRun;
 use pgbunker::commands::restore::RestoreReport;
+use pgbunker::commands::restore::{DryRun, Script};
 use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::show::ShowReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
@@ -523,6 +523,44 @@ impl Render for ShowReport {
             }
         }
     }
+}
+
+/// Writes a restore script to `path` (`-`: standard output, nothing else printed),
+/// readable by its owner only: it can hold a foreign server's options.
+pub fn script(s: &Script, path: &std::path::Path, json: bool) -> Result<i32, CommandError> {
+    if path.as_os_str() == "-" {
+        print!("{}", s.sql);
+        return Ok(0);
+    }
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(s.sql.as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| {
+        CommandError::Usage(format!(
+            "could not write the script to {}: {e}",
+            path.display()
+        ))
+    })?;
+    if json {
+        print_json(s);
+    } else {
+        println!(
+            "Wrote the {} statements of backup {} to {}.",
+            s.statements,
+            s.backup_id,
+            path.display()
+        );
+    }
+    Ok(0)
 }
 
 /// `quiet`: only the warnings (stderr), for a cron job that mails any output.
