@@ -30,6 +30,35 @@ pub trait Progress: Send + Sync {
     fn finish(&self) {}
 }
 
+/// Parts still to come and rows so far, per table: backup and restore stream a big
+/// table in several parts, and progress counts tables.
+pub struct TableTally(std::sync::Mutex<Vec<(u32, u64)>>);
+
+impl TableTally {
+    /// `parts[i]`: how many parts table (slot) `i` comes in; 0 for none.
+    pub fn new(parts: Vec<u32>) -> Self {
+        TableTally(std::sync::Mutex::new(
+            parts.into_iter().map(|p| (p, 0)).collect(),
+        ))
+    }
+
+    /// Tables with at least one part.
+    pub fn tables(&self) -> u64 {
+        let t = self.0.lock().expect("tally lock");
+        t.iter().filter(|(p, _)| *p > 0).count() as u64
+    }
+
+    /// Counts `parts` of table `slot` done with `rows`; the table's rows once it is
+    /// whole, to report it finished.
+    pub fn done(&self, slot: usize, parts: u32, rows: u64) -> Option<u64> {
+        let mut t = self.0.lock().expect("tally lock");
+        let (left, total) = &mut t[slot];
+        *left -= parts;
+        *total += rows;
+        (*left == 0).then_some(*total)
+    }
+}
+
 /// A progress sink that ignores everything, for tests and `--no-progress`.
 pub struct NoProgress;
 

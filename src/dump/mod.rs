@@ -29,7 +29,7 @@ use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::{CopyFormatError, TupleStats};
 use crate::plan::select::{SelectError, Selection};
 use crate::plan::{SplitPolicy, WorkUnit};
-use crate::progress::Progress;
+use crate::progress::{Progress, TableTally};
 
 #[derive(Debug, Error)]
 pub enum DumpError {
@@ -323,15 +323,13 @@ pub async fn run(
         )
         .collect();
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
-    // Units left and rows read, per table (the large objects last): progress counts
-    // tables, not parts.
-    let mut left = vec![(0u32, 0u64); catalog.tables.len() + 1];
+    // The large objects count as the table after the last.
+    let mut parts = vec![0u32; catalog.tables.len() + 1];
     for u in &units {
-        left[job_table(u, catalog.tables.len())].0 += 1;
+        parts[job_table(u, catalog.tables.len())] += 1;
     }
-    let tables = left.iter().filter(|l| l.0 > 0).count();
-    progress.start("backup", tables as u64, estimated);
-    let left = Arc::new(std::sync::Mutex::new(left));
+    let left = Arc::new(TableTally::new(parts));
+    progress.start("backup", left.tables(), estimated);
     let jobs = opts.jobs.max(1);
     // Each unit runs in its own transaction on the exported snapshot, so a worker holds
     // the locks of the unit it reads, not of every table it read: the leader's lock on
@@ -390,15 +388,12 @@ pub async fn run(
                 Done::Table(t) => t.stats.rows,
                 Done::LargeObjects(l) => l.stats.rows,
             };
-            let mut left = left.lock().expect("lock");
-            left[slot].0 -= 1;
-            left[slot].1 += rows;
-            if left[slot].0 == 0 {
+            if let Some(rows) = left.done(slot, 1, rows) {
                 let label = match catalog.tables.get(slot) {
                     Some(t) => t.name.plain(),
                     None => large_objects::LABEL.to_owned(),
                 };
-                progress.table_finished(&label, left[slot].1);
+                progress.table_finished(&label, rows);
             }
             Ok(done)
         }

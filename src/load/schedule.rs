@@ -16,7 +16,7 @@ use crate::archive::BackupReader;
 use crate::ddl::PostData;
 use crate::pg::{run_graph, ConnSpec, Node, PgError};
 use crate::plan::scope::Scope;
-use crate::progress::Progress;
+use crate::progress::{Progress, TableTally};
 
 /// What runs after pre-data.
 pub(super) struct Steps {
@@ -152,14 +152,10 @@ pub(super) async fn run(
     progress: Arc<dyn Progress>,
 ) -> Result<Ran, LoadError> {
     let (graph, parts_of, bytes) = graph(reader, scope, &steps);
+    let left = Arc::new(TableTally::new(parts_of));
     if steps.data.is_some() {
-        let tables = parts_of.iter().filter(|&&p| p > 0).count();
-        progress.start("restore", tables as u64, bytes);
+        progress.start("restore", left.tables(), bytes);
     }
-    // Parts still to load and rows loaded, per table: progress counts tables.
-    let left = Arc::new(Mutex::new(
-        parts_of.into_iter().map(|p| (p, 0u64)).collect::<Vec<_>>(),
-    ));
     // Tables whose rows did not load: their split parts are emptied, and ANALYZE
     // leaves them alone.
     let failed_tables = Arc::new(Mutex::new(std::collections::HashSet::new()));
@@ -207,11 +203,8 @@ pub(super) async fn run(
                         let label = cat.tables[t].name.plain();
                         let rows: u64 =
                             out.iter().filter(|l| l.name == label).map(|l| l.rows).sum();
-                        let mut left = left.lock().expect("lock");
-                        left[t].0 -= parts;
-                        left[t].1 += rows;
-                        if left[t].0 == 0 {
-                            progress.table_finished(&label, left[t].1);
+                        if let Some(rows) = left.done(t, parts, rows) {
+                            progress.table_finished(&label, rows);
                         }
                     }
                     Done::Loaded(out)
