@@ -2,6 +2,8 @@
 //! ones laid out by column, `columns`) sealed with AES-256-GCM-SIV. The header is the AAD (with the repository id), so a chunk
 //! moved to another table, index, backup or repository fails to open.
 
+use std::cell::RefCell;
+
 use sha2::{Digest, Sha256};
 
 use xxhash_rust::xxh3::xxh3_128;
@@ -16,6 +18,42 @@ const FLAG_FINAL: u8 = 1;
 /// The payload is the tuples laid out by column (`columns`), since format 4.
 const FLAG_COLUMNS: u8 = 2;
 const AAD_DOMAIN: &[u8] = b"pgbunker/v1/chunk";
+
+thread_local! {
+    /// One zstd context per thread, kept: making one per chunk (and the megabyte of
+    /// tables it maps and faults in) cost more than compressing a small table's chunk.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Compresses `payload` at `level` into `out`, with this thread's context.
+fn compress_into(
+    level: i32,
+    payload: &[u8],
+    out: &mut std::io::Cursor<Vec<u8>>,
+) -> std::io::Result<usize> {
+    COMPRESSOR.with_borrow_mut(|slot| {
+        if !matches!(slot, Some((l, _)) if *l == level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let (_, c) = slot.as_mut().expect("set above");
+        c.compress_to_buffer(payload, out)
+    })
+}
+
+/// Decompresses one frame of at most `cap` bytes, with this thread's context.
+fn decompress(compressed: &[u8], cap: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut()
+            .expect("set above")
+            .decompress(compressed, cap)
+    })
+}
 
 /// Compression of the chunk payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,9 +185,7 @@ pub fn seal_chunk(
     let mut out = std::io::Cursor::new(Vec::with_capacity(CHUNK_HEADER_LEN + bound + TAG_LEN));
     out.get_mut().extend_from_slice(&h);
     out.set_position(CHUNK_HEADER_LEN as u64);
-    zstd::bulk::Compressor::new(level)
-        .and_then(|mut c| c.compress_to_buffer(payload, &mut out))
-        .map_err(|e| CodecError::Compression(e.to_string()))?;
+    compress_into(level, payload, &mut out).map_err(|e| CodecError::Compression(e.to_string()))?;
     drop(by_column);
     let mut bytes = out.into_inner();
     if let Some(k) = key {
@@ -228,8 +264,7 @@ pub fn open_chunk(
             return Err(CodecError::TooLarge(raw_len));
         }
     }
-    let out = zstd::bulk::decompress(compressed, cap)
-        .map_err(|e| CodecError::Compression(e.to_string()))?;
+    let out = decompress(compressed, cap).map_err(|e| CodecError::Compression(e.to_string()))?;
     let out = if got.columns {
         columns::join(&out, raw_len)?
     } else {

@@ -266,6 +266,11 @@ fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
 
 /// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
 /// it exists.
+/// A local object smaller than this is written on the calling thread: the create,
+/// write and close take less than handing them to a blocking thread and waking the
+/// task again, which on thousands of small tables was a tenth of the backup's CPU.
+const INLINE_WRITE_BYTES: usize = 64 << 10;
+
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let open = || {
@@ -452,17 +457,21 @@ impl Store {
             return self.put_new(key, bytes).await;
         };
         let path = root.join(key);
-        tokio::task::spawn_blocking(move || write_new(&path, &bytes))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => StoreError::AlreadyExists(key.into()),
-                _ => StoreError::Write {
-                    key: key.into(),
-                    source,
-                },
-            })
+        let written = if bytes.len() < INLINE_WRITE_BYTES {
+            write_new(&path, &bytes)
+        } else {
+            tokio::task::spawn_blocking(move || write_new(&path, &bytes))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r)
+        };
+        written.map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => StoreError::AlreadyExists(key.into()),
+            _ => StoreError::Write {
+                key: key.into(),
+                source,
+            },
+        })
     }
 
     /// Makes the objects [`Store::put_new_unsynced`] wrote durable: each file, then
