@@ -85,12 +85,11 @@ const SEPARATE_CHECK_FROM_BYTES: u64 = 8 << 20;
 /// The constraints of tables linked by foreign keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConstraintGroup {
-    /// The group's tables, by position in the catalog.
-    pub tables: Vec<usize>,
-    /// Run one after another. A foreign key of an ordinary table is added NOT VALID:
-    /// adding one locks the referenced table against every other such addition and
-    /// against its writers, so the additions are kept short.
-    pub add: Vec<String>,
+    /// Run one after another, each with the table it is on. A foreign key of an
+    /// ordinary table is added NOT VALID: adding one locks the referenced table
+    /// against every other such addition and against its writers, so the additions
+    /// are kept short.
+    pub add: Vec<(usize, String)>,
     /// Then each foreign key added NOT VALID is checked, with the table's position:
     /// a check locks neither table against the others, so they may all run at once
     /// (they hold the referencing table against ANALYZE).
@@ -100,7 +99,7 @@ pub struct ConstraintGroup {
 impl ConstraintGroup {
     /// Every statement, in an order that runs.
     pub fn statements(&self) -> impl Iterator<Item = &String> {
-        self.add.iter().chain(self.validate.iter().map(|(_, s)| s))
+        self.add.iter().chain(&self.validate).map(|(_, s)| s)
     }
 }
 
@@ -361,13 +360,8 @@ pub fn post_data(cat: &Catalog, opts: &DdlOptions) -> PostData {
     let mut by_root: std::collections::BTreeMap<usize, ConstraintGroup> = Default::default();
     for (ti, add, validate) in grouped {
         let g = by_root.entry(groups[ti]).or_default();
-        g.add.push(add);
+        g.add.push((ti, add));
         g.validate.extend(validate.map(|v| (ti, v)));
-    }
-    for (ti, root) in groups.iter().enumerate() {
-        if let Some(g) = by_root.get_mut(root) {
-            g.tables.push(ti);
-        }
     }
     p.constraint_groups = by_root.into_values().collect();
 

@@ -1,7 +1,7 @@
 //! Everything after pre-data as one graph of steps over the sessions: a table's keys
 //! and indexes are built as soon as its rows are in, while other tables still load;
-//! the foreign keys follow once every key exists (added NOT VALID one after another,
-//! then checked at once); the rest of post-data, then ANALYZE of each table. Among
+//! a foreign key follows once its tables have their keys (added NOT VALID one after
+//! another, then checked at once); the rest of post-data, then ANALYZE of each table. Among
 //! the steps that may start, the largest table's goes first, so the longest index
 //! builds begin early instead of after a queue of small ones.
 
@@ -69,6 +69,11 @@ impl Graph {
 /// every check after them.
 const URGENT: u64 = u64::MAX / 2;
 
+/// Added to the cost of steps that finish a table rather than start another: its
+/// keys, and the rows of tables that foreign keys reference. The additions of foreign
+/// keys, one after another, are then waiting on as little as possible.
+const FINISH_FIRST: u64 = u64::MAX / 4;
+
 /// The graph, with how many parts each table loads and the raw bytes they hold.
 fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32>, u64) {
     let cat = &scope.catalog;
@@ -84,6 +89,15 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
     let mut loaded: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut parts_of = vec![0u32; n];
     let mut bytes = 0u64;
+    let positions = cat.table_positions();
+    let mut referenced = vec![false; n];
+    if steps.post_data.is_some() {
+        for t in &cat.tables {
+            for r in t.referenced_tables().filter_map(|r| positions.get(r)) {
+                referenced[*r] = true;
+            }
+        }
+    }
     if let Some(mode) = steps.data {
         for unit in data::units(reader, scope, mode) {
             bytes += unit.raw_bytes;
@@ -91,7 +105,11 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
                 parts_of[*t] += parts.len() as u32;
             }
             let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
-            let cost = unit.raw_bytes;
+            let cost = if tables.iter().any(|&t| referenced[t]) {
+                FINISH_FIRST + unit.raw_bytes
+            } else {
+                unit.raw_bytes
+            };
             let id = g.add(Step::Load(unit), Vec::new(), cost);
             for t in tables {
                 loaded[t].push(id);
@@ -106,28 +124,53 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
     }
     let mut before_analyze = loaded.clone();
     if let Some(post) = &steps.post_data {
-        let indexes: Vec<usize> = post
-            .indexes
-            .iter()
-            .map(|(t, sql)| {
-                g.add(
-                    Step::Statements(vec![sql.clone()]),
-                    loaded[*t].clone(),
-                    raw(*t),
-                )
-            })
-            .collect();
-        let keys = if post.attach.is_empty() {
-            indexes
-        } else {
-            vec![g.add(Step::Statements(post.attach.clone()), indexes, URGENT)]
-        };
-        let mut constraints = keys.clone();
+        // What a table's constraints wait for: its rows and its keys.
+        let mut keyed = loaded.clone();
+        let mut indexes = Vec::new();
+        for (t, sql) in &post.indexes {
+            let id = g.add(
+                Step::Statements(vec![sql.clone()]),
+                loaded[*t].clone(),
+                FINISH_FIRST + raw(*t),
+            );
+            keyed[*t].push(id);
+            indexes.push(id);
+        }
+        let mut constraints = indexes.clone();
+        if !post.attach.is_empty() {
+            let attach = g.add(Step::Statements(post.attach.clone()), indexes, URGENT);
+            keyed = vec![vec![attach]; n];
+            constraints = vec![attach];
+        }
         for group in &post.constraint_groups {
-            let add = g.add(Step::Statements(group.add.clone()), keys.clone(), URGENT);
-            constraints.push(add);
+            // One addition after another, each as soon as its table and the tables it
+            // references have their keys: on a thousand tables referencing one, the
+            // additions (each slower than the last, as PostgreSQL rereads the
+            // referenced table's triggers) overlap the other tables' loads instead of
+            // waiting for all of them. Largest table first, as they load.
+            let mut add: Vec<&(usize, String)> = group.add.iter().collect();
+            add.sort_by_key(|(t, _)| std::cmp::Reverse(raw(*t)));
+            let mut last_of = std::collections::HashMap::new();
+            let mut prev: Option<usize> = None;
+            for (t, sql) in add {
+                let referenced = cat.tables[*t]
+                    .referenced_tables()
+                    .filter_map(|r| positions.get(r).copied());
+                let mut after: Vec<usize> = std::iter::once(*t)
+                    .chain(referenced)
+                    .flat_map(|r| keyed[r].iter().copied())
+                    .chain(prev)
+                    .collect();
+                after.sort_unstable();
+                after.dedup();
+                let id = g.add(Step::Statements(vec![sql.clone()]), after, URGENT);
+                last_of.insert(*t, id);
+                constraints.push(id);
+                prev = Some(id);
+            }
             for (t, sql) in &group.validate {
-                constraints.push(g.add(Step::Statements(vec![sql.clone()]), vec![add], raw(*t)));
+                let after = last_of.get(t).copied().into_iter().collect();
+                constraints.push(g.add(Step::Statements(vec![sql.clone()]), after, raw(*t)));
             }
         }
         // The rest creates extended statistics objects, which ANALYZE fills.
@@ -252,7 +295,7 @@ pub(super) async fn run(
             })
         }
     };
-    let done = run_graph(target, jobs, graph.nodes, setup, work).await;
+    let done = run_graph(target.into(), jobs, graph.nodes, setup, work).await;
     progress.finish();
     let mut ran = Ran {
         tables: Vec::new(),
