@@ -285,9 +285,13 @@ pub(crate) fn encode_bound(
     rk_id: &str,
     generation: Option<u64>,
 ) -> Result<Vec<u8>, ArchiveError> {
-    let json = serde_json::to_vec(m).expect("manifest serializes");
-    let packed = zstd::bulk::compress(&json, 3)
-        .map_err(|e| ArchiveError::Corrupt(format!("compressing the manifest: {e}")))?;
+    // Serialized straight into the compressor: the JSON of a catalog of 30,000 tables
+    // is tens of megabytes that need never be held whole.
+    let compress_err =
+        |e: std::io::Error| ArchiveError::Corrupt(format!("compressing the manifest: {e}"));
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(compress_err)?;
+    serde_json::to_writer(&mut encoder, m).map_err(|e| compress_err(e.into()))?;
+    let packed = encoder.finish().map_err(compress_err)?;
     let mut out = header(m.header_version(), repo_id, backup, dek, rk_id);
     match dek {
         Some(k) => {
