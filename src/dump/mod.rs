@@ -23,7 +23,7 @@ use crate::error::{Class, Classify};
 use crate::introspect::{read_catalog, read_large_objects, unreadable_large_objects};
 use crate::pg::{
     attach_snapshot, attach_sql, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError,
-    WorkerLost,
+    Sessions, WorkerLost,
 };
 use crate::pgcopy::remap::RemapError;
 use crate::pgcopy::{CopyFormatError, TupleStats};
@@ -250,8 +250,18 @@ pub async fn run(
     opts.check()?;
     let started = Instant::now();
     let started_at = Timestamp::now();
-    let leader = conn.connect().await?;
-    prepare_session(&leader).await?;
+    let jobs = opts.jobs.max(1);
+    // The workers connect while the leader does, and help it read the catalog.
+    let open = || async {
+        let client = conn.connect().await?;
+        prepare_session(&client).await?;
+        Ok::<_, PgError>(client)
+    };
+    let (leader, workers) = futures::try_join!(
+        open(),
+        futures::future::try_join_all((0..jobs).map(|_| open()))
+    )?;
+    let workers: Vec<Arc<tokio_postgres::Client>> = workers.into_iter().map(Arc::new).collect();
     // Readable by superusers and pg_monitor members only; without it we simply do
     // not record the system identifier.
     let system_identifier = leader
@@ -263,18 +273,40 @@ pub async fn run(
         .ok()
         .map(|r| r.get::<_, String>(0));
     let snapshot = export_snapshot(&leader).await?;
+    let sessions: Vec<&tokio_postgres::Client> = std::iter::once(&leader)
+        .chain(workers.iter().map(|w| &**w))
+        .collect();
     // Reading the catalog already takes ACCESS SHARE locks (sizes, index
     // definitions): the timeout must cover it too.
-    if let Some(t) = opts.lock_wait_timeout {
-        leader
-            .batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}",
-                t.as_millis().max(1)
-            ))
-            .await
-            .map_err(|e| PgError::query("set the lock wait timeout", e))?;
-    }
-    let mut intro = read_catalog(&leader).await?;
+    let timeout = opts
+        .lock_wait_timeout
+        .map(|t| format!("SET LOCAL lock_timeout = {}", t.as_millis().max(1)));
+    let attach = attach_sql(&snapshot.id)?;
+    futures::future::try_join_all(sessions.iter().enumerate().map(|(i, session)| {
+        // The leader's transaction is the snapshot's own; the workers join it.
+        let sql: Vec<&str> = (i > 0)
+            .then_some(attach.as_str())
+            .into_iter()
+            .chain(timeout.as_deref())
+            .collect();
+        async move {
+            if !sql.is_empty() {
+                session
+                    .batch_execute(&sql.join("; "))
+                    .await
+                    .map_err(|e| PgError::query("start reading on the backup's snapshot", e))?;
+            }
+            Ok::<_, PgError>(())
+        }
+    }))
+    .await?;
+    let mut intro = read_catalog(&sessions).await?;
+    // The workers' catalog reads took locks, which the lock room check would count
+    // against the backup: they start over, on the same snapshot, with none.
+    let restart = format!("COMMIT; {attach}");
+    futures::future::try_join_all(workers.iter().map(|w| w.batch_execute(&restart)))
+        .await
+        .map_err(|e| PgError::query("start reading on the backup's snapshot", e))?;
     // A partial backup: keep what the patterns select before anything is locked,
     // planned or written, so a pattern that matches nothing leaves no trace.
     intro.catalog = crate::plan::select::select(intro.catalog, &opts.selection)?;
@@ -301,7 +333,9 @@ pub async fn run(
     lock_tables(&leader, &intro.catalog).await?;
 
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
-    let catalog = Arc::new(intro.catalog.clone());
+    // One copy of the catalog, shared by the workers and then moved into the manifest:
+    // on 30,000 tables each copy is a hundred megabytes.
+    let catalog = Arc::new(std::mem::take(&mut intro.catalog));
     let formats = Arc::new(copy_formats(&catalog, &intro.text_copy));
 
     // TID range scans arrived in PostgreSQL 14; before that each range would rescan
@@ -330,7 +364,6 @@ pub async fn run(
     }
     let left = Arc::new(TableTally::new(parts));
     progress.start("backup", left.tables(), estimated);
-    let jobs = opts.jobs.max(1);
     // Each unit runs in its own transaction on the exported snapshot, so a worker holds
     // the locks of the unit it reads, not of every table it read: the leader's lock on
     // each table is the only one kept, and a backup needs half the lock table pg_dump
@@ -398,7 +431,11 @@ pub async fn run(
             Ok(done)
         }
     };
-    let result = run_sessions(conn, jobs, units, setup, work).await;
+    let sessions = Sessions {
+        conn,
+        open: workers,
+    };
+    let result = run_sessions(sessions, jobs, units, setup, work).await;
     let results = match result {
         Ok(t) => t,
         Err(e) => {
@@ -469,7 +506,7 @@ pub async fn run(
             chunk_bytes: opts.chunk_bytes,
             compress_level: opts.compress_level,
         },
-        catalog: intro.catalog.clone(),
+        catalog: Arc::try_unwrap(catalog).unwrap_or_else(|shared| (*shared).clone()),
         tables: tables.clone(),
         not_covered: intro.not_covered.clone(),
         selection: selection_record(&opts.selection),

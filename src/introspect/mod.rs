@@ -94,50 +94,66 @@ async fn database_props(client: &Client, version: i32) -> Result<DatabaseProps, 
     })
 }
 
-/// Reads the catalog. Must run inside the snapshot transaction, with an empty
-/// `search_path` so every expression comes back schema-qualified.
-pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
-    let server = &query(client, "server", include_str!("sql/server.sql"), &[]).await?[0];
+/// Reads the catalog over `sessions`, each inside the same snapshot with an empty
+/// `search_path` so every expression comes back schema-qualified. Independent
+/// queries run on different sessions at once: on thousands of tables the catalog
+/// walk is half of a backup, and one session would leave the other cores idle.
+pub async fn read_catalog(sessions: &[&Client]) -> Result<Introspection, PgError> {
+    let on = |i: usize| sessions[i % sessions.len()];
+    let server = &query(on(0), "server", include_str!("sql/server.sql"), &[]).await?[0];
+    let version: i32 = server.get("server_version_num");
+    let relations = async {
+        let tables = read_tables([on(0), on(1), on(2)]).await?;
+        let (types, text_copy) = futures::try_join!(types::read_types(on(0), &tables), async {
+            text_copy::read_text_copy(on(1), &tables, version).await
+        })?;
+        Ok::<_, PgError>((tables, types, text_copy))
+    };
+    let objects = async {
+        let objects = objects::read_objects(on(1), version).await?;
+        let database = database_props(on(1), version).await?;
+        let roles = read_roles(on(1)).await?;
+        let not_covered: Vec<String> =
+            query(on(1), "coverage", include_str!("sql/not_covered.sql"), &[])
+                .await?
+                .iter()
+                .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect();
+        let large_objects = query(
+            on(1),
+            "large objects",
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_largeobject_metadata",
+            &[],
+        )
+        .await?[0]
+            .get::<_, i64>(0) as u64;
+        Ok::<_, PgError>((objects, database, roles, not_covered, large_objects))
+    };
+    let rest = async {
+        let dependencies = objects::read_dependencies(on(2)).await?;
+        let schemas = read_schemas(on(2)).await?;
+        let enums = read_enums(on(2)).await?;
+        let sequences = read_sequences(on(2)).await?;
+        Ok::<_, PgError>((dependencies, schemas, enums, sequences))
+    };
+    let (
+        (tables, types, text_copy),
+        (objects, database, roles, not_covered, large_objects),
+        (dependencies, schemas, enums, sequences),
+    ) = futures::try_join!(relations, objects, rest)?;
     let mut catalog = Catalog {
-        server_version_num: server.get("server_version_num"),
+        server_version_num: version,
         encoding: server.get("encoding"),
+        schemas,
+        enums,
+        sequences,
+        tables,
+        objects,
+        database: Some(database),
+        roles,
+        types,
         ..Default::default()
     };
-
-    for r in query(client, "schemas", include_str!("sql/schemas.sql"), &[]).await? {
-        let name: String = r.get(0);
-        catalog.schemas.push(Schema {
-            acl: acl(
-                Some(format!("SCHEMA {}", quote_ident(&name))),
-                r.get("acl"),
-                r.get("acl_default"),
-            ),
-            name,
-            comment: r.get(1),
-            owner: r.get("owner"),
-            existing: r.get("existing"),
-        });
-    }
-    for r in query(client, "enums", include_str!("sql/enums.sql"), &[]).await? {
-        let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
-        catalog.enums.push(EnumType {
-            oid: r.get("oid"),
-            acl: acl(
-                Some(format!("TYPE {name}")),
-                r.get("acl"),
-                r.get("acl_default"),
-            ),
-            name,
-            labels: r.get(2),
-            comment: r.get(3),
-            owner: r.get("owner"),
-        });
-    }
-    catalog.sequences = read_sequences(client).await?;
-    catalog.tables = read_tables(client).await?;
-    catalog.objects = objects::read_objects(client, catalog.server_version_num).await?;
-    catalog.database = Some(database_props(client, catalog.server_version_num).await?);
-    catalog.roles = read_roles(client).await?;
     let mut known: HashSet<ObjKey> = catalog.objects.iter().map(|o| o.key).collect();
     known.extend(catalog.tables.iter().map(Table::key));
     known.extend(
@@ -154,24 +170,8 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
         class: PG_TYPE,
         oid: e.oid,
     }));
-    catalog.dependencies = objects::read_dependencies(client, &known).await?;
+    catalog.dependencies = objects::between(dependencies, &known);
     break_check_cycles(&mut catalog);
-    catalog.types = types::read_types(client, &catalog.tables).await?;
-    let text_copy = text_copy::read_text_copy(client, &catalog).await?;
-
-    let not_covered = query(client, "coverage", include_str!("sql/not_covered.sql"), &[])
-        .await?
-        .iter()
-        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
-        .collect();
-    let large_objects = query(
-        client,
-        "large objects",
-        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_largeobject_metadata",
-        &[],
-    )
-    .await?[0]
-        .get::<_, i64>(0) as u64;
     Ok(Introspection {
         large_objects,
         text_copy,
@@ -180,6 +180,51 @@ pub async fn read_catalog(client: &Client) -> Result<Introspection, PgError> {
         database: server.get("database"),
         not_covered,
     })
+}
+
+async fn read_schemas(client: &Client) -> Result<Vec<Schema>, PgError> {
+    Ok(
+        query(client, "schemas", include_str!("sql/schemas.sql"), &[])
+            .await?
+            .iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                Schema {
+                    acl: acl(
+                        Some(format!("SCHEMA {}", quote_ident(&name))),
+                        r.get("acl"),
+                        r.get("acl_default"),
+                    ),
+                    name,
+                    comment: r.get(1),
+                    owner: r.get("owner"),
+                    existing: r.get("existing"),
+                }
+            })
+            .collect(),
+    )
+}
+
+async fn read_enums(client: &Client) -> Result<Vec<EnumType>, PgError> {
+    Ok(query(client, "enums", include_str!("sql/enums.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| {
+            let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
+            EnumType {
+                oid: r.get("oid"),
+                acl: acl(
+                    Some(format!("TYPE {name}")),
+                    r.get("acl"),
+                    r.get("acl_default"),
+                ),
+                name,
+                labels: r.get(2),
+                comment: r.get(3),
+                owner: r.get("owner"),
+            }
+        })
+        .collect())
 }
 
 /// A table whose CHECK calls a function that needs the table (see
@@ -299,10 +344,11 @@ fn constraint_kind(code: &str) -> ConstraintKind {
     }
 }
 
-async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
+/// The tables, then their columns, constraints and indexes, one query per session.
+async fn read_tables([first, second, third]: [&Client; 3]) -> Result<Vec<Table>, PgError> {
     let mut tables = Vec::new();
     let mut by_oid = HashMap::new();
-    for r in query(client, "tables", include_str!("sql/tables.sql"), &[]).await? {
+    for r in query(first, "tables", include_str!("sql/tables.sql"), &[]).await? {
         let oid: u32 = r.get(0);
         by_oid.insert(oid, tables.len());
         let name = QualName::new(r.get::<_, String>(1), r.get::<_, String>(2));
@@ -358,8 +404,18 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
         });
     }
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-
-    for r in query(client, "columns", include_str!("sql/columns.sql"), &[&oids]).await? {
+    let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&oids];
+    let (columns, constraints, indexes) = futures::try_join!(
+        query(first, "columns", include_str!("sql/columns.sql"), params),
+        query(
+            second,
+            "constraints",
+            include_str!("sql/constraints.sql"),
+            params
+        ),
+        query(third, "indexes", include_str!("sql/indexes.sql"), params),
+    )?;
+    for r in columns {
         let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
         let identity = match r.get::<_, String>("identity").as_str() {
             "a" => Some(IdentityKind::Always),
@@ -392,14 +448,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
             not_null_inherited: r.get("not_null_inherited"),
         });
     }
-    for r in query(
-        client,
-        "constraints",
-        include_str!("sql/constraints.sql"),
-        &[&oids],
-    )
-    .await?
-    {
+    for r in constraints {
         let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
         let ref_table: Option<String> = r.get("ref_table");
         t.constraints.push(Constraint {
@@ -416,7 +465,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
                 .map(|text| (r.get("index_name"), text)),
         });
     }
-    for r in query(client, "indexes", include_str!("sql/indexes.sql"), &[&oids]).await? {
+    for r in indexes {
         let t = &mut tables[by_oid[&r.get::<_, u32>(0)]];
         let columns: Vec<i32> = r.get("stat_columns");
         let targets: Vec<i32> = r.get("stat_targets");

@@ -153,14 +153,11 @@ pub(super) async fn read_objects(
     Ok(out)
 }
 
-/// The `pg_depend` edges between the objects in `known`, each side reduced to the
-/// object a restore creates (a column default to its table, a view's rewrite rule to
-/// the view, an array type to its element type, …).
-pub(super) async fn read_dependencies(
-    client: &Client,
-    known: &HashSet<ObjKey>,
-) -> Result<Vec<Dependency>, PgError> {
-    let mut out: Vec<Dependency> = query(
+/// The `pg_depend` edges between user objects, each side reduced to the object a
+/// restore creates (a column default to its table, a view's rewrite rule to the view,
+/// an array type to its element type, …).
+pub(super) async fn read_dependencies(client: &Client) -> Result<Vec<Dependency>, PgError> {
+    Ok(query(
         client,
         "dependencies",
         include_str!("sql/dependencies.sql"),
@@ -178,11 +175,20 @@ pub(super) async fn read_dependencies(
             oid: r.get(3),
         },
     })
-    .filter(|d| {
-        d.dependent != d.referenced && known.contains(&d.dependent) && known.contains(&d.referenced)
-    })
-    .collect();
+    .collect())
+}
+
+/// The edges of `deps` between two different objects of `known`, sorted, once each.
+pub(super) fn between(deps: Vec<Dependency>, known: &HashSet<ObjKey>) -> Vec<Dependency> {
+    let mut out: Vec<Dependency> = deps
+        .into_iter()
+        .filter(|d| {
+            d.dependent != d.referenced
+                && known.contains(&d.dependent)
+                && known.contains(&d.referenced)
+        })
+        .collect();
     out.sort();
     out.dedup();
-    Ok(out)
+    out
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::query;
-use crate::catalog::Catalog;
+use crate::catalog::Table;
 use crate::pg::PgError;
 
 /// Table OID → the types that keep it from binary COPY, each with the reason
@@ -14,10 +14,10 @@ use crate::pg::PgError;
 /// COPY carries are absent.
 pub async fn read_text_copy(
     client: &Client,
-    catalog: &Catalog,
+    tables: &[Table],
+    server_version_num: i32,
 ) -> Result<HashMap<u32, Vec<String>>, PgError> {
-    let oids: Vec<u32> = catalog
-        .tables
+    let oids: Vec<u32> = tables
         .iter()
         .filter(|t| t.has_data())
         .map(|t| t.oid)
@@ -25,7 +25,7 @@ pub async fn read_text_copy(
     if oids.is_empty() {
         return Ok(HashMap::new());
     }
-    let multirange = if catalog.server_version_num >= 140000 {
+    let multirange = if server_version_num >= 140000 {
         "UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid"
     } else {
         ""

@@ -128,7 +128,7 @@ pub(super) async fn load(
             })
         }
     };
-    let out = run_sessions(target, opts.jobs, units, setup, work).await;
+    let out = run_sessions(target.into(), opts.jobs, units, setup, work).await;
     progress.finish();
     Ok(out?.into_iter().flatten().collect())
 }

@@ -9,7 +9,7 @@ mod sessions;
 mod tls;
 
 pub use conn::{ConnSpec, PgError};
-pub use sessions::{run_graph, run_sessions, Node, WorkerLost};
+pub use sessions::{run_graph, run_sessions, Node, Sessions, WorkerLost};
 pub use tls::SslMode;
 
 use tokio_postgres::Client;

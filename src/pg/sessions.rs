@@ -17,11 +17,28 @@ use super::{prepare_session, ConnSpec, PgError};
 #[derive(Debug)]
 pub struct WorkerLost(pub String);
 
+/// Where a run's sessions come from: those already open first, then new
+/// connections. A session already open was prepared and set up by its opener
+/// (`setup` does not run on it); one more than the run needs is closed.
+pub struct Sessions<'a> {
+    pub conn: &'a ConnSpec,
+    pub open: Vec<Arc<Client>>,
+}
+
+impl<'a> From<&'a ConnSpec> for Sessions<'a> {
+    fn from(conn: &'a ConnSpec) -> Self {
+        Sessions {
+            conn,
+            open: Vec::new(),
+        }
+    }
+}
+
 /// Runs `work` for every item over at most `jobs` connections, in order. `setup` runs
 /// once per connection after the standard session settings. Results come back in no
 /// particular order.
 pub async fn run_sessions<T, R, E, S, SF, W, WF>(
-    conn: &ConnSpec,
+    sessions: Sessions<'_>,
     jobs: usize,
     items: Vec<T>,
     setup: S,
@@ -46,7 +63,7 @@ where
             cost: n - i as u64,
         })
         .collect();
-    run_graph(conn, jobs, nodes, setup, work).await
+    run_graph(sessions, jobs, nodes, setup, work).await
 }
 
 /// One item of [`run_graph`].
@@ -122,7 +139,7 @@ impl<T> Schedule<T> {
 /// prerequisites must not form a cycle. `setup` runs once per connection after the
 /// standard session settings. Results come back in no particular order.
 pub async fn run_graph<T, R, E, S, SF, W, WF>(
-    conn: &ConnSpec,
+    sessions: Sessions<'_>,
     jobs: usize,
     nodes: Vec<Node<T>>,
     setup: S,
@@ -144,9 +161,11 @@ where
     let schedule = Arc::new(Mutex::new(Schedule::new(nodes)));
     let wake = Arc::new(Notify::new());
     let mut set = JoinSet::new();
+    let mut open = sessions.open.into_iter();
     for _ in 0..n {
+        let ready = open.next();
         let (conn, schedule, wake, setup, work) = (
-            conn.clone(),
+            sessions.conn.clone(),
             schedule.clone(),
             wake.clone(),
             setup.clone(),
@@ -159,7 +178,10 @@ where
                 setup(client.clone()).await?;
                 Ok::<_, E>(client)
             };
-            let mut client = open().await?;
+            let mut client = match ready {
+                Some(client) => client,
+                None => open().await?,
+            };
             let mut out = Vec::new();
             loop {
                 // Registered before looking, so a finish in between still wakes us.
