@@ -56,7 +56,15 @@ impl TupleScanner {
     /// Like [`TupleScanner::feed`], but a large piece of whole tuples that arrives when
     /// nothing else waits is kept as it is: the server sends each row in a message of
     /// its own, and a row holding a 1 GB value then costs its size once here, not twice.
-    pub fn feed_bytes(&mut self, data: Bytes) -> Result<(), CopyFormatError> {
+    pub fn feed_bytes(&mut self, mut data: Bytes) -> Result<(), CopyFormatError> {
+        // The server sends the stream's header with the first row: it is taken off
+        // here, so that row may be kept as it came too.
+        if self.state == State::Header && self.buf.is_empty() && data.len() >= ADOPT_FROM {
+            if let Some(len) = header_len(&data)? {
+                data = data.slice(len..);
+                self.state = State::Tuples;
+            }
+        }
         if self.state == State::Tuples
             && self.adopted.is_none()
             && self.buf.is_empty()
@@ -110,32 +118,10 @@ impl TupleScanner {
 
     /// Returns `true` once the header has been consumed.
     fn parse_header(&mut self) -> Result<bool, CopyFormatError> {
-        const FIXED: usize = 11 + 4 + 4;
-        if self.buf.len() < SIGNATURE.len() {
-            if !SIGNATURE.starts_with(&self.buf) {
-                return Err(CopyFormatError::BadSignature);
-            }
+        let Some(len) = header_len(&self.buf)? else {
             return Ok(false);
-        }
-        if &self.buf[..11] != SIGNATURE {
-            return Err(CopyFormatError::BadSignature);
-        }
-        if self.buf.len() < FIXED {
-            return Ok(false);
-        }
-        let flags = u32::from_be_bytes(self.buf[11..15].try_into().expect("4 bytes"));
-        // Bit 16 is "OIDs included"; bits 0-15 are critical per the protocol.
-        if flags & 0x0001_ffff != 0 {
-            return Err(CopyFormatError::UnsupportedFlags(flags));
-        }
-        let ext = u32::from_be_bytes(self.buf[15..19].try_into().expect("4 bytes")) as usize;
-        if ext > super::MAX_FIELD_LEN {
-            return Err(CopyFormatError::Truncated);
-        }
-        if self.buf.len() < FIXED + ext {
-            return Ok(false);
-        }
-        let _ = self.buf.split_to(FIXED + ext);
+        };
+        let _ = self.buf.split_to(len);
         self.state = State::Tuples;
         Ok(true)
     }
@@ -166,6 +152,33 @@ impl TupleScanner {
         }
         Ok(self.cut())
     }
+}
+
+/// The length of the stream header `data` starts with; `None` while it is incomplete.
+fn header_len(data: &[u8]) -> Result<Option<usize>, CopyFormatError> {
+    const FIXED: usize = 11 + 4 + 4;
+    if data.len() < SIGNATURE.len() {
+        if !SIGNATURE.starts_with(data) {
+            return Err(CopyFormatError::BadSignature);
+        }
+        return Ok(None);
+    }
+    if &data[..11] != SIGNATURE {
+        return Err(CopyFormatError::BadSignature);
+    }
+    if data.len() < FIXED {
+        return Ok(None);
+    }
+    let flags = u32::from_be_bytes(data[11..15].try_into().expect("4 bytes"));
+    // Bit 16 is "OIDs included"; bits 0-15 are critical per the protocol.
+    if flags & 0x0001_ffff != 0 {
+        return Err(CopyFormatError::UnsupportedFlags(flags));
+    }
+    let ext = u32::from_be_bytes(data[15..19].try_into().expect("4 bytes")) as usize;
+    if ext > super::MAX_FIELD_LEN {
+        return Err(CopyFormatError::Truncated);
+    }
+    Ok((data.len() >= FIXED + ext).then_some(FIXED + ext))
 }
 
 /// The stats of `data` when it is whole tuples and nothing else.
@@ -217,6 +230,28 @@ mod tests {
         let last = sc.finish().unwrap();
         assert_eq!(last.data.len(), big.len() + small.len());
         assert_eq!(last.stats, scan_tuples(&[big, small].concat()).unwrap());
+    }
+
+    #[test]
+    fn a_large_first_row_sent_with_the_header_is_kept_as_it_came() {
+        let big = tuple(&[Some(&vec![7u8; ADOPT_FROM])]);
+        let piece = Bytes::from([header().to_vec(), big.clone()].concat());
+        let mut sc = TupleScanner::new();
+        sc.feed_bytes(piece.clone()).unwrap();
+        let cut = sc.cut();
+        assert_eq!(cut.data, big);
+        assert_eq!(
+            cut.data.as_ptr(),
+            piece[header().len()..].as_ptr(),
+            "no copy"
+        );
+        assert_eq!(cut.stats, scan_tuples(&big).unwrap());
+        sc.feed(&TRAILER).unwrap();
+        assert!(sc.finish().unwrap().data.is_empty());
+        // A bad signature is still refused.
+        let mut bad = piece.to_vec();
+        bad[0] ^= 1;
+        assert!(TupleScanner::new().feed_bytes(Bytes::from(bad)).is_err());
     }
 
     #[test]
