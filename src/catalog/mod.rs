@@ -6,6 +6,7 @@
 
 mod large_object;
 mod object;
+mod text_settings;
 pub mod types;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use large_object::{oid_list, LargeObject};
 pub use object::{Acl, Dependency, ObjKey, SchemaObject, Section};
+pub use text_settings::text_session;
 
 /// `pg_class`, `pg_type` and `pg_namespace` as `pg_depend` names them (fixed OIDs in
 /// every PostgreSQL release).

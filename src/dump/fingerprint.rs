@@ -10,10 +10,10 @@ use tokio_postgres::Client;
 use super::table::copy_options;
 use super::DumpError;
 use crate::archive::CopyFormat;
+use crate::catalog::text_session;
 use crate::catalog::Table;
 use crate::pg::PgError;
 use crate::pgcopy::remap::Remapper;
-use crate::pgcopy::text::text_session;
 use crate::pgcopy::{scan_tuples, Cut, Scanner, TupleStats};
 
 /// Whole tuples are hashed (and rewritten) in runs of about this many bytes.

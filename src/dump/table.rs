@@ -9,10 +9,10 @@ use tokio_postgres::Client;
 
 use super::{DumpError, DumpOptions};
 use crate::archive::{BackupWriter, ChunkRecord, CopyFormat};
+use crate::catalog::text_session;
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
-use crate::pgcopy::text::text_session;
 use crate::pgcopy::{Cut, Scanner, TupleStats};
 use crate::plan::WorkUnit;
 use crate::progress::Progress;

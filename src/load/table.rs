@@ -13,12 +13,12 @@ use tokio_postgres::Client;
 
 use super::{LoadError, LoadedTable};
 use crate::archive::{ArchiveError, BackupReader, ChunkRecord, CopyFormat, TableRecord};
+use crate::catalog::text_session;
 use crate::catalog::types::{TypeInfo, TypeShape};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
 use crate::pgcopy::remap::{RemapError, Remapper, Shape, TypeGraph};
-use crate::pgcopy::text::text_session;
 use crate::pgcopy::{header, scan_text_rows, scan_tuples, TupleStats, TRAILER};
 use crate::progress::Progress;
 

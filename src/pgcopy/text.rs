@@ -11,38 +11,14 @@
 //! [`tuple_hash`] of its line, newline included). The client encoding is UTF-8 in
 //! every pgbunker session, where no multibyte character contains a newline byte.
 //!
-//! The text form of some types depends on session settings; [`text_session`] fixes
-//! them wherever rows are copied out, copied in or compared. Pure code: no I/O.
+//! The text form of some types depends on session settings; `catalog::text_session`
+//! fixes them wherever rows are copied out, copied in or compared. Pure code: no I/O.
 
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
 use super::{tuple_hash, CopyFormatError, Cut, TupleScanner, TupleStats};
-
-/// The settings under which a value's text form is the one a backup stores: dates,
-/// intervals, floats, bytea and money printed (and read back) the same way on every
-/// server and session, whatever the user's defaults. Applied before every text COPY
-/// out, into the restored table, and when a restored table is read to be compared.
-const TEXT_SETTINGS: [(&str, &str); 6] = [
-    ("DateStyle", "'ISO, YMD'"),
-    ("IntervalStyle", "postgres"),
-    ("extra_float_digits", "3"),
-    ("bytea_output", "hex"),
-    ("TimeZone", "'UTC'"),
-    ("lc_monetary", "'C'"),
-];
-
-/// The statements that apply those settings: `local` inside a transaction whose
-/// session goes on to other work (a restore's loader), so they end with it.
-pub fn text_session(local: bool) -> String {
-    let set = if local { "SET LOCAL" } else { "SET" };
-    TEXT_SETTINGS
-        .iter()
-        .map(|(name, value)| format!("{set} {name} = {value}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// Scans a buffer that must hold only whole rows (a text chunk's plaintext) and returns
 /// their count and checksum.
