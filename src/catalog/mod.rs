@@ -424,6 +424,18 @@ pub struct Index {
     pub statistics: Vec<(i16, i32)>,
 }
 
+/// A relation's planner statistics, as PostgreSQL 18's `pg_restore_relation_stats`
+/// and `pg_restore_attribute_stats` take them: argument names with their values in
+/// text, the arguments the source had no value for left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    /// `pg_class`'s counts: relpages, reltuples, relallvisible (and relallfrozen
+    /// from PostgreSQL 18).
+    pub relation: Vec<(String, String)>,
+    /// One entry per `pg_stats` row, its column and `inherited` included.
+    pub columns: Vec<Vec<(String, String)>>,
+}
+
 /// Whether a relation holds rows of its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -496,6 +508,11 @@ pub struct Table {
     /// The index the table is `CLUSTER`ed on.
     #[serde(default)]
     pub cluster_on: Option<String>,
+    /// The planner statistics the source had, carried so that a PostgreSQL 18+ target
+    /// takes them instead of running ANALYZE (`None`: never analyzed, or from a
+    /// backup made before pgbunker carried them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Statistics>,
 }
 
 impl Table {

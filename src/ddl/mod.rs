@@ -10,6 +10,7 @@ mod database;
 mod large_object;
 mod order;
 mod roles;
+mod statistics;
 mod table;
 
 use crate::catalog::{
@@ -20,6 +21,7 @@ pub use database::{create_database, database_privileges, database_settings};
 pub use large_object::large_object_statements;
 use order::PreObject;
 pub use roles::{create_roles, map_owner_and_acl, map_roles, named_roles};
+pub use statistics::{import_statistics, IMPORT_FROM_VERSION};
 use table::{is_pre_data_check, sequence_options};
 
 /// What a restore reproduces besides the objects themselves. Turning a part off is

@@ -20,7 +20,9 @@ use crate::archive::{
 };
 use crate::catalog::{oid_list, Catalog, LargeObject};
 use crate::error::{Class, Classify};
-use crate::introspect::{read_catalog, read_large_objects, unreadable_large_objects};
+use crate::introspect::{
+    read_catalog, read_large_objects, read_statistics, unreadable_large_objects,
+};
 use crate::pg::{
     attach_snapshot, attach_sql, export_snapshot, prepare_session, run_sessions, ConnSpec, PgError,
     Sessions, WorkerLost,
@@ -435,14 +437,19 @@ pub async fn run(
         conn,
         open: workers,
     };
-    let result = run_sessions(sessions, jobs, units, setup, work).await;
-    let results = match result {
+    // The leader, idle while the workers read, reads the planner statistics meanwhile.
+    let (result, statistics) = tokio::join!(
+        run_sessions(sessions, jobs, units, setup, work),
+        read_statistics(&leader, &catalog.tables, catalog.server_version_num)
+    );
+    let results = match result.and_then(|r| Ok((r, statistics?))) {
         Ok(t) => t,
         Err(e) => {
             progress.finish();
             return Err(abandon(&writer, e).await);
         }
     };
+    let (results, mut statistics) = results;
     let (mut table_results, mut lo_results) = (Vec::new(), Vec::new());
     for r in results {
         match r {
@@ -506,7 +513,13 @@ pub async fn run(
             chunk_bytes: opts.chunk_bytes,
             compress_level: opts.compress_level,
         },
-        catalog: Arc::try_unwrap(catalog).unwrap_or_else(|shared| (*shared).clone()),
+        catalog: {
+            let mut catalog = Arc::try_unwrap(catalog).unwrap_or_else(|shared| (*shared).clone());
+            for t in &mut catalog.tables {
+                t.statistics = statistics.remove(&t.oid);
+            }
+            catalog
+        },
         tables: tables.clone(),
         not_covered: intro.not_covered.clone(),
         selection: selection_record(&opts.selection),

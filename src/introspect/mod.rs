@@ -6,10 +6,12 @@ mod types;
 mod large_objects;
 mod objects;
 mod restored;
+mod statistics;
 mod text_copy;
 
 pub use large_objects::{read_large_objects, unreadable_large_objects};
 pub use restored::{index_names, large_object_digest, validated_foreign_keys};
+pub use statistics::read_statistics;
 
 use std::collections::{HashMap, HashSet};
 
@@ -401,6 +403,7 @@ async fn read_tables([first, second, third]: [&Client; 3]) -> Result<Vec<Table>,
             force_row_security: r.get("relforcerowsecurity"),
             replica_identity: r.get("replica_identity"),
             cluster_on: r.get("cluster_on"),
+            statistics: None,
         });
     }
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();

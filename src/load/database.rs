@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::catalog::{quote_ident, Catalog};
 use crate::ddl;
 use crate::error::{Class, Classify};
-use crate::pg::{prepare_session, ConnSpec, PgError};
+use crate::pg::{prepare_session, server_version, ConnSpec, PgError};
 
 use super::LoadOptions;
 
@@ -77,14 +77,7 @@ pub async fn create_database(
 ) -> Result<(), DatabaseError> {
     let client = maintenance(target).connect().await?;
     prepare_session(&client).await?;
-    let version: i32 = client
-        .query_one(
-            "SELECT pg_catalog.current_setting('server_version_num')::int4",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("read the target's version", e))?
-        .get(0);
+    let version = server_version(&client).await?;
     let create = ddl::create_database(target.dbname(), cat, version).map_err(|why| {
         DatabaseError::Refused(format!(
             "cannot make the database with --create: {why}; create it yourself and \

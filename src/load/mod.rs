@@ -540,6 +540,8 @@ pub async fn run(
     if analyze {
         statements += cat.tables.len();
     }
+    let import_statistics =
+        analyze && crate::pg::server_version(&admin).await? >= crate::ddl::IMPORT_FROM_VERSION;
     let steps = schedule::Steps {
         data: opts.sections.data.then_some(if opts.sections.pre_data {
             data::Tables::Fresh
@@ -550,6 +552,7 @@ pub async fn run(
         }),
         post_data,
         analyze,
+        import_statistics,
     };
     let ran = schedule::run(target, reader, &scope, steps, opts.jobs, progress.clone()).await?;
     for (sql, error) in ran.failed {

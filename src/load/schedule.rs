@@ -1,19 +1,20 @@
 //! Everything after pre-data as one graph of steps over the sessions: a table's keys
 //! and indexes are built as soon as its rows are in, while other tables still load;
 //! a foreign key follows once its tables have their keys (added NOT VALID one after
-//! another, then checked at once); the rest of post-data, then ANALYZE of each table. Among
+//! another, then checked at once); ANALYZE of a table (or, on PostgreSQL 18+, the
+//! import of its statistics) once nothing else locks it; the rest of post-data. Among
 //! the steps that may start, the largest table's goes first, so the longest index
 //! builds begin early instead of after a queue of small ones.
 
 use std::sync::{Arc, Mutex};
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::data::{self, Tables};
 use super::parallel::{reason, BUILD_SETTINGS};
 use super::{first_line, LoadError, LoadedTable};
 use crate::archive::BackupReader;
-use crate::ddl::PostData;
+use crate::ddl::{import_statistics, PostData};
 use crate::pg::{run_graph, ConnSpec, Node, PgError};
 use crate::plan::scope::Scope;
 use crate::progress::{Progress, TableTally};
@@ -24,6 +25,9 @@ pub(super) struct Steps {
     pub data: Option<Tables>,
     pub post_data: Option<PostData>,
     pub analyze: bool,
+    /// The target takes the statistics the backup carries (PostgreSQL 18+): a table
+    /// that has them gets them instead of ANALYZE.
+    pub import_statistics: bool,
 }
 
 /// What the steps left.
@@ -153,29 +157,49 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
             let mut last_of = std::collections::HashMap::new();
             let mut prev: Option<usize> = None;
             for (t, sql) in add {
-                let referenced = cat.tables[*t]
-                    .referenced_tables()
-                    .filter_map(|r| positions.get(r).copied());
-                let mut after: Vec<usize> = std::iter::once(*t)
-                    .chain(referenced)
-                    .flat_map(|r| keyed[r].iter().copied())
+                let tables: Vec<usize> = std::iter::once(*t)
+                    .chain(
+                        cat.tables[*t]
+                            .referenced_tables()
+                            .filter_map(|r| positions.get(r).copied()),
+                    )
+                    .collect();
+                let mut after: Vec<usize> = tables
+                    .iter()
+                    .flat_map(|&r| keyed[r].iter().copied())
                     .chain(prev)
                     .collect();
                 after.sort_unstable();
                 after.dedup();
                 let id = g.add(Step::Statements(vec![sql.clone()]), after, URGENT);
+                for r in tables {
+                    before_analyze[r].push(id);
+                }
                 last_of.insert(*t, id);
                 constraints.push(id);
                 prev = Some(id);
             }
             for (t, sql) in &group.validate {
                 let after = last_of.get(t).copied().into_iter().collect();
-                constraints.push(g.add(Step::Statements(vec![sql.clone()]), after, raw(*t)));
+                let id = g.add(Step::Statements(vec![sql.clone()]), after, raw(*t));
+                before_analyze[*t].push(id);
+                constraints.push(id);
             }
         }
-        // The rest creates extended statistics objects, which ANALYZE fills.
         let rest = g.add(Step::Statements(post.rest.clone()), constraints, URGENT);
-        before_analyze = vec![vec![rest]; n];
+        // ANALYZE of a table runs once nothing else will lock it, while other tables'
+        // keys are still built: after its keys and every foreign key on it or
+        // pointing at it. The rest sets index statistics targets and creates extended
+        // statistics objects, which ANALYZE reads: their tables wait for it.
+        let analyzed_after_rest = tables_analyze_reads_in_rest(cat, &positions);
+        for (t, after) in before_analyze.iter_mut().enumerate() {
+            after.extend(&keyed[t]);
+            if analyzed_after_rest[t] {
+                after.push(rest);
+            }
+            after.sort_unstable();
+            after.dedup();
+        }
     }
     if steps.analyze && steps.data.is_some() {
         for (t, after) in before_analyze.into_iter().enumerate() {
@@ -183,6 +207,25 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
         }
     }
     (g, parts_of, bytes)
+}
+
+/// By table position: whether post-data's rest sets something ANALYZE of the table
+/// reads (an index's statistics target, an extended statistics object on it).
+fn tables_analyze_reads_in_rest(
+    cat: &crate::catalog::Catalog,
+    positions: &std::collections::HashMap<&crate::catalog::QualName, usize>,
+) -> Vec<bool> {
+    let mut out: Vec<bool> = cat
+        .tables
+        .iter()
+        .map(|t| t.indexes.iter().any(|i| !i.statistics.is_empty()))
+        .collect();
+    for o in cat.objects.iter().filter(|o| o.kind == "statistics object") {
+        if let Some(&t) = o.table.as_ref().and_then(|name| positions.get(name)) {
+            out[t] = true;
+        }
+    }
+    out
 }
 
 /// Runs the steps over at most `jobs` sessions.
@@ -221,6 +264,7 @@ pub(super) async fn run(
             .map_err(|e| PgError::query("configure the session", e))?;
         Ok::<_, LoadError>(())
     };
+    let import = steps.import_statistics;
     let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
     let work = move |client: Arc<Client>, step: Step| {
         let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
@@ -276,12 +320,38 @@ pub(super) async fn run(
                     Done::Failed(failed)
                 }
                 Step::Analyze(t) => {
-                    let sql = format!("ANALYZE {}", cat.tables[t].name);
+                    let table = &cat.tables[t];
+                    let sql = format!("ANALYZE {}", table.name);
                     if failed_tables.lock().expect("lock").contains(&t) {
                         progress.step_finished(&sql);
                         return Ok(Done::AnalyzeFailed(None));
                     }
                     progress.step_started(&sql);
+                    if let Some(stats) = table.statistics.as_ref().filter(|_| import) {
+                        let import = import_statistics(&table.name, stats, cat.server_version_num);
+                        // Each call answers whether the server took every value; one
+                        // that did not leaves the table to ANALYZE.
+                        let taken = client.simple_query(&import).await.map(|messages| {
+                            messages.iter().all(|m| match m {
+                                SimpleQueryMessage::Row(r) => r.get(0) == Some("t"),
+                                _ => true,
+                            })
+                        });
+                        match taken {
+                            Ok(true) => {
+                                progress.step_finished(&sql);
+                                return Ok(Done::AnalyzeFailed(None));
+                            }
+                            Err(e) if client.is_closed() => {
+                                return Err(PgError::query("import statistics", e).into())
+                            }
+                            Ok(false) | Err(_) => {
+                                // The import's transaction ends (an error left it
+                                // open); ANALYZE then computes everything afresh.
+                                let _ = client.batch_execute("ROLLBACK").await;
+                            }
+                        }
+                    }
                     let done = client.batch_execute(&sql).await;
                     progress.step_finished(&sql);
                     match done {

@@ -70,6 +70,18 @@ pub async fn attach_snapshot(client: &Client, snapshot_id: &str) -> Result<(), P
         .map_err(|e| PgError::query("attach the exported snapshot", e))
 }
 
+/// The server's `server_version_num`.
+pub async fn server_version(client: &Client) -> Result<i32, PgError> {
+    Ok(client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int4",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("read the server's version", e))?
+        .get(0))
+}
+
 /// Applies session settings every pgbunker session uses, pg_dump's preamble: no
 /// search_path surprises (every name we print or send is qualified), no statement,
 /// lock or transaction timeout cutting a COPY or a long index build, literals quoted

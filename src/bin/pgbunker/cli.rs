@@ -311,7 +311,8 @@ pub struct RestoreArgs {
     /// Leave the backup's large objects out.
     #[arg(short = 'B', long)]
     pub no_large_objects: bool,
-    /// Skip ANALYZE after loading.
+    /// Skip ANALYZE after loading (and, on PostgreSQL 18+, the import of the source's
+    /// planner statistics that replaces it for the larger tables).
     #[arg(long)]
     pub no_analyze: bool,
     /// Skip the pre-flight check (see above).
