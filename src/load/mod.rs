@@ -26,6 +26,7 @@ pub use target::TargetState;
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -574,8 +575,11 @@ pub async fn run(
     })
 }
 
-/// Runs statements one by one in a single transaction so a failure names the
-/// statement and leaves nothing half-created.
+/// Statements of one transaction in flight at once.
+const PIPELINE_DEPTH: usize = 64;
+
+/// Runs statements in order in a single transaction so a failure names the statement
+/// and leaves nothing half-created.
 async fn run_in_transaction(
     client: &tokio_postgres::Client,
     section: &'static str,
@@ -589,8 +593,15 @@ async fn run_in_transaction(
         .batch_execute("BEGIN")
         .await
         .map_err(|e| PgError::query(format!("start {section}"), e))?;
-    for s in statements {
-        if let Err(e) = client.batch_execute(s).await {
+    // Sent ahead without waiting for each answer, in order: a round trip per statement
+    // was a third of the pre-data of 3000 tables. The first error is the one reported;
+    // the statements behind it only fail because the transaction is aborted.
+    let mut answers = futures::stream::iter(statements)
+        .map(|s| async move { (s, client.batch_execute(s).await) })
+        .buffered(PIPELINE_DEPTH);
+    while let Some((s, answer)) = answers.next().await {
+        if let Err(e) = answer {
+            drop(answers);
             let _ = client.batch_execute("ROLLBACK").await;
             return Err(LoadError::Ddl {
                 section,
