@@ -197,40 +197,6 @@ fn request_not_sent(e: &object_store::Error) -> bool {
 /// journal commits, few enough not to flood the blocking pool.
 const SYNC_AT_ONCE: usize = 16;
 
-/// Above this many objects one `syncfs` of the repository's file system is cheaper
-/// than an fsync of each object and folder (`pg_dump --sync-method=syncfs`): 3,000
-/// small tables took 6,000 fsyncs.
-const SYNCFS_ABOVE: usize = 256;
-
-/// Flushes the whole file system holding `root` (Linux `syncfs`; elsewhere `sync`).
-async fn syncfs(root: PathBuf) -> Result<(), StoreError> {
-    tokio::task::spawn_blocking(move || {
-        let dir = std::fs::File::open(&root)?;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
-            if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            drop(dir);
-            // SAFETY: sync takes no arguments and cannot fail.
-            unsafe { libc::sync() };
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| std::io::Error::other(e.to_string()))
-    .and_then(|r| r)
-    .map_err(|source| StoreError::Sync {
-        key: "(the repository's file system)".into(),
-        source,
-    })
-}
-
 /// fsyncs `paths` (named by their keys in errors), [`SYNC_AT_ONCE`] at a time.
 async fn sync_paths(paths: Vec<(String, PathBuf)>) -> Result<(), StoreError> {
     use futures::StreamExt;
@@ -264,13 +230,13 @@ fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
-/// it exists.
 /// A local object smaller than this is written on the calling thread: the create,
 /// write and close take less than handing them to a blocking thread and waking the
 /// task again, which on thousands of small tables was a tenth of the backup's CPU.
 const INLINE_WRITE_BYTES: usize = 64 << 10;
 
+/// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
+/// it exists.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let open = || {
@@ -476,15 +442,14 @@ impl Store {
 
     /// Makes the objects [`Store::put_new_unsynced`] wrote durable: each file, then
     /// each folder between them and the root once, several at a time so the file
-    /// system can share its journal commits between them. Nothing to do on cloud
-    /// stores.
+    /// system can share its journal commits between them. Never `syncfs`: where the
+    /// repository shares a file system with the database, that flushes the server's
+    /// own dirty pages too (a 3000-table backup once waited 4 s on them). Nothing to do
+    /// on cloud stores.
     pub async fn sync_written(&self, keys: Vec<String>) -> Result<(), StoreError> {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
-        if keys.len() > SYNCFS_ABOVE {
-            return syncfs(root.clone()).await;
-        }
         let mut folders = std::collections::BTreeSet::new();
         for key in &keys {
             let mut dir = root.join(key);
