@@ -442,14 +442,13 @@ pub async fn run(
         run_sessions(sessions, jobs, units, setup, work),
         read_statistics(&leader, &catalog.tables, catalog.server_version_num)
     );
-    let results = match result.and_then(|r| Ok((r, statistics?))) {
-        Ok(t) => t,
+    let (results, mut statistics) = match result.and_then(|r| Ok((r, statistics?))) {
+        Ok(done) => done,
         Err(e) => {
             progress.finish();
             return Err(abandon(&writer, e).await);
         }
     };
-    let (results, mut statistics) = results;
     let (mut table_results, mut lo_results) = (Vec::new(), Vec::new());
     for r in results {
         match r {

@@ -106,9 +106,10 @@ pub async fn read_catalog(sessions: &[&Client]) -> Result<Introspection, PgError
     let version: i32 = server.get("server_version_num");
     let relations = async {
         let tables = read_tables([on(0), on(1), on(2)]).await?;
-        let (types, text_copy) = futures::try_join!(types::read_types(on(0), &tables), async {
-            text_copy::read_text_copy(on(1), &tables, version).await
-        })?;
+        let (types, text_copy) = futures::try_join!(
+            types::read_types(on(0), &tables),
+            text_copy::read_text_copy(on(1), &tables, version)
+        )?;
         Ok::<_, PgError>((tables, types, text_copy))
     };
     let objects = async {

@@ -38,20 +38,20 @@ pub async fn read_statistics(
     if oids.is_empty() {
         return Ok(HashMap::new());
     }
-    let savepoint = |sql: &'static str| async move {
+    let step = |sql: &'static str| async move {
         client
             .batch_execute(sql)
             .await
             .map_err(|e| PgError::query("read the planner statistics", e))
     };
-    savepoint("SAVEPOINT statistics").await?;
+    step("SAVEPOINT statistics").await?;
     match read(client, &oids, server_version_num).await {
         Ok(found) => {
-            savepoint("RELEASE SAVEPOINT statistics").await?;
+            step("RELEASE SAVEPOINT statistics").await?;
             Ok(found)
         }
         Err(e) => {
-            savepoint("ROLLBACK TO SAVEPOINT statistics; RELEASE SAVEPOINT statistics").await?;
+            step("ROLLBACK TO SAVEPOINT statistics; RELEASE SAVEPOINT statistics").await?;
             tracing::warn!("{e}: the restore runs ANALYZE instead");
             Ok(HashMap::new())
         }
