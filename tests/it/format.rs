@@ -1,5 +1,5 @@
-//! The repository format is a contract: the version-1, 2 and 3 repositories committed
-//! under `fixtures/repo-v1/`, `repo-v2/` and `repo-v3/` must stay readable
+//! The repository format is a contract: the version-1 to 4 repositories committed
+//! under `fixtures/repo-v1/` … `repo-v4/` must stay readable
 //! (list, verify, restore, export), and every JSON object the current writer produces
 //! must match the JSON Schemas in `schema/`.
 
@@ -149,6 +149,11 @@ async fn version_2_repository_still_restores_and_matches_its_source() {
 #[tokio::test(flavor = "multi_thread")]
 async fn version_3_repository_still_restores_and_matches_its_source() {
     old_repository_still_reads(3, "20261207T000523Z-a526f3e7").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_4_repository_still_restores_and_matches_its_source() {
+    old_repository_still_reads(4, "20261207T052640Z-189558ba").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
