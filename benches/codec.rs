@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use pgbunker::codec::{open_chunk, seal_chunk, AeadId, ChunkHeader, CompId, SecretKey};
-use pgbunker::pgcopy::{header, scan_tuples, TupleScanner, TRAILER};
+use pgbunker::pgcopy::{header, scan_tuples, Cutter, TupleScanner, TRAILER};
 
 /// Target size of the generated tuple buffer: pgbunker's default chunk size.
 const TARGET_BYTES: usize = 8 << 20;
@@ -237,17 +237,18 @@ fn main() {
     let scanner_name = "scan  TupleScanner feed+cut";
     if wanted(scanner_name) {
         // The backup path: a full COPY stream fed in 64 KiB pieces (CopyData messages are
-        // smaller, but the copy cost is what matters), cut at 1 MiB.
+        // smaller, but the copy cost is what matters), cut where the keyed PRF says (1 MiB
+        // on average).
         let mut stream = header().to_vec();
         stream.extend_from_slice(&tuples);
         stream.extend_from_slice(&TRAILER);
         let (mbps, iters) = measure(tuples.len(), || {
-            let mut sc = TupleScanner::new();
+            let mut sc = TupleScanner::new(Cutter::new(&[7; 32], 1 << 20));
             let mut total = 0u64;
             for piece in black_box(&stream).chunks(64 << 10) {
                 sc.feed(piece).expect("feed");
-                if sc.ready_bytes() >= 1 << 20 {
-                    total += sc.cut().stats.rows;
+                while let Some(cut) = sc.next_cut() {
+                    total += cut.stats.rows;
                 }
             }
             total += sc.finish().expect("finish").stats.rows;

@@ -231,6 +231,7 @@ pub const OPERATIONS: &[&str] = &[
     "prune",
     "check",
     "hold",
+    "upgrade",
     "key-add",
     "key-remove",
     "key-rotate",

@@ -35,6 +35,13 @@ pub struct LiveBackup {
 pub struct Tombstone {
     pub bid: String,
     pub at: Timestamp,
+    /// The backup's manifest hash and key generation, as it had them while live
+    /// (absent in tombstones written before format 5): until its objects go, the
+    /// chunks it lists are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 /// The body of one catalog entry.

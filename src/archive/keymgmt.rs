@@ -15,7 +15,7 @@ use super::keyerror::KeyError;
 use super::keyring::{self, KeyRing, NextGeneration};
 use super::keyslot::{self, OpenedSlot, SlotContent, SlotInfo};
 use super::keysource::KeySource;
-use super::repo::{Repository, FORMAT_VERSION};
+use super::repo::{Repository, FULL_COPY_VERSION};
 use super::timestamp::Timestamp;
 use super::{layout, ArchiveError};
 use crate::codec::{RepoKey, RingKey};
@@ -241,7 +241,7 @@ pub(crate) async fn ensure_current(
     repo: &Repository,
 ) -> Result<(Option<KeyRing>, bool), ArchiveError> {
     let Some(ring) = repo.keys() else {
-        say_current_version(repo).await?;
+        say_version(repo, FULL_COPY_VERSION).await?;
         return Ok((None, false));
     };
     let (store, repo_id) = (repo.store(), repo.repo_id());
@@ -266,16 +266,16 @@ pub(crate) async fn ensure_current(
         let pin = public.map(|p| (ring.kek_id(), p));
         ring = advance(repo, &ring, None, pin, None).await?;
     }
-    say_current_version(repo).await?;
+    say_version(repo, FULL_COPY_VERSION).await?;
     Ok((Some(ring), upgraded))
 }
 
-/// Rewrites `pgbunker.json` with the current format version, so that an older
+/// Rewrites `pgbunker.json` to say format `version` at least, so that an older
 /// pgbunker refuses the repository instead of misreading what this one writes.
-async fn say_current_version(repo: &Repository) -> Result<(), ArchiveError> {
-    if repo.config().version < FORMAT_VERSION {
+pub(crate) async fn say_version(repo: &Repository, version: u32) -> Result<(), ArchiveError> {
+    if repo.config().version < version {
         let mut config = repo.config().clone();
-        config.version = FORMAT_VERSION;
+        config.version = version;
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         repo.store()
             .put_overwrite(layout::CONFIG, Bytes::from(json))
@@ -767,7 +767,7 @@ mod tests {
         assert!(!dir.path().join("keyring").exists());
         let added = repo.add_key(&key(2)).await.unwrap();
         assert!(added.upgraded);
-        assert_eq!(config_version(dir.path()), u64::from(FORMAT_VERSION));
+        assert_eq!(config_version(dir.path()), u64::from(FULL_COPY_VERSION));
         let slot: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("keys/b745e18ada677dd7")).unwrap(),
         )

@@ -11,6 +11,21 @@ pub const KEYRING: &str = "keyring";
 pub const CATALOG: &str = "catalog";
 pub const BACKUPS: &str = "backups";
 pub const LOCKS: &str = "locks";
+/// Content-addressed chunks (format 5), shared by every backup that lists them.
+pub const CHUNKS: &str = "chunks";
+
+/// Where the content-addressed chunk `id` (hex) lives: 256 folders by its first byte,
+/// so no folder or listing page grows with the whole repository.
+pub fn shared_chunk(id: &str) -> String {
+    format!("{CHUNKS}/{}/{id}", id.get(..2).unwrap_or("00"))
+}
+
+/// The id of a content-addressed chunk's object key.
+pub fn parse_shared_chunk(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("chunks/")?;
+    let (dir, id) = rest.split_once('/')?;
+    (id.len() == 64 && id.starts_with(dir) && dir.len() == 2).then_some(id)
+}
 
 pub fn lock(id: &str) -> String {
     format!("{LOCKS}/{id}.json")

@@ -73,6 +73,8 @@ impl Repository {
             state.tombstones.extend(gone.into_iter().map(|b| Tombstone {
                 bid: b.bid,
                 at: at.clone(),
+                manifest_sha256: Some(b.manifest_sha256),
+                generation: b.generation,
             }));
         })
         .await?;

@@ -23,6 +23,8 @@ pub const STALE_AFTER: time::Duration = time::Duration::minutes(10);
 pub enum LockKind {
     Backup,
     Restore,
+    /// A prune deleting shared chunks (format 5): backups wait for it to end.
+    Sweep,
 }
 
 /// The body of a lock object: no names, no values, only what prune and an operator

@@ -30,6 +30,11 @@ fn aad(header: &[u8], generation: Option<u64>) -> Vec<u8> {
 /// manifests holding neither keep version 1 and stay readable by it.
 const VERSION_2: u8 = 2;
 
+/// The header version of a deduplicated manifest (repository format 5): its chunks are
+/// content-addressed (`chunks/…`), which a pgbunker from before would look for under
+/// the backup's folder and report missing.
+const VERSION_3: u8 = 3;
+
 /// The number that stands for the large objects' content in chunk headers, where
 /// tables have their position in the catalog: a chunk of one can never pass for the
 /// other.
@@ -62,6 +67,11 @@ pub struct ChunkRecord {
     /// Length of the tuples once opened; also the decompression cap.
     pub raw_len: u64,
     pub rows: u64,
+    /// A content-addressed chunk's id (format 5), hex: it lives at
+    /// `chunks/<id[..2]>/<id>`, shared by every backup that lists it. Absent: the chunk
+    /// is the backup's own, under its folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,10 +236,25 @@ impl Manifest {
         self.large_objects.as_ref().map(|l| &l.data)
     }
 
-    /// The header version this manifest needs (see [`VERSION_2`]).
+    /// Every chunk record, the large objects' included.
+    pub fn all_chunks(&self) -> impl Iterator<Item = &ChunkRecord> {
+        self.tables
+            .iter()
+            .chain(self.large_object_data())
+            .flat_map(|t| &t.chunks)
+    }
+
+    /// Whether the chunks are content-addressed (format 5).
+    pub fn deduplicated(&self) -> bool {
+        self.all_chunks().any(|c| c.id.is_some())
+    }
+
+    /// The header version this manifest needs (see [`VERSION_2`], [`VERSION_3`]).
     fn header_version(&self) -> u8 {
         let text = self.tables.iter().any(|t| !t.copy_format.is_binary());
-        if self.large_objects.is_some() || text {
+        if self.deduplicated() {
+            VERSION_3
+        } else if self.large_objects.is_some() || text {
             VERSION_2
         } else {
             1
@@ -316,6 +341,12 @@ pub(crate) fn rk_id_of(bytes: &[u8]) -> Result<Option<String>, ArchiveError> {
     Ok((bytes[9] == AeadId::Aes256GcmSiv as u8).then(|| hex::encode(&bytes[44..52])))
 }
 
+/// Whether a manifest (only its clear header is read) may list content-addressed
+/// chunks: one whose header cannot be read may.
+pub(crate) fn lists_shared_chunks(bytes: &[u8]) -> bool {
+    bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC || bytes[8] >= VERSION_3
+}
+
 /// Manifests are small, but a forged one must not make us allocate without bound.
 const MAX_MANIFEST_JSON: usize = 1 << 30;
 
@@ -341,7 +372,7 @@ pub(crate) fn decode_bound(
     let bad = |why: &str| ArchiveError::Corrupt(format!("manifest: {why}"));
     let rk_id = rk_id_of(bytes)?;
     let version = bytes[8];
-    if version != 1 && version != VERSION_2 {
+    if !(1..=VERSION_3).contains(&version) {
         return Err(bad("unknown manifest version: upgrade pgbunker"));
     }
     // A header that says "plaintext" while we hold a data key (or the other way
@@ -383,8 +414,12 @@ pub(crate) fn decode_bound(
         serde_json::from_slice(&json).map_err(|e| ArchiveError::json("the manifest", e))?;
     if version != m.header_version() {
         return Err(bad(
-            "its header version does not match whether it holds large objects or text tables",
+            "its header version does not match whether it holds large objects, text tables \
+             or content-addressed chunks",
         ));
+    }
+    if version == VERSION_3 && m.all_chunks().any(|c| c.id.is_none()) {
+        return Err(bad("it mixes content-addressed chunks with a backup's own"));
     }
     Ok(m)
 }
@@ -542,5 +577,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("header version"), "{e}");
+    }
+
+    #[test]
+    fn deduplicated_manifests_say_so_and_never_mix() {
+        let (repo, backup) = ([1u8; 16], [2u8; 16]);
+        let chunk = |id: Option<&str>| ChunkRecord {
+            part: 0,
+            index: 0,
+            ct_len: 10,
+            ct_sha256: "00".repeat(32),
+            raw_len: 0,
+            rows: 0,
+            id: id.map(str::to_owned),
+        };
+        let mut m = sample();
+        m.tables = vec![TableRecord {
+            table_no: 0,
+            oid: 16384,
+            schema: "public".into(),
+            name: "t".into(),
+            rows: 0,
+            raw_bytes: 0,
+            checksum: format!("{:032x}", 0),
+            chunks: vec![chunk(Some(&"ab".repeat(32)))],
+            parts: vec![],
+            copy_format: CopyFormat::Text,
+        }];
+        let mut bytes = encode(&m, &repo, &backup, None, "").unwrap();
+        assert_eq!(bytes[8], VERSION_3, "older readers refuse it");
+        assert!(decode(&bytes, &repo, &backup, None).unwrap().deduplicated());
+        bytes[8] = VERSION_2;
+        assert!(decode(&bytes, &repo, &backup, None).is_err());
+        m.tables[0].chunks.push(chunk(None));
+        let bytes = encode(&m, &repo, &backup, None, "").unwrap();
+        let e = decode(&bytes, &repo, &backup, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mixes"), "{e}");
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod audit;
 mod chain;
+mod chunk_index;
+pub mod chunk_sweep;
 mod keyerror;
 mod keymgmt;
 mod keyring;
@@ -44,7 +46,7 @@ pub use trust::{
     CLOCK_SKEW,
 };
 pub use watermark::{Mark, StateDir};
-pub use writer::{BackupWriter, ChunkSealer, Summary};
+pub use writer::{BackupWriter, ChunkSealer, ChunkWritten, Summary};
 
 use thiserror::Error;
 
@@ -71,6 +73,12 @@ pub enum ArchiveError {
         max = FORMAT_VERSION
     )]
     NewerFormat(u32),
+    #[error(
+        "this repository is format {0}: each of its backups is a full copy, and this \
+         pgbunker writes deduplicated backups (format {max}) only",
+        max = FORMAT_VERSION
+    )]
+    NeedsUpgrade(u32),
     #[error("no encryption key given")]
     NoKey,
     #[error(
@@ -237,6 +245,12 @@ impl Classify for ArchiveError {
                 "give more of the id (or of its last part, after the dash), or the whole id".into(),
             ),
             ArchiveError::NewerFormat(_) => Some("upgrade pgbunker".into()),
+            ArchiveError::NeedsUpgrade(_) => Some(
+                "run `pgbunker upgrade --repo <PATH>` once (it changes no backup: every one \
+                 stays readable as it is), then back up again; older pgbunker versions can \
+                 no longer write to it after that"
+                    .into(),
+            ),
             ArchiveError::UnexpectedPlaintext => Some(
                 "if this repository was created with --insecure-plaintext, unset the key; \
                  otherwise its pgbunker.json was tampered with: check the storage's access logs"

@@ -4,12 +4,14 @@
 use sha2::{Digest, Sha256};
 
 use super::chain::LiveBackup;
-use super::layout::{is_valid_backup_id, BackupLayout};
+use super::layout::{self, is_valid_backup_id, BackupLayout};
 use super::manifest::{self, ChunkRecord, Manifest, TableRecord};
 use super::repo::Repository;
 use super::writer::dek_aad;
 use super::{ArchiveError, Summary};
-use crate::codec::{open_blob, open_chunk, AeadId, ChunkHeader, CompId, DataKey, SecretKey};
+use crate::codec::{
+    open_blob, open_chunk, AeadId, ChunkHeader, ChunkId, ChunkKeys, CompId, DataKey, SecretKey,
+};
 
 /// An opened backup. Cheap to clone; chunk reads may run concurrently.
 #[derive(Clone)]
@@ -17,6 +19,8 @@ pub struct BackupReader {
     repo: Repository,
     layout: BackupLayout,
     dek: Option<DataKey>,
+    /// Opens the content-addressed chunks (format 5), under the backup's repository key.
+    chunk_keys: ChunkKeys,
     manifest: std::sync::Arc<Manifest>,
 }
 
@@ -36,6 +40,7 @@ impl BackupReader {
                 live.bid
             )));
         }
+        let mut chunk_keys = ChunkKeys::new(None);
         let dek = match (manifest::rk_id_of(&bytes)?, repo.keys()) {
             (Some(rk_id), Some(ring)) => {
                 // A backup of format 3 names its generation in the authenticated
@@ -67,6 +72,7 @@ impl BackupReader {
                 let raw: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
                     ArchiveError::Corrupt("a wrapped data key has the wrong size".into())
                 })?;
+                chunk_keys = ChunkKeys::new(Some(rk));
                 Some(DataKey::new(SecretKey::from_bytes(raw), &live.bid))
             }
             (None, None) => None,
@@ -93,6 +99,7 @@ impl BackupReader {
             repo: repo.clone(),
             layout,
             dek,
+            chunk_keys,
             manifest: std::sync::Arc::new(manifest),
         })
     }
@@ -101,13 +108,27 @@ impl BackupReader {
         &self.manifest
     }
 
+    /// The keys its content-addressed chunks were sealed with.
+    pub fn chunk_keys(&self) -> &ChunkKeys {
+        &self.chunk_keys
+    }
+
+    /// Where a chunk of this backup lives: in the shared chunk store when it has an id,
+    /// else in the backup's folder.
+    pub fn chunk_path(&self, table: &TableRecord, chunk: &ChunkRecord) -> String {
+        match &chunk.id {
+            Some(id) => layout::shared_chunk(id),
+            None => self.layout.chunk(table.table_no, chunk.part, chunk.index),
+        }
+    }
+
     /// Fetches a chunk's object and checks its length and SHA-256 against the manifest.
     pub async fn fetch_chunk(
         &self,
         table: &TableRecord,
         chunk: &ChunkRecord,
     ) -> Result<bytes::Bytes, ArchiveError> {
-        let key = self.layout.chunk(table.table_no, chunk.part, chunk.index);
+        let key = self.chunk_path(table, chunk);
         let bytes = self.repo.store().get(&key).await?;
         if bytes.len() as u64 != chunk.ct_len {
             return Err(ArchiveError::Corrupt(format!(
@@ -132,6 +153,21 @@ impl BackupReader {
         chunk: &ChunkRecord,
         object: bytes::Bytes,
     ) -> Result<Vec<u8>, ArchiveError> {
+        if let Some(hex_id) = &chunk.id {
+            let what = || format!("chunk {}", layout::shared_chunk(hex_id));
+            let id = ChunkId::parse(hex_id).ok_or_else(|| {
+                ArchiveError::Corrupt(format!("{}: the manifest's id is malformed", what()))
+            })?;
+            return self
+                .chunk_keys
+                .open(
+                    self.repo.repo_id(),
+                    &id,
+                    Vec::from(object),
+                    chunk.raw_len as usize,
+                )
+                .map_err(|e| ArchiveError::codec(what(), e));
+        }
         let expected = ChunkHeader {
             aead: if self.dek.is_some() {
                 AeadId::Aes256GcmSiv
@@ -156,15 +192,7 @@ impl BackupReader {
             Vec::from(object),
             chunk.raw_len as usize,
         )
-        .map_err(|e| {
-            ArchiveError::codec(
-                format!(
-                    "chunk {}",
-                    self.layout.chunk(table.table_no, chunk.part, chunk.index)
-                ),
-                e,
-            )
-        })
+        .map_err(|e| ArchiveError::codec(format!("chunk {}", self.chunk_path(table, chunk)), e))
     }
 }
 

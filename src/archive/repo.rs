@@ -17,7 +17,12 @@ use super::{layout, ArchiveError};
 use crate::store::Store;
 
 /// The repository format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
+
+/// The newest format whose backups are full copies. Any write brings an older
+/// repository's keys (and its version) up to it; only `upgrade` goes on to
+/// [`FORMAT_VERSION`], whose backups share content-addressed chunks.
+pub const FULL_COPY_VERSION: u32 = 4;
 
 /// `pgbunker.json`: the only object readable without a key besides summaries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -441,8 +446,21 @@ impl Repository {
         self.ring()?;
         let (ring, upgraded) = keymgmt::ensure_current(self).await?;
         self.keys = ring;
-        self.config.version = FORMAT_VERSION;
+        self.config.version = self.config.version.max(FULL_COPY_VERSION);
         Ok(upgraded)
+    }
+
+    /// Brings the repository to [`FORMAT_VERSION`] (deduplicated backups): its keys
+    /// first, then `pgbunker.json`. No backup is rewritten; every one reads as it is.
+    /// Returns the version it had.
+    pub async fn upgrade(&mut self) -> Result<u32, ArchiveError> {
+        let before = self.config.version;
+        if self.is_encrypted() {
+            self.upgrade_keys().await?;
+        }
+        keymgmt::say_version(self, FORMAT_VERSION).await?;
+        self.config.version = FORMAT_VERSION;
+        Ok(before)
     }
 
     /// The bytes of a catalog entry for `state` sealed with this repository's keys as

@@ -7,6 +7,7 @@
 
 use time::OffsetDateTime;
 
+use super::chunk_sweep::{sweep_chunks, ChunkSweep};
 use super::lock::{self, LockInfo, LockKind};
 use super::retention::KeepWithin;
 use super::timestamp::Timestamp;
@@ -22,6 +23,8 @@ pub struct Swept {
     pub waiting: Vec<String>,
     pub leftovers_deleted: Vec<String>,
     pub objects_deleted: u64,
+    /// The shared chunks (format 5) no manifest lists any more.
+    pub chunks: ChunkSweep,
 }
 
 /// Sweeps with `grace` (`None`: none) at `now`. Without a state folder nothing is
@@ -130,6 +133,11 @@ pub async fn sweep(
             out.leftovers_deleted.push(bid);
         }
     }
+
+    // Chunks last, once the backups above lost their manifests. Their grace counts
+    // from when the store last wrote them (the store's clock, not a writer's).
+    let cutoff = grace.map(|g| g.cutoff(now).unwrap_or(OffsetDateTime::UNIX_EPOCH));
+    out.chunks = sweep_chunks(repo, cutoff, now, dry_run).await?;
 
     // Locks whose holder died long ago are only clutter.
     if !dry_run {

@@ -759,6 +759,8 @@ mod tests {
         tomb.tombstones.push(super::super::chain::Tombstone {
             bid: "b".into(),
             at: "2026-06-01T13:00:00Z".into(),
+            manifest_sha256: None,
+            generation: None,
         });
         assert!(matches!(
             future_time(&tomb, now),

@@ -5,16 +5,18 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
 use super::chain::{self, LiveBackup};
-use super::layout::{new_backup_id, BackupLayout};
+use super::chunk_index::{ChunkIndex, StoredObject};
+use super::layout::{self, new_backup_id, BackupLayout};
 use super::lock::{LockGuard, LockKind};
 use super::manifest::{self, ChunkRecord, Manifest};
-use super::repo::Repository;
+use super::repo::{Repository, FORMAT_VERSION};
 use super::timestamp::Timestamp;
 use super::ArchiveError;
-use crate::codec::{
-    seal_blob, seal_chunk, AeadId, ChunkHeader, CompId, DataKey, SealedChunk, SecretKey,
-};
+use crate::codec::{on_cpu_pool, seal_blob, ChunkId, ChunkKeys, DataKey, SealedChunk, SecretKey};
+use crate::store::StoreError;
 
 /// A backup's totals. `summary.json` holds only what anyone who can list the bucket
 /// sees anyway (times, stored bytes, chunk count, key ids); [`Summary::public`] strips
@@ -38,8 +40,14 @@ pub struct Summary {
     pub rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_bytes: Option<u64>,
+    /// Bytes of every chunk the backup lists, stored by it or before it.
     pub stored_bytes: u64,
     pub chunks: u64,
+    /// What this backup uploaded (format 5): the chunks no live backup stored yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_chunks: Option<u64>,
     pub encrypted: bool,
     #[serde(default)]
     pub rk_id: Option<String>,
@@ -75,43 +83,50 @@ pub(crate) fn dek_aad(
     }
 }
 
-/// Everything a worker needs to seal chunks of one backup; cheap to clone into rayon.
+/// Everything a worker needs to name and seal chunks of one backup; cheap to clone
+/// into rayon.
 #[derive(Clone)]
 pub struct ChunkSealer {
-    key: Option<SecretKey>,
+    keys: ChunkKeys,
     repo_id: [u8; 16],
-    backup: [u8; 16],
-    dek_id: [u8; 8],
     level: i32,
+    stored: Arc<ChunkIndex>,
+}
+
+/// A chunk named, and sealed unless the repository stores it already.
+pub enum Sealing {
+    Stored(ChunkId, StoredObject),
+    New(ChunkId, SealedChunk),
 }
 
 impl ChunkSealer {
-    /// Compresses and encrypts whole tuples, by column when they are `binary` COPY
-    /// tuples. CPU-bound: call it off the async runtime.
-    pub fn seal(
-        &self,
-        table_no: u32,
-        part: u32,
-        index: u64,
-        is_final: bool,
-        binary: bool,
-        tuples: &[u8],
-    ) -> Result<SealedChunk, ArchiveError> {
-        let header = ChunkHeader {
-            aead: AeadId::None,
-            comp: CompId::Zstd,
-            is_final,
-            columns: binary,
-            table_no,
-            part,
-            index,
-            backup: self.backup,
-            dek_id: self.dek_id,
-            nonce: [0; 12],
-        };
-        seal_chunk(self.key.as_ref(), header, &self.repo_id, tuples, self.level)
-            .map_err(|e| ArchiveError::codec("seal a chunk", e))
+    /// The key of the PRF that places chunk boundaries.
+    pub fn boundary_key(&self) -> &[u8; 32] {
+        self.keys.boundary_key().expose()
     }
+
+    /// Names whole tuples, and compresses and encrypts them (by column when they are
+    /// `binary` COPY tuples) only when no live backup stores them yet: an unchanged
+    /// chunk costs a keyed hash, not a compression. CPU-bound: call it off the async
+    /// runtime.
+    pub fn seal(&self, tuples: &[u8], binary: bool) -> Result<Sealing, ArchiveError> {
+        let id = self.keys.id_of(tuples);
+        if let Some(object) = self.stored.get(&id) {
+            return Ok(Sealing::Stored(id, object));
+        }
+        let (id, sealed) = self
+            .keys
+            .seal(id, &self.repo_id, tuples, binary, self.level)
+            .map_err(|e| ArchiveError::codec("seal a chunk", e))?;
+        Ok(Sealing::New(id, sealed))
+    }
+}
+
+/// A chunk of the backup, as its manifest lists it.
+pub struct ChunkWritten {
+    pub record: ChunkRecord,
+    /// Uploaded by this backup (not stored already).
+    pub new: bool,
 }
 
 /// A backup being written.
@@ -130,7 +145,12 @@ pub struct BackupWriter {
 impl BackupWriter {
     /// Starts a backup: a new id and data key; the wrapped key is written first so
     /// even an interrupted backup's objects can be attributed (and pruned) later.
+    /// Once no chunk sweep runs (see `chunk_sweep`), the chunks the live
+    /// backups store are read, to be reused.
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
+        if repo.config().version < FORMAT_VERSION {
+            return Err(ArchiveError::NeedsUpgrade(repo.config().version));
+        }
         // Check the catalog (chain, high-water mark, repository identity) before the
         // first object goes up, not only at the commit; then bring the keys to the
         // current format, so this backup is sealed under the generation in force.
@@ -156,12 +176,17 @@ impl BackupWriter {
                 .put_new(&layout.dek(&rk.id()), Bytes::from(wrapped))
                 .await?;
         }
+        // Our lock is written: a sweep that starts from now on sees it and waits. One
+        // that started before must be over before we trust what the manifests list.
+        super::chunk_sweep::wait_for_sweeps(repo).await?;
+        let keys = ChunkKeys::new(repo.keys().map(|k| &k.current));
+        let stored = ChunkIndex::load(repo, &keys.rk_id()).await?;
+        tracing::debug!("{} chunks stored already", stored.len());
         let sealer = ChunkSealer {
-            key: dek.as_ref().map(DataKey::chunk_key),
+            keys,
             repo_id: *repo.repo_id(),
-            backup: layout.id_bytes(),
-            dek_id: dek.as_ref().map(DataKey::id).unwrap_or([0; 8]),
             level: compress_level,
+            stored: Arc::new(stored),
         };
         Ok(BackupWriter {
             repo: repo.clone(),
@@ -194,31 +219,102 @@ impl BackupWriter {
         self.dek.as_ref().map(|d| hex::encode(d.id()))
     }
 
-    /// Uploads a sealed chunk (create-only) and returns its manifest record.
-    pub async fn put_chunk(
+    /// Names and seals (on the CPU pool) one chunk of whole tuples, uploads it unless
+    /// it is stored already, and returns its manifest record.
+    pub async fn store_chunk(
         &self,
-        table_no: u32,
         part: u32,
         index: u64,
+        tuples: bytes::Bytes,
+        rows: u64,
+        binary: bool,
+    ) -> Result<ChunkWritten, ArchiveError> {
+        let sealer = self.sealer.clone();
+        let raw_len = tuples.len() as u64;
+        let sealing = on_cpu_pool(tuples.len(), move || sealer.seal(&tuples, binary))
+            .await
+            .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))??;
+        let (id, object, new) = match sealing {
+            Sealing::Stored(id, object) => (id, object, false),
+            Sealing::New(id, sealed) => {
+                let (object, new) = self.upload(&id, sealed, raw_len).await?;
+                (id, object, new)
+            }
+        };
+        Ok(ChunkWritten {
+            record: ChunkRecord {
+                part,
+                index,
+                ct_len: object.ct_len,
+                ct_sha256: hex::encode(object.sha256),
+                raw_len,
+                rows,
+                id: Some(id.to_string()),
+            },
+            new,
+        })
+    }
+
+    /// Uploads a new chunk (create-only). An object of that id may be there already,
+    /// written by a backup that did not commit or by another table of this one at the
+    /// same moment: it is kept when it opens as the chunk its name says, and replaced
+    /// otherwise (cut short by a crash, or damaged), since this backup holds exactly
+    /// what the name stands for. Returns the stored object and whether it is ours.
+    async fn upload(
+        &self,
+        id: &ChunkId,
         sealed: SealedChunk,
         raw_len: u64,
-        rows: u64,
-    ) -> Result<ChunkRecord, ArchiveError> {
-        let record = ChunkRecord {
-            part,
-            index,
+    ) -> Result<(StoredObject, bool), ArchiveError> {
+        let key = layout::shared_chunk(&id.to_string());
+        let ours = StoredObject {
             ct_len: sealed.bytes.len() as u64,
-            ct_sha256: hex::encode(sealed.sha256),
-            raw_len,
-            rows,
+            sha256: sealed.sha256,
         };
-        let key = self.layout.chunk(table_no, part, index);
-        self.repo
-            .store()
-            .put_new_unsynced(&key, Bytes::from(sealed.bytes))
-            .await?;
+        let bytes = Bytes::from(sealed.bytes);
+        let store = self.repo.store();
+        match store.put_new_unsynced(&key, bytes.clone()).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists(_)) => {
+                if let Some(theirs) = self.sound_object(id, &key, raw_len).await? {
+                    self.sealer.stored.wrote(*id, theirs);
+                    return Ok((theirs, false));
+                }
+                tracing::warn!(
+                    "chunk {key} does not open as the chunk it is named for: writing it again"
+                );
+                store.delete(&key).await?;
+                store.put_new_unsynced(&key, bytes).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.unsynced.lock().expect("not poisoned").push(key);
-        Ok(record)
+        self.sealer.stored.wrote(*id, ours);
+        Ok((ours, true))
+    }
+
+    /// The object stored at `key`, if it opens as the chunk `id` of `raw_len` bytes.
+    async fn sound_object(
+        &self,
+        id: &ChunkId,
+        key: &str,
+        raw_len: u64,
+    ) -> Result<Option<StoredObject>, ArchiveError> {
+        let Some(bytes) = self.repo.store().get_opt(key).await? else {
+            return Ok(None);
+        };
+        let object = StoredObject {
+            ct_len: bytes.len() as u64,
+            sha256: Sha256::digest(&bytes).into(),
+        };
+        let (keys, repo_id, id) = (self.sealer.keys.clone(), *self.repo.repo_id(), *id);
+        let sound = on_cpu_pool(bytes.len(), move || {
+            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize)
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        Ok(sound.then_some(object))
     }
 
     /// Ends a backup that failed: deletes what it wrote (best effort: what stays is

@@ -178,29 +178,38 @@ pub fn seal_chunk(
         [0; NONCE_LEN]
     };
     let h = header.encode();
-    // Compressed straight behind the header and encrypted where it lies: the object is
-    // the only copy of the chunk's size besides its tuples.
     let payload = by_column.as_deref().unwrap_or(plaintext);
+    seal_behind(key, &h, &aad(&h, repo_id), &header.nonce, payload, level)
+}
+
+/// Compresses `payload` behind `header` and encrypts it where it lies (the object is
+/// the only copy of the chunk's size besides its tuples), then decrypts it again as a
+/// reader would: a fault here never uploads a chunk that cannot be read back.
+pub(super) fn seal_behind(
+    key: Option<&SecretKey>,
+    header: &[u8],
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    payload: &[u8],
+    level: i32,
+) -> Result<SealedChunk, CodecError> {
     let bound = zstd::zstd_safe::compress_bound(payload.len());
-    let mut out = std::io::Cursor::new(Vec::with_capacity(CHUNK_HEADER_LEN + bound + TAG_LEN));
-    out.get_mut().extend_from_slice(&h);
-    out.set_position(CHUNK_HEADER_LEN as u64);
+    let mut out = std::io::Cursor::new(Vec::with_capacity(header.len() + bound + TAG_LEN));
+    out.get_mut().extend_from_slice(header);
+    out.set_position(header.len() as u64);
     compress_into(level, payload, &mut out).map_err(|e| CodecError::Compression(e.to_string()))?;
-    drop(by_column);
     let mut bytes = out.into_inner();
     if let Some(k) = key {
-        // Decrypted again as a reader would, so a fault here never uploads a chunk that
-        // cannot be read back; in place, then encrypted once more (AES-GCM-SIV is
-        // deterministic for a nonce), which must give the same bytes: no second copy
-        // of a chunk that may hold a 1 GB value.
-        let aad = aad(&h, repo_id);
-        let body = &mut bytes[CHUNK_HEADER_LEN..];
+        // In place, then encrypted once more (AES-GCM-SIV is deterministic for a
+        // nonce), which must give the same bytes: no second copy of a chunk that may
+        // hold a 1 GB value.
+        let body = &mut bytes[header.len()..];
         let compressed = xxh3_128(body);
-        let tag = encrypt_in_place(k, &header.nonce, &aad, body)?;
+        let tag = encrypt_in_place(k, nonce, aad, body)?;
         let sealed = xxh3_128(body);
-        decrypt_in_place(k, &header.nonce, &aad, body, &tag)?;
+        decrypt_in_place(k, nonce, aad, body, &tag)?;
         if xxh3_128(body) != compressed
-            || encrypt_in_place(k, &header.nonce, &aad, body)? != tag
+            || encrypt_in_place(k, nonce, aad, body)? != tag
             || xxh3_128(body) != sealed
         {
             return Err(CodecError::SelfCheck);
@@ -218,7 +227,7 @@ pub fn open_chunk(
     key: Option<&SecretKey>,
     expected: &ChunkHeader,
     repo_id: &[u8; 16],
-    mut object: Vec<u8>,
+    object: Vec<u8>,
     raw_len: usize,
 ) -> Result<Vec<u8>, CodecError> {
     let got = ChunkHeader::decode(&object)?;
@@ -235,26 +244,52 @@ pub fn open_chunk(
         return Err(CodecError::HeaderMismatch(what));
     }
     let h: [u8; CHUNK_HEADER_LEN] = object[..CHUNK_HEADER_LEN].try_into().expect("64");
-    // Decrypted where it lies: the object and its tuples are the only copies of a
-    // chunk's size at any time.
-    let compressed: &[u8] = match (key, got.aead) {
+    let sealed = Sealed {
+        key,
+        aead: got.aead,
+        nonce: &got.nonce,
+        aad: &aad(&h, repo_id),
+        columns: got.columns,
+    };
+    open_behind(object, CHUNK_HEADER_LEN, &sealed, raw_len)
+}
+
+/// How the body of a chunk object was sealed, as its header says.
+pub(super) struct Sealed<'a> {
+    pub key: Option<&'a SecretKey>,
+    pub aead: AeadId,
+    pub nonce: &'a [u8; NONCE_LEN],
+    pub aad: &'a [u8],
+    pub columns: bool,
+}
+
+/// Authenticates and decrypts the body behind a `header_len`-byte header where it lies
+/// (the object and its tuples are the only copies of a chunk's size at any time), then
+/// decompresses it with the output capped at `raw_len` and puts columns back in rows.
+pub(super) fn open_behind(
+    mut object: Vec<u8>,
+    header_len: usize,
+    s: &Sealed<'_>,
+    raw_len: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let compressed: &[u8] = match (s.key, s.aead) {
         (Some(k), AeadId::Aes256GcmSiv) => {
-            let body = &mut object[CHUNK_HEADER_LEN..];
+            let body = &mut object[header_len..];
             let Some(split) = body.len().checked_sub(TAG_LEN) else {
                 return Err(CodecError::Decrypt);
             };
             let (ct, tag) = body.split_at_mut(split);
             let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("16 bytes");
-            decrypt_in_place(k, &got.nonce, &aad(&h, repo_id), ct, &tag)?;
+            decrypt_in_place(k, s.nonce, s.aad, ct, &tag)?;
             ct
         }
-        (None, AeadId::None) => &object[CHUNK_HEADER_LEN..],
+        (None, AeadId::None) => &object[header_len..],
         _ => return Err(CodecError::HeaderMismatch("encryption")),
     };
     // A chunk is one zstd frame that declares its size: more than the header allows is
     // refused before any work. (Data that hides its size and is larger fails the
     // decompression below.) The column layout is at most its header longer.
-    let cap = if got.columns {
+    let cap = if s.columns {
         raw_len + columns::HEADER_LEN
     } else {
         raw_len
@@ -265,7 +300,7 @@ pub fn open_chunk(
         }
     }
     let out = decompress(compressed, cap).map_err(|e| CodecError::Compression(e.to_string()))?;
-    let out = if got.columns {
+    let out = if s.columns {
         columns::join(&out, raw_len)?
     } else {
         out

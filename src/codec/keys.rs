@@ -179,6 +179,24 @@ impl RepoKey {
     pub fn dek_wrapping_key(&self) -> SecretKey {
         self.0.derive_key(b"", "pgbunker/v1/dek-wrap")
     }
+
+    /// Seals the content-addressed chunks of format 5: they belong to every backup
+    /// that lists them, so no backup's data key can seal them.
+    pub fn shared_chunk_key(&self) -> SecretKey {
+        self.0.derive_key(b"", "pgbunker/v5/chunk")
+    }
+
+    /// Names a content-addressed chunk (a keyed MAC of its tuples): a plain hash would
+    /// let whoever reads the bucket confirm a guessed row.
+    pub fn chunk_id_key(&self) -> SecretKey {
+        self.0.derive_key(b"", "pgbunker/v5/chunk-id")
+    }
+
+    /// Decides where chunks end (a PRF of each tuple), so chunk sizes say nothing
+    /// about the rows to someone without the key.
+    pub fn boundary_key(&self) -> SecretKey {
+        self.0.derive_key(b"", "pgbunker/v5/boundary")
+    }
 }
 
 /// The key every version-2 key slot wraps. It seals the key ring's generations, so one
@@ -361,6 +379,11 @@ mod tests {
     fn derived_material_is_separated_and_redacted() {
         let rk = RepoKey::new(SecretKey::from_bytes([1; 32]));
         assert_ne!(rk.catalog_key(), rk.dek_wrapping_key());
+        let v5 = [rk.shared_chunk_key(), rk.chunk_id_key(), rk.boundary_key()];
+        assert!(v5
+            .iter()
+            .all(|k| *k != rk.catalog_key() && *k != rk.dek_wrapping_key()));
+        assert!(v5[0] != v5[1] && v5[1] != v5[2] && v5[0] != v5[2]);
         let ring = RingKey::new(SecretKey::from_bytes([1; 32]));
         assert_ne!(&ring.sealing_key(), ring.secret());
         assert_ne!(ring.sealing_key(), rk.catalog_key());

@@ -11,6 +11,7 @@ mod keys;
 mod pool;
 #[cfg(test)]
 mod props;
+mod shared;
 
 pub use aead::{open_blob, seal_blob, AeadId};
 pub use chunk::{open_chunk, seal_chunk, ChunkHeader, CompId, SealedChunk, CHUNK_HEADER_LEN};
@@ -19,6 +20,7 @@ pub use keys::{
     RingKey, SecretKey, SlotKeyPair,
 };
 pub use pool::on_cpu_pool;
+pub use shared::{ChunkId, ChunkKeys, SHARED_HEADER_LEN};
 
 use thiserror::Error;
 
@@ -38,6 +40,8 @@ pub enum CodecError {
     Unsupported { what: &'static str, id: u8 },
     #[error("decompressed data exceeds the {0} bytes the manifest allows")]
     TooLarge(usize),
+    #[error("the chunk's tuples do not match its id (a chunk stored under another's name)")]
+    IdMismatch,
     #[error("decompressed data is {got} bytes, the manifest says {want}")]
     LengthMismatch { got: usize, want: usize },
     #[error("the opened data is malformed: {0}")]

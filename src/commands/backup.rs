@@ -30,7 +30,12 @@ pub struct TableLine {
     pub table: String,
     pub rows: u64,
     pub raw_bytes: u64,
+    /// Every chunk the table's rows are in.
     pub stored_bytes: u64,
+    pub chunks: u64,
+    /// What this backup uploaded for it; the rest was stored already.
+    pub new_bytes: u64,
+    pub new_chunks: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,11 +94,15 @@ pub async fn backup(
         tables: out
             .tables
             .iter()
-            .map(|t| TableLine {
+            .zip(&out.uploaded)
+            .map(|(t, new)| TableLine {
                 table: format!("{}.{}", t.schema, t.name),
                 rows: t.rows,
                 raw_bytes: t.raw_bytes,
                 stored_bytes: t.stored_bytes(),
+                chunks: t.chunks.len() as u64,
+                new_bytes: new.bytes,
+                new_chunks: new.chunks,
             })
             .collect(),
         summary: out.summary,
@@ -117,6 +126,8 @@ impl Audit for BackupReport {
             "raw_bytes": s.raw_bytes,
             "stored_bytes": s.stored_bytes,
             "chunks": s.chunks,
+            "new_bytes": s.new_bytes,
+            "new_chunks": s.new_chunks,
             "seconds": self.seconds,
         })
     }

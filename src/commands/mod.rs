@@ -15,6 +15,7 @@ pub mod prune;
 pub mod restore;
 pub mod restore_test;
 pub mod show;
+pub mod upgrade;
 pub mod verify;
 
 use thiserror::Error;

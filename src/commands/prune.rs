@@ -50,6 +50,20 @@ pub struct KeptLine {
     pub reasons: Vec<String>,
 }
 
+/// The sweep of shared chunks: a chunk goes once no backup lists it and the grace
+/// period since it was written is over.
+#[derive(Debug, Default, Serialize)]
+pub struct ChunksSwept {
+    pub referenced: u64,
+    pub deleted: u64,
+    pub deleted_bytes: u64,
+    /// Listed by no backup, but written inside the grace period.
+    pub waiting: u64,
+    /// Why the sweep did not run this time (it runs again with the next prune).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PruneReport {
     pub dry_run: bool,
@@ -66,6 +80,8 @@ pub struct PruneReport {
     /// Leftovers of interrupted or failed backups that this run deleted.
     pub leftovers_deleted: Vec<String>,
     pub objects_deleted: u64,
+    /// The shared chunks (format 5) no backup lists any more.
+    pub chunks: ChunksSwept,
     /// The catalog entry this machine trusted without a mark to check it against.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_contact: Option<Contact>,
@@ -185,6 +201,7 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
         waiting: Vec::new(),
         leftovers_deleted: Vec::new(),
         objects_deleted: 0,
+        chunks: ChunksSwept::default(),
         first_contact: None,
         accepted_removals: accepted.iter().map(|r| r.seq).collect(),
         unlisted_kept: hidden,
@@ -217,6 +234,13 @@ pub async fn prune(opts: &PruneOptions) -> Result<PruneReport, CommandError> {
     report.waiting = swept.waiting;
     report.leftovers_deleted = swept.leftovers_deleted;
     report.objects_deleted = swept.objects_deleted;
+    report.chunks = ChunksSwept {
+        referenced: swept.chunks.referenced,
+        deleted: swept.chunks.deleted,
+        deleted_bytes: swept.chunks.deleted_bytes,
+        waiting: swept.chunks.waiting,
+        deferred: swept.chunks.deferred,
+    };
     report.first_contact = repo.first_contact();
     Ok(report)
 }
@@ -232,6 +256,8 @@ impl Audit for PruneReport {
             "deleted": self.deleted,
             "leftovers_deleted": self.leftovers_deleted,
             "objects_deleted": self.objects_deleted,
+            "chunks_deleted": self.chunks.deleted,
+            "chunk_bytes_deleted": self.chunks.deleted_bytes,
         })
     }
 }

@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
+use crate::archive::chunk_sweep::{self, SHARED_CHUNKS};
 use crate::archive::{ArchiveError, BackupReader, LiveBackup, LockNeed, ReadLock, Repository};
 use crate::error::{Class, Classify};
 use crate::error::{Failed, Outcome};
 use crate::progress::Progress;
-use crate::verify::{plural, unreadable, Check, Sample};
+use crate::verify::{plural, unreadable, Check, Sample, SeenChunks};
 pub use crate::verify::{BackupVerdict, ChunkRef, Depth, Problem, SampleRun, MAX_PROBLEMS};
 
 /// The record in the client state folder that remembers which sample bucket is next.
@@ -56,7 +57,17 @@ pub struct VerifyReport {
     pub backups: Vec<BackupVerdict>,
     /// Every problem found, listed or not.
     pub problems: u64,
+    /// With `all`: the shared chunks no backup lists (an interrupted backup's, or a
+    /// pruned one's waiting for the sweep), which prune deletes after its grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreferenced: Option<Unreferenced>,
     pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreferenced {
+    pub chunks: u64,
+    pub bytes: u64,
 }
 
 impl VerifyReport {
@@ -139,6 +150,7 @@ pub async fn verify(
 
     let mut backups = Vec::new();
     let mut room = MAX_PROBLEMS;
+    let seen = SeenChunks::default();
     for live in &targets {
         // A reader's lock keeps prune from deleting chunks under the check, which
         // would report a sound backup as damaged. Verify only reads, so credentials
@@ -157,6 +169,7 @@ pub async fn verify(
             jobs: opts.jobs,
             room,
             progress: progress.as_ref(),
+            seen: &seen,
         };
         let verdict = match BackupReader::open(&repo, lock.live()).await {
             Ok(reader) => check.run(&repo, &reader).await.map_err(CommandError::from),
@@ -177,6 +190,11 @@ pub async fn verify(
         dir.store_record(SAMPLE_RECORD, &done.location, &done)?;
     }
     let problems = backups.iter().map(BackupVerdict::problem_count).sum();
+    let unreferenced = if opts.backup == "all" {
+        unreferenced(&repo).await?
+    } else {
+        None
+    };
     let report = VerifyReport {
         location: repo.store().location().into(),
         depth: opts.depth,
@@ -184,9 +202,34 @@ pub async fn verify(
         ok: problems == 0,
         backups,
         problems,
+        unreferenced,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(report)
+}
+
+/// The shared chunks no manifest in the repository lists; `None` when a manifest does
+/// not open (its backup's verdict says why).
+async fn unreferenced(repo: &Repository) -> Result<Option<Unreferenced>, CommandError> {
+    let Ok(listed) = chunk_sweep::referenced_chunks(repo).await? else {
+        return Ok(None);
+    };
+    let mut out = Unreferenced {
+        chunks: 0,
+        bytes: 0,
+    };
+    for object in repo
+        .store()
+        .list_meta(SHARED_CHUNKS)
+        .await
+        .map_err(ArchiveError::from)?
+    {
+        if chunk_sweep::chunk_id(&object.key).is_some_and(|id| !listed.contains(id)) {
+            out.chunks += 1;
+            out.bytes += object.size;
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The backups `which` names, newest first.

@@ -14,7 +14,7 @@ use crate::catalog::text_session;
 use crate::catalog::Table;
 use crate::pg::PgError;
 use crate::pgcopy::remap::Remapper;
-use crate::pgcopy::{scan_tuples, Cut, Scanner, TupleStats};
+use crate::pgcopy::{scan_tuples, Cut, Cutter, Scanner, TupleStats};
 
 /// Whole tuples are hashed (and rewritten) in runs of about this many bytes.
 const CUT_BYTES: usize = 1 << 20;
@@ -49,7 +49,8 @@ pub async fn table_fingerprint(
     let err = |e| PgError::query(format!("copy out {label}"), e);
     let stream = client.copy_out(&sql).await.map_err(err)?;
     futures::pin_mut!(stream);
-    let mut scanner = Scanner::new(text);
+    // Only the totals matter here, so the cuts need no key: they bound memory.
+    let mut scanner = Scanner::new(text, Cutter::new(&[0; 32], CUT_BYTES));
     let mut stats = TupleStats::default();
     let format_err = |source| DumpError::Copy {
         table: label.clone(),
@@ -70,8 +71,8 @@ pub async fn table_fingerprint(
     };
     while let Some(data) = stream.next().await {
         scanner.feed(data.map_err(err)?).map_err(format_err)?;
-        if scanner.ready_bytes() > CUT_BYTES {
-            stats.merge(stats_of(scanner.cut())?);
+        while let Some(cut) = scanner.next_cut() {
+            stats.merge(stats_of(cut)?);
         }
     }
     stats.merge(stats_of(scanner.finish().map_err(format_err)?)?);

@@ -17,10 +17,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use super::DumpError;
-use crate::archive::{BackupWriter, ChunkRecord, LARGE_OBJECTS_TABLE_NO};
-use crate::codec::on_cpu_pool;
+use crate::archive::{BackupWriter, ChunkWritten};
 use crate::pg::PgError;
-use crate::pgcopy::{header, Cut, TupleScanner, TupleStats, TRAILER};
+use crate::pgcopy::{header, Cut, Cutter, TupleScanner, TupleStats, TRAILER};
 use crate::progress::Progress;
 
 /// How progress names the large objects, whatever their part.
@@ -45,7 +44,7 @@ pub(super) struct LoResult {
     pub part: u32,
     pub stats: TupleStats,
     pub raw_bytes: u64,
-    pub chunks: Vec<ChunkRecord>,
+    pub chunks: Vec<ChunkWritten>,
     pub objects: Vec<LoContent>,
 }
 
@@ -172,19 +171,16 @@ pub(super) async fn dump_part(
 }
 
 /// Cuts tuples into chunks and uploads them, one upload under way while the next
-/// chunk fills; the last chunk is held back so it can carry the FINAL flag.
+/// chunk fills.
 struct Stream {
     writer: Arc<BackupWriter>,
     part: u32,
-    chunk_bytes: usize,
     label: String,
     scanner: Option<TupleScanner>,
-    held: Option<Cut>,
-    index: u64,
     stats: TupleStats,
     raw: u64,
-    pending: Option<JoinHandle<Result<ChunkRecord, DumpError>>>,
-    chunks: Vec<ChunkRecord>,
+    pending: Option<JoinHandle<Result<ChunkWritten, DumpError>>>,
+    chunks: Vec<ChunkWritten>,
 }
 
 impl Stream {
@@ -194,15 +190,13 @@ impl Stream {
         chunk_bytes: usize,
         label: String,
     ) -> Result<Self, DumpError> {
-        let mut scanner = TupleScanner::new();
+        let cutter = Cutter::new(writer.sealer().boundary_key(), chunk_bytes);
+        let mut scanner = TupleScanner::new(cutter);
         let mut s = Stream {
             writer,
             part,
-            chunk_bytes,
             label,
             scanner: None,
-            held: None,
-            index: 0,
             stats: TupleStats::default(),
             raw: 0,
             pending: None,
@@ -231,11 +225,8 @@ impl Stream {
         if let Err(e) = scanner.feed(&tuple(oid, offset, data)) {
             return Err(self.format_err(e));
         }
-        if scanner.ready_bytes() >= self.chunk_bytes {
-            let cut = scanner.cut();
-            if let Some(prev) = self.held.replace(cut) {
-                self.send(prev, false, progress).await?;
-            }
+        while let Some(cut) = self.scanner.as_mut().and_then(TupleScanner::next_cut) {
+            self.send(cut, progress).await?;
         }
         Ok(())
     }
@@ -248,35 +239,15 @@ impl Stream {
         Ok(())
     }
 
-    async fn send(
-        &mut self,
-        cut: Cut,
-        is_final: bool,
-        progress: &dyn Progress,
-    ) -> Result<(), DumpError> {
+    async fn send(&mut self, cut: Cut, progress: &dyn Progress) -> Result<(), DumpError> {
         self.settle().await?;
         self.stats.merge(cut.stats);
         self.raw += cut.data.len() as u64;
         progress.chunk_done(&self.label, cut.data.len() as u64, cut.stats.rows);
-        let (writer, part, index) = (self.writer.clone(), self.part, self.index);
-        self.index += 1;
+        let (writer, part, index) = (self.writer.clone(), self.part, self.chunks.len() as u64);
         self.pending = Some(tokio::spawn(async move {
-            let sealer = writer.sealer();
-            let data = cut.data.clone();
-            let sealed = on_cpu_pool(data.len(), move || {
-                sealer.seal(LARGE_OBJECTS_TABLE_NO, part, index, is_final, false, &data)
-            })
-            .await
-            .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;
             Ok(writer
-                .put_chunk(
-                    LARGE_OBJECTS_TABLE_NO,
-                    part,
-                    index,
-                    sealed,
-                    cut.data.len() as u64,
-                    cut.stats.rows,
-                )
+                .store_chunk(part, index, cut.data, cut.stats.rows, false)
                 .await?)
         }));
         Ok(())
@@ -285,21 +256,18 @@ impl Stream {
     async fn finish(
         mut self,
         progress: &dyn Progress,
-    ) -> Result<(Vec<ChunkRecord>, TupleStats, u64), DumpError> {
+    ) -> Result<(Vec<ChunkWritten>, TupleStats, u64), DumpError> {
         let mut scanner = self.scanner.take().expect("open until finish");
         let last = scanner
             .feed(&TRAILER)
             .and_then(|()| scanner.finish())
             .map_err(|e| self.format_err(e))?;
-        match self.held.take() {
-            Some(prev) if last.data.is_empty() => self.send(prev, true, progress).await?,
-            Some(prev) => {
-                self.send(prev, false, progress).await?;
-                self.send(last, true, progress).await?;
-            }
-            None => self.send(last, true, progress).await?,
-        }
         self.settle().await?;
+        // A part always ends with a chunk, an empty one if need be.
+        if !last.data.is_empty() || self.chunks.is_empty() {
+            self.send(last, progress).await?;
+            self.settle().await?;
+        }
         Ok((self.chunks, self.stats, self.raw))
     }
 }

@@ -15,8 +15,9 @@ use thiserror::Error;
 
 use crate::archive::Timestamp;
 use crate::archive::{
-    ArchiveError, BackupWriter, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
-    Repository, SelectionRecord, SourceInfo, Summary, TableRecord, LARGE_OBJECTS_TABLE_NO,
+    ArchiveError, BackupWriter, ChunkWritten, CopyFormat, LargeObjectRecord, LargeObjects,
+    Manifest, PartRecord, Repository, SelectionRecord, SourceInfo, Summary, TableRecord,
+    LARGE_OBJECTS_TABLE_NO,
 };
 use crate::catalog::{oid_list, Catalog, LargeObject};
 use crate::error::{Class, Classify};
@@ -238,8 +239,26 @@ impl Default for DumpOptions {
 pub struct DumpOutcome {
     pub summary: Summary,
     pub tables: Vec<TableRecord>,
+    /// What each of `tables` uploaded: the rest of its chunks were stored already.
+    pub uploaded: Vec<Uploaded>,
     /// Objects in the database that this backup does not contain.
     pub not_covered: Vec<String>,
+}
+
+/// The chunks of a table a backup uploaded, because no live backup stored them yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uploaded {
+    pub chunks: u64,
+    pub bytes: u64,
+}
+
+impl Uploaded {
+    fn add(&mut self, written: &[ChunkWritten]) {
+        for c in written.iter().filter(|c| c.new) {
+            self.chunks += 1;
+            self.bytes += c.record.ct_len;
+        }
+    }
 }
 
 /// Takes a backup of the database `conn` points at into `repo`.
@@ -456,8 +475,9 @@ pub async fn run(
             Done::LargeObjects(l) => lo_results.push(l),
         }
     }
-    let tables = table_records(&catalog, &formats, table_results);
-    let large_objects = large_object_records(large_objects, lo_results);
+    let (tables, uploaded) = table_records(&catalog, &formats, table_results);
+    let mut lo_uploaded = Uploaded::default();
+    let large_objects = large_object_records(large_objects, lo_results, &mut lo_uploaded);
     // The leader's locks protected every table while the workers read. If its session
     // died meanwhile, a TRUNCATE or rewrite could have emptied a table under an older
     // snapshot: do not commit such a backup.
@@ -488,6 +508,14 @@ pub async fn run(
             .chain(large_objects.as_ref().map(|l| &l.data))
             .map(|t| t.chunks.len() as u64)
             .sum(),
+        new_bytes: Some(uploaded.iter().chain([&lo_uploaded]).map(|u| u.bytes).sum()),
+        new_chunks: Some(
+            uploaded
+                .iter()
+                .chain([&lo_uploaded])
+                .map(|u| u.chunks)
+                .sum(),
+        ),
         encrypted: repo.is_encrypted(),
         rk_id: writer.rk_id(),
         dek_id: writer.dek_id(),
@@ -532,6 +560,7 @@ pub async fn run(
     Ok(DumpOutcome {
         summary,
         tables,
+        uploaded,
         not_covered: intro.not_covered,
     })
 }
@@ -586,6 +615,7 @@ enum Done {
 fn large_object_records(
     meta: Vec<LargeObject>,
     mut results: Vec<large_objects::LoResult>,
+    uploaded: &mut Uploaded,
 ) -> Option<LargeObjects> {
     if meta.is_empty() {
         return None;
@@ -608,7 +638,8 @@ fn large_object_records(
     for r in results {
         total.merge(r.stats);
         data.raw_bytes += r.raw_bytes;
-        data.chunks.extend(r.chunks);
+        uploaded.add(&r.chunks);
+        data.chunks.extend(r.chunks.into_iter().map(|c| c.record));
         data.parts.push(PartRecord {
             part: r.part,
             start_page: 0,
@@ -662,9 +693,10 @@ fn table_records(
     catalog: &Catalog,
     formats: &[CopyFormat],
     mut results: Vec<table::UnitResult>,
-) -> Vec<TableRecord> {
+) -> (Vec<TableRecord>, Vec<Uploaded>) {
     results.sort_by_key(|r| (r.unit.table, r.unit.part));
     let mut out: Vec<TableRecord> = Vec::new();
+    let mut uploaded: Vec<Uploaded> = Vec::new();
     for r in results {
         let t = &catalog.tables[r.unit.table];
         let table_no = r.unit.table as u32;
@@ -681,6 +713,7 @@ fn table_records(
                 parts: Vec::new(),
                 copy_format: formats[r.unit.table],
             });
+            uploaded.push(Uploaded::default());
         }
         let rec = out.last_mut().expect("pushed above");
         let mut total = TupleStats {
@@ -691,7 +724,11 @@ fn table_records(
         rec.rows = total.rows;
         rec.checksum = format!("{:032x}", total.checksum);
         rec.raw_bytes += r.raw_bytes;
-        rec.chunks.extend(r.chunks);
+        uploaded
+            .last_mut()
+            .expect("pushed with its table")
+            .add(&r.chunks);
+        rec.chunks.extend(r.chunks.into_iter().map(|c| c.record));
         if let Some(range) = r.unit.pages {
             rec.parts.push(PartRecord {
                 part: r.unit.part,
@@ -703,7 +740,7 @@ fn table_records(
             });
         }
     }
-    out
+    (out, uploaded)
 }
 
 /// Names every chosen table the role may not read, before anything is locked or

@@ -8,32 +8,25 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{DumpError, DumpOptions};
-use crate::archive::{BackupWriter, ChunkRecord, CopyFormat};
+use crate::archive::{BackupWriter, ChunkWritten, CopyFormat};
 use crate::catalog::text_session;
 use crate::catalog::Table;
-use crate::codec::on_cpu_pool;
 use crate::pg::PgError;
-use crate::pgcopy::{Cut, Scanner, TupleStats};
+use crate::pgcopy::{Cut, Cutter, Scanner, TupleStats};
 use crate::plan::WorkUnit;
 use crate::progress::Progress;
 
 /// Chunks read ahead of the uploader per unit: bounds memory at about
-/// `(2 + QUEUE) × chunk_bytes` per worker whatever the table's size, and a slow
-/// destination slows the reader instead of growing memory.
+/// `(2 + QUEUE) × 4 × chunk_bytes` (the largest chunk) per worker whatever the
+/// table's size, and a slow destination slows the reader instead of growing memory.
 const QUEUE: usize = 2;
-
-struct Piece {
-    index: u64,
-    is_final: bool,
-    cut: Cut,
-}
 
 /// What one unit produced.
 pub(super) struct UnitResult {
     pub unit: WorkUnit,
     pub stats: TupleStats,
     pub raw_bytes: u64,
-    pub chunks: Vec<ChunkRecord>,
+    pub chunks: Vec<ChunkWritten>,
 }
 
 /// The COPY statement of a unit: the whole table, or a TID range scan of its pages.
@@ -87,7 +80,6 @@ pub(super) async fn dump_unit(
     progress: &dyn Progress,
 ) -> Result<UnitResult, DumpError> {
     let label = table.name.plain();
-    let table_no = unit.table as u32;
     progress.table_started(&label);
     // The leader holds ACCESS SHARE already; if DDL queued for an exclusive lock
     // since, a plain COPY would wait behind it forever (a wait the server cannot see
@@ -120,60 +112,46 @@ pub(super) async fn dump_unit(
     let stream = client.copy_out(&statement).await.map_err(copy_err)?;
     futures::pin_mut!(stream);
 
-    let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Cut>(QUEUE);
     let uploader = tokio::spawn(upload(
         writer.clone(),
-        table_no,
         unit.part,
         format == CopyFormat::Binary,
         rx,
     ));
 
-    let mut scanner = Scanner::new(format == CopyFormat::Text);
-    let mut held: Option<Cut> = None;
-    let mut index = 0u64;
+    let cutter = Cutter::new(writer.sealer().boundary_key(), opts.chunk_bytes);
+    let mut scanner = Scanner::new(format == CopyFormat::Text, cutter);
     let mut stats = TupleStats::default();
     let mut raw = 0u64;
+    let mut any_sent = false;
     let format_err = |source| DumpError::Copy {
         table: label.clone(),
         source,
     };
-    // One cut is held back so the last one can be sealed with the FINAL flag.
-    let mut send = |cut: Cut, is_final: bool, tx: mpsc::Sender<Piece>| {
+    let mut send = |cut: Cut, tx: mpsc::Sender<Cut>| {
         stats.merge(cut.stats);
         raw += cut.data.len() as u64;
         progress.chunk_done(&label, cut.data.len() as u64, cut.stats.rows);
-        let piece = Piece {
-            index,
-            is_final,
-            cut,
-        };
-        index += 1;
-        async move { tx.send(piece).await.is_ok() }
+        async move { tx.send(cut).await.is_ok() }
     };
     while let Some(data) = stream.next().await {
         let data = data.map_err(copy_err)?;
         scanner.feed(data).map_err(format_err)?;
-        if scanner.ready_bytes() >= opts.chunk_bytes {
-            let cut = scanner.cut();
-            if let Some(prev) = held.replace(cut) {
-                if !send(prev, false, tx.clone()).await {
-                    // The uploader stopped: its error is the real cause.
-                    drop(tx);
-                    return Err(uploader_error(uploader).await);
-                }
+        while let Some(cut) = scanner.next_cut() {
+            if !send(cut, tx.clone()).await {
+                // The uploader stopped: its error is the real cause.
+                drop(tx);
+                return Err(uploader_error(uploader).await);
             }
+            any_sent = true;
         }
     }
     let last = scanner.finish().map_err(format_err)?;
-    let sent = match held {
-        Some(prev) if last.data.is_empty() => send(prev, true, tx.clone()).await,
-        Some(prev) => send(prev, false, tx.clone()).await && send(last, true, tx.clone()).await,
-        // An empty unit still gets one (empty) FINAL chunk: "no rows" ≠ "missing".
-        None => send(last, true, tx.clone()).await,
-    };
+    // An empty unit still gets one (empty) chunk: "no rows" ≠ "missing".
+    let ok = (last.data.is_empty() && any_sent) || send(last, tx.clone()).await;
     drop(tx);
-    if !sent {
+    if !ok {
         return Err(uploader_error(uploader).await);
     }
     let chunks = uploader
@@ -189,7 +167,7 @@ pub(super) async fn dump_unit(
 
 /// The error that made the uploader stop early.
 async fn uploader_error(
-    uploader: tokio::task::JoinHandle<Result<Vec<ChunkRecord>, DumpError>>,
+    uploader: tokio::task::JoinHandle<Result<Vec<ChunkWritten>, DumpError>>,
 ) -> DumpError {
     match uploader.await {
         Ok(Err(e)) => e,
@@ -198,36 +176,21 @@ async fn uploader_error(
     }
 }
 
-/// Seals each piece on the rayon pool and uploads it, in order.
+/// Names, seals and uploads each chunk (unless it is stored already), in order.
 async fn upload(
     writer: Arc<BackupWriter>,
-    table_no: u32,
     part: u32,
     binary: bool,
-    mut rx: mpsc::Receiver<Piece>,
-) -> Result<Vec<ChunkRecord>, DumpError> {
-    let sealer = writer.sealer();
+    mut rx: mpsc::Receiver<Cut>,
+) -> Result<Vec<ChunkWritten>, DumpError> {
     let mut records = Vec::new();
-    while let Some(p) = rx.recv().await {
-        let s = sealer.clone();
-        let data = p.cut.data.clone();
-        let (index, is_final) = (p.index, p.is_final);
-        let sealed = on_cpu_pool(data.len(), move || {
-            s.seal(table_no, part, index, is_final, binary, &data)
-        })
-        .await
-        .ok_or_else(|| DumpError::Worker("the sealing thread panicked".into()))??;
-        let rec = writer
-            .put_chunk(
-                table_no,
-                part,
-                p.index,
-                sealed,
-                p.cut.data.len() as u64,
-                p.cut.stats.rows,
-            )
-            .await?;
-        records.push(rec);
+    while let Some(cut) = rx.recv().await {
+        let index = records.len() as u64;
+        records.push(
+            writer
+                .store_chunk(part, index, cut.data, cut.stats.rows, binary)
+                .await?,
+        );
     }
     Ok(records)
 }

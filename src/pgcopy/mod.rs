@@ -7,6 +7,7 @@
 //! chunk be decoded, counted and checksummed on its own. Tables binary COPY cannot
 //! carry are copied in text format instead ([`text`]). Pure code: no I/O, no async.
 
+mod cutter;
 #[cfg(test)]
 mod props;
 pub mod remap;
@@ -14,6 +15,7 @@ mod scanner;
 pub mod text;
 pub mod value;
 
+pub use cutter::{Cutter, ALONE_FROM};
 pub use scanner::{Cut, TupleScanner};
 pub use text::{scan_text_rows, Scanner, TextScanner};
 

@@ -12,7 +12,7 @@ use crate::testing::tuple_of as tuple;
 
 use super::remap::{Shape, TypeGraph};
 use super::value::{self, Reader};
-use super::{header, scan_tuples, tuples, TupleScanner, TupleStats, TRAILER};
+use super::{header, scan_tuples, tuples, Cutter, TupleScanner, TupleStats, TRAILER};
 
 fn field() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop::option::weighted(0.8, prop::collection::vec(any::<u8>(), 0..40))
@@ -116,19 +116,18 @@ proptest! {
     fn cuts_are_whole_tuples_whatever_the_feed(
         ts in tuples_strategy(),
         piece in 1usize..64,
-        cut_at in 1usize..200,
+        target in 64usize..400,
     ) {
         let mut stream = header().to_vec();
         for t in &ts {
             stream.extend(t);
         }
         stream.extend(TRAILER);
-        let mut sc = TupleScanner::new();
+        let mut sc = TupleScanner::new(Cutter::new(&[5; 32], target));
         let mut total = TupleStats::default();
         for part in stream.chunks(piece) {
             sc.feed(part).unwrap();
-            if sc.ready_bytes() >= cut_at {
-                let c = sc.cut();
+            while let Some(c) = sc.next_cut() {
                 prop_assert_eq!(scan_tuples(&c.data).unwrap(), c.stats);
                 total.merge(c.stats);
             }
@@ -147,7 +146,7 @@ proptest! {
     ) {
         let mut stream = if with_header { header().to_vec() } else { Vec::new() };
         stream.extend(&body);
-        let mut sc = TupleScanner::new();
+        let mut sc = TupleScanner::new(Cutter::new(&[5; 32], 64));
         let mut held = 0usize;
         let mut fed = 0usize;
         for part in stream.chunks(piece) {
@@ -156,8 +155,9 @@ proptest! {
                 break;
             }
             // Memory: never more than what came in.
-            prop_assert!(sc.ready_bytes() <= fed);
-            held += sc.cut().data.len();
+            while let Some(c) = sc.next_cut() {
+                held += c.data.len();
+            }
             prop_assert!(held <= fed);
         }
         let _ = sc.finish();
@@ -333,14 +333,13 @@ proptest! {
             0..300,
         ),
         piece in 1usize..50,
-        cut_at in 1usize..200,
+        target in 64usize..400,
     ) {
-        let mut sc = super::TextScanner::new();
+        let mut sc = super::TextScanner::new(Cutter::new(&[5; 32], target));
         let mut total = TupleStats::default();
         for part in data.chunks(piece) {
             sc.feed(part);
-            if sc.ready_bytes() >= cut_at {
-                let c = sc.cut();
+            while let Some(c) = sc.next_cut() {
                 prop_assert_eq!(super::scan_text_rows(&c.data).unwrap(), c.stats);
                 total.merge(c.stats);
             }

@@ -1,8 +1,9 @@
 //! Incremental scanner that turns the raw `COPY TO STDOUT` byte stream into chunks of
-//! whole tuples.
+//! whole tuples, cut where the [`Cutter`] says.
 
 use bytes::{Bytes, BytesMut};
 
+use super::cutter::{Closed, Cutter, ALONE_FROM};
 use super::{tuple_hash, tuple_len, CopyFormatError, TupleEnd, TupleStats, SIGNATURE};
 
 /// A run of whole tuples cut from the stream, ready to be sealed as one chunk.
@@ -19,72 +20,54 @@ enum State {
     Done,
 }
 
-/// Feeds on arbitrary slices of a PGCOPY binary stream and hands out cuts of whole
-/// tuples. Memory is bounded by the cut size plus the largest single tuple: bytes are
-/// kept only until they are cut.
+/// Feeds on arbitrary slices of a PGCOPY binary stream and hands out chunks of whole
+/// tuples where its [`Cutter`] places boundaries. Memory is bounded by the largest
+/// chunk plus the largest single tuple: bytes are kept only until they are cut.
 pub struct TupleScanner {
     state: State,
-    /// Whole tuples taken over as they came (see [`TupleScanner::feed_bytes`]); while
-    /// it holds some, `buf` is empty.
-    adopted: Option<Bytes>,
     buf: BytesMut,
     /// `buf[..complete]` holds whole tuples not yet cut.
     complete: usize,
-    stats: TupleStats,
-}
-
-/// Pieces this large that hold whole tuples are kept without a copy.
-const ADOPT_FROM: usize = 1 << 20;
-
-impl Default for TupleScanner {
-    fn default() -> Self {
-        Self::new()
-    }
+    cutter: Cutter,
 }
 
 impl TupleScanner {
-    pub fn new() -> Self {
+    pub fn new(cutter: Cutter) -> Self {
         TupleScanner {
             state: State::Header,
-            adopted: None,
             buf: BytesMut::new(),
             complete: 0,
-            stats: TupleStats::default(),
+            cutter,
         }
     }
 
-    /// Like [`TupleScanner::feed`], but a large piece of whole tuples that arrives when
-    /// nothing else waits is kept as it is: the server sends each row in a message of
-    /// its own, and a row holding a 1 GB value then costs its size once here, not twice.
+    /// Like [`TupleScanner::feed`], but a tuple of [`ALONE_FROM`] bytes or more that
+    /// arrives as a piece of its own is kept as it is: the server sends each row in a
+    /// message of its own, and a row holding a 1 GB value then costs its size once
+    /// here, not twice.
     pub fn feed_bytes(&mut self, mut data: Bytes) -> Result<(), CopyFormatError> {
         // The server sends the stream's header with the first row: it is taken off
         // here, so that row may be kept as it came too.
-        if self.state == State::Header && self.buf.is_empty() && data.len() >= ADOPT_FROM {
+        if self.state == State::Header && self.buf.is_empty() && data.len() >= ALONE_FROM {
             if let Some(len) = header_len(&data)? {
                 data = data.slice(len..);
                 self.state = State::Tuples;
             }
         }
         if self.state == State::Tuples
-            && self.adopted.is_none()
-            && self.buf.is_empty()
-            && data.len() >= ADOPT_FROM
+            && self.complete == self.buf.len()
+            && data.len() >= ALONE_FROM
+            && tuple_len(&data)? == TupleEnd::Tuple(data.len())
         {
-            if let Some(stats) = whole_tuples(&data)? {
-                self.stats.merge(stats);
-                self.adopted = Some(data);
-                return Ok(());
-            }
+            let hash = tuple_hash(&data);
+            self.cutter.kept(data, hash);
+            return Ok(());
         }
         self.feed(&data)
     }
 
     /// Appends stream bytes and advances over every tuple they complete.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), CopyFormatError> {
-        if let Some(adopted) = self.adopted.take() {
-            self.buf.extend_from_slice(&adopted);
-            self.complete = adopted.len();
-        }
         if self.state == State::Done {
             if data.is_empty() {
                 return Ok(());
@@ -98,9 +81,8 @@ impl TupleScanner {
         loop {
             match tuple_len(&self.buf[self.complete..])? {
                 TupleEnd::Tuple(len) => {
-                    let t = &self.buf[self.complete..self.complete + len];
-                    self.stats.rows += 1;
-                    self.stats.checksum = self.stats.checksum.wrapping_add(tuple_hash(t));
+                    let hash = tuple_hash(&self.buf[self.complete..self.complete + len]);
+                    self.cutter.tuple(len, hash);
                     self.complete += len;
                 }
                 TupleEnd::Trailer => {
@@ -126,31 +108,30 @@ impl TupleScanner {
         Ok(true)
     }
 
-    /// Bytes of whole tuples waiting to be cut.
-    pub fn ready_bytes(&self) -> usize {
-        self.adopted.as_ref().map_or(self.complete, Bytes::len)
-    }
-
-    /// Cuts every whole tuple scanned so far.
-    pub fn cut(&mut self) -> Cut {
-        let data = match self.adopted.take() {
-            Some(adopted) => adopted,
-            None => self.buf.split_to(self.complete).freeze(),
+    /// The next chunk whose end the cutter has placed.
+    pub fn next_cut(&mut self) -> Option<Cut> {
+        let (closed, stats) = self.cutter.pop()?;
+        let data = match closed {
+            Closed::Front(n) => {
+                self.complete -= n;
+                self.buf.split_to(n).freeze()
+            }
+            Closed::Kept(tuple) => tuple,
         };
-        self.complete = 0;
-        Cut {
-            data,
-            stats: std::mem::take(&mut self.stats),
-        }
+        Some(Cut { data, stats })
     }
 
-    /// Ends the stream: the trailer must have been seen and no partial tuple remain.
-    /// Returns the last (possibly empty) cut.
+    /// Ends the stream once every cut was taken: the trailer must have been seen and no
+    /// partial tuple remain. Returns the last (possibly empty) chunk.
     pub fn finish(mut self) -> Result<Cut, CopyFormatError> {
         if self.state != State::Done {
             return Err(CopyFormatError::Truncated);
         }
-        Ok(self.cut())
+        let (n, stats) = self.cutter.rest();
+        Ok(Cut {
+            data: self.buf.split_to(n).freeze(),
+            stats,
+        })
     }
 }
 
@@ -181,22 +162,6 @@ fn header_len(data: &[u8]) -> Result<Option<usize>, CopyFormatError> {
     Ok((data.len() >= FIXED + ext).then_some(FIXED + ext))
 }
 
-/// The stats of `data` when it is whole tuples and nothing else.
-fn whole_tuples(data: &[u8]) -> Result<Option<TupleStats>, CopyFormatError> {
-    let (mut at, mut stats) = (0, TupleStats::default());
-    while at < data.len() {
-        match tuple_len(&data[at..])? {
-            TupleEnd::Tuple(len) => {
-                stats.rows += 1;
-                stats.checksum = stats.checksum.wrapping_add(tuple_hash(&data[at..at + len]));
-                at += len;
-            }
-            TupleEnd::Trailer | TupleEnd::Incomplete => return Ok(None),
-        }
-    }
-    Ok(Some(stats))
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{header, scan_tuples, tests::tuple, TRAILER};
@@ -211,52 +176,66 @@ mod tests {
         s
     }
 
+    fn scanner(target: usize) -> TupleScanner {
+        TupleScanner::new(Cutter::new(&[3; 32], target))
+    }
+
+    /// Feeds `s` in pieces of `piece` bytes (as `Bytes`) and takes every cut.
+    fn cuts(s: &[u8], piece: usize, target: usize) -> Vec<Cut> {
+        let mut sc = scanner(target);
+        let mut out = Vec::new();
+        for part in s.chunks(piece) {
+            sc.feed_bytes(Bytes::copy_from_slice(part)).unwrap();
+            out.extend(std::iter::from_fn(|| sc.next_cut()));
+        }
+        out.push(sc.finish().unwrap());
+        out
+    }
+
     #[test]
-    fn a_large_piece_of_whole_tuples_is_kept_as_it_came() {
-        let big = tuple(&[Some(&vec![7u8; ADOPT_FROM])]);
+    fn a_huge_tuple_is_kept_as_it_came() {
+        let big = tuple(&[Some(&vec![7u8; ALONE_FROM])]);
         let small = tuple(&[Some(b"x")]);
-        let mut sc = TupleScanner::new();
+        let mut sc = scanner(64 << 10);
         sc.feed(&header()).unwrap();
+        sc.feed(&small).unwrap();
         let piece = Bytes::from(big.clone());
         sc.feed_bytes(piece.clone()).unwrap();
-        assert_eq!(sc.ready_bytes(), big.len());
-        let cut = sc.cut();
+        let before = sc.next_cut().unwrap();
+        assert_eq!(before.data, small, "the chunk before it closes");
+        let cut = sc.next_cut().unwrap();
         assert_eq!(cut.data.as_ptr(), piece.as_ptr(), "no copy");
-        assert_eq!(cut.stats.rows, 1);
-        // Adopted, then more: the same cut as if fed byte by byte.
-        sc.feed_bytes(piece).unwrap();
-        sc.feed_bytes(Bytes::from(small.clone())).unwrap();
+        assert_eq!(cut.stats, scan_tuples(&big).unwrap());
+        sc.feed(&small).unwrap();
         sc.feed(&TRAILER).unwrap();
-        let last = sc.finish().unwrap();
-        assert_eq!(last.data.len(), big.len() + small.len());
-        assert_eq!(last.stats, scan_tuples(&[big, small].concat()).unwrap());
+        assert!(sc.next_cut().is_none());
+        assert_eq!(sc.finish().unwrap().data, small);
     }
 
     #[test]
     fn a_large_first_row_sent_with_the_header_is_kept_as_it_came() {
-        let big = tuple(&[Some(&vec![7u8; ADOPT_FROM])]);
+        let big = tuple(&[Some(&vec![7u8; ALONE_FROM])]);
         let piece = Bytes::from([header().to_vec(), big.clone()].concat());
-        let mut sc = TupleScanner::new();
+        let mut sc = scanner(64 << 10);
         sc.feed_bytes(piece.clone()).unwrap();
-        let cut = sc.cut();
+        let cut = sc.next_cut().unwrap();
         assert_eq!(cut.data, big);
         assert_eq!(
             cut.data.as_ptr(),
             piece[header().len()..].as_ptr(),
             "no copy"
         );
-        assert_eq!(cut.stats, scan_tuples(&big).unwrap());
         sc.feed(&TRAILER).unwrap();
         assert!(sc.finish().unwrap().data.is_empty());
         // A bad signature is still refused.
         let mut bad = piece.to_vec();
         bad[0] ^= 1;
-        assert!(TupleScanner::new().feed_bytes(Bytes::from(bad)).is_err());
+        assert!(scanner(64 << 10).feed_bytes(Bytes::from(bad)).is_err());
     }
 
     #[test]
-    fn cuts_fall_on_tuple_boundaries_whatever_the_feed_sizes() {
-        let tuples: Vec<Vec<u8>> = (0..200)
+    fn cuts_fall_on_the_same_tuples_whatever_the_feed_sizes() {
+        let tuples: Vec<Vec<u8>> = (0..2000)
             .map(|i| {
                 let v = vec![b'x'; i % 37];
                 tuple(&[Some(&v), if i % 3 == 0 { None } else { Some(b"abc") }])
@@ -264,40 +243,39 @@ mod tests {
             .collect();
         let s = stream(&tuples);
         let whole = scan_tuples(&tuples.concat()).unwrap();
-        for piece in [1usize, 2, 5, 19, 64, 1000, s.len()] {
-            let mut sc = TupleScanner::new();
-            let mut cuts = Vec::new();
-            for part in s.chunks(piece) {
-                sc.feed(part).unwrap();
-                if sc.ready_bytes() >= 300 {
-                    cuts.push(sc.cut());
-                }
-            }
-            cuts.push(sc.finish().unwrap());
+        let reference: Vec<Bytes> = cuts(&s, s.len(), 1024)
+            .into_iter()
+            .map(|c| c.data)
+            .collect();
+        assert!(reference.len() > 10, "{} cuts", reference.len());
+        for piece in [1usize, 2, 5, 19, 64, 1000] {
+            let got = cuts(&s, piece, 1024);
             let mut total = TupleStats::default();
-            for c in &cuts {
+            for c in &got {
                 assert_eq!(scan_tuples(&c.data).unwrap(), c.stats);
                 total.merge(c.stats);
             }
             assert_eq!(total, whole, "piece size {piece}");
+            let data: Vec<Bytes> = got.into_iter().map(|c| c.data).collect();
+            assert_eq!(data, reference, "piece size {piece}");
         }
     }
 
     #[test]
     fn missing_trailer_is_truncation() {
         let s = stream(&[tuple(&[Some(b"a")])]);
-        let mut sc = TupleScanner::new();
+        let mut sc = scanner(1024);
         sc.feed(&s[..s.len() - 2]).unwrap();
         assert_eq!(sc.finish().unwrap_err(), CopyFormatError::Truncated);
     }
 
     #[test]
     fn bad_signature_and_trailing_garbage_are_errors() {
-        let mut sc = TupleScanner::new();
+        let mut sc = scanner(1024);
         assert_eq!(sc.feed(b"COPY").unwrap_err(), CopyFormatError::BadSignature);
         let mut s = stream(&[]);
         s.push(0);
-        let mut sc = TupleScanner::new();
+        let mut sc = scanner(1024);
         assert_eq!(sc.feed(&s).unwrap_err(), CopyFormatError::TrailingData);
     }
 }

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
+use super::cutter::{Closed, Cutter};
 use super::{tuple_hash, CopyFormatError, Cut, TupleScanner, TupleStats};
 
 /// Scans a buffer that must hold only whole rows (a text chunk's plaintext) and returns
@@ -34,21 +35,25 @@ pub fn scan_text_rows(data: &[u8]) -> Result<TupleStats, CopyFormatError> {
     Ok(stats)
 }
 
-/// Feeds on arbitrary slices of a text COPY stream and hands out cuts of whole rows;
-/// memory is bounded by the cut size plus the longest row, as for [`TupleScanner`].
-#[derive(Default)]
+/// Feeds on arbitrary slices of a text COPY stream and hands out chunks of whole rows
+/// where its [`Cutter`] places boundaries; memory is bounded as for [`TupleScanner`].
 pub struct TextScanner {
     buf: BytesMut,
     /// `buf[..complete]` holds whole rows not yet cut.
     complete: usize,
     /// Bytes from `complete` on already searched for a newline.
     searched: usize,
-    stats: TupleStats,
+    cutter: Cutter,
 }
 
 impl TextScanner {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(cutter: Cutter) -> Self {
+        TextScanner {
+            buf: BytesMut::new(),
+            complete: 0,
+            searched: 0,
+            cutter,
+        }
     }
 
     /// Appends stream bytes and counts every row they complete.
@@ -56,39 +61,37 @@ impl TextScanner {
         self.buf.extend_from_slice(data);
         while let Some(at) = self.buf[self.searched..].iter().position(|&b| b == b'\n') {
             let end = self.searched + at + 1;
-            self.stats.rows += 1;
-            self.stats.checksum = self
-                .stats
-                .checksum
-                .wrapping_add(tuple_hash(&self.buf[self.complete..end]));
+            let row = &self.buf[self.complete..end];
+            self.cutter.tuple(row.len(), tuple_hash(row));
             self.complete = end;
             self.searched = end;
         }
         self.searched = self.buf.len();
     }
 
-    /// Bytes of whole rows waiting to be cut.
-    pub fn ready_bytes(&self) -> usize {
-        self.complete
+    /// The next chunk whose end the cutter has placed.
+    pub fn next_cut(&mut self) -> Option<Cut> {
+        let (closed, stats) = self.cutter.pop()?;
+        let Closed::Front(n) = closed else {
+            unreachable!("rows are never kept apart: they are copied into the buffer")
+        };
+        self.complete -= n;
+        self.searched -= n;
+        Some(Cut {
+            data: self.buf.split_to(n).freeze(),
+            stats,
+        })
     }
 
-    /// Cuts every whole row scanned so far.
-    pub fn cut(&mut self) -> Cut {
-        let data: Bytes = self.buf.split_to(self.complete).freeze();
-        self.searched -= self.complete;
-        self.complete = 0;
-        Cut {
-            data,
-            stats: std::mem::take(&mut self.stats),
-        }
-    }
-
-    /// Ends the stream: no partial row may remain. Returns the last (possibly empty) cut.
+    /// Ends the stream once every cut was taken: no partial row may remain. Returns the
+    /// last (possibly empty) chunk.
     pub fn finish(mut self) -> Result<Cut, CopyFormatError> {
         if self.complete != self.buf.len() {
             return Err(CopyFormatError::UnterminatedRow);
         }
-        Ok(self.cut())
+        let (n, stats) = self.cutter.rest();
+        let data: Bytes = self.buf.split_to(n).freeze();
+        Ok(Cut { data, stats })
     }
 }
 
@@ -100,11 +103,11 @@ pub enum Scanner {
 }
 
 impl Scanner {
-    pub fn new(text: bool) -> Self {
+    pub fn new(text: bool, cutter: Cutter) -> Self {
         if text {
-            Scanner::Text(TextScanner::new())
+            Scanner::Text(TextScanner::new(cutter))
         } else {
-            Scanner::Binary(TupleScanner::new())
+            Scanner::Binary(TupleScanner::new(cutter))
         }
     }
 
@@ -118,17 +121,10 @@ impl Scanner {
         }
     }
 
-    pub fn ready_bytes(&self) -> usize {
+    pub fn next_cut(&mut self) -> Option<Cut> {
         match self {
-            Scanner::Binary(s) => s.ready_bytes(),
-            Scanner::Text(s) => s.ready_bytes(),
-        }
-    }
-
-    pub fn cut(&mut self) -> Cut {
-        match self {
-            Scanner::Binary(s) => s.cut(),
-            Scanner::Text(s) => s.cut(),
+            Scanner::Binary(s) => s.next_cut(),
+            Scanner::Text(s) => s.next_cut(),
         }
     }
 
@@ -272,16 +268,22 @@ mod tests {
         let stream = rows.concat();
         let whole = scan_text_rows(&stream).unwrap();
         assert_eq!(whole.rows, 200);
-        for piece in [1usize, 2, 5, 19, 64, 1000, stream.len()] {
-            let mut sc = TextScanner::new();
+        let mut reference = None;
+        for piece in [stream.len(), 1usize, 2, 5, 19, 64, 1000] {
+            let mut sc = TextScanner::new(Cutter::new(&[4; 32], 300));
             let mut cuts = Vec::new();
             for part in stream.chunks(piece) {
                 sc.feed(part);
-                if sc.ready_bytes() >= 300 {
-                    cuts.push(sc.cut());
-                }
+                cuts.extend(std::iter::from_fn(|| sc.next_cut()));
             }
             cuts.push(sc.finish().unwrap());
+            let lens: Vec<usize> = cuts.iter().map(|c| c.data.len()).collect();
+            assert!(lens.len() > 5, "{lens:?}");
+            assert_eq!(
+                reference.get_or_insert(lens.clone()),
+                &lens,
+                "the same cuts"
+            );
             let mut total = TupleStats::default();
             for c in &cuts {
                 assert!(c.data.is_empty() || c.data.ends_with(b"\n"));
@@ -310,7 +312,7 @@ mod tests {
             scan_text_rows(b"1\ta\n2\tb"),
             Err(CopyFormatError::UnterminatedRow)
         );
-        let mut sc = TextScanner::new();
+        let mut sc = TextScanner::new(Cutter::new(&[4; 32], 1024));
         sc.feed(b"1\ta\n2");
         assert_eq!(sc.finish().unwrap_err(), CopyFormatError::UnterminatedRow);
         let rows: Vec<_> = text_rows(b"1\n2").collect();

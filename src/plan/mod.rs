@@ -41,16 +41,20 @@ pub struct SplitPolicy {
 /// The units a backup streams, largest first so the longest job never starts last;
 /// small tables then fill the gaps. Splitting needs TID range scans (PostgreSQL 14+):
 /// pass `None` on older servers, where each range would rescan the whole table.
+///
+/// Parts are page ranges of a power-of-two number of pages, the last one open: from
+/// one backup to the next a growing table keeps its ranges (only a new one is added
+/// at the end), so its old parts cut into the same chunks and are stored once.
 pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> {
     let mut units = Vec::new();
     for (i, t) in cat.tables.iter().enumerate().filter(|(_, t)| t.has_data()) {
-        let parts = match split {
+        let per = match split {
             Some(p) if p.part_bytes > 0 && t.estimated_bytes > p.part_bytes && t.heap_pages > 1 => {
-                let wanted = t.estimated_bytes.div_ceil(p.part_bytes);
-                wanted.min(u64::from(p.max_parts.max(1))).min(t.heap_pages)
+                part_pages(t.heap_pages, t.estimated_bytes, p)
             }
-            _ => 1,
+            _ => t.heap_pages.max(1),
         };
+        let parts = t.heap_pages.div_ceil(per).max(1);
         if parts <= 1 {
             units.push(WorkUnit {
                 table: i,
@@ -60,7 +64,6 @@ pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> 
             });
             continue;
         }
-        let per = t.heap_pages.div_ceil(parts);
         for k in 0..parts {
             let start = k * per;
             units.push(WorkUnit {
@@ -81,6 +84,19 @@ pub fn backup_units(cat: &Catalog, split: Option<SplitPolicy>) -> Vec<WorkUnit> 
             .then(a.part.cmp(&b.part))
     });
     units
+}
+
+/// Pages per part: about `part_bytes` worth at the table's bytes per page, rounded
+/// down to a power of two so that drift in that ratio rarely moves a boundary, and
+/// doubled until the table fits in `max_parts`.
+fn part_pages(heap_pages: u64, bytes: u64, p: SplitPolicy) -> u64 {
+    let per_page = bytes.div_ceil(heap_pages).max(1);
+    let wanted = (p.part_bytes / per_page).max(1);
+    let mut per = 1u64 << (63 - wanted.leading_zeros());
+    while heap_pages.div_ceil(per) > u64::from(p.max_parts.max(1)) {
+        per *= 2;
+    }
+    per
 }
 
 /// Table indexes in foreign-key order: every table after the tables it references.
@@ -198,19 +214,45 @@ mod tests {
         let units = backup_units(&cat, Some(policy));
         let mut parts: Vec<&WorkUnit> = units.iter().filter(|u| u.table == 0).collect();
         parts.sort_by_key(|u| u.part);
-        assert_eq!(parts.len(), 4);
+        // About 300 bytes at 10 bytes a page: 16 pages (a power of two) per part.
+        assert_eq!(parts.len(), 7);
         assert_eq!(parts[0].pages.unwrap().start, 0);
         for w in parts.windows(2) {
             assert_eq!(w[0].pages.unwrap().end, Some(w[1].pages.unwrap().start));
         }
-        assert_eq!(parts[3].pages.unwrap().end, None, "the last range is open");
+        assert_eq!(parts[6].pages.unwrap().end, None, "the last range is open");
         assert_eq!(units.last().unwrap().table, 1, "small tables fill in last");
         // Capped, and never split without TID range scans.
         let capped = SplitPolicy {
             part_bytes: 1,
             max_parts: 3,
         };
-        assert_eq!(backup_units(&cat, Some(capped)).len(), 4);
+        assert_eq!(backup_units(&cat, Some(capped)).len(), 3);
         assert_eq!(backup_units(&cat, None).len(), 2);
+    }
+
+    #[test]
+    fn a_growing_table_keeps_its_part_boundaries() {
+        let ranges = |pages: u64| {
+            let mut t = table("vitals", pages * 8000, &[]);
+            t.heap_pages = pages;
+            let cat = Catalog {
+                tables: vec![t],
+                ..Default::default()
+            };
+            let policy = SplitPolicy {
+                part_bytes: 64 << 20,
+                max_parts: 256,
+            };
+            let mut u = backup_units(&cat, Some(policy));
+            u.sort_by_key(|u| u.part);
+            u.into_iter().map(|u| u.pages.unwrap()).collect::<Vec<_>>()
+        };
+        let (day1, day2) = (ranges(100_000), ranges(103_000));
+        assert!(day1.len() > 2);
+        // Every closed range of day 1 is a range of day 2: those parts cut alike.
+        for r in &day1[..day1.len() - 1] {
+            assert!(day2.contains(r), "{r:?} moved");
+        }
     }
 }

@@ -22,6 +22,14 @@ use location::Location;
 
 use crate::error::{Class, Classify};
 
+/// One object of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub modified: time::OffsetDateTime,
+}
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("repository location {0:?} does not exist")]
@@ -682,6 +690,23 @@ impl Store {
             .map_err(backend("list", prefix))?;
         keys.sort();
         Ok(keys)
+    }
+
+    /// Every object under `prefix` (recursively) with its size and when the store last
+    /// wrote it.
+    pub async fn list_meta(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+        let p = obj_path(prefix);
+        self.inner
+            .list(Some(&p))
+            .map_ok(|m| Listed {
+                key: m.location.to_string(),
+                size: m.size,
+                modified: time::OffsetDateTime::from_unix_timestamp(m.last_modified.timestamp())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            })
+            .try_collect()
+            .await
+            .map_err(backend("list", prefix))
     }
 
     /// The names directly below `prefix` that hold objects ("folders"), sorted.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::chunks::{compare_parts, read_one, ChunkJob, ReadTotals};
+use super::chunks::{compare_parts, read_one, ChunkDone, ChunkJob, ReadTotals};
 use super::findings::{label, plural, BackupVerdict, Counts, Findings};
 use super::manifest::{check_manifest, check_summary};
 use super::sample::Sample;
+use super::seen::SeenChunks;
 use super::{Depth, HEAD_CONCURRENCY};
 use crate::archive::{ArchiveError, BackupLayout, BackupReader, Repository, TableRecord};
 use crate::progress::Progress;
@@ -24,6 +25,8 @@ pub struct Check<'a> {
     /// How many more problems the report may list.
     pub room: usize,
     pub progress: &'a dyn Progress,
+    /// Shared chunks checked earlier in this run, by this check or another's.
+    pub seen: &'a SeenChunks,
 }
 
 impl Check<'_> {
@@ -53,7 +56,7 @@ impl Check<'_> {
                 let job = ChunkJob {
                     table: t,
                     chunk: c.clone(),
-                    path: layout.chunk(rec.table_no, c.part, c.index),
+                    path: reader.chunk_path(rec, c),
                 };
                 let read = self.depth >= Depth::Stored
                     && self
@@ -104,29 +107,25 @@ impl Check<'_> {
         let store = repo.store();
         let mut sizes = futures::stream::iter(jobs)
             .map(|job| async move {
-                let size = store.size(&job.path).await;
-                (job, size)
-            })
-            .buffer_unordered(HEAD_CONCURRENCY);
-        while let Some((job, size)) = sizes.next().await {
-            let rec = &tables[job.table];
-            match size.map_err(ArchiveError::from)? {
-                None => found.chunk(
-                    rec,
-                    &job.chunk,
-                    &job.path,
-                    format!("chunk {} is missing", job.path),
-                ),
-                Some(n) if n != job.chunk.ct_len => found.chunk(
-                    rec,
-                    &job.chunk,
-                    &job.path,
-                    format!(
+                if let Some(outcome) = self.seen.get(&job.chunk, false) {
+                    return Ok((job, outcome));
+                }
+                let outcome = match store.size(&job.path).await? {
+                    None => Err(format!("chunk {} is missing", job.path)),
+                    Some(n) if n != job.chunk.ct_len => Err(format!(
                         "chunk {} is {n} bytes, the manifest says {}",
                         job.path, job.chunk.ct_len
-                    ),
-                ),
-                Some(_) => {}
+                    )),
+                    Some(_) => Ok(None),
+                };
+                self.seen.put(&job.chunk, false, &outcome);
+                Ok::<_, ArchiveError>((job, outcome))
+            })
+            .buffer_unordered(HEAD_CONCURRENCY);
+        while let Some(checked) = sizes.next().await {
+            let (job, outcome) = checked?;
+            if let Err(why) = outcome {
+                found.chunk(&tables[job.table], &job.chunk, &job.path, why);
             }
         }
         Ok(())
@@ -159,11 +158,22 @@ impl Check<'_> {
             left.len() as u64,
             raw,
         );
-        let depth = self.depth;
+        let (depth, seen) = (self.depth, self.seen);
         let mut done = futures::stream::iter(jobs)
             .map(|job| {
                 let (reader, rec) = (reader.clone(), tables[job.table].clone());
-                async move { read_one(reader, rec, job, depth).await }
+                async move {
+                    if let Some(outcome) = seen.get(&job.chunk, true) {
+                        return Ok(ChunkDone {
+                            job,
+                            bytes: 0,
+                            outcome,
+                        });
+                    }
+                    let d = read_one(reader, rec, job, depth).await?;
+                    seen.put(&d.job.chunk, true, &d.outcome);
+                    Ok::<_, ArchiveError>(d)
+                }
             })
             .buffer_unordered(self.jobs.max(1));
         while let Some(d) = done.next().await {

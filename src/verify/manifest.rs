@@ -211,6 +211,7 @@ mod tests {
                     ct_sha256: String::new(),
                     raw_len: 1,
                     rows,
+                    id: None,
                 })
                 .collect(),
             parts: vec![],

@@ -4,8 +4,8 @@
 //!
 //! Three depths, each a superset of the one before:
 //!
-//! - metadata: the manifest's own arithmetic (each part ends with one FINAL chunk,
-//!   contiguous indexes, row and byte totals), `summary.json`, and every chunk present
+//! - metadata: the manifest's own arithmetic (contiguous indexes, row and byte
+//!   totals), `summary.json`, and every chunk present
 //!   with its recorded length (HEAD requests, no download); opening the manifest
 //!   (catalog chain, catalog hash, data key commitment, AEAD) is the caller's
 //!   [`BackupReader`];
@@ -15,7 +15,9 @@
 //! - data: every chunk authenticated, decrypted, decompressed within its recorded
 //!   length, its tuples parsed and counted, and each part's content checksum recomputed.
 //!
-//! A [`Sample`] reads a share of the chunks instead of all of them.
+//! A [`Sample`] reads a share of the chunks instead of all of them. A chunk that several
+//! backups share (format 5) is checked once per run ([`SeenChunks`]), and its verdict
+//! counts for each of them.
 //!
 //! Files, one job each: `findings` (problems and verdicts), `manifest` (the manifest's
 //! own consistency), `chunks` (one chunk read and checked; parts compared), `sample`
@@ -27,6 +29,7 @@ mod chunks;
 mod findings;
 mod manifest;
 mod sample;
+mod seen;
 
 use std::fmt;
 
@@ -36,6 +39,7 @@ pub use check::Check;
 pub(crate) use findings::plural;
 pub use findings::{unreadable, BackupVerdict, ChunkRef, Problem};
 pub use sample::{Sample, SampleRun};
+pub use seen::SeenChunks;
 
 use crate::archive::{ArchiveError, BackupReader, Repository};
 use crate::progress::Progress;
@@ -84,6 +88,7 @@ pub async fn preflight(
         jobs,
         room: MAX_PROBLEMS,
         progress,
+        seen: &SeenChunks::default(),
     };
     let verdict = check.run(repo, reader).await?;
     progress.finish();

@@ -342,9 +342,9 @@ fn id_time(id: &str) -> String {
 
 /// Flips one byte in the middle of the first chunk of the newest backup.
 fn damage_a_chunk(repo: &str) {
-    let chunk = crate::support::files(&Path::new(repo).join("backups"))
+    let chunk = crate::support::chunk_files(Path::new(repo))
         .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "chk"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .expect("a chunk");
     let mut bytes = std::fs::read(&chunk).unwrap();
     let mid = bytes.len() / 2;
@@ -594,7 +594,7 @@ async fn operation_filter_knows_the_operations_and_restore_includes_restore_test
     assert!(
         stderr(&typo).contains(
             "--operation \"restores\": no such operation; use one of init, backup, restore, \
-             restore-test, verify, export, prune, check, hold, key-add, key-remove, key-rotate"
+             restore-test, verify, export, prune, check, hold, upgrade, key-add, key-remove, key-rotate"
         ),
         "{}",
         stderr(&typo)

@@ -179,11 +179,12 @@ async fn a_manifest_with_large_objects_matches_the_json_schema() {
     check_schemas(Path::new(&repo)).await;
 }
 
-/// An older repository is upgraded by its first write, here a backup: afterwards it is
-/// version 4 (a new key ring generation of object version 2, the writer's slot version
-/// 3), and the backup written before the upgrade still verifies and restores.
+/// An older repository takes no deduplicated backup until `upgrade` says so; then it is
+/// version 5 (a new key ring generation of object version 2, the writer's slot version
+/// 3), its next backups share chunks, and the backup written before the upgrade still
+/// verifies and restores.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_version_2_repository_is_upgraded_by_its_first_backup() {
+async fn a_version_2_repository_is_upgraded_explicitly_then_deduplicates() {
     let w = World::start();
     let fixture = root().join("fixtures/repo-v2");
     let repo = w.dir.path().join("repo-v2");
@@ -200,12 +201,33 @@ async fn a_version_2_repository_is_upgraded_by_its_first_backup() {
         ("PGBUNKER_STATE_DIR", state.as_str()),
     ];
     w.fixture_db("heart", 1).await;
-    ok(pgbunker(
-        &["backup", "--repo", &repo_s, &w.pg.url("heart")],
-        &env,
-    ));
+    let refused = pgbunker(&["backup", "--repo", &repo_s, &w.pg.url("heart")], &env);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("pgbunker upgrade"), "{said}");
+    assert_eq!(
+        json_file(&repo.join("pgbunker.json"))["version"],
+        2,
+        "nothing converted"
+    );
+    assert!(!repo.join("chunks").exists());
 
-    assert_eq!(json_file(&repo.join("pgbunker.json"))["version"], 4);
+    let out = ok(pgbunker(&["upgrade", "--repo", &repo_s], &env));
+    assert!(out.contains("from repository format 2 to 5"), "{out}");
+    for _ in 0..2 {
+        ok(pgbunker(
+            &["backup", "--repo", &repo_s, &w.pg.url("heart")],
+            &env,
+        ));
+    }
+    let report: serde_json::Value = serde_json::from_str(&ok(pgbunker(
+        &["--json", "backup", "--repo", &repo_s, &w.pg.url("heart")],
+        &env,
+    )))
+    .unwrap();
+    assert_eq!(report["summary"]["new_chunks"], 0, "{report}");
+
+    assert_eq!(json_file(&repo.join("pgbunker.json"))["version"], 5);
     let generations = files(&repo.join("keyring"));
     let newest = std::fs::read(generations.last().unwrap()).unwrap();
     assert_eq!(newest[8], 2, "the new generation names its ring key");

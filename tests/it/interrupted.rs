@@ -129,11 +129,7 @@ async fn ctrl_c_during_a_backup_keeps_the_backups_wording_and_is_audited() {
     .spawn()
     .expect("start the backup");
     let deadline = Instant::now() + Duration::from_secs(120);
-    let chunk_written = || {
-        files(std::path::Path::new(&repo))
-            .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "chk"))
-    };
+    let chunk_written = || !chunk_files(std::path::Path::new(&repo)).is_empty();
     while !chunk_written() {
         assert!(Instant::now() < deadline, "no chunk was ever written");
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -2,7 +2,7 @@
 //! and comment, across several chunks, left out of partial backups and restores
 //! unless asked for, refused over a clashing OID, and checked by verify.
 
-use crate::support::{files, ok, pgbunker, run_sql, stderr, World, KEY};
+use crate::support::{ok, pgbunker, run_sql, stderr, table_chunks, World, KEY};
 use crate::torture::large_objects;
 
 /// A table pointing at large objects: a 3.2 MB one of incompressible text, a small
@@ -47,10 +47,9 @@ async fn a_large_object_spanning_several_chunks_round_trips_and_passes_a_restore
     docs_db(&w, "docs").await;
     let repo = w.init_repo("repo");
     ok(w.backup(&repo, "docs", &["--chunk-size-kb", "64", "-j", "2"]));
-    let lo_chunks = files(std::path::Path::new(&repo))
-        .into_iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("lo")))
-        .count();
+    let lo_chunks = table_chunks(&repo, "latest", "pg_catalog.pg_largeobject")
+        .await
+        .len();
     assert!(lo_chunks > 3, "{lo_chunks} large-object chunks");
     w.empty_db("restored").await;
     ok(w.restore(&repo, "latest", "restored"));
@@ -213,11 +212,7 @@ async fn verify_finds_a_missing_or_damaged_large_object_chunk() {
     docs_db(&w, "docs").await;
     let repo = w.init_repo("repo");
     ok(w.backup(&repo, "docs", &["--chunk-size-kb", "64", "-j", "1"]));
-    let mut chunks: Vec<_> = files(std::path::Path::new(&repo))
-        .into_iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("lo")))
-        .collect();
-    chunks.sort();
+    let chunks = table_chunks(&repo, "latest", "pg_catalog.pg_largeobject").await;
     assert!(chunks.len() >= 3, "{chunks:?}");
     let env = [("PGBUNKER_KEY", KEY)];
     ok(pgbunker(

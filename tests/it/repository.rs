@@ -3,13 +3,10 @@
 
 use std::path::Path;
 
-use crate::support::{files, ok, pgbunker, stderr, World, KEY};
+use crate::support::{chunk_files, files, ok, pgbunker, stderr, World, KEY};
 
 fn chunks(repo: &str) -> Vec<std::path::PathBuf> {
-    files(Path::new(repo))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
-        .collect()
+    chunk_files(Path::new(repo))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{files, ok, stderr, World};
+use crate::support::{ok, stderr, World};
 
 async fn user_tables(w: &World, db: &str) -> i64 {
     let client = w.pg.conn(db).connect().await.unwrap();
@@ -84,9 +84,8 @@ async fn a_restore_test_passes_with_the_source_counts_and_cleans_up() {
 async fn a_damaged_backup_fails_its_restore_test_with_a_report() {
     let w = World::start();
     let repo = w.backed_up().await;
-    let chunk = files(Path::new(&repo))
+    let chunk = crate::support::chunk_files(Path::new(&repo))
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let mut bytes = std::fs::read(&chunk).unwrap();

@@ -154,6 +154,8 @@ async fn an_entry_sealed_with_an_old_key_is_refused_everywhere() {
             .map(|l| Tombstone {
                 bid: l.bid.clone(),
                 at: "2026-01-01T00:00:00Z".into(),
+                manifest_sha256: None,
+                generation: None,
             })
             .collect(),
         ..seen.clone()

@@ -233,6 +233,8 @@ async fn summary_json_holds_no_row_counts_or_server_build() {
             "encrypted",
             "finished_at",
             "format_version",
+            "new_bytes",
+            "new_chunks",
             "rk_id",
             "started_at",
             "stored_bytes",

@@ -431,6 +431,51 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// Asserts success and returns stdout.
+/// Every chunk object of a repository: the shared ones (format 5) and those kept in
+/// backup folders (formats 1 to 4).
+/// Folders may come and go meanwhile (a backup being written): what is there counts.
+pub fn chunk_files(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo.join("chunks"), repo.join("backups")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.starts_with(repo.join("chunks"))
+                || p.extension().is_some_and(|e| e == "chk")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The chunk objects of one table (`schema.name`; `pg_catalog.pg_largeobject` for the
+/// large objects) of backup `which` (an id or `latest`), in the manifest's order: with
+/// content-addressed chunks only the manifest knows which object is whose.
+pub async fn table_chunks(repo: &str, which: &str, table: &str) -> Vec<PathBuf> {
+    use pgbunker::archive::{BackupReader, KeySource, Repository};
+    let key = KeySource::Key(pgbunker::codec::parse_key_bytes(KEY.as_bytes()).unwrap());
+    let store = pgbunker::store::Store::open(repo).unwrap();
+    let r = Repository::open(store, Some(&key)).await.unwrap();
+    let live = r.resolve(which).await.unwrap();
+    let reader = BackupReader::open(&r, &live).await.unwrap();
+    let m = reader.manifest();
+    let t = m
+        .tables
+        .iter()
+        .chain(m.large_object_data())
+        .find(|t| format!("{}.{}", t.schema, t.name) == table)
+        .unwrap_or_else(|| panic!("no table {table} in the backup"));
+    t.chunks
+        .iter()
+        .map(|c| Path::new(repo).join(reader.chunk_path(t, c)))
+        .collect()
+}
+
 pub fn ok(o: Output) -> String {
     assert!(
         o.status.success(),

@@ -119,6 +119,8 @@ async fn a_forged_mass_tombstone_does_not_make_prune_delete_everything() {
             s.tombstones.push(Tombstone {
                 bid: b.bid,
                 at: "2000-01-01T00:00:00Z".into(),
+                manifest_sha256: None,
+                generation: None,
             });
         }
     })

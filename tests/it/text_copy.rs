@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{
-    files, oids_in, ok, pgbunker, restore_with_new_oids, run_sql, stderr, stdout, World, KEY,
+    oids_in, ok, pgbunker, restore_with_new_oids, run_sql, stderr, stdout, World, KEY,
 };
 
 /// `app.refs` holds reg* and aclitem columns beside ordinary ones, with values the
@@ -128,23 +128,9 @@ async fn reg_and_aclitem_columns_round_trip_by_name() {
     assert_eq!(refs["checksum_ok"], true, "{refs}");
 }
 
-/// The chunks of the table with the most chunks in the backup's folder (`app.refs`).
-fn refs_chunks(repo: &str) -> Vec<PathBuf> {
-    let backups = Path::new(repo).join("backups");
-    let backup = std::fs::read_dir(&backups)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
-    std::fs::read_dir(&backup)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .map(|d| files(&d))
-        .max_by_key(Vec::len)
-        .unwrap()
+/// The chunks of `app.refs`, the table with many chunks.
+async fn refs_chunks(repo: &str) -> Vec<PathBuf> {
+    crate::support::table_chunks(repo, "latest", "app.refs").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,7 +153,7 @@ async fn verify_reads_text_chunks_and_names_a_damaged_one() {
     // The manifest's copy_format is described by its JSON Schema.
     crate::format::check_schemas(Path::new(&repo)).await;
 
-    let chunks = refs_chunks(&repo);
+    let chunks = refs_chunks(&repo).await;
     assert!(
         chunks.len() >= 3,
         "app.refs spans several chunks: {chunks:?}"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{files, ok, pgbunker, stderr, stdout, World, KEY, OTHER_KEY};
+use crate::support::{files, ok, pgbunker, stderr, stdout, table_chunks, World, KEY, OTHER_KEY};
 
 const ENV: [(&str, &str); 1] = [("PGBUNKER_KEY", KEY)];
 
@@ -55,32 +55,17 @@ struct Copy {
 }
 
 impl Lab {
-    fn copy(&self, name: &str) -> Copy {
+    async fn copy(&self, name: &str) -> Copy {
         let repo = self.w.repo(name);
         for f in files(Path::new(&self.pristine)) {
             let to = Path::new(&repo).join(f.strip_prefix(&self.pristine).unwrap());
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(&f, &to).unwrap();
         }
-        // Paths carry table numbers, not names: the table with the most chunks is
-        // bulky; of the single-chunk ones, notes has rows and empty has none.
-        let dir = Path::new(&repo).join("backups").join(&self.bid);
-        let mut tables: Vec<Vec<PathBuf>> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .map(|d| {
-                let mut chunks = files(&d);
-                chunks.sort_by_key(|c| index(c));
-                chunks
-            })
-            .collect();
-        tables.sort_by_key(|c| (c.len(), std::fs::metadata(&c[0]).unwrap().len()));
-        assert_eq!(tables.len(), 3, "{tables:?}");
-        let bulky = tables.pop().unwrap();
+        // Chunks are named by their content: the manifest says which are whose.
+        let bulky = table_chunks(&repo, &self.bid, "public.bulky").await;
         assert!(bulky.len() >= 4, "bulky spans several chunks: {bulky:?}");
-        let notes = tables.pop().unwrap();
+        let notes = table_chunks(&repo, &self.bid, "public.notes").await;
         assert_eq!(notes.len(), 1, "{notes:?}");
         Copy {
             notes: notes[0].clone(),
@@ -88,16 +73,6 @@ impl Lab {
             repo,
         }
     }
-}
-
-fn index(chunk: &Path) -> u64 {
-    chunk
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn json(out: &str) -> Value {
@@ -196,7 +171,7 @@ async fn assert_restore_refused(w: &World, repo: &str, db: &str, names: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_is_named_by_data_verify_and_refused_by_restore() {
     let lab = lab().await;
-    let c = lab.copy("flipped");
+    let c = lab.copy("flipped").await;
     let victim = &c.bulky[3];
     let mut bytes = std::fs::read(victim).unwrap();
     let mid = bytes.len() / 2;
@@ -228,7 +203,7 @@ async fn a_flipped_byte_is_named_by_data_verify_and_refused_by_restore() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_truncated_chunk_is_caught_without_downloading_anything() {
     let lab = lab().await;
-    let c = lab.copy("truncated");
+    let c = lab.copy("truncated").await;
     let victim = &c.bulky[1];
     let bytes = std::fs::read(victim).unwrap();
     std::fs::write(victim, &bytes[..bytes.len() - 100]).unwrap();
@@ -249,7 +224,7 @@ async fn a_truncated_chunk_is_caught_without_downloading_anything() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_chunk_is_caught_by_every_depth() {
     let lab = lab().await;
-    let c = lab.copy("deleted");
+    let c = lab.copy("deleted").await;
     let victim = c.bulky.last().unwrap();
     std::fs::remove_file(victim).unwrap();
     let path = key(&c.repo, victim);
@@ -285,7 +260,7 @@ async fn a_deleted_chunk_is_caught_by_every_depth() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_swapped_chunks_of_one_table_are_both_named() {
     let lab = lab().await;
-    let c = lab.copy("swapped");
+    let c = lab.copy("swapped").await;
     let (a, b) = (&c.bulky[1], &c.bulky[2]);
     let (ba, bb) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     std::fs::write(a, &bb).unwrap();
@@ -305,7 +280,7 @@ async fn two_swapped_chunks_of_one_table_are_both_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chunk_moved_to_another_table_is_named_under_the_table_it_landed_in() {
     let lab = lab().await;
-    let c = lab.copy("moved");
+    let c = lab.copy("moved").await;
     std::fs::copy(&c.bulky[0], &c.notes).unwrap();
 
     let got = verify(&c.repo, &["--data"]);
@@ -321,7 +296,7 @@ async fn a_chunk_moved_to_another_table_is_named_under_the_table_it_landed_in() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_manifest_from_another_backup_is_refused() {
     let lab = lab().await;
-    let c = lab.copy("manifest");
+    let c = lab.copy("manifest").await;
     let out = ok(lab.w.backup(&c.repo, "lab", &["--json"]));
     let newer = json(&out)["backup_id"].as_str().unwrap().to_owned();
     let backups = Path::new(&c.repo).join("backups");
@@ -416,10 +391,9 @@ async fn a_clean_backup_passes_every_depth_and_restore_reports_the_preflight() {
 #[tokio::test(flavor = "multi_thread")]
 async fn samples_rotate_so_two_half_samples_read_every_chunk_once() {
     let lab = lab().await;
-    let c = lab.copy("sampled");
-    let all: Vec<String> = files(Path::new(&c.repo))
+    let c = lab.copy("sampled").await;
+    let all: Vec<String> = crate::support::chunk_files(Path::new(&c.repo))
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
         .map(|p| key(&c.repo, &p))
         .collect();
     let (first, second) = (
@@ -443,10 +417,7 @@ async fn samples_rotate_so_two_half_samples_read_every_chunk_once() {
 
     // With every chunk damaged, each run names exactly the chunks of its bucket: the
     // two runs together name every chunk, and none twice.
-    for f in files(Path::new(&c.repo))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "chk"))
-    {
+    for f in crate::support::chunk_files(Path::new(&c.repo)) {
         let mut bytes = std::fs::read(&f).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x80;

@@ -26,6 +26,7 @@ fn chunk() -> impl Strategy<Value = ChunkRecord> {
             ct_sha256: "00".repeat(32),
             raw_len,
             rows,
+            id: None,
         })
 }
 

@@ -124,6 +124,12 @@ pub enum Command {
     Audit(AuditArgs),
     /// Protect a backup from prune (legal hold, or keep until a date), or release it.
     Hold(HoldArgs),
+    /// Bring a repository written by an older pgbunker to the current format, so new
+    /// backups into it are deduplicated. No backup is rewritten.
+    Upgrade {
+        #[command(flatten)]
+        repo: RepoArg,
+    },
     /// Manage the keys that open the repository (key slots) and the repository key
     /// new backups use. Nothing is re-encrypted.
     Key {

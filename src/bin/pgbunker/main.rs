@@ -16,7 +16,7 @@ use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
     backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, show,
-    verify, CommandError,
+    upgrade, verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
 use pgbunker::interrupt;
@@ -154,6 +154,7 @@ fn operation(command: &Command) -> &'static str {
         Command::Check(_) => "check",
         Command::Audit(_) => "audit",
         Command::Hold(_) => "hold",
+        Command::Upgrade { .. } => "upgrade",
         Command::Key { .. } => "key",
         Command::Mark { .. } => "mark",
         Command::Demo(_) => "demo",
@@ -299,6 +300,15 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
         Command::Hold(a) => {
             let o = ctx.hold(a)?;
             finish(&audited(&o.repo, "hold", hold::hold(&o)).await?, json)
+        }
+        Command::Upgrade { repo } => {
+            let o = upgrade::UpgradeOptions {
+                repo: ctx.repo_access(repo)?,
+            };
+            finish(
+                &audited(&o.repo, "upgrade", upgrade::upgrade(&o)).await?,
+                json,
+            )
         }
         Command::Key { action } => {
             keys::run(&ctx, action, json).await?;

@@ -15,6 +15,7 @@ use pgbunker::commands::restore::RestoreReport;
 use pgbunker::commands::restore::{DryRun, Script};
 use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::show::ShowReport;
+use pgbunker::commands::upgrade::UpgradeReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
 use pgbunker::error::{Classify, Failed};
@@ -131,6 +132,15 @@ impl Render for BackupReport {
             size(s.stored_bytes),
             r.seconds
         );
+        if let (Some(bytes), Some(chunks)) = (s.new_bytes, s.new_chunks) {
+            println!(
+                "  uploaded {} in {} new chunks; the other {} of {} chunks were stored already",
+                size(bytes),
+                chunks,
+                s.chunks - chunks,
+                s.chunks
+            );
+        }
     }
 }
 
@@ -344,6 +354,13 @@ impl Render for VerifyReport {
                 s.buckets,
                 s.percent,
                 100.0 * read as f64 / all.max(1) as f64
+            );
+        }
+        if let Some(u) = r.unreferenced.as_ref().filter(|u| u.chunks > 0) {
+            println!(
+                "{} ({}) no backup lists: prune deletes them after its grace period",
+                count(u.chunks, "shared chunk"),
+                size(u.bytes)
             );
         }
         let outcome = if r.ok {
@@ -602,6 +619,17 @@ impl Render for PruneReport {
         if let Some(why) = &r.deletions_skipped {
             eprintln!("warning: {why}");
         }
+        let c = &r.chunks;
+        if let Some(why) = &c.deferred {
+            println!("chunks  not swept this time: {why}");
+        } else if c.deleted + c.waiting > 0 {
+            println!(
+                "chunks  {verb}delete {} ({}) no backup lists; {} more wait out the grace period",
+                c.deleted,
+                size(c.deleted_bytes),
+                c.waiting
+            );
+        }
         println!(
             "{}: kept {}, tombstoned {}, deleted {} (+{} leftovers), {} objects removed",
             if r.dry_run { "Dry run" } else { "Pruned" },
@@ -672,6 +700,24 @@ fn audit_records(r: &AuditReport) {
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default()
         );
+    }
+}
+
+impl Render for UpgradeReport {
+    fn text(&self) {
+        if self.from_version == self.to_version {
+            println!(
+                "{} is already repository format {}",
+                self.location, self.to_version
+            );
+        } else {
+            println!(
+                "Upgraded {} from repository format {} to {}: new backups are deduplicated \
+                 (each stores only the chunks no backup stored yet); every backup stays \
+                 readable, and older pgbunker versions can no longer write to it",
+                self.location, self.from_version, self.to_version
+            );
+        }
     }
 }
 
