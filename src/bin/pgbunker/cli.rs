@@ -190,8 +190,9 @@ pub struct BackupArgs {
     /// separate workers (PostgreSQL 14+); 0 never splits [default: 64].
     #[arg(long, env = "PGBUNKER_PART_SIZE_MB", value_name = "MIB")]
     pub part_size_mb: Option<u64>,
-    /// Raw tuple bytes per chunk object, in KiB (64 to 32768). Smaller chunks mean
-    /// more objects and less memory per worker [default: 8192].
+    /// Average raw tuple bytes per chunk object, in KiB (64 to 32768); chunks end where
+    /// the rows say, between a quarter and four times this. Smaller chunks store less
+    /// of a table again when a few rows change, in more objects [default: 2048].
     #[arg(long, env = "PGBUNKER_CHUNK_SIZE_KB", value_name = "KIB",
           value_parser = clap::value_parser!(u32).range(chunk_kib()))]
     pub chunk_size_kb: Option<u32>,
