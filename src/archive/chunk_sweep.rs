@@ -1,6 +1,7 @@
 //! Mark and sweep of the content-addressed chunks (format 5): a chunk goes only when
-//! no manifest still in the repository lists it (live backups, and tombstoned ones
-//! whose objects are not deleted yet) and it was last written before the grace period.
+//! no manifest still in the repository lists it, as a chunk or as a delta's base (live
+//! backups, and tombstoned ones whose objects are not deleted yet), and it was last
+//! written before the grace period.
 //!
 //! The race restic's prune is known for, a backup reusing a chunk that prune is
 //! deleting, cannot happen: a backup writes its lock, then waits for any sweep to end
@@ -19,14 +20,6 @@ use super::layout::{self, BackupLayout};
 use super::lock::{LockGuard, LockKind, STALE_AFTER};
 use super::sweep::lock_view;
 use super::{ArchiveError, BackupReader, Repository};
-
-/// Where the shared chunks live.
-pub const SHARED_CHUNKS: &str = layout::CHUNKS;
-
-/// The id of a shared chunk's object key; `None` for anything else.
-pub fn chunk_id(key: &str) -> Option<&str> {
-    layout::parse_shared_chunk(key)
-}
 
 /// What the sweep of shared chunks did (or, in a dry run, would do).
 #[derive(Debug, Default, Clone)]
@@ -170,7 +163,10 @@ pub async fn referenced_chunks(
                 )))
             }
         };
-        ids.extend(reader.manifest().all_chunks().filter_map(|c| c.id.clone()));
+        for c in reader.manifest().all_chunks() {
+            // A delta's base is kept as long as the delta is.
+            ids.extend(c.id.iter().chain(c.bases.iter().map(|b| &b.id)).cloned());
+        }
     }
     Ok(Ok(ids))
 }

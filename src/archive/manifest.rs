@@ -72,6 +72,16 @@ pub struct ChunkRecord {
     /// is the backup's own, under its folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The chunks this one is a delta against (format 5), in order: read them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<ChunkBase>,
+}
+
+/// A delta chunk's base: another content-addressed chunk, never a delta itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkBase {
+    pub id: String,
+    pub raw_len: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -421,6 +431,11 @@ pub(crate) fn decode_bound(
     if version == VERSION_3 && m.all_chunks().any(|c| c.id.is_none()) {
         return Err(bad("it mixes content-addressed chunks with a backup's own"));
     }
+    if m.all_chunks()
+        .any(|c| !c.bases.is_empty() && c.id.is_none())
+    {
+        return Err(bad("a chunk of a backup's own names a delta base"));
+    }
     Ok(m)
 }
 
@@ -590,6 +605,7 @@ mod tests {
             raw_len: 0,
             rows: 0,
             id: id.map(str::to_owned),
+            bases: vec![],
         };
         let mut m = sample();
         m.tables = vec![TableRecord {

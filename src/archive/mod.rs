@@ -31,13 +31,16 @@ pub use keyerror::KeyError;
 pub use keymgmt::{GenerationInfo, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
 pub use keyslot::SlotInfo;
 pub use keysource::KeySource;
-pub use layout::{backup_started_at, new_backup_id, BackupLayout, BACKUPS as BACKUPS_DIR};
+pub use layout::{
+    backup_started_at, new_backup_id, parse_shared_chunk, shared_chunk, BackupLayout,
+    BACKUPS as BACKUPS_DIR, CHUNKS as CHUNKS_DIR,
+};
 pub use lifecycle::HoldChange;
 pub use manifest::{
-    BackupParams, ChunkRecord, CopyFormat, LargeObjectRecord, LargeObjects, Manifest, PartRecord,
-    SelectionRecord, SourceInfo, TableRecord, LARGE_OBJECTS_TABLE_NO,
+    BackupParams, ChunkBase, ChunkRecord, CopyFormat, LargeObjectRecord, LargeObjects, Manifest,
+    PartRecord, SelectionRecord, SourceInfo, TableRecord, LARGE_OBJECTS_TABLE_NO,
 };
-pub use reader::{backup_totals, BackupReader};
+pub use reader::{backup_totals, BackupReader, Fetched};
 pub use reading::{LockNeed, OpenBackup, ReadLock};
 pub use repo::{RepoConfig, Repository, FORMAT_VERSION};
 pub use timestamp::Timestamp;

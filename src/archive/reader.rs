@@ -10,8 +10,26 @@ use super::repo::Repository;
 use super::writer::dek_aad;
 use super::{ArchiveError, Summary};
 use crate::codec::{
-    open_blob, open_chunk, AeadId, ChunkHeader, ChunkId, ChunkKeys, CompId, DataKey, SecretKey,
+    open_blob, open_chunk, AeadId, Base, ChunkHeader, ChunkId, ChunkKeys, CompId, DataKey,
+    SecretKey,
 };
+
+/// A chunk's object as fetched, with its base's when it is a delta.
+pub struct Fetched {
+    object: bytes::Bytes,
+    bases: Vec<bytes::Bytes>,
+}
+
+impl Fetched {
+    /// The bytes downloaded.
+    pub fn len(&self) -> usize {
+        self.object.len() + self.bases.iter().map(bytes::Bytes::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// An opened backup. Cheap to clone; chunk reads may run concurrently.
 #[derive(Clone)]
@@ -122,14 +140,24 @@ impl BackupReader {
         }
     }
 
-    /// Fetches a chunk's object and checks its length and SHA-256 against the manifest.
+    /// Fetches a chunk's object, checked against the manifest's length and SHA-256,
+    /// with the objects of its bases when it is a delta.
     pub async fn fetch_chunk(
         &self,
         table: &TableRecord,
         chunk: &ChunkRecord,
-    ) -> Result<bytes::Bytes, ArchiveError> {
+    ) -> Result<Fetched, ArchiveError> {
         let key = self.chunk_path(table, chunk);
-        let bytes = self.repo.store().get(&key).await?;
+        let store = self.repo.store();
+        let base_keys: Vec<String> = chunk
+            .bases
+            .iter()
+            .map(|b| layout::shared_chunk(&b.id))
+            .collect();
+        let (bytes, bases) = futures::try_join!(
+            store.get(&key),
+            futures::future::try_join_all(base_keys.iter().map(|k| store.get(k)))
+        )?;
         if bytes.len() as u64 != chunk.ct_len {
             return Err(ArchiveError::Corrupt(format!(
                 "chunk {key} is {} bytes, the manifest says {}",
@@ -142,7 +170,10 @@ impl BackupReader {
                 "chunk {key} does not match its SHA-256 in the manifest"
             )));
         }
-        Ok(bytes)
+        Ok(Fetched {
+            object: bytes,
+            bases,
+        })
     }
 
     /// Authenticates, decrypts and decompresses a fetched chunk, which it takes over
@@ -151,22 +182,51 @@ impl BackupReader {
         &self,
         table: &TableRecord,
         chunk: &ChunkRecord,
-        object: bytes::Bytes,
+        fetched: Fetched,
     ) -> Result<Vec<u8>, ArchiveError> {
+        let Fetched { object, bases } = fetched;
         if let Some(hex_id) = &chunk.id {
-            let what = || format!("chunk {}", layout::shared_chunk(hex_id));
-            let id = ChunkId::parse(hex_id).ok_or_else(|| {
-                ArchiveError::Corrupt(format!("{}: the manifest's id is malformed", what()))
-            })?;
+            let what = |hex_id: &str| format!("chunk {}", layout::shared_chunk(hex_id));
+            let parse = |hex_id: &str| {
+                ChunkId::parse(hex_id).ok_or_else(|| {
+                    ArchiveError::Corrupt(format!(
+                        "{}: the manifest's id is malformed",
+                        what(hex_id)
+                    ))
+                })
+            };
+            let id = parse(hex_id)?;
+            let repo_id = self.repo.repo_id();
+            // A base is a whole chunk: one that is itself a delta does not open here.
+            let mut opened = Vec::with_capacity(bases.len());
+            for (b, object) in chunk.bases.iter().zip(bases) {
+                let base_id = parse(&b.id)?;
+                let tuples = self
+                    .chunk_keys
+                    .open(
+                        repo_id,
+                        &base_id,
+                        Vec::from(object),
+                        b.raw_len as usize,
+                        &[],
+                    )
+                    .map_err(|e| ArchiveError::codec(what(&b.id), e))?;
+                opened.push((base_id, tuples));
+            }
+            let bases: Vec<Base<'_>> = opened
+                .iter()
+                .map(|(id, t)| Base { id: *id, tuples: t })
+                .collect();
             return self
                 .chunk_keys
                 .open(
-                    self.repo.repo_id(),
+                    repo_id,
                     &id,
                     Vec::from(object),
                     chunk.raw_len as usize,
+                    &bases,
                 )
-                .map_err(|e| ArchiveError::codec(what(), e));
+                .map_err(|e| ArchiveError::codec(what(hex_id), e));
         }
         let expected = ChunkHeader {
             aead: if self.dek.is_some() {

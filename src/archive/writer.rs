@@ -8,14 +8,16 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use super::chain::{self, LiveBackup};
-use super::chunk_index::{ChunkIndex, StoredObject};
+use super::chunk_index::{ChunkIndex, Position, StoredObject, MAX_BASE_BYTES};
 use super::layout::{self, new_backup_id, BackupLayout};
 use super::lock::{LockGuard, LockKind};
-use super::manifest::{self, ChunkRecord, Manifest};
+use super::manifest::{self, ChunkBase, ChunkRecord, Manifest};
 use super::repo::{Repository, FORMAT_VERSION};
 use super::timestamp::Timestamp;
 use super::ArchiveError;
-use crate::codec::{on_cpu_pool, seal_blob, ChunkId, ChunkKeys, DataKey, SealedChunk, SecretKey};
+use crate::codec::{
+    on_cpu_pool, seal_blob, Base, ChunkId, ChunkKeys, DataKey, SealedChunk, SecretKey, SharedSealed,
+};
 use crate::store::StoreError;
 
 /// A backup's totals. `summary.json` holds only what anyone who can list the bucket
@@ -93,32 +95,25 @@ pub struct ChunkSealer {
     stored: Arc<ChunkIndex>,
 }
 
-/// A chunk named, and sealed unless the repository stores it already.
-pub enum Sealing {
-    Stored(ChunkId, StoredObject),
-    New(ChunkId, SealedChunk),
-}
-
 impl ChunkSealer {
     /// The key of the PRF that places chunk boundaries.
     pub fn boundary_key(&self) -> &[u8; 32] {
         self.keys.boundary_key().expose()
     }
 
-    /// Names whole tuples, and compresses and encrypts them (by column when they are
-    /// `binary` COPY tuples) only when no live backup stores them yet: an unchanged
-    /// chunk costs a keyed hash, not a compression. CPU-bound: call it off the async
-    /// runtime.
-    pub fn seal(&self, tuples: &[u8], binary: bool) -> Result<Sealing, ArchiveError> {
-        let id = self.keys.id_of(tuples);
-        if let Some(object) = self.stored.get(&id) {
-            return Ok(Sealing::Stored(id, object));
-        }
-        let (id, sealed) = self
-            .keys
-            .seal(id, &self.repo_id, tuples, binary, self.level)
-            .map_err(|e| ArchiveError::codec("seal a chunk", e))?;
-        Ok(Sealing::New(id, sealed))
+    /// Compresses and encrypts whole tuples (by column when they are `binary` COPY
+    /// tuples), as a delta against `bases` when that is at most half the size.
+    /// CPU-bound: call it off the async runtime.
+    fn seal(
+        &self,
+        id: ChunkId,
+        tuples: &[u8],
+        binary: bool,
+        bases: &[Base<'_>],
+    ) -> Result<SharedSealed, ArchiveError> {
+        self.keys
+            .seal(id, &self.repo_id, tuples, binary, self.level, bases)
+            .map_err(|e| ArchiveError::codec("seal a chunk", e))
     }
 }
 
@@ -219,39 +214,107 @@ impl BackupWriter {
         self.dek.as_ref().map(|d| hex::encode(d.id()))
     }
 
-    /// Names and seals (on the CPU pool) one chunk of whole tuples, uploads it unless
-    /// it is stored already, and returns its manifest record.
+    /// Names one chunk of whole tuples at `at` (table OID, part, index) and, unless
+    /// the repository stores it already (an unchanged chunk costs a keyed hash, not a
+    /// compression), seals it on the CPU pool, as a delta against the chunk the newest
+    /// backup had there when that is at most half the size, and uploads it. Returns its
+    /// manifest record.
     pub async fn store_chunk(
         &self,
-        part: u32,
-        index: u64,
+        at: Position,
         tuples: bytes::Bytes,
         rows: u64,
         binary: bool,
     ) -> Result<ChunkWritten, ArchiveError> {
-        let sealer = self.sealer.clone();
         let raw_len = tuples.len() as u64;
-        let sealing = on_cpu_pool(tuples.len(), move || sealer.seal(&tuples, binary))
+        let keys = self.sealer.keys.clone();
+        let named = tuples.clone();
+        let id = on_cpu_pool(tuples.len(), move || keys.id_of(&named))
             .await
-            .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))??;
-        let (id, object, new) = match sealing {
-            Sealing::Stored(id, object) => (id, object, false),
-            Sealing::New(id, sealed) => {
-                let (object, new) = self.upload(&id, sealed, raw_len).await?;
-                (id, object, new)
+            .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))?;
+        let (object, new) = match self.sealer.stored.get(&id) {
+            Some(object) => (object, false),
+            None => {
+                let mut bases = Vec::new();
+                let offered = if raw_len <= MAX_BASE_BYTES {
+                    self.sealer.stored.previous(at)
+                } else {
+                    Vec::new()
+                };
+                for (base, len) in offered {
+                    if base == id {
+                        continue;
+                    }
+                    match self.base_tuples(base, len).await? {
+                        Some(tuples) => bases.push((base, tuples)),
+                        // Without one of them a delta would lose what it held.
+                        None => {
+                            bases.clear();
+                            break;
+                        }
+                    }
+                }
+                let sealer = self.sealer.clone();
+                let sealed = on_cpu_pool(tuples.len(), move || {
+                    let offered: Vec<Base<'_>> = bases
+                        .iter()
+                        .map(|(id, t)| Base { id: *id, tuples: t })
+                        .collect();
+                    let named: Vec<ChunkBase> = bases
+                        .iter()
+                        .map(|(id, t)| ChunkBase {
+                            id: id.to_string(),
+                            raw_len: t.len() as u64,
+                        })
+                        .collect();
+                    sealer
+                        .seal(id, &tuples, binary, &offered)
+                        .map(|s| (s, named))
+                })
+                .await
+                .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))??;
+                let (sealed, named) = sealed;
+                let bases = if sealed.delta { named } else { Vec::new() };
+                self.upload(&id, sealed.chunk, raw_len, bases).await?
             }
         };
         Ok(ChunkWritten {
             record: ChunkRecord {
-                part,
-                index,
+                part: at.1,
+                index: at.2,
                 ct_len: object.ct_len,
                 ct_sha256: hex::encode(object.sha256),
                 raw_len,
                 rows,
                 id: Some(id.to_string()),
+                bases: object.bases,
             },
             new,
+        })
+    }
+
+    /// The tuples of the stored chunk `id`, to seal a new version against; `None` (and
+    /// a whole chunk then) when it is gone or does not open.
+    async fn base_tuples(
+        &self,
+        id: ChunkId,
+        raw_len: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let key = layout::shared_chunk(&id.to_string());
+        let Some(bytes) = self.repo.store().get_opt(&key).await? else {
+            return Ok(None);
+        };
+        let (keys, repo_id) = (self.sealer.keys.clone(), *self.repo.repo_id());
+        let opened = on_cpu_pool(bytes.len(), move || {
+            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize, &[])
+        })
+        .await;
+        Ok(match opened {
+            Some(Ok(tuples)) => Some(tuples),
+            _ => {
+                tracing::warn!("chunk {key} does not open: the chunk after it is stored whole");
+                None
+            }
         })
     }
 
@@ -265,11 +328,13 @@ impl BackupWriter {
         id: &ChunkId,
         sealed: SealedChunk,
         raw_len: u64,
+        bases: Vec<ChunkBase>,
     ) -> Result<(StoredObject, bool), ArchiveError> {
         let key = layout::shared_chunk(&id.to_string());
         let ours = StoredObject {
             ct_len: sealed.bytes.len() as u64,
             sha256: sealed.sha256,
+            bases,
         };
         let bytes = Bytes::from(sealed.bytes);
         let store = self.repo.store();
@@ -277,7 +342,7 @@ impl BackupWriter {
             Ok(()) => {}
             Err(StoreError::AlreadyExists(_)) => {
                 if let Some(theirs) = self.sound_object(id, &key, raw_len).await? {
-                    self.sealer.stored.wrote(*id, theirs);
+                    self.sealer.stored.wrote(*id, theirs.clone());
                     return Ok((theirs, false));
                 }
                 tracing::warn!(
@@ -289,7 +354,7 @@ impl BackupWriter {
             Err(e) => return Err(e.into()),
         }
         self.unsynced.lock().expect("not poisoned").push(key);
-        self.sealer.stored.wrote(*id, ours);
+        self.sealer.stored.wrote(*id, ours.clone());
         Ok((ours, true))
     }
 
@@ -303,13 +368,16 @@ impl BackupWriter {
         let Some(bytes) = self.repo.store().get_opt(key).await? else {
             return Ok(None);
         };
+        // A whole chunk only: a delta there (from a backup that never committed) is
+        // replaced by what this backup seals.
         let object = StoredObject {
             ct_len: bytes.len() as u64,
             sha256: Sha256::digest(&bytes).into(),
+            bases: Vec::new(),
         };
         let (keys, repo_id, id) = (self.sealer.keys.clone(), *self.repo.repo_id(), *id);
         let sound = on_cpu_pool(bytes.len(), move || {
-            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize)
+            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize, &[])
                 .is_ok()
         })
         .await

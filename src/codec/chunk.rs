@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
+use zstd::zstd_safe::{CParameter, DParameter};
 
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -28,12 +29,29 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// Compresses `payload` at `level` into `out`, with this thread's context.
+/// Compresses `payload` at `level` into `out`, with this thread's context, or against
+/// `dict` (raw content: the previous version of a chunk) with a context of its own.
 fn compress_into(
     level: i32,
     payload: &[u8],
+    dict: Option<&[u8]>,
     out: &mut std::io::Cursor<Vec<u8>>,
 ) -> std::io::Result<usize> {
+    if let Some(d) = dict {
+        // zstd's patch-from mode: the dictionary as a prefix, a window over all of it
+        // and long-distance matching. (As a loaded dictionary, a fast level indexes
+        // little of it, and long-distance matching none: 268 KB instead of 1.3 KB for
+        // 2.4 MB of patients of which 40 rows changed.)
+        let mut c = zstd::zstd_safe::CCtx::create();
+        c.set_parameter(CParameter::CompressionLevel(level))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::WindowLog(window_log(d.len() + payload.len())))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::EnableLongDistanceMatching(true))
+            .map_err(zstd_error)?;
+        c.ref_prefix(d).map_err(zstd_error)?;
+        return c.compress2(out, payload).map_err(zstd_error);
+    }
     COMPRESSOR.with_borrow_mut(|slot| {
         if !matches!(slot, Some((l, _)) if *l == level) {
             *slot = Some((level, zstd::bulk::Compressor::new(level)?));
@@ -43,8 +61,31 @@ fn compress_into(
     })
 }
 
-/// Decompresses one frame of at most `cap` bytes, with this thread's context.
-fn decompress(compressed: &[u8], cap: usize) -> std::io::Result<Vec<u8>> {
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(zstd::zstd_safe::get_error_name(code))
+}
+
+/// The largest window a delta is compressed with (128 MiB): its dictionary and tuples
+/// are kept below it, and it is zstd's default limit for decompression.
+pub(super) const MAX_WINDOW_LOG: u32 = 27;
+
+/// The window that spans `bytes`.
+fn window_log(bytes: usize) -> u32 {
+    (usize::BITS - bytes.max(1024).next_power_of_two().leading_zeros() - 1).min(MAX_WINDOW_LOG)
+}
+
+/// Decompresses one frame of at most `cap` bytes, with this thread's context, or
+/// against `dict` (see [`compress_into`]).
+fn decompress(compressed: &[u8], cap: usize, dict: Option<&[u8]>) -> std::io::Result<Vec<u8>> {
+    if let Some(d) = dict {
+        let mut dec = zstd::zstd_safe::DCtx::create();
+        dec.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))
+            .map_err(zstd_error)?;
+        dec.ref_prefix(d).map_err(zstd_error)?;
+        let mut out = Vec::with_capacity(cap);
+        dec.decompress(&mut out, compressed).map_err(zstd_error)?;
+        return Ok(out);
+    }
     DECOMPRESSOR.with_borrow_mut(|slot| {
         if slot.is_none() {
             *slot = Some(zstd::bulk::Decompressor::new()?);
@@ -179,7 +220,15 @@ pub fn seal_chunk(
     };
     let h = header.encode();
     let payload = by_column.as_deref().unwrap_or(plaintext);
-    seal_behind(key, &h, &aad(&h, repo_id), &header.nonce, payload, level)
+    seal_behind(
+        key,
+        &h,
+        &aad(&h, repo_id),
+        &header.nonce,
+        payload,
+        level,
+        None,
+    )
 }
 
 /// Compresses `payload` behind `header` and encrypts it where it lies (the object is
@@ -192,12 +241,14 @@ pub(super) fn seal_behind(
     nonce: &[u8; NONCE_LEN],
     payload: &[u8],
     level: i32,
+    dict: Option<&[u8]>,
 ) -> Result<SealedChunk, CodecError> {
     let bound = zstd::zstd_safe::compress_bound(payload.len());
     let mut out = std::io::Cursor::new(Vec::with_capacity(header.len() + bound + TAG_LEN));
     out.get_mut().extend_from_slice(header);
     out.set_position(header.len() as u64);
-    compress_into(level, payload, &mut out).map_err(|e| CodecError::Compression(e.to_string()))?;
+    compress_into(level, payload, dict, &mut out)
+        .map_err(|e| CodecError::Compression(e.to_string()))?;
     let mut bytes = out.into_inner();
     if let Some(k) = key {
         // In place, then encrypted once more (AES-GCM-SIV is deterministic for a
@@ -250,6 +301,7 @@ pub fn open_chunk(
         nonce: &got.nonce,
         aad: &aad(&h, repo_id),
         columns: got.columns,
+        dict: None,
     };
     open_behind(object, CHUNK_HEADER_LEN, &sealed, raw_len)
 }
@@ -261,6 +313,8 @@ pub(super) struct Sealed<'a> {
     pub nonce: &'a [u8; NONCE_LEN],
     pub aad: &'a [u8],
     pub columns: bool,
+    /// The dictionary a delta chunk was compressed against.
+    pub dict: Option<&'a [u8]>,
 }
 
 /// Authenticates and decrypts the body behind a `header_len`-byte header where it lies
@@ -299,7 +353,8 @@ pub(super) fn open_behind(
             return Err(CodecError::TooLarge(raw_len));
         }
     }
-    let out = decompress(compressed, cap).map_err(|e| CodecError::Compression(e.to_string()))?;
+    let out =
+        decompress(compressed, cap, s.dict).map_err(|e| CodecError::Compression(e.to_string()))?;
     let out = if s.columns {
         columns::join(&out, raw_len)?
     } else {

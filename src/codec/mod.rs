@@ -20,7 +20,7 @@ pub use keys::{
     RingKey, SecretKey, SlotKeyPair,
 };
 pub use pool::on_cpu_pool;
-pub use shared::{ChunkId, ChunkKeys, SHARED_HEADER_LEN};
+pub use shared::{Base, ChunkId, ChunkKeys, SharedSealed, MAX_BASES};
 
 use thiserror::Error;
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::chunk_sweep::{self, SHARED_CHUNKS};
+use crate::archive::{chunk_sweep, parse_shared_chunk, CHUNKS_DIR};
 use crate::archive::{ArchiveError, BackupReader, LiveBackup, LockNeed, ReadLock, Repository};
 use crate::error::{Class, Classify};
 use crate::error::{Failed, Outcome};
@@ -220,11 +220,11 @@ async fn unreferenced(repo: &Repository) -> Result<Option<Unreferenced>, Command
     };
     for object in repo
         .store()
-        .list_meta(SHARED_CHUNKS)
+        .list_meta(CHUNKS_DIR)
         .await
         .map_err(ArchiveError::from)?
     {
-        if chunk_sweep::chunk_id(&object.key).is_some_and(|id| !listed.contains(id)) {
+        if parse_shared_chunk(&object.key).is_some_and(|id| !listed.contains(id)) {
             out.chunks += 1;
             out.bytes += object.size;
         }

@@ -247,7 +247,7 @@ impl Stream {
         let (writer, part, index) = (self.writer.clone(), self.part, self.chunks.len() as u64);
         self.pending = Some(tokio::spawn(async move {
             Ok(writer
-                .store_chunk(part, index, cut.data, cut.stats.rows, false)
+                .store_chunk((0, part, index), cut.data, cut.stats.rows, false)
                 .await?)
         }));
         Ok(())

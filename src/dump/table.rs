@@ -115,6 +115,7 @@ pub(super) async fn dump_unit(
     let (tx, rx) = mpsc::channel::<Cut>(QUEUE);
     let uploader = tokio::spawn(upload(
         writer.clone(),
+        table.oid,
         unit.part,
         format == CopyFormat::Binary,
         rx,
@@ -179,6 +180,7 @@ async fn uploader_error(
 /// Names, seals and uploads each chunk (unless it is stored already), in order.
 async fn upload(
     writer: Arc<BackupWriter>,
+    oid: u32,
     part: u32,
     binary: bool,
     mut rx: mpsc::Receiver<Cut>,
@@ -188,7 +190,7 @@ async fn upload(
         let index = records.len() as u64;
         records.push(
             writer
-                .store_chunk(part, index, cut.data, cut.stats.rows, binary)
+                .store_chunk((oid, part, index), cut.data, cut.stats.rows, binary)
                 .await?,
         );
     }

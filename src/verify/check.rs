@@ -12,7 +12,9 @@ use super::manifest::{check_manifest, check_summary};
 use super::sample::Sample;
 use super::seen::SeenChunks;
 use super::{Depth, HEAD_CONCURRENCY};
-use crate::archive::{ArchiveError, BackupLayout, BackupReader, Repository, TableRecord};
+use crate::archive::{
+    shared_chunk, ArchiveError, BackupLayout, BackupReader, Repository, TableRecord,
+};
 use crate::progress::Progress;
 
 /// One backup's check at one depth.
@@ -110,11 +112,24 @@ impl Check<'_> {
                 if let Some(outcome) = self.seen.get(&job.chunk, false) {
                     return Ok((job, outcome));
                 }
+                let mut missing_base = None;
+                for b in &job.chunk.bases {
+                    let path = shared_chunk(&b.id);
+                    if store.size(&path).await?.is_none() {
+                        missing_base = Some(path);
+                        break;
+                    }
+                }
                 let outcome = match store.size(&job.path).await? {
                     None => Err(format!("chunk {} is missing", job.path)),
                     Some(n) if n != job.chunk.ct_len => Err(format!(
                         "chunk {} is {n} bytes, the manifest says {}",
                         job.path, job.chunk.ct_len
+                    )),
+                    Some(_) if missing_base.is_some() => Err(format!(
+                        "chunk {} is a delta, and its base {} is missing",
+                        job.path,
+                        missing_base.unwrap_or_default()
                     )),
                     Some(_) => Ok(None),
                 };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::findings::{reason, Findings};
 use super::manifest::parse_checksum;
 use super::Depth;
-use crate::archive::{ArchiveError, BackupReader, ChunkRecord, CopyFormat, TableRecord};
+use crate::archive::{ArchiveError, BackupReader, ChunkRecord, CopyFormat, Fetched, TableRecord};
 use crate::codec::on_cpu_pool;
 use crate::error::{Class, Classify};
 use crate::pgcopy::{scan_text_rows, scan_tuples, TupleStats};
@@ -94,7 +94,7 @@ fn open_and_scan(
     reader: &BackupReader,
     rec: &TableRecord,
     job: &ChunkJob,
-    object: bytes::Bytes,
+    object: Fetched,
 ) -> Result<TupleStats, String> {
     let data = reader
         .open_chunk(rec, &job.chunk, object)

@@ -212,6 +212,7 @@ mod tests {
                     raw_len: 1,
                     rows,
                     id: None,
+                    bases: vec![],
                 })
                 .collect(),
             parts: vec![],

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    chunk_files, ok, pgbunker, pgbunker_command, run_sql, stderr, stdout, table_chunks, World, KEY,
+    chunk_files, delta_chunks, ok, pgbunker, pgbunker_command, run_sql, stderr, stdout,
+    table_chunks, World, KEY,
 };
 
 fn json(out: &str) -> Value {
@@ -71,6 +72,74 @@ async fn later_backups_store_only_what_changed_and_each_restores_whole() {
     w.empty_db("r2").await;
     ok(w.restore(&repo, "latest", "r2"));
     w.assert_same("heart", "r2").await;
+}
+
+/// A chunk whose rows changed here and there is stored as a small delta against the
+/// chunks the previous backup had there; restore reads it through them, verify names
+/// a missing base, and prune keeps bases while a delta needs them.
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_chunks_are_small_deltas_whose_bases_are_kept_and_checked() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    let state = w.dir.path().join("state").display().to_string();
+    let env = [
+        ("PGBUNKER_KEY", KEY),
+        ("PGBUNKER_STATE_DIR", state.as_str()),
+    ];
+    let patients = |b: &Value| {
+        b["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == "public.patients")
+            .unwrap()
+            .clone()
+    };
+    let first = patients(&backup_json(&w, &repo));
+    run_sql(&w, "heart", A_DAY).await;
+    let second = backup_json(&w, &repo);
+    let (new, whole) = (
+        patients(&second)["new_bytes"].as_u64().unwrap(),
+        first["stored_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        new > 0 && new * 4 < whole,
+        "2 % of the patients changed: {new} bytes uploaded, {whole} stored whole"
+    );
+    let deltas = delta_chunks(&repo, "latest").await;
+    assert!(!deltas.is_empty(), "changed chunks are deltas: {second}");
+
+    // Pruning the first backup keeps the bases the second one's deltas need.
+    ok(pgbunker(
+        &["prune", "--repo", &repo, "--keep-last", "1", "--grace", "0"],
+        &env,
+    ));
+    for (_, bases) in &deltas {
+        assert!(bases.iter().all(|b| b.exists()), "a base was swept");
+    }
+    w.empty_db("restored").await;
+    ok(w.restore(&repo, "latest", "restored"));
+    w.assert_same("heart", "restored").await;
+
+    // A missing base is named, at every depth, and restore refuses before writing.
+    let (delta, bases) = &deltas[0];
+    std::fs::remove_file(&bases[0]).unwrap();
+    let o = pgbunker(&["verify", "--repo", &repo, "latest"], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let name = bases[0].file_name().unwrap().to_str().unwrap();
+    assert!(
+        stdout(&o).contains(name) && stdout(&o).contains("base"),
+        "{}",
+        stdout(&o)
+    );
+    let o = pgbunker(&["verify", "--repo", &repo, "--data", "latest"], &env);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let delta_name = delta.file_name().unwrap().to_str().unwrap();
+    assert!(stdout(&o).contains(delta_name), "{}", stdout(&o));
+    w.empty_db("refused").await;
+    let o = w.restore(&repo, "latest", "refused");
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]

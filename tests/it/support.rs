@@ -476,6 +476,29 @@ pub async fn table_chunks(repo: &str, which: &str, table: &str) -> Vec<PathBuf> 
         .collect()
 }
 
+/// The delta chunks of backup `which`: each with the objects of its bases.
+pub async fn delta_chunks(repo: &str, which: &str) -> Vec<(PathBuf, Vec<PathBuf>)> {
+    use pgbunker::archive::{shared_chunk, BackupReader, KeySource, Repository};
+    let key = KeySource::Key(pgbunker::codec::parse_key_bytes(KEY.as_bytes()).unwrap());
+    let store = pgbunker::store::Store::open(repo).unwrap();
+    let r = Repository::open(store, Some(&key)).await.unwrap();
+    let live = r.resolve(which).await.unwrap();
+    let reader = BackupReader::open(&r, &live).await.unwrap();
+    let m = reader.manifest();
+    let mut out = Vec::new();
+    for t in m.tables.iter().chain(m.large_object_data()) {
+        for c in t.chunks.iter().filter(|c| !c.bases.is_empty()) {
+            let bases = c
+                .bases
+                .iter()
+                .map(|b| Path::new(repo).join(shared_chunk(&b.id)))
+                .collect();
+            out.push((Path::new(repo).join(reader.chunk_path(t, c)), bases));
+        }
+    }
+    out
+}
+
 pub fn ok(o: Output) -> String {
     assert!(
         o.status.success(),

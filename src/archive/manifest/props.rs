@@ -27,6 +27,7 @@ fn chunk() -> impl Strategy<Value = ChunkRecord> {
             raw_len,
             rows,
             id: None,
+            bases: vec![],
         })
 }
 
