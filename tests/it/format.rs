@@ -1,5 +1,5 @@
-//! The repository format is a contract: the version-1 to 4 repositories committed
-//! under `fixtures/repo-v1/` … `repo-v4/` must stay readable
+//! The repository format is a contract: the version-1 to 5 repositories committed
+//! under `fixtures/repo-v1/` … `repo-v5/` must stay readable
 //! (list, verify, restore, export), and every JSON object the current writer produces
 //! must match the JSON Schemas in `schema/`.
 
@@ -154,6 +154,16 @@ async fn version_3_repository_still_restores_and_matches_its_source() {
 #[tokio::test(flavor = "multi_thread")]
 async fn version_4_repository_still_restores_and_matches_its_source() {
     old_repository_still_reads(4, "20261207T052640Z-189558ba").await;
+}
+
+/// Two deduplicated backups: the second shares most chunks with the first and holds
+/// delta chunks against it; it is the one restored and compared.
+#[tokio::test(flavor = "multi_thread")]
+async fn version_5_repository_still_restores_and_matches_its_source() {
+    let repo = root().join("fixtures/repo-v5/repo");
+    let deltas = crate::support::delta_chunks(repo.to_str().unwrap(), "latest").await;
+    assert!(!deltas.is_empty(), "the fixture holds delta chunks");
+    old_repository_still_reads(5, "20261207T064346Z-6734ac99").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
