@@ -338,24 +338,30 @@ impl BackupWriter {
         };
         let bytes = Bytes::from(sealed.bytes);
         let store = self.repo.store();
-        match store.put_new_unsynced(&key, bytes.clone()).await {
-            Ok(()) => {}
-            Err(StoreError::AlreadyExists(_)) => {
-                if let Some(theirs) = self.sound_object(id, &key, raw_len).await? {
-                    self.sealer.stored.wrote(*id, theirs.clone());
-                    return Ok((theirs, false));
+        for _ in 0..3 {
+            match store.put_new_unsynced(&key, bytes.clone()).await {
+                Ok(()) => {
+                    self.unsynced.lock().expect("not poisoned").push(key);
+                    self.sealer.stored.wrote(*id, ours.clone());
+                    return Ok((ours, true));
                 }
-                tracing::warn!(
-                    "chunk {key} does not open as the chunk it is named for: writing it again"
-                );
-                store.delete(&key).await?;
-                store.put_new_unsynced(&key, bytes).await?;
+                Err(StoreError::AlreadyExists(_)) => {
+                    if let Some(theirs) = self.sound_object(id, &key, raw_len).await? {
+                        self.sealer.stored.wrote(*id, theirs.clone());
+                        return Ok((theirs, false));
+                    }
+                    tracing::warn!(
+                        "chunk {key} does not open as the chunk it is named for: writing it again"
+                    );
+                    store.delete(&key).await?;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-        self.unsynced.lock().expect("not poisoned").push(key);
-        self.sealer.stored.wrote(*id, ours.clone());
-        Ok((ours, true))
+        Err(ArchiveError::Corrupt(format!(
+            "chunk {key} was replaced by something else three times while this backup wrote \
+             it; nothing was committed, run the backup again"
+        )))
     }
 
     /// The object stored at `key`, if it opens as the chunk `id` of `raw_len` bytes.
@@ -365,19 +371,54 @@ impl BackupWriter {
         key: &str,
         raw_len: u64,
     ) -> Result<Option<StoredObject>, ArchiveError> {
-        let Some(bytes) = self.repo.store().get_opt(key).await? else {
+        let store = self.repo.store();
+        let Some(bytes) = store.get_opt(key).await? else {
             return Ok(None);
         };
-        // A whole chunk only: a delta there (from a backup that never committed) is
-        // replaced by what this backup seals.
+        // A delta is opened through the bases its header names (whole chunks, or it is
+        // not sound): another table of this backup, or another backup, may have
+        // sealed the same tuples against other bases.
+        let Some((_, named)) = ChunkKeys::header_of(&bytes) else {
+            return Ok(None);
+        };
+        let mut bases = Vec::with_capacity(named.len());
+        for base in named {
+            let Some(object) = store
+                .get_opt(&layout::shared_chunk(&base.to_string()))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let Some((len, _)) = ChunkKeys::header_of(&object) else {
+                return Ok(None);
+            };
+            bases.push((base, len, object));
+        }
         let object = StoredObject {
             ct_len: bytes.len() as u64,
             sha256: Sha256::digest(&bytes).into(),
-            bases: Vec::new(),
+            bases: bases
+                .iter()
+                .map(|(id, len, _)| ChunkBase {
+                    id: id.to_string(),
+                    raw_len: *len,
+                })
+                .collect(),
         };
         let (keys, repo_id, id) = (self.sealer.keys.clone(), *self.repo.repo_id(), *id);
         let sound = on_cpu_pool(bytes.len(), move || {
-            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize, &[])
+            let mut opened = Vec::with_capacity(bases.len());
+            for (base, len, object) in bases {
+                match keys.open(&repo_id, &base, Vec::from(object), len as usize, &[]) {
+                    Ok(tuples) => opened.push((base, tuples)),
+                    Err(_) => return false,
+                }
+            }
+            let bases: Vec<Base<'_>> = opened
+                .iter()
+                .map(|(id, t)| Base { id: *id, tuples: t })
+                .collect();
+            keys.open(&repo_id, &id, Vec::from(bytes), raw_len as usize, &bases)
                 .is_ok()
         })
         .await

@@ -265,6 +265,22 @@ impl ChunkKeys {
         })
     }
 
+    /// What an object's header says of it, unauthenticated until it is opened: its raw
+    /// length and the bases it names.
+    pub fn header_of(object: &[u8]) -> Option<(u64, Vec<ChunkId>)> {
+        let h = object.get(..SHARED_HEADER_LEN)?;
+        let n = usize::from(h[12]).min(MAX_BASES);
+        let bases = object
+            .get(SHARED_HEADER_LEN..SHARED_HEADER_LEN + 32 * n)?
+            .chunks(32)
+            .map(|b| ChunkId(b.try_into().expect("32 bytes")))
+            .collect();
+        Some((
+            u64::from_be_bytes(h[24..32].try_into().expect("8 bytes")),
+            bases,
+        ))
+    }
+
     /// Opens the object stored as `id` (a delta against `bases`, which its header must
     /// name in that order): header, AEAD, capped decompression, then the id of the
     /// tuples themselves.

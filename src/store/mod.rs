@@ -245,6 +245,20 @@ const INLINE_WRITE_BYTES: usize = 64 << 10;
 
 /// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
 /// it exists.
+/// Writes `bytes` to a temporary file beside `path`, then links it into place: fails
+/// with `AlreadyExists` when `path` exists, and is never seen half-written.
+fn write_new_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+    write_new(&tmp, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let open = || {
@@ -423,18 +437,20 @@ impl Store {
     /// backups of many small tables. Cloud stores are durable at once, as for
     /// `put_new`.
     ///
-    /// In a folder the object is opened create-only and written in place: no temporary
-    /// file to link and unlink, which on thousands of small tables cost more than the
-    /// data. A crash midway leaves a short object that no committed manifest names.
+    /// Never visible half-written: several writers may create the same
+    /// content-addressed chunk at once, each reading what the other wrote. In a folder
+    /// the bytes go to a temporary file beside it (written on the calling thread when
+    /// small: a thread handoff per small table cost more than the data), which is then
+    /// linked into place, create-only.
     pub async fn put_new_unsynced(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         let Some(root) = &self.local_root else {
             return self.put_new(key, bytes).await;
         };
         let path = root.join(key);
         let written = if bytes.len() < INLINE_WRITE_BYTES {
-            write_new(&path, &bytes)
+            write_new_whole(&path, &bytes)
         } else {
-            tokio::task::spawn_blocking(move || write_new(&path, &bytes))
+            tokio::task::spawn_blocking(move || write_new_whole(&path, &bytes))
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|r| r)

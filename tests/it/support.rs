@@ -453,16 +453,21 @@ pub fn chunk_files(repo: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The chunk objects of one table (`schema.name`; `pg_catalog.pg_largeobject` for the
-/// large objects) of backup `which` (an id or `latest`), in the manifest's order: with
-/// content-addressed chunks only the manifest knows which object is whose.
-pub async fn table_chunks(repo: &str, which: &str, table: &str) -> Vec<PathBuf> {
+/// Backup `which` (an id or `latest`) of `repo`, opened under [`KEY`].
+async fn open_backup(repo: &str, which: &str) -> pgbunker::archive::BackupReader {
     use pgbunker::archive::{BackupReader, KeySource, Repository};
     let key = KeySource::Key(pgbunker::codec::parse_key_bytes(KEY.as_bytes()).unwrap());
     let store = pgbunker::store::Store::open(repo).unwrap();
     let r = Repository::open(store, Some(&key)).await.unwrap();
     let live = r.resolve(which).await.unwrap();
-    let reader = BackupReader::open(&r, &live).await.unwrap();
+    BackupReader::open(&r, &live).await.unwrap()
+}
+
+/// The chunk objects of one table (`schema.name`; `pg_catalog.pg_largeobject` for the
+/// large objects) of backup `which` (an id or `latest`), in the manifest's order: with
+/// content-addressed chunks only the manifest knows which object is whose.
+pub async fn table_chunks(repo: &str, which: &str, table: &str) -> Vec<PathBuf> {
+    let reader = open_backup(repo, which).await;
     let m = reader.manifest();
     let t = m
         .tables
@@ -478,12 +483,8 @@ pub async fn table_chunks(repo: &str, which: &str, table: &str) -> Vec<PathBuf> 
 
 /// The delta chunks of backup `which`: each with the objects of its bases.
 pub async fn delta_chunks(repo: &str, which: &str) -> Vec<(PathBuf, Vec<PathBuf>)> {
-    use pgbunker::archive::{shared_chunk, BackupReader, KeySource, Repository};
-    let key = KeySource::Key(pgbunker::codec::parse_key_bytes(KEY.as_bytes()).unwrap());
-    let store = pgbunker::store::Store::open(repo).unwrap();
-    let r = Repository::open(store, Some(&key)).await.unwrap();
-    let live = r.resolve(which).await.unwrap();
-    let reader = BackupReader::open(&r, &live).await.unwrap();
+    use pgbunker::archive::shared_chunk;
+    let reader = open_backup(repo, which).await;
     let m = reader.manifest();
     let mut out = Vec::new();
     for t in m.tables.iter().chain(m.large_object_data()) {
