@@ -135,7 +135,12 @@ pub struct BackupWriter {
     /// Chunks written but not yet flushed to disk (local folders): all are flushed
     /// before the manifest that names them.
     unsynced: std::sync::Mutex<Vec<String>>,
+    /// Bases opened lately: neighbouring chunks offer the same ones.
+    bases_opened: std::sync::Mutex<std::collections::VecDeque<(ChunkId, Arc<Vec<u8>>)>>,
 }
+
+/// Bases kept open at most (each at most 4 chunk sizes of memory).
+const BASES_KEPT: usize = 6;
 
 impl BackupWriter {
     /// Starts a backup: a new id and data key; the wrapped key is written first so
@@ -190,6 +195,7 @@ impl BackupWriter {
             dek,
             sealer,
             unsynced: std::sync::Mutex::default(),
+            bases_opened: std::sync::Mutex::default(),
         })
     }
 
@@ -299,7 +305,16 @@ impl BackupWriter {
         &self,
         id: ChunkId,
         raw_len: u64,
-    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+    ) -> Result<Option<Arc<Vec<u8>>>, ArchiveError> {
+        let kept = |opened: &std::collections::VecDeque<(ChunkId, Arc<Vec<u8>>)>| {
+            opened
+                .iter()
+                .find(|(b, _)| *b == id)
+                .map(|(_, t)| t.clone())
+        };
+        if let Some(t) = kept(&self.bases_opened.lock().expect("not poisoned")) {
+            return Ok(Some(t));
+        }
         let key = layout::shared_chunk(&id.to_string());
         let Some(bytes) = self.repo.store().get_opt(&key).await? else {
             return Ok(None);
@@ -310,7 +325,15 @@ impl BackupWriter {
         })
         .await;
         Ok(match opened {
-            Some(Ok(tuples)) => Some(tuples),
+            Some(Ok(tuples)) => {
+                let tuples = Arc::new(tuples);
+                let mut kept = self.bases_opened.lock().expect("not poisoned");
+                if kept.len() == BASES_KEPT {
+                    kept.pop_front();
+                }
+                kept.push_back((id, tuples.clone()));
+                Some(tuples)
+            }
             _ => {
                 tracing::warn!("chunk {key} does not open: the chunk after it is stored whole");
                 None
