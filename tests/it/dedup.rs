@@ -17,6 +17,20 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
+/// The fixture in database `heart`, a new repository, and a state folder for prune.
+async fn clinic(w: &World) -> (String, String) {
+    w.fixture_db("heart", 1).await;
+    let repo = w.init_repo("repo");
+    (repo, w.dir.path().join("state").display().to_string())
+}
+
+/// Restores `which` into a new database `db` and checks it holds what `like` holds.
+async fn restores_as(w: &World, repo: &str, which: &str, db: &str, like: &str) {
+    w.empty_db(db).await;
+    ok(w.restore(repo, which, db));
+    w.assert_same(like, db).await;
+}
+
 /// Appends vitals and changes a few patients, as a day in a clinic does.
 const A_DAY: &str = "
     INSERT INTO public.vitals_samples (patient_id, recorded_at, kind, value, unit, source, device_id)
@@ -43,9 +57,7 @@ async fn later_backups_store_only_what_changed_and_each_restores_whole() {
     let s = &first["summary"];
     assert_eq!(s["new_chunks"], s["chunks"], "a first backup is a full one");
     let ids = [&first].map(|b| b["backup_id"].as_str().unwrap().to_owned());
-    w.empty_db("day1").await;
-    ok(w.restore(&repo, &ids[0], "day1"));
-    w.assert_same("heart", "day1").await;
+    restores_as(&w, &repo, &ids[0], "day1", "heart").await;
 
     run_sql(&w, "heart", A_DAY).await;
     let second = backup_json(&w, &repo);
@@ -66,12 +78,8 @@ async fn later_backups_store_only_what_changed_and_each_restores_whole() {
     assert_eq!(unchanged["new_chunks"], 0, "{unchanged}");
 
     // Both are whole snapshots: the first reads as it did, now sharing its chunks.
-    w.empty_db("r1").await;
-    ok(w.restore(&repo, &ids[0], "r1"));
-    w.assert_same("day1", "r1").await;
-    w.empty_db("r2").await;
-    ok(w.restore(&repo, "latest", "r2"));
-    w.assert_same("heart", "r2").await;
+    restores_as(&w, &repo, &ids[0], "r1", "day1").await;
+    restores_as(&w, &repo, "latest", "r2", "heart").await;
 }
 
 /// A chunk whose rows changed here and there is stored as a small delta against the
@@ -80,9 +88,7 @@ async fn later_backups_store_only_what_changed_and_each_restores_whole() {
 #[tokio::test(flavor = "multi_thread")]
 async fn changed_chunks_are_small_deltas_whose_bases_are_kept_and_checked() {
     let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let state = w.dir.path().join("state").display().to_string();
+    let (repo, state) = clinic(&w).await;
     let env = [
         ("PGBUNKER_KEY", KEY),
         ("PGBUNKER_STATE_DIR", state.as_str()),
@@ -118,9 +124,7 @@ async fn changed_chunks_are_small_deltas_whose_bases_are_kept_and_checked() {
     for (_, bases) in &deltas {
         assert!(bases.iter().all(|b| b.exists()), "a base was swept");
     }
-    w.empty_db("restored").await;
-    ok(w.restore(&repo, "latest", "restored"));
-    w.assert_same("heart", "restored").await;
+    restores_as(&w, &repo, "latest", "restored", "heart").await;
 
     // A missing base is named, at every depth, and restore refuses before writing.
     let (delta, bases) = &deltas[0];
@@ -222,9 +226,7 @@ async fn a_renamed_forged_or_foreign_chunk_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn prune_sweeps_only_unlisted_chunks_and_never_under_a_running_backup() {
     let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let state = w.dir.path().join("state").display().to_string();
+    let (repo, state) = clinic(&w).await;
     let env = [
         ("PGBUNKER_KEY", KEY),
         ("PGBUNKER_STATE_DIR", state.as_str()),
@@ -294,9 +296,7 @@ async fn prune_sweeps_only_unlisted_chunks_and_never_under_a_running_backup() {
         &env,
     )));
     assert_eq!(o["unreferenced"]["chunks"], 0, "{o}");
-    w.empty_db("restored").await;
-    ok(w.restore(&repo, "latest", "restored"));
-    w.assert_same("heart", "restored").await;
+    restores_as(&w, &repo, "latest", "restored", "heart").await;
 
     // A sweep holds its lock: a backup waits until it is gone, then runs.
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
@@ -362,9 +362,7 @@ async fn thirty_daily_backups_each_restore_as_their_day() {
 #[tokio::test(flavor = "multi_thread")]
 async fn backups_and_prunes_at_the_same_time_never_lose_a_listed_chunk() {
     let w = World::start();
-    w.fixture_db("heart", 1).await;
-    let repo = w.init_repo("repo");
-    let state = w.dir.path().join("state").display().to_string();
+    let (repo, state) = clinic(&w).await;
     let env = [
         ("PGBUNKER_KEY", KEY),
         ("PGBUNKER_STATE_DIR", state.as_str()),
@@ -400,9 +398,7 @@ async fn backups_and_prunes_at_the_same_time_never_lose_a_listed_chunk() {
             &env,
         ));
     }
-    w.empty_db("restored").await;
-    ok(w.restore(&repo, "latest", "restored"));
-    w.assert_same("heart", "restored").await;
+    restores_as(&w, &repo, "latest", "restored", "heart").await;
 }
 
 /// Tables holding the same rows share their chunks, and workers that write the same
@@ -435,7 +431,5 @@ async fn identical_tables_written_at_once_share_their_chunks() {
         &["verify", "--repo", &repo, "--data", "latest"],
         &[("PGBUNKER_KEY", KEY)],
     ));
-    w.empty_db("restored").await;
-    ok(w.restore(&repo, "latest", "restored"));
-    w.assert_same("twins", "restored").await;
+    restores_as(&w, &repo, "latest", "restored", "twins").await;
 }
