@@ -374,25 +374,24 @@ pub async fn run(
     let units: Vec<Job> = large_objects::units(&oids, opts.jobs.max(1))
         .into_iter()
         .map(Job::LargeObjects)
-        .chain(
-            crate::plan::backup_units(&catalog, split)
-                .into_iter()
-                .map(Job::Table),
-        )
+        .chain(table_jobs(crate::plan::backup_units(&catalog, split)))
         .collect();
     let estimated: u64 = catalog.tables.iter().map(|t| t.estimated_bytes).sum();
     // The large objects count as the table after the last.
     let mut parts = vec![0u32; catalog.tables.len() + 1];
-    for u in &units {
-        parts[job_table(u, catalog.tables.len())] += 1;
+    for job in &units {
+        match job {
+            Job::Tables(units) => units.iter().for_each(|u| parts[u.table] += 1),
+            Job::LargeObjects(_) => parts[catalog.tables.len()] += 1,
+        }
     }
     let left = Arc::new(TableTally::new(parts));
     progress.start("backup", left.tables(), estimated);
-    // Each unit runs in its own transaction on the exported snapshot, so a worker holds
-    // the locks of the unit it reads, not of every table it read: the leader's lock on
-    // each table is the only one kept, and a backup needs half the lock table pg_dump
-    // needs. The session opens its first transaction; each unit ends the one before
-    // and starts its own in the same round trip as its LOCK.
+    // Each job runs in its own transaction on the exported snapshot, so a worker holds
+    // the locks of the tables it reads, not of every table it read: the leader's lock
+    // on each table is the only one kept, and a backup needs half the lock table
+    // pg_dump needs. The session opens its first transaction; each job ends the one
+    // before and starts its own in the same round trip as its LOCK.
     let attach = Arc::new(format!("COMMIT; {}", attach_sql(&snapshot.id)?));
     let snapshot_id = snapshot.id.clone();
     let setup = move |client: Arc<tokio_postgres::Client>| {
@@ -410,26 +409,36 @@ pub async fn run(
         let (writer, catalog, progress, opts) = (w.clone(), c.clone(), p.clone(), o.clone());
         let (formats, attach, left) = (f.clone(), attach.clone(), left.clone());
         async move {
-            let slot = job_table(&unit, catalog.tables.len());
             let done = match unit {
-                Job::Table(unit) => {
-                    let table = &catalog.tables[unit.table];
-                    let format = formats[unit.table];
-                    let unit = table::Unit {
-                        table,
-                        format,
-                        unit,
-                        begin: &attach,
+                Job::Tables(units) => {
+                    let units = units
+                        .into_iter()
+                        .map(|unit| table::Unit {
+                            table: &catalog.tables[unit.table],
+                            format: formats[unit.table],
+                            unit,
+                        })
+                        .collect();
+                    let on_done = |unit: &table::UnitResult| {
+                        let rows = unit.stats.rows;
+                        if let Some(rows) = left.done(unit.unit.table, 1, rows) {
+                            let label = catalog.tables[unit.unit.table].name.plain();
+                            progress.table_finished(&label, rows);
+                        }
                     };
-                    table::dump_unit(&client, unit, &writer, &opts, &*progress)
+                    table::dump_units(&client, units, &attach, &writer, &opts, &*progress)
                         .await
-                        .map(Done::Table)
+                        .map(|done| {
+                            done.iter().for_each(on_done);
+                            Done::Tables(done)
+                        })
                 }
                 Job::LargeObjects(unit) => {
                     client
                         .batch_execute(&attach)
                         .await
                         .map_err(|e| PgError::query("attach the exported snapshot", e))?;
+                    let slot = catalog.tables.len();
                     large_objects::dump_part(
                         &client,
                         unit,
@@ -438,20 +447,14 @@ pub async fn run(
                         progress.as_ref(),
                     )
                     .await
-                    .map(Done::LargeObjects)
+                    .map(|done| {
+                        if let Some(rows) = left.done(slot, 1, done.stats.rows) {
+                            progress.table_finished(large_objects::LABEL, rows);
+                        }
+                        Done::LargeObjects(done)
+                    })
                 }
             }?;
-            let rows = match &done {
-                Done::Table(t) => t.stats.rows,
-                Done::LargeObjects(l) => l.stats.rows,
-            };
-            if let Some(rows) = left.done(slot, 1, rows) {
-                let label = match catalog.tables.get(slot) {
-                    Some(t) => t.name.plain(),
-                    None => large_objects::LABEL.to_owned(),
-                };
-                progress.table_finished(&label, rows);
-            }
             Ok(done)
         }
     };
@@ -474,7 +477,7 @@ pub async fn run(
     let (mut table_results, mut lo_results) = (Vec::new(), Vec::new());
     for r in results {
         match r {
-            Done::Table(t) => table_results.push(t),
+            Done::Tables(mut t) => table_results.append(&mut t),
             Done::LargeObjects(l) => lo_results.push(l),
         }
     }
@@ -568,6 +571,37 @@ pub async fn run(
     })
 }
 
+/// Small tables read together, in one transaction: its start, their LOCK and their
+/// COPY statements take one round trip instead of two per table, and the server
+/// takes one lock statement. Few enough that the locks a worker holds (each table,
+/// with its TOAST table and that table's index) fit the server's 16 fast-path slots,
+/// so the shared lock table holds about one lock per table, the leader's.
+const TABLES_TOGETHER: usize = 8;
+
+/// A whole table estimated under this size is read together with others.
+const SMALL_TABLE_BYTES: u64 = 256 << 10;
+
+/// The units in jobs: each alone, but runs of small whole tables
+/// [`TABLES_TOGETHER`] at a time.
+fn table_jobs(units: Vec<WorkUnit>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let mut small = Vec::new();
+    for unit in units {
+        if unit.pages.is_some() || unit.weight >= SMALL_TABLE_BYTES {
+            jobs.push(Job::Tables(vec![unit]));
+            continue;
+        }
+        small.push(unit);
+        if small.len() == TABLES_TOGETHER {
+            jobs.push(Job::Tables(std::mem::take(&mut small)));
+        }
+    }
+    if !small.is_empty() {
+        jobs.push(Job::Tables(small));
+    }
+    jobs
+}
+
 /// Cleans up after a backup that cannot be committed and returns its error: the
 /// objects written so far and the lock go now, so the next prune has nothing to wait
 /// for. A cleanup that fails only leaves a leftover that prune removes later.
@@ -593,23 +627,15 @@ fn selection_record(sel: &Selection) -> Option<SelectionRecord> {
     })
 }
 
-/// Where a unit's table counts in per-table tallies: its position in the catalog, or
-/// `tables` for the large objects.
-fn job_table(job: &Job, tables: usize) -> usize {
-    match job {
-        Job::Table(u) => u.table,
-        Job::LargeObjects(_) => tables,
-    }
-}
-
-/// A unit of backup work: a table (or part of one), or a share of the large objects.
+/// A job of backup work: a table or part of one (or several small tables, read
+/// together), or a share of the large objects.
 enum Job {
-    Table(WorkUnit),
+    Tables(Vec<WorkUnit>),
     LargeObjects(large_objects::LoUnit),
 }
 
 enum Done {
-    Table(table::UnitResult),
+    Tables(Vec<table::UnitResult>),
     LargeObjects(large_objects::LoResult),
 }
 
@@ -774,10 +800,8 @@ async fn check_readable(
     })
 }
 
-/// Holds ACCESS SHARE locks in the leader for the whole run, so a concurrent
-/// `DROP`/`ALTER` waits instead of changing a table under the workers.
-/// Locks the backup needs besides one per table: the workers' current units (with
-/// their TOAST tables) and the catalog reads.
+/// Locks the backup needs besides one per table: the workers' units beyond their
+/// fast-path slots (see [`UNITS_PER_TRANSACTION`]) and the catalog reads.
 const LOCK_MARGIN: u64 = 64;
 
 /// Refuses, before anything is locked or written, a backup whose table locks the
@@ -818,6 +842,8 @@ async fn check_lock_room(leader: &tokio_postgres::Client, tables: u64) -> Result
     Ok(())
 }
 
+/// Holds ACCESS SHARE locks in the leader for the whole run, so a concurrent
+/// `DROP`/`ALTER` waits instead of changing a table under the workers.
 async fn lock_tables(leader: &tokio_postgres::Client, cat: &Catalog) -> Result<(), PgError> {
     if cat.tables.is_empty() {
         return Ok(());

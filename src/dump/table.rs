@@ -58,51 +58,83 @@ pub(super) fn copy_options(format: CopyFormat) -> &'static str {
     }
 }
 
-/// One unit to read, and the statements that start its transaction.
+/// One unit to read.
 pub(super) struct Unit<'a> {
     pub table: &'a Table,
     pub format: CopyFormat,
     pub unit: WorkUnit,
-    /// Sent in the same round trip as the unit's LOCK.
-    pub begin: &'a str,
 }
 
-pub(super) async fn dump_unit(
+/// Reads `units` in one new transaction on the snapshot, which `begin` ends the
+/// session's last one and starts. Its start, the units' LOCK and their COPY statements
+/// go in one round trip: on thousands of small tables round trips are what a backup
+/// waits on.
+pub(super) async fn dump_units(
+    client: &Client,
+    units: Vec<Unit<'_>>,
+    begin: &str,
+    writer: &Arc<BackupWriter>,
+    opts: &DumpOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<UnitResult>, DumpError> {
+    // The leader holds ACCESS SHARE already; if DDL queued for an exclusive lock
+    // since, a plain COPY would wait behind it forever (a wait the server cannot see
+    // as a deadlock). Fail at once instead, like pg_dump's workers do. The COPY
+    // statements are parsed in the same round trip (a failed lock fails them too, and
+    // is the error reported).
+    let mut names: Vec<String> = units.iter().map(|u| u.table.name.to_string()).collect();
+    names.dedup();
+    let lock_sql = format!(
+        "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+        names.join(", ")
+    );
+    let labels = || {
+        let mut labels: Vec<String> = units.iter().map(|u| u.table.name.plain()).collect();
+        labels.dedup();
+        labels.join(", ")
+    };
+    let copies: Vec<String> = units
+        .iter()
+        .map(|u| copy_sql(u.table, &u.unit, u.format))
+        .collect();
+    let prepared = futures::future::join_all(copies.iter().map(|sql| client.prepare(sql)));
+    let (locked, statements) = futures::join!(client.batch_execute(&lock_sql), prepared);
+    locked.map_err(|e| {
+        let what = if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            format!(
+                "lock {} (another session waits for an exclusive lock on it)",
+                labels()
+            )
+        } else {
+            format!("start reading {} on the backup's snapshot", labels())
+        };
+        PgError::query(what, e)
+    })?;
+    let mut done = Vec::with_capacity(units.len());
+    for (unit, statement) in units.into_iter().zip(statements) {
+        let label = unit.table.name.plain();
+        let statement = statement.map_err(|e| PgError::query(format!("copy out {label}"), e))?;
+        done.push(dump_unit(client, unit, statement, writer, opts, progress).await?);
+    }
+    Ok(done)
+}
+
+/// Streams one unit whose COPY statement is prepared.
+async fn dump_unit(
     client: &Client,
     Unit {
         table,
         format,
         unit,
-        begin,
     }: Unit<'_>,
+    statement: tokio_postgres::Statement,
     writer: &Arc<BackupWriter>,
     opts: &DumpOptions,
     progress: &dyn Progress,
 ) -> Result<UnitResult, DumpError> {
     let label = table.name.plain();
     progress.table_started(&label);
-    // The leader holds ACCESS SHARE already; if DDL queued for an exclusive lock
-    // since, a plain COPY would wait behind it forever (a wait the server cannot see
-    // as a deadlock). Fail at once instead, like pg_dump's workers do. The COPY is
-    // parsed in the same round trip (a failed lock fails it too, and is the error
-    // reported): on thousands of small tables round trips are what a backup waits on.
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
-    let lock_sql = format!(
-        "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
-        table.name
-    );
-    let copy_sql = copy_sql(table, &unit, format);
-    let (locked, statement) =
-        futures::join!(client.batch_execute(&lock_sql), client.prepare(&copy_sql));
-    locked.map_err(|e| {
-        let what = if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-            format!("lock {label} (another session waits for an exclusive lock on it)")
-        } else {
-            format!("start reading {label} on the backup's snapshot")
-        };
-        PgError::query(what, e)
-    })?;
-    let statement = statement.map_err(copy_err)?;
     if format == CopyFormat::Text {
         client
             .batch_execute(&text_session(false))

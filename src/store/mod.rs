@@ -201,26 +201,33 @@ fn request_not_sent(e: &object_store::Error) -> bool {
     false
 }
 
-/// Files or folders flushed at once: enough for the file system to group their
-/// journal commits, few enough not to flood the blocking pool.
+/// Threads flushing files or folders at once: enough for the file system to group
+/// their commits, few enough not to flood the blocking pool.
 const SYNC_AT_ONCE: usize = 16;
 
-/// fsyncs `paths` (named by their keys in errors), [`SYNC_AT_ONCE`] at a time.
+/// fsyncs `paths` (named by their keys in errors) on [`SYNC_AT_ONCE`] threads, each
+/// taking the next path when done: a thread per path cost two wakeups per file.
 async fn sync_paths(paths: Vec<(String, PathBuf)>) -> Result<(), StoreError> {
-    use futures::StreamExt;
-    futures::stream::iter(paths)
-        .map(|(key, path)| async move {
-            tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|r| r)
-                .map_err(|source| StoreError::Sync { key, source })
+    let threads = SYNC_AT_ONCE.min(paths.len());
+    let paths = Arc::new(std::sync::Mutex::new(paths));
+    let flushes = (0..threads).map(|_| {
+        let paths = paths.clone();
+        tokio::task::spawn_blocking(move || loop {
+            let Some((key, path)) = paths.lock().expect("not poisoned").pop() else {
+                return Ok(());
+            };
+            if let Err(source) = std::fs::File::open(&path).and_then(|f| f.sync_all()) {
+                return Err(StoreError::Sync { key, source });
+            }
         })
-        .buffer_unordered(SYNC_AT_ONCE)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+    });
+    for flushed in futures::future::join_all(flushes).await {
+        flushed.map_err(|e| StoreError::Sync {
+            key: String::new(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    }
+    Ok(())
 }
 
 /// Flushes the file and every folder from it up to the repository root: folders the
@@ -243,8 +250,6 @@ fn sync_file_and_parents(path: &Path, root: &Path) -> std::io::Result<()> {
 /// task again, which on thousands of small tables was a tenth of the backup's CPU.
 const INLINE_WRITE_BYTES: usize = 64 << 10;
 
-/// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
-/// it exists.
 /// Writes `bytes` to a temporary file beside `path`, then links it into place: fails
 /// with `AlreadyExists` when `path` exists, and is never seen half-written.
 fn write_new_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -259,6 +264,8 @@ fn write_new_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     linked
 }
 
+/// Creates `path` (and its folder when missing) and writes `bytes` to it; fails when
+/// it exists.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let open = || {

@@ -1,7 +1,7 @@
 -- Indexes that no constraint creates by itself, with the partitioned index each
 -- attaches to.
 SELECT i.indrelid, ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
-       pg_catalog.obj_description(i.indexrelid, 'pg_class') AS comment,
+       di.description AS comment,
        pin.nspname AS parent_index_schema, pic.relname AS parent_index,
        ARRAY(SELECT a.attnum::int4 FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = i.indexrelid
@@ -13,6 +13,10 @@ SELECT i.indrelid, ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid) AS defin
              ORDER BY a.attnum) AS stat_targets
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+-- Comments joined, not looked up per row by obj_description().
+LEFT JOIN pg_catalog.pg_description di
+       ON di.objoid = i.indexrelid AND di.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND di.objsubid = 0
 LEFT JOIN pg_catalog.pg_inherits ii ON ii.inhrelid = i.indexrelid
 LEFT JOIN pg_catalog.pg_class pic ON pic.oid = ii.inhparent
 LEFT JOIN pg_catalog.pg_namespace pin ON pin.oid = pic.relnamespace

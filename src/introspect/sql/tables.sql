@@ -1,7 +1,7 @@
 -- Ordinary and partitioned tables: their on-disk size to schedule the largest first,
 -- heap pages to split big ones into ctid ranges, and what CREATE TABLE needs.
 SELECT c.oid, n.nspname, c.relname,
-       pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
+       dc.description AS comment,
        (size.heap + size.toast)::int8 AS bytes,
        (size.heap / size.block)::int8 AS heap_pages,
        c.relkind::text AS relkind,
@@ -34,6 +34,10 @@ SELECT c.oid, n.nspname, c.relname,
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+-- Comments joined, not looked up per row by obj_description().
+LEFT JOIN pg_catalog.pg_description dc
+       ON dc.objoid = c.oid AND dc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND dc.objsubid = 0
 LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
 -- The size on disk costs a relation open per table, most of this query on thousands
 -- of tables: a table its last VACUUM or ANALYZE found under 1 MiB is taken at that
