@@ -334,7 +334,7 @@ pub async fn run(
     // A partial backup: keep what the patterns select before anything is locked,
     // planned or written, so a pattern that matches nothing leaves no trace.
     intro.catalog = crate::plan::select::select(intro.catalog, &opts.selection)?;
-    check_readable(&leader, &intro.catalog, conn.user()).await?;
+    check_readable(&intro.catalog, &intro.unreadable, conn.user())?;
     let large_objects = if intro.large_objects == 0 {
         Vec::new()
     } else if !opts.skip_large_objects && (opts.selection.is_everything() || opts.large_objects) {
@@ -355,7 +355,6 @@ pub async fn run(
     };
     check_lock_room(&leader, intro.catalog.tables.len() as u64).await?;
     lock_tables(&leader, &intro.catalog).await?;
-
     let writer = Arc::new(BackupWriter::begin(repo, opts.compress_level).await?);
     // One copy of the catalog, shared by the workers and then moved into the manifest:
     // on 30,000 tables each copy is a hundred megabytes.
@@ -775,28 +774,24 @@ fn table_records(
 /// Names every chosen table the role may not read, before anything is locked or
 /// written: the server would stop at the first one, and the user would fix them one
 /// failed run at a time.
-async fn check_readable(
-    leader: &tokio_postgres::Client,
+fn check_readable(
     cat: &Catalog,
+    unreadable: &std::collections::HashSet<u32>,
     user: &str,
 ) -> Result<(), DumpError> {
-    let oids: Vec<u32> = cat.tables.iter().map(|t| t.oid).collect();
-    let rows = leader
-        .query(
-            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.oid = ANY($1::pg_catalog.oid[]) \
-               AND NOT pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY 1",
-            &[&oids],
-        )
-        .await
-        .map_err(|e| PgError::query("check the privileges on the tables", e))?;
-    if rows.is_empty() {
+    let mut tables: Vec<String> = cat
+        .tables
+        .iter()
+        .filter(|t| unreadable.contains(&t.oid))
+        .map(|t| t.name.plain())
+        .collect();
+    if tables.is_empty() {
         return Ok(());
     }
+    tables.sort();
     Err(DumpError::NoPrivilege {
         user: user.to_owned(),
-        tables: rows.iter().map(|r| r.get(0)).collect(),
+        tables,
     })
 }
 

@@ -110,88 +110,124 @@ pub(super) async fn dump_units(
         };
         PgError::query(what, e)
     })?;
+    let statements = units
+        .iter()
+        .zip(statements)
+        .map(|(u, statement)| {
+            statement.map_err(|e| PgError::query(format!("copy out {}", u.table.name.plain()), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each binary COPY is sent while the one before streams, so the server goes from
+    // one to the next without waiting for us. Text COPY first changes the session's
+    // settings, so it is sent when its turn comes.
+    let start = |k: usize| {
+        let mut copy = Box::pin(futures::future::maybe_done(client.copy_out(&statements[k])));
+        if units[k].format == CopyFormat::Binary {
+            // Polled once: that sends it; its responses queue behind the one before's.
+            let _ = futures::FutureExt::now_or_never(copy.as_mut());
+        }
+        copy
+    };
     let mut done = Vec::with_capacity(units.len());
-    for (unit, statement) in units.into_iter().zip(statements) {
+    let mut next = (!units.is_empty()).then(|| start(0));
+    for k in 0..units.len() {
+        let copy = next.take().expect("started");
+        let unit = &units[k];
         let label = unit.table.name.plain();
-        let statement = statement.map_err(|e| PgError::query(format!("copy out {label}"), e))?;
-        done.push(dump_unit(client, unit, statement, writer, opts, progress).await?);
+        progress.table_started(&label);
+        if unit.format == CopyFormat::Text {
+            client
+                .batch_execute(&text_session(false))
+                .await
+                .map_err(|e| PgError::query("fix the settings text COPY depends on", e))?;
+        }
+        let mut copy = copy;
+        copy.as_mut().await;
+        let stream = copy
+            .as_mut()
+            .take_output()
+            .expect("a finished COPY start holds its outcome")
+            .map_err(|e| PgError::query(format!("copy out {label}"), e))?;
+        next = (k + 1 < units.len()).then(|| start(k + 1));
+        done.push(dump_unit(unit, stream, writer, opts, progress).await?);
     }
     Ok(done)
 }
 
-/// Streams one unit whose COPY statement is prepared.
+/// Streams one unit's COPY out into chunks. A unit that fits in one chunk (most
+/// small tables) stores it here; a bigger one hands its chunks to an uploader task so
+/// reading goes on while they are sealed and written.
 async fn dump_unit(
-    client: &Client,
-    Unit {
+    &Unit {
         table,
         format,
-        unit,
-    }: Unit<'_>,
-    statement: tokio_postgres::Statement,
+        ref unit,
+    }: &Unit<'_>,
+    stream: tokio_postgres::CopyOutStream,
     writer: &Arc<BackupWriter>,
     opts: &DumpOptions,
     progress: &dyn Progress,
 ) -> Result<UnitResult, DumpError> {
     let label = table.name.plain();
-    progress.table_started(&label);
     let copy_err = |e| PgError::query(format!("copy out {label}"), e);
-    if format == CopyFormat::Text {
-        client
-            .batch_execute(&text_session(false))
-            .await
-            .map_err(|e| PgError::query("fix the settings text COPY depends on", e))?;
-    }
-    let stream = client.copy_out(&statement).await.map_err(copy_err)?;
     futures::pin_mut!(stream);
-
-    let (tx, rx) = mpsc::channel::<Cut>(QUEUE);
-    let uploader = tokio::spawn(upload(
-        writer.clone(),
-        table.oid,
-        unit.part,
-        format == CopyFormat::Binary,
-        rx,
-    ));
-
+    let binary = format == CopyFormat::Binary;
     let cutter = Cutter::new(writer.sealer().boundary_key(), opts.chunk_bytes);
-    let mut scanner = Scanner::new(format == CopyFormat::Text, cutter);
+    let mut scanner = Scanner::new(!binary, cutter);
     let mut stats = TupleStats::default();
     let mut raw = 0u64;
-    let mut any_sent = false;
     let format_err = |source| DumpError::Copy {
         table: label.clone(),
         source,
     };
-    let mut send = |cut: Cut, tx: mpsc::Sender<Cut>| {
+    let mut count = |cut: &Cut| {
         stats.merge(cut.stats);
         raw += cut.data.len() as u64;
         progress.chunk_done(&label, cut.data.len() as u64, cut.stats.rows);
-        async move { tx.send(cut).await.is_ok() }
     };
+    let mut uploader: Option<(mpsc::Sender<Cut>, tokio::task::JoinHandle<_>)> = None;
     while let Some(data) = stream.next().await {
         let data = data.map_err(copy_err)?;
         scanner.feed(data).map_err(format_err)?;
         while let Some(cut) = scanner.next_cut() {
-            if !send(cut, tx.clone()).await {
+            count(&cut);
+            let (tx, _) = uploader.get_or_insert_with(|| {
+                let (tx, rx) = mpsc::channel::<Cut>(QUEUE);
+                let task = tokio::spawn(upload(writer.clone(), table.oid, unit.part, binary, rx));
+                (tx, task)
+            });
+            if tx.send(cut).await.is_err() {
                 // The uploader stopped: its error is the real cause.
-                drop(tx);
-                return Err(uploader_error(uploader).await);
+                let (_, task) = uploader.take().expect("spawned");
+                return Err(uploader_error(task).await);
             }
-            any_sent = true;
         }
     }
     let last = scanner.finish().map_err(format_err)?;
-    // An empty unit still gets one (empty) chunk: "no rows" ≠ "missing".
-    let ok = (last.data.is_empty() && any_sent) || send(last, tx.clone()).await;
-    drop(tx);
-    if !ok {
-        return Err(uploader_error(uploader).await);
-    }
-    let chunks = uploader
-        .await
-        .map_err(|e| DumpError::Worker(e.to_string()))??;
+    let chunks = match uploader {
+        // An empty unit still gets one (empty) chunk: "no rows" ≠ "missing".
+        None => {
+            count(&last);
+            let at = (table.oid, unit.part, 0);
+            vec![
+                writer
+                    .store_chunk(at, last.data, last.stats.rows, binary)
+                    .await?,
+            ]
+        }
+        Some((tx, task)) => {
+            if !last.data.is_empty() {
+                count(&last);
+                if tx.send(last).await.is_err() {
+                    return Err(uploader_error(task).await);
+                }
+            }
+            drop(tx);
+            task.await.map_err(|e| DumpError::Worker(e.to_string()))??
+        }
+    };
     Ok(UnitResult {
-        unit,
+        unit: unit.clone(),
         stats,
         raw_bytes: raw,
         chunks,

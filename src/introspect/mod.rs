@@ -41,6 +41,8 @@ pub struct Introspection {
     /// Tables (by OID) binary COPY cannot carry, with the types that are why: they
     /// are copied in text format.
     pub text_copy: HashMap<u32, Vec<String>>,
+    /// Tables (by OID) the role may not read.
+    pub unreadable: HashSet<u32>,
 }
 
 async fn query(
@@ -104,12 +106,11 @@ pub async fn read_catalog(sessions: &[&Client]) -> Result<Introspection, PgError
     let on = |i: usize| sessions[i % sessions.len()];
     let server = &query(on(0), "server", include_str!("sql/server.sql"), &[]).await?[0];
     let version: i32 = server.get("server_version_num");
-    // What needs only the list of tables runs beside the tables' parts; the dependency
-    // walk, the longest query, has a session of its own until its end.
+    // What needs only the list of tables runs beside the tables' parts.
     let relations = async {
         let mut tables = read_table_list(on(0)).await?;
         let (parts, types, text_copy) = futures::try_join!(
-            read_table_parts([on(0), on(1), on(1)], &tables, version),
+            read_table_parts([on(0), on(1), on(2)], &tables, version),
             types::read_types(on(0), &tables),
             text_copy::read_text_copy(on(0), &tables, version)
         )?;
@@ -141,12 +142,22 @@ pub async fn read_catalog(sessions: &[&Client]) -> Result<Introspection, PgError
         let schemas = read_schemas(on(2)).await?;
         let enums = read_enums(on(2)).await?;
         let sequences = read_sequences(on(2)).await?;
-        Ok::<_, PgError>((dependencies, schemas, enums, sequences))
+        let unreadable = query(
+            on(2),
+            "table privileges",
+            include_str!("sql/unreadable.sql"),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<_, u32>(0))
+        .collect();
+        Ok::<_, PgError>((dependencies, schemas, enums, sequences, unreadable))
     };
     let (
         (tables, types, text_copy),
         (objects, database, roles, not_covered, large_objects),
-        (dependencies, schemas, enums, sequences),
+        (dependencies, schemas, enums, sequences, unreadable),
     ) = futures::try_join!(relations, objects, rest)?;
     let mut catalog = Catalog {
         server_version_num: version,
@@ -186,6 +197,7 @@ pub async fn read_catalog(sessions: &[&Client]) -> Result<Introspection, PgError
         server_version: server.get("server_version"),
         database: server.get("database"),
         not_covered,
+        unreadable,
     })
 }
 

@@ -7,13 +7,17 @@
 -- type the database defines itself (not an extension's): its binary form is whatever
 -- its C send function writes, which export cannot read, while its text form is what
 -- pg_dump carries too. Such tables are copied in text format. {multirange} is the multirange step on PostgreSQL 14+.
-WITH RECURSIVE inside(rel, typ) AS (
+-- The types inside are followed from each distinct column type, not from each column:
+-- on thousands of tables that share a few types, once per type.
+WITH RECURSIVE cols(rel, typ) AS (
   SELECT a.attrelid, a.atttypid
   FROM pg_catalog.pg_attribute a
   WHERE a.attrelid = ANY($1::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped
     AND a.attgenerated = ''
+), inside(root, typ) AS (
+  SELECT DISTINCT c.typ, c.typ FROM cols c
   UNION
-  SELECT i.rel, x.typ
+  SELECT i.root, x.typ
   FROM inside i
   JOIN pg_catalog.pg_type t ON t.oid = i.typ
   CROSS JOIN LATERAL (
@@ -29,14 +33,15 @@ WITH RECURSIVE inside(rel, typ) AS (
     {multirange}
   ) AS x(typ)
 )
-SELECT i.rel AS oid,
+SELECT c.rel AS oid,
        pg_catalog.array_agg(DISTINCT pg_catalog.format_type(t.oid, NULL)
          || CASE WHEN t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
                  THEN ' (no binary I/O)'
                  WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
                  THEN ' (names objects by OID)'
                  ELSE ' (base type of this database)' END) AS why
-FROM inside i
+FROM cols c
+JOIN inside i ON i.root = c.typ
 JOIN pg_catalog.pg_type t ON t.oid = i.typ
 WHERE t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
    OR (t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
@@ -48,4 +53,4 @@ WHERE t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                        WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
                          AND d.objid = t.oid AND d.deptype = 'e'))
-GROUP BY i.rel
+GROUP BY c.rel
