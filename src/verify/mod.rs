@@ -52,6 +52,10 @@ pub const MAX_PROBLEMS: usize = 1000;
 /// their latency does, hence more of them in flight than downloads.
 const HEAD_CONCURRENCY: usize = 32;
 
+/// Whole objects read at once when only their stored bytes are checked: at most 8
+/// chunks of 4 × the largest chunk size in memory, whatever `--jobs` says.
+const STORED_READS_AT_ONCE: usize = 8;
+
 /// How deep a check goes; each depth includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
