@@ -16,7 +16,8 @@ use super::repo::{Repository, FORMAT_VERSION};
 use super::timestamp::Timestamp;
 use super::ArchiveError;
 use crate::codec::{
-    on_cpu_pool, seal_blob, Base, ChunkId, ChunkKeys, DataKey, SealedChunk, SecretKey, SharedSealed,
+    on_cpu_pool, on_cpu_pool_from, seal_blob, Base, ChunkId, ChunkKeys, DataKey, SealedChunk,
+    SecretKey, SharedSealed, IN_ORDER_INLINE_BYTES,
 };
 use crate::store::StoreError;
 
@@ -235,9 +236,12 @@ impl BackupWriter {
         let raw_len = tuples.len() as u64;
         let keys = self.sealer.keys.clone();
         let named = tuples.clone();
-        let id = on_cpu_pool(tuples.len(), move || keys.id_of(&named))
-            .await
-            .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))?;
+        // This unit's chunks come one after another: sealed on the calling thread.
+        let id = on_cpu_pool_from(IN_ORDER_INLINE_BYTES, tuples.len(), move || {
+            keys.id_of(&named)
+        })
+        .await
+        .ok_or_else(|| ArchiveError::Corrupt("the sealing thread panicked".into()))?;
         let (object, new) = match self.sealer.stored.get(&id) {
             Some(object) => (object, false),
             None => {
@@ -261,7 +265,7 @@ impl BackupWriter {
                     }
                 }
                 let sealer = self.sealer.clone();
-                let sealed = on_cpu_pool(tuples.len(), move || {
+                let sealed = on_cpu_pool_from(IN_ORDER_INLINE_BYTES, tuples.len(), move || {
                     let offered: Vec<Base<'_>> = bases
                         .iter()
                         .map(|(id, t)| Base { id: *id, tuples: t })

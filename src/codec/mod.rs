@@ -19,7 +19,7 @@ pub use keys::{
     kek_from_passphrase, parse_key_bytes, seal_to_slot, Argon2Params, DataKey, Kek, RepoKey,
     RingKey, SecretKey, SlotKeyPair,
 };
-pub use pool::on_cpu_pool;
+pub use pool::{on_cpu_pool, on_cpu_pool_from, IN_ORDER_INLINE_BYTES};
 pub use shared::{Base, ChunkId, ChunkKeys, SharedSealed, MAX_BASES};
 
 use thiserror::Error;
