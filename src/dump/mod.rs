@@ -572,9 +572,10 @@ pub async fn run(
 
 /// Small tables read together, in one transaction: its start, their LOCK and their
 /// COPY statements take one round trip instead of two per table, and the server
-/// takes one lock statement. Few enough that the locks a worker holds (each table,
-/// with its TOAST table and that table's index) fit the server's 16 fast-path slots,
-/// so the shared lock table holds about one lock per table, the leader's.
+/// takes one lock statement. Few enough that a worker's locks stay in the server's 16
+/// fast-path slots (a table whose values are read from its TOAST table takes two more,
+/// that table and its index), so the shared lock table holds about one lock per table,
+/// the leader's; what overflows, at most 8 per worker, is within [`LOCK_MARGIN`].
 const TABLES_TOGETHER: usize = 8;
 
 /// A whole table estimated under this size is read together with others.
