@@ -82,15 +82,14 @@ pub(super) async fn dump_units(
     // as a deadlock). Fail at once instead, like pg_dump's workers do. The COPY
     // statements are parsed in the same round trip (a failed lock fails them too, and
     // is the error reported).
-    let mut names: Vec<String> = units.iter().map(|u| u.table.name.to_string()).collect();
-    names.dedup();
+    // A job holds one part of a table, or several whole tables: each named once.
+    let names: Vec<String> = units.iter().map(|u| u.table.name.to_string()).collect();
     let lock_sql = format!(
         "{begin}; LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
         names.join(", ")
     );
     let labels = || {
-        let mut labels: Vec<String> = units.iter().map(|u| u.table.name.plain()).collect();
-        labels.dedup();
+        let labels: Vec<String> = units.iter().map(|u| u.table.name.plain()).collect();
         labels.join(", ")
     };
     let copies: Vec<String> = units
@@ -131,7 +130,7 @@ pub(super) async fn dump_units(
     let mut done = Vec::with_capacity(units.len());
     let mut next = (!units.is_empty()).then(|| start(0));
     for k in 0..units.len() {
-        let copy = next.take().expect("started");
+        let mut copy = next.take().expect("started");
         let unit = &units[k];
         let label = unit.table.name.plain();
         progress.table_started(&label);
@@ -141,7 +140,6 @@ pub(super) async fn dump_units(
                 .await
                 .map_err(|e| PgError::query("fix the settings text COPY depends on", e))?;
         }
-        let mut copy = copy;
         copy.as_mut().await;
         let stream = copy
             .as_mut()

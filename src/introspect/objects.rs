@@ -195,13 +195,8 @@ pub(super) async fn read_dependencies(client: &Client) -> Result<Vec<Dependency>
         reduced.entry(key(r, 0)).or_default().push(key(r, 2));
     }
     let shells: HashSet<(u32, u32)> = shells.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let no_reduction = Vec::new();
-    let reduce = |k: ObjKey| -> Vec<ObjKey> {
-        match reduced.get(&k).unwrap_or(&no_reduction) {
-            to if to.is_empty() => vec![k],
-            to => to.clone(),
-        }
-    };
+    // A side with no reduction is the object itself.
+    let reduce = |k: ObjKey| reduced.get(&k).cloned().unwrap_or_else(|| vec![k]);
     let mut out = Vec::with_capacity(edges.len());
     for r in &edges {
         let (dependent, referenced) = (key(r, 0), key(r, 2));
