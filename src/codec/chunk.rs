@@ -27,6 +27,8 @@ thread_local! {
         const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
+    /// Where [`check_opens`] decrypts a sealed body again, kept like the contexts.
+    static CHECK_COPY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Compresses `payload` at `level` into `out`, with this thread's context, or against
@@ -251,24 +253,53 @@ pub(super) fn seal_behind(
         .map_err(|e| CodecError::Compression(e.to_string()))?;
     let mut bytes = out.into_inner();
     if let Some(k) = key {
-        // In place, then encrypted once more (AES-GCM-SIV is deterministic for a
-        // nonce), which must give the same bytes: no second copy of a chunk that may
-        // hold a 1 GB value.
         let body = &mut bytes[header.len()..];
         let compressed = xxh3_128(body);
         let tag = encrypt_in_place(k, nonce, aad, body)?;
-        let sealed = xxh3_128(body);
-        decrypt_in_place(k, nonce, aad, body, &tag)?;
-        if xxh3_128(body) != compressed
-            || encrypt_in_place(k, nonce, aad, body)? != tag
-            || xxh3_128(body) != sealed
-        {
-            return Err(CodecError::SelfCheck);
-        }
+        check_opens(k, nonce, aad, body, &tag, compressed)?;
         bytes.extend_from_slice(&tag);
     }
     let sha256 = Sha256::digest(&bytes).into();
     Ok(SealedChunk { bytes, sha256 })
+}
+
+/// Sealed bodies up to this size are checked in a copy; larger ones where they lie.
+const CHECK_IN_COPY_MAX: usize = 16 << 20;
+
+/// Decrypts a sealed `body` again as a reader would and compares it with the
+/// compressed bytes it came from (`compressed`, their xxh3): a fault in this process
+/// never uploads a chunk that cannot be read back. Up to [`CHECK_IN_COPY_MAX`] in this
+/// thread's copy (one AEAD pass); beyond, in place and encrypted once more, which must
+/// give the same bytes (AES-GCM-SIV is deterministic for a nonce): no second copy of a
+/// chunk that may hold a 1 GB value.
+fn check_opens(
+    k: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    body: &mut [u8],
+    tag: &[u8; TAG_LEN],
+    compressed: u128,
+) -> Result<(), CodecError> {
+    if body.len() <= CHECK_IN_COPY_MAX {
+        return CHECK_COPY.with_borrow_mut(|copy| {
+            copy.clear();
+            copy.extend_from_slice(body);
+            decrypt_in_place(k, nonce, aad, copy, tag)?;
+            if xxh3_128(copy) != compressed {
+                return Err(CodecError::SelfCheck);
+            }
+            Ok(())
+        });
+    }
+    let sealed = xxh3_128(body);
+    decrypt_in_place(k, nonce, aad, body, tag)?;
+    if xxh3_128(body) != compressed
+        || encrypt_in_place(k, nonce, aad, body)? != *tag
+        || xxh3_128(body) != sealed
+    {
+        return Err(CodecError::SelfCheck);
+    }
+    Ok(())
 }
 
 /// Opens a chunk: checks its header against `expected` (all fields but the nonce),
@@ -453,6 +484,26 @@ mod tests {
         assert!(open_chunk(Some(&k), &header(2, true), &repo, bad, data.len()).is_err());
         // The size cap holds.
         assert!(open_chunk(Some(&k), &header(2, true), &repo, s.bytes.clone(), 10).is_err());
+    }
+
+    #[test]
+    fn a_body_too_large_to_check_in_a_copy_is_checked_where_it_lies() {
+        let k = SecretKey::from_bytes([5; 32]);
+        let repo = [1u8; 16];
+        // Incompressible (xorshift), so the sealed body is above CHECK_IN_COPY_MAX.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..CHECK_IN_COPY_MAX / 8 + 1024)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()
+            })
+            .collect();
+        let s = seal_chunk(Some(&k), header(0, true), &repo, &data, 1).unwrap();
+        assert!(s.bytes.len() > CHECK_IN_COPY_MAX);
+        let back = open_chunk(Some(&k), &header(0, true), &repo, s.bytes, data.len()).unwrap();
+        assert!(back == data);
     }
 
     #[test]
