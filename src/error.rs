@@ -28,6 +28,8 @@ pub enum Class {
     Io,
     /// The run was interrupted (signal) and left no complete-looking result.
     Interrupted,
+    /// What the user said to expect did not hold (`diff --expect-append-only`).
+    Expectation,
     /// Anything else: a bug or an unexpected state.
     Internal,
 }
@@ -36,7 +38,7 @@ impl Class {
     /// The process exit code for this class; documented in README.md.
     pub fn exit_code(self) -> i32 {
         match self {
-            Class::Internal => 1,
+            Class::Internal | Class::Expectation => 1,
             Class::Usage => 2,
             Class::Connection => 3,
             Class::Database => 4,
@@ -60,6 +62,7 @@ impl fmt::Display for Class {
             Class::Corrupt => "integrity error",
             Class::Io => "I/O error",
             Class::Interrupted => "interrupted",
+            Class::Expectation => "expectation not met",
             Class::Internal => "internal error",
         };
         f.write_str(s)

@@ -75,6 +75,7 @@ pub fn left_behind(operation: &str) -> &'static str {
         }
         "verify" => "the repository was not changed, and not every chunk was checked",
         "export" => "the files written so far were removed",
+        "diff" => "the repository was not changed and no rows file was left",
         "prune" => {
             "prune stopped midway: what it already tombstoned or deleted stays so, \
              the rest is untouched"
@@ -103,6 +104,7 @@ pub fn hint(operation: &str) -> Option<String> {
             "verify" => "run it again",
             "prune" => "run prune again to finish",
             "export" => "run the export again",
+            "diff" => "run the diff again",
             "demo" => return None,
             _ => "run it again to see where it stands",
         }

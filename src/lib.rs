@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod codec;
 pub mod commands;
 pub mod ddl;
+pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod export;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod export;
 pub mod hold;
 pub mod init;
@@ -22,6 +23,7 @@ use thiserror::Error;
 
 use crate::archive::retention::RetentionError;
 use crate::archive::{ArchiveError, KeySource, Repository, StateDir, TrustOptions};
+use crate::diff::DiffError;
 use crate::dump::DumpError;
 use crate::error::{Class, Classify};
 use crate::export::ExportError;
@@ -45,6 +47,8 @@ pub enum CommandError {
     Load(#[from] LoadError),
     #[error("export failed: {0}")]
     Export(#[from] ExportError),
+    #[error("diff failed: {0}")]
+    Diff(#[from] DiffError),
     #[error(transparent)]
     Pg(#[from] PgError),
     #[error(transparent)]
@@ -96,6 +100,7 @@ impl Classify for CommandError {
             CommandError::Dump(e) => e.class(),
             CommandError::Load(e) => e.class(),
             CommandError::Export(e) => e.class(),
+            CommandError::Diff(e) => e.class(),
             CommandError::Pg(e) => e.class(),
             CommandError::Sandbox(e) => e.class(),
             CommandError::Usage(_) => Class::Usage,
@@ -113,6 +118,7 @@ impl Classify for CommandError {
             CommandError::Dump(e) => e.hint(),
             CommandError::Load(e) => e.hint(),
             CommandError::Export(e) => e.hint(),
+            CommandError::Diff(e) => e.hint(),
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
             CommandError::Retention(e) => e.hint(),

@@ -154,10 +154,15 @@ pub struct Fields<'a> {
     left: usize,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     /// The tuple's size in bytes, framing included.
     pub fn byte_len(&self) -> usize {
         self.tuple.len()
+    }
+
+    /// The whole tuple, as the stream framed it.
+    pub fn tuple(&self) -> &'a [u8] {
+        self.tuple
     }
 
     /// How many fields are left, which for a fresh tuple is its field count.

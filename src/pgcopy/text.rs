@@ -179,6 +179,11 @@ impl<'a> TextRow<'a> {
         self.line.len() + 1
     }
 
+    /// The row without its newline.
+    pub fn line(&self) -> &'a [u8] {
+        self.line
+    }
+
     /// The raw fields, split at the tabs (a tab inside a value is escaped).
     pub fn fields(&self) -> impl Iterator<Item = &'a [u8]> {
         self.line.split(|&b| b == b'\t')

@@ -61,6 +61,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             vec!["pgcopy", "archive", "catalog", "codec", "store"],
         ),
         (
+            "diff",
+            vec!["pgcopy", "archive", "catalog", "plan", "codec", "export"],
+        ),
+        (
             "restored",
             vec!["pg", "archive", "catalog", "introspect", "dump", "load"],
         ),
@@ -82,6 +86,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "load",
                 "export",
                 "verify",
+                "diff",
             ],
         ),
     ])

@@ -12,6 +12,7 @@ mod cloud;
 mod consistency;
 mod dedup;
 mod demo;
+mod diff;
 mod errors;
 mod export;
 mod faults;

@@ -5,6 +5,7 @@ use pgbunker::archive::retention::RetentionPolicy;
 use pgbunker::commands::backup::Selection;
 use pgbunker::dump::DumpOptions;
 use pgbunker::export::sink::{Codec, FileFormat};
+use pgbunker::plan::pattern::Pattern;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,6 +110,14 @@ pub enum Command {
     /// replaced, and a failed or interrupted export removes the files it wrote;
     /// OUT/_pgbunker_export.json, written last, lists the tables and files.
     Export(ExportArgs),
+    /// What changed in each table between two backups, row by row, from the
+    /// repository alone: rows inserted, deleted and updated (with the columns that
+    /// changed), matched by primary key, else by a unique NOT NULL key, else as whole
+    /// rows. Chunks both backups share are skipped unread.
+    ///
+    /// Rows are never printed: --rows FILE writes them as JSON lines. With
+    /// --expect-append-only, exit 1 when such a table lost or changed a row.
+    Diff(DiffArgs),
     /// List backups, newest first.
     List(ListArgs),
     /// One backup in detail: source database and server, snapshot time, each table
@@ -410,6 +419,32 @@ pub struct ExportArgs {
     /// Files decoded and encoded at once [default: the number of CPUs].
     #[arg(short, long, env = "PGBUNKER_EXPORT_JOBS")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// The earlier backup: id, a unique start of it, or `latest`.
+    #[arg(value_name = "FIRST")]
+    pub first: String,
+    /// The later backup.
+    #[arg(value_name = "SECOND")]
+    pub second: String,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Write every changed row to this new file as JSON lines ({"table", "change",
+    /// "key", "old", "new"}); it is created owner-only and never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub rows: Option<std::path::PathBuf>,
+    /// Tables (patterns as -t) that may only grow: exit 1, naming the rows, when one of
+    /// their rows was updated or deleted. Repeatable.
+    #[arg(long, value_name = "PATTERN", value_parser = Pattern::table)]
+    pub expect_append_only: Vec<Pattern>,
+    /// Memory for one table's rows that differ, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = (pgbunker::diff::DEFAULT_MEMORY_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub memory_mb: u64,
 }
 
 #[derive(Debug, Args)]

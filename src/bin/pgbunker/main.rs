@@ -15,7 +15,7 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, export, hold, init, list, mark, prune, restore, restore_test, show,
+    backup, check, demo, diff, export, hold, init, list, mark, prune, restore, restore_test, show,
     upgrade, verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
@@ -148,6 +148,7 @@ fn operation(command: &Command) -> &'static str {
         Command::Verify(a) if a.restore_test => "restore-test",
         Command::Verify(_) => "verify",
         Command::Export(_) => "export",
+        Command::Diff(_) => "diff",
         Command::List(_) => "list",
         Command::Show(_) => "show",
         Command::Prune(_) => "prune",
@@ -263,6 +264,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             let o = ctx.export(a)?;
             let work = export::export(&o, progress);
             finish(&audited(&o.repo, "export", work).await?, json)
+        }
+        Command::Diff(a) => {
+            let o = ctx.diff(a)?;
+            let work = diff::diff(&o, progress);
+            finish(&audited(&o.repo, "diff", work).await?, json)
         }
         Command::List(a) => finish(&list::list(&ctx.list(a)?).await?, json),
         Command::Show(a) => finish(&show::show(&ctx.show(a)?).await?, json),

@@ -216,6 +216,20 @@ impl Ctx<'_> {
         })
     }
 
+    pub fn diff(&self, a: &cli::DiffArgs) -> Result<commands::diff::DiffOptions, CommandError> {
+        Ok(commands::diff::DiffOptions {
+            repo: self.repo_access(&a.repo)?,
+            first: a.first.clone(),
+            second: a.second.clone(),
+            selection: a.select.clone(),
+            rows: a.rows.clone(),
+            diff: pgbunker::diff::DiffOptions {
+                expect_append_only: a.expect_append_only.clone(),
+                memory_bytes: (a.memory_mb as usize) << 20,
+            },
+        })
+    }
+
     pub fn export(
         &self,
         a: &cli::ExportArgs,

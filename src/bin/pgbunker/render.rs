@@ -5,6 +5,7 @@ use pgbunker::commands::audit::AuditReport;
 use pgbunker::commands::backup::BackupReport;
 use pgbunker::commands::check::CheckReport;
 use pgbunker::commands::demo::DemoReport;
+use pgbunker::commands::diff::DiffReport;
 use pgbunker::commands::export::ExportReport;
 use pgbunker::commands::hold::HoldReport;
 use pgbunker::commands::init::InitReport;
@@ -309,6 +310,78 @@ impl Render for ExportReport {
             size(r.raw_bytes),
             r.seconds,
             r.raw_bytes as f64 / 1e6 / r.seconds.max(1e-3)
+        );
+    }
+}
+
+/// One line per table that changed, then the violations and a summary; rows are
+/// never printed (they are data): `--rows` writes them to a file.
+impl Render for DiffReport {
+    fn text(&self) {
+        use pgbunker::diff::Presence;
+        let r = self;
+        for t in r.tables.iter().filter(|t| t.changed()) {
+            let name = format!("{}.{}", t.schema, t.name);
+            match t.presence {
+                Presence::OnlyFirst => {
+                    println!("{name}: dropped ({} before)", count(t.rows_first, "row"))
+                }
+                Presence::OnlySecond => {
+                    println!("{name}: created ({})", count(t.rows_second, "row"))
+                }
+                Presence::Both => {
+                    let mut line = format!("{name}:");
+                    if let Some(c) = &t.counts {
+                        line.push_str(&format!(" +{} -{} ~{}", c.inserted, c.deleted, c.updated));
+                        if !c.changed_columns.is_empty() {
+                            let cols: Vec<String> = c
+                                .changed_columns
+                                .iter()
+                                .map(|(name, n)| format!("{name} {n}"))
+                                .collect();
+                            line.push_str(&format!(" (updated: {})", cols.join(", ")));
+                        }
+                    }
+                    if let Some(by) = &t.matched_by {
+                        line.push_str(&format!(" · by {}", by.describe()));
+                    }
+                    if !t.columns_added.is_empty() {
+                        line.push_str(&format!(" · columns added: {}", t.columns_added.join(", ")));
+                    }
+                    if !t.columns_dropped.is_empty() {
+                        line.push_str(&format!(
+                            " · columns dropped: {}",
+                            t.columns_dropped.join(", ")
+                        ));
+                    }
+                    if let Some(why) = &t.not_compared {
+                        line.push_str(&format!(" · not compared: {why}"));
+                    }
+                    println!("{line}");
+                }
+            }
+        }
+        for v in &r.violations {
+            println!("append-only violated: {v}");
+        }
+        for w in &r.warnings {
+            println!("warning: {w}");
+        }
+        if let Some(f) = &r.rows_file {
+            println!("{} written to {f}", count(r.rows_written, "changed row"));
+        }
+        println!(
+            "Backup {} → {}: {} of {} changed · {} inserted, {} deleted, {} updated · {} read, {} shared chunks skipped, in {:.1} s",
+            r.first.backup_id,
+            r.second.backup_id,
+            count(r.tables_changed as u64, "table"),
+            r.tables.len(),
+            count(r.rows_inserted, "row"),
+            r.rows_deleted,
+            r.rows_updated,
+            count(r.chunks_read, "chunk"),
+            r.chunks_skipped,
+            r.seconds
         );
     }
 }

@@ -1,0 +1,192 @@
+//! `pgbunker diff`: what changed in each table between two backups, row by row, from
+//! the repository alone. Rows are data (PHI): they go only to a file the user names.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::audit::Audit;
+use super::{CommandError, RepoAccess};
+use crate::archive::OpenBackup;
+use crate::diff::{self, DiffOptions as EngineOptions, TableDiff};
+use crate::error::{Class, Failed, Outcome};
+use crate::plan::select::Selection;
+use crate::progress::Progress;
+
+pub struct DiffOptions {
+    pub repo: RepoAccess,
+    /// Backup ids (or `latest`): the earlier snapshot first.
+    pub first: String,
+    pub second: String,
+    pub selection: Selection,
+    /// A new file for the changed rows, as JSON lines; never overwritten.
+    pub rows: Option<PathBuf>,
+    pub diff: EngineOptions,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffReport {
+    pub first: Snapshot,
+    pub second: Snapshot,
+    /// Every table compared, changed or not.
+    pub tables: Vec<TableDiff>,
+    pub tables_changed: usize,
+    pub rows_inserted: u64,
+    pub rows_deleted: u64,
+    pub rows_updated: u64,
+    pub chunks_skipped: u64,
+    pub chunks_read: u64,
+    pub rows_file: Option<String>,
+    pub rows_written: u64,
+    pub violations: Vec<String>,
+    pub warnings: Vec<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub backup_id: String,
+    pub snapshot_time: String,
+}
+
+impl Outcome for DiffReport {
+    fn failed(&self) -> Option<Failed> {
+        (!self.violations.is_empty()).then(|| Failed {
+            class: Class::Expectation,
+            message: format!(
+                "{} table(s) expected to be append-only changed otherwise",
+                self.violations.len()
+            ),
+            hint: Some(
+                "the changes are listed above; with --rows FILE the changed rows are written \
+                 there"
+                    .into(),
+            ),
+        })
+    }
+}
+
+impl Audit for DiffReport {
+    fn backup_id(&self) -> Option<String> {
+        Some(self.second.backup_id.clone())
+    }
+    /// Counts only: table names and rows stay out of the repository's clear records.
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "first": self.first.backup_id,
+            "second": self.second.backup_id,
+            "tables": self.tables.len(),
+            "tables_changed": self.tables_changed,
+            "rows_inserted": self.rows_inserted,
+            "rows_deleted": self.rows_deleted,
+            "rows_updated": self.rows_updated,
+            "rows_written": self.rows_written,
+            "violations": self.violations.len(),
+            "seconds": self.seconds,
+        })
+    }
+}
+
+/// The rows file, created new and readable by its owner only: it holds rows.
+struct RowsFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    done: bool,
+}
+
+impl RowsFile {
+    fn create(path: &PathBuf) -> Result<RowsFile, CommandError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                CommandError::Usage(format!(
+                    "cannot create the rows file {}: {e} (diff never overwrites a file)",
+                    path.display()
+                ))
+            })?;
+        Ok(RowsFile {
+            path: path.clone(),
+            out: BufWriter::new(file),
+            done: false,
+        })
+    }
+
+    fn finish(mut self) -> Result<(), CommandError> {
+        let io = |e: std::io::Error| CommandError::Diff(e.into());
+        self.out.flush().map_err(io)?;
+        self.out.get_ref().sync_all().map_err(io)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// A diff that did not finish leaves no rows file that looks whole.
+impl Drop for RowsFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+pub async fn diff(
+    opts: &DiffOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<DiffReport, CommandError> {
+    let started = Instant::now();
+    let repo = opts.repo.open().await?;
+    let mut rows = opts.rows.as_ref().map(RowsFile::create).transpose()?;
+    let first = OpenBackup::open(&repo, &opts.first).await?;
+    let second = match OpenBackup::open(&repo, &opts.second).await {
+        Ok(b) => b,
+        Err(e) => {
+            first.release().await?;
+            return Err(e.into());
+        }
+    };
+    let outcome = diff::run(
+        first.reader(),
+        second.reader(),
+        &opts.selection,
+        &opts.diff,
+        rows.as_mut().map(|r| &mut r.out as &mut (dyn Write + Send)),
+        progress,
+    )
+    .await;
+    let snapshot = |b: &OpenBackup| Snapshot {
+        backup_id: b.live().bid.clone(),
+        snapshot_time: b.reader().manifest().started_at.to_string(),
+    };
+    let (first_snap, second_snap) = (snapshot(&first), snapshot(&second));
+    first.release().await?;
+    second.release().await?;
+    let outcome = outcome?;
+    if let Some(r) = rows {
+        r.finish()?;
+    }
+    let counts = || outcome.tables.iter().filter_map(|t| t.counts.as_ref());
+    Ok(DiffReport {
+        first: first_snap,
+        second: second_snap,
+        tables_changed: outcome.tables.iter().filter(|t| t.changed()).count(),
+        rows_inserted: counts().map(|c| c.inserted).sum(),
+        rows_deleted: counts().map(|c| c.deleted).sum(),
+        rows_updated: counts().map(|c| c.updated).sum(),
+        chunks_skipped: counts().map(|c| c.chunks_skipped).sum(),
+        chunks_read: counts().map(|c| c.chunks_read).sum(),
+        rows_file: opts.rows.as_ref().map(|p| p.display().to_string()),
+        rows_written: outcome.rows_written,
+        tables: outcome.tables,
+        violations: outcome.violations,
+        warnings: outcome.warnings,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

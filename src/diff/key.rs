@@ -1,0 +1,137 @@
+//! How the rows of a table are matched between two snapshots: by its primary key, else
+//! by a unique constraint whose columns are all NOT NULL (so each row has exactly one
+//! key), else as a multiset of whole rows.
+
+use serde::Serialize;
+
+use crate::catalog::{ConstraintKind, Table};
+
+/// What identifies a row of a table across snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum MatchBy {
+    PrimaryKey {
+        columns: Vec<String>,
+    },
+    UniqueKey {
+        constraint: String,
+        columns: Vec<String>,
+    },
+    /// No key: rows are compared whole, so an update shows as a delete and an insert.
+    WholeRows,
+}
+
+impl MatchBy {
+    /// The key columns; empty for whole rows.
+    pub fn columns(&self) -> &[String] {
+        match self {
+            MatchBy::PrimaryKey { columns } | MatchBy::UniqueKey { columns, .. } => columns,
+            MatchBy::WholeRows => &[],
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            MatchBy::PrimaryKey { columns } => format!("primary key ({})", columns.join(", ")),
+            MatchBy::UniqueKey {
+                constraint,
+                columns,
+            } => format!("unique {constraint} ({})", columns.join(", ")),
+            MatchBy::WholeRows => "whole rows (no key)".into(),
+        }
+    }
+}
+
+/// The key `table` matches its rows by, among the columns both snapshots hold alike
+/// (`usable`).
+pub fn match_by(table: &Table, usable: impl Fn(&str) -> bool) -> MatchBy {
+    let keys = table.constraints.iter().filter_map(|c| {
+        let rank = match c.kind {
+            ConstraintKind::PrimaryKey => 0,
+            ConstraintKind::Unique => 1,
+            _ => return None,
+        };
+        let columns = key_columns(&c.definition)?;
+        let not_null = columns.iter().all(|k| {
+            table
+                .columns
+                .iter()
+                .any(|col| col.name == *k && (col.not_null || rank == 0))
+        });
+        (not_null && columns.iter().all(|k| usable(k))).then_some((rank, c, columns))
+    });
+    match keys.min_by_key(|(rank, c, columns)| (*rank, columns.len(), c.name.clone())) {
+        Some((0, _, columns)) => MatchBy::PrimaryKey { columns },
+        Some((_, c, columns)) => MatchBy::UniqueKey {
+            constraint: c.name.clone(),
+            columns,
+        },
+        None => MatchBy::WholeRows,
+    }
+}
+
+/// The columns of `PRIMARY KEY (a, "B c")` or `UNIQUE [NULLS NOT DISTINCT] (…)` as
+/// `pg_get_constraintdef` prints them; `None` for a key that is not plain equality
+/// (`WITHOUT OVERLAPS`) or a definition it cannot read.
+fn key_columns(definition: &str) -> Option<Vec<String>> {
+    let open = definition.find('(')?;
+    let mut columns = Vec::new();
+    let mut rest = definition[open + 1..].trim_start();
+    loop {
+        let (name, after) = identifier(rest)?;
+        columns.push(name);
+        let after = after.trim_start();
+        if let Some(after) = after.strip_prefix(',') {
+            rest = after.trim_start();
+        } else if after.starts_with(')') {
+            return Some(columns);
+        } else {
+            // `WITHOUT OVERLAPS` or anything else: not a key whose rows match by equality.
+            return None;
+        }
+    }
+}
+
+/// One identifier at the start of `s`, unquoted, and what follows it.
+fn identifier(s: &str) -> Option<(String, &str)> {
+    if let Some(quoted) = s.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+            } else if quoted[i + 1..].starts_with('"') {
+                name.push('"');
+                chars.next();
+            } else {
+                return Some((name, &quoted[i + 1..]));
+            }
+        }
+        return None;
+    }
+    let end = s
+        .find(|c: char| c == ',' || c == ')' || c.is_whitespace())
+        .unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_string(), &s[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_columns_are_read_as_postgresql_prints_them() {
+        let k = |d: &str| key_columns(d);
+        assert_eq!(k("PRIMARY KEY (id)"), Some(vec!["id".into()]));
+        assert_eq!(
+            k(r#"PRIMARY KEY (a, "B ""c"")", z) INCLUDE (x)"#),
+            Some(vec!["a".into(), r#"B "c")"#.into(), "z".into()])
+        );
+        assert_eq!(
+            k("UNIQUE NULLS NOT DISTINCT (email)"),
+            Some(vec!["email".into()])
+        );
+        assert_eq!(k("PRIMARY KEY (id, valid WITHOUT OVERLAPS)"), None);
+        assert_eq!(k("PRIMARY KEY"), None);
+    }
+}

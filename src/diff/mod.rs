@@ -1,0 +1,350 @@
+//! Diff: what changed in each table between two snapshots, row by row, with no
+//! database running. Chunks both snapshots list (format 5: same id, same rows) are
+//! skipped without being read or decrypted; only the rows of the others are decoded
+//! and matched, by primary key, else by a unique NOT NULL key, else as a multiset of
+//! whole rows (see [`key`]). Older formats have no ids: every chunk is read.
+
+pub mod key;
+mod render;
+mod rows;
+mod table;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use self::key::MatchBy;
+use self::table::{Change, Columns, Side, TableCounts};
+use crate::archive::{ArchiveError, BackupReader};
+use crate::catalog::{Catalog, QualName};
+use crate::error::{Class, Classify};
+use crate::pgcopy::CopyFormatError;
+use crate::plan::pattern::Pattern;
+use crate::plan::select::{SelectError, Selection};
+use crate::progress::Progress;
+
+/// Memory for the first snapshot's rows of the chunks that differ, per table.
+pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
+
+/// Rows of an append-only table named in the report, at most.
+const NAMED_ROWS: usize = 20;
+
+#[derive(Debug, Error)]
+pub enum DiffError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("a chunk's rows are malformed: {0}")]
+    Format(#[from] CopyFormatError),
+    #[error(
+        "{table}: the rows that differ between the snapshots need more than {} MiB of \
+         memory",
+        bytes >> 20
+    )]
+    TooManyChanges { table: String, bytes: usize },
+    #[error("cannot write the changed rows: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error("could not write the rows file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a diff worker failed")]
+    Worker,
+}
+
+impl Classify for DiffError {
+    fn class(&self) -> Class {
+        match self {
+            DiffError::Archive(e) => e.class(),
+            DiffError::Format(_) => Class::Corrupt,
+            DiffError::Select(_) => Class::Usage,
+            DiffError::Io(_) => Class::Io,
+            DiffError::TooManyChanges { .. } | DiffError::Decode(_) | DiffError::Worker => {
+                Class::Internal
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            DiffError::Archive(e) => e.hint(),
+            DiffError::TooManyChanges { .. } => Some(
+                "diff fewer tables at once (-t), or give it more memory with --memory-mb".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// Tables that may only grow: any row updated or deleted there is a violation.
+    pub expect_append_only: Vec<Pattern>,
+    pub memory_bytes: usize,
+}
+
+/// Where one table stands between the two snapshots.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Both,
+    /// Only in the first snapshot: dropped since.
+    OnlyFirst,
+    /// Only in the second: created since.
+    OnlySecond,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableDiff {
+    pub schema: String,
+    pub name: String,
+    pub presence: Presence,
+    pub rows_first: u64,
+    pub rows_second: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<MatchBy>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<TableCounts>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_added: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_dropped: Vec<String>,
+    /// Why the rows were not compared, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_compared: Option<String>,
+    pub append_only: bool,
+}
+
+impl TableDiff {
+    pub fn changed(&self) -> bool {
+        !matches!(self.presence, Presence::Both)
+            || self.not_compared.is_some()
+            || !self.columns_added.is_empty()
+            || !self.columns_dropped.is_empty()
+            || self
+                .counts
+                .as_ref()
+                .is_some_and(|c| c.inserted + c.deleted + c.updated > 0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffOutcome {
+    pub tables: Vec<TableDiff>,
+    /// Lines written to the rows file.
+    pub rows_written: u64,
+    /// Append-only tables whose rows were updated or deleted, each with what and
+    /// which rows.
+    pub violations: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Compares the tables `sel` chooses (in either snapshot) between `first` and
+/// `second`, writing every changed row to `rows` when given.
+pub async fn run(
+    first: &BackupReader,
+    second: &BackupReader,
+    sel: &Selection,
+    opts: &DiffOptions,
+    mut rows: Option<&mut (dyn Write + Send)>,
+    progress: Arc<dyn Progress>,
+) -> Result<DiffOutcome, DiffError> {
+    let (ca, cb) = (&first.manifest().catalog, &second.manifest().catalog);
+    let names = chosen_tables(ca, cb, sel)?;
+    let mut out = DiffOutcome {
+        tables: Vec::new(),
+        rows_written: 0,
+        violations: Vec::new(),
+        warnings: Vec::new(),
+    };
+    progress.start("diff", names.len() as u64, 0);
+    for name in &names {
+        let label = format!("{}.{}", name.schema, name.name);
+        progress.table_started(&label);
+        let (a, b) = (side(first, name)?, side(second, name)?);
+        let append_only = opts
+            .expect_append_only
+            .iter()
+            .any(|p| p.matches_table(&name.schema, &name.name));
+        let mut d = TableDiff {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            presence: Presence::Both,
+            rows_first: a.map_or(0, |s| s.record.rows),
+            rows_second: b.map_or(0, |s| s.record.rows),
+            matched_by: None,
+            counts: None,
+            columns_added: Vec::new(),
+            columns_dropped: Vec::new(),
+            not_compared: None,
+            append_only,
+        };
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let cols = Columns::of(&a, &b);
+                d.columns_added.clone_from(&cols.added);
+                d.columns_dropped.clone_from(&cols.dropped);
+                if let Err(why) = table::comparable(&a, &b) {
+                    d.not_compared = Some(why);
+                } else {
+                    let mut changes = Vec::new();
+                    let keep = rows.is_some() || append_only;
+                    let (by, counts) = table::compare(
+                        a,
+                        b,
+                        &cols,
+                        opts.memory_bytes,
+                        keep.then_some(&mut changes),
+                    )
+                    .await?;
+                    if append_only && counts.updated + counts.deleted > 0 {
+                        out.violations
+                            .push(violation(&label, &counts, &by, &a, &b, &cols, &changes)?);
+                    }
+                    if let Some(w) = rows.as_deref_mut() {
+                        let (lines, nulled) =
+                            render::write_changes(w, &a, &b, &cols, &by, &changes)?;
+                        out.rows_written += lines;
+                        if nulled > 0 {
+                            out.warnings.push(format!(
+                                "{label}: {nulled} value(s) JSON cannot hold (±infinity) \
+                                 were written as null in the rows file"
+                            ));
+                        }
+                    }
+                    d.matched_by = Some(by);
+                    progress.chunk_done(&label, counts.bytes_read, 0);
+                    d.counts = Some(counts);
+                }
+            }
+            (Some(_), None) => d.presence = Presence::OnlyFirst,
+            (None, Some(_)) => d.presence = Presence::OnlySecond,
+            (None, None) => unreachable!("chosen from one of the snapshots"),
+        }
+        if append_only && d.not_compared.is_some() {
+            out.violations.push(format!(
+                "{label}: not compared ({}), so not proven append-only",
+                d.not_compared.as_deref().unwrap_or_default()
+            ));
+        }
+        if append_only && matches!(d.presence, Presence::OnlyFirst) {
+            out.violations
+                .push(format!("{label}: dropped ({} row(s) gone)", d.rows_first));
+        }
+        progress.table_finished(&label, d.rows_second);
+        out.tables.push(d);
+    }
+    progress.finish();
+    for p in &opts.expect_append_only {
+        if !names.iter().any(|n| p.matches_table(&n.schema, &n.name)) {
+            out.violations.push(format!(
+                "--expect-append-only {p}: no table of either snapshot matches it"
+            ));
+        }
+    }
+    if rows.is_some() {
+        let unlisted: u64 = out
+            .tables
+            .iter()
+            .filter(|t| !matches!(t.presence, Presence::Both))
+            .count() as u64;
+        if unlisted > 0 {
+            out.warnings.push(format!(
+                "{unlisted} table(s) exist in only one snapshot: their rows are counted, \
+                 not written to the rows file"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The tables `sel` chooses from either snapshot, so a table dropped or created in
+/// between is compared too; every pattern must match in one of them.
+fn chosen_tables(a: &Catalog, b: &Catalog, sel: &Selection) -> Result<Vec<QualName>, DiffError> {
+    let mut union = b.clone();
+    let in_b: BTreeSet<&QualName> = b.tables.iter().map(|t| &t.name).collect();
+    union
+        .tables
+        .extend(a.tables.iter().filter(|t| !in_b.contains(&t.name)).cloned());
+    union.schemas.extend(a.schemas.iter().cloned());
+    let chosen = sel.choose(&union)?;
+    Ok(union
+        .tables
+        .iter()
+        .filter(|t| t.has_data() && chosen.keep_table(&t.name))
+        .map(|t| t.name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
+/// The table `name` as one backup holds it, if it does.
+fn side<'r>(reader: &'r BackupReader, name: &QualName) -> Result<Option<Side<'r>>, DiffError> {
+    let m = reader.manifest();
+    let Some((no, table)) = m
+        .catalog
+        .tables
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.name == *name && t.has_data())
+    else {
+        return Ok(None);
+    };
+    let record = m.table(no as u32).ok_or_else(|| {
+        ArchiveError::Corrupt(format!(
+            "the manifest of backup {} has no data for table {name} (number {no})",
+            m.backup_id
+        ))
+    })?;
+    Ok(Some(Side {
+        reader,
+        table,
+        record,
+    }))
+}
+
+/// What broke an append-only table's promise, naming the rows by key (whole rows
+/// are data, so a table without a key points at the rows file instead).
+fn violation(
+    label: &str,
+    counts: &TableCounts,
+    by: &MatchBy,
+    a: &Side<'_>,
+    b: &Side<'_>,
+    cols: &Columns,
+    changes: &[Change],
+) -> Result<String, DiffError> {
+    let mut what = format!(
+        "{label}: {} row(s) updated, {} deleted",
+        counts.updated, counts.deleted
+    );
+    if *by == MatchBy::WholeRows {
+        what.push_str(" (no key: the rows file lists them)");
+        return Ok(what);
+    }
+    let broken: Vec<Change> = changes
+        .iter()
+        .filter(|c| !matches!(c, Change::Insert(_)))
+        .take(NAMED_ROWS)
+        .map(Change::clone)
+        .collect();
+    let mut lines = Vec::new();
+    render::write_changes(&mut lines, a, b, cols, by, &broken)?;
+    let keys: Vec<String> = lines
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .map(|v| format!("{} {}", v["change"].as_str().unwrap_or("?"), v["key"]))
+        .collect();
+    what.push_str(&format!(": {}", keys.join(", ")));
+    let shown = broken.len() as u64;
+    if counts.updated + counts.deleted > shown {
+        what.push_str(&format!(
+            ", and {} more",
+            counts.updated + counts.deleted - shown
+        ));
+    }
+    Ok(what)
+}

@@ -1,0 +1,208 @@
+//! `pgbunker diff` between two backups of the heart-recovery fixture: a known set of
+//! inserts, updates, deletes and key changes is reported exactly, a table without a key
+//! is compared as a multiset, shared chunks are skipped, and an append-only table that
+//! lost or changed a row fails the run.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::support::{json, ok, pgbunker, run_sql, World, KEY};
+
+/// The changes between the two backups.
+const CHANGES: &str = "
+    UPDATE public.patients SET last_name = last_name || '-x', phone = NULL WHERE id = 3;
+    UPDATE public.patients SET phone = '+1-555-0100', allergies = ARRAY['penicillin', 'latex'],
+        address = '{\"city\": \"Lyon\", \"zip\": \"69001\"}' WHERE id = 4;
+    UPDATE public.patients SET phone = NULL WHERE id = 5 AND phone IS NOT NULL;
+    UPDATE public.patients SET phone = '+1-555-0105' WHERE id = 5 AND phone IS NULL;
+    UPDATE public.audit_log SET action = 'read' WHERE id = 7 AND action <> 'read';
+    UPDATE public.audit_log SET action = 'login' WHERE id = 7 AND action = 'read';
+    DELETE FROM public.audit_log WHERE id = 8;
+    INSERT INTO public.audit_log (occurred_at, action, table_name) VALUES (now(), 'read', 'x');
+    INSERT INTO public.loose (n, t) VALUES (1, 'one'), (3, 'three');
+    DELETE FROM public.loose WHERE ctid = (SELECT min(ctid) FROM public.loose WHERE n = 2);
+    UPDATE public.keyed SET id = 20 WHERE id = 2;
+";
+
+fn diff(repo: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["diff", "--repo", repo];
+    all.extend_from_slice(args);
+    pgbunker(&all, &[("PGBUNKER_KEY", KEY)])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_between_two_backups_are_reported_row_by_row() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    // A table without any key: compared as a multiset of whole rows.
+    run_sql(
+        &w,
+        "heart",
+        "CREATE TABLE public.loose (n int, t text);
+         INSERT INTO public.loose VALUES (1, 'one'), (2, 'two'), (2, 'two');
+         CREATE TABLE public.keyed (id int PRIMARY KEY, v text);
+         INSERT INTO public.keyed VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .await;
+    let repo = w.init_repo("repo");
+    let first = json(&ok(w.backup(
+        &repo,
+        "heart",
+        &["--json", "--chunk-size-kb", "64"],
+    )));
+    run_sql(&w, "heart", CHANGES).await;
+    let second = json(&ok(w.backup(
+        &repo,
+        "heart",
+        &["--json", "--chunk-size-kb", "64"],
+    )));
+    let (a, b) = (
+        first["backup_id"].as_str().unwrap(),
+        second["backup_id"].as_str().unwrap(),
+    );
+
+    let rows_file = w.dir.path().join("rows.jsonl");
+    let rows_arg = rows_file.display().to_string();
+    let out = diff(&repo, &[a, b, "--json", "--rows", &rows_arg]);
+    let report = json(&ok(out));
+    let tables: BTreeMap<String, &Value> = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                format!(
+                    "{}.{}",
+                    t["schema"].as_str().unwrap(),
+                    t["name"].as_str().unwrap()
+                ),
+                t,
+            )
+        })
+        .collect();
+    let counts = |t: &str| {
+        let t = tables[t];
+        (
+            t["inserted"].as_u64().unwrap(),
+            t["deleted"].as_u64().unwrap(),
+            t["updated"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(
+        counts("public.patients"),
+        (0, 0, 3),
+        "{}",
+        tables["public.patients"]
+    );
+    assert_eq!(counts("public.audit_log"), (1, 1, 1));
+    assert_eq!(
+        counts("public.loose"),
+        (2, 1, 0),
+        "a multiset: one (2, 'two') of two went"
+    );
+    assert_eq!(tables["public.loose"]["matched_by"]["by"], "whole_rows");
+    assert_eq!(
+        counts("public.keyed"),
+        (1, 1, 0),
+        "a key change is a delete and an insert"
+    );
+    assert_eq!(counts("public.vitals_samples"), (0, 0, 0));
+    let vitals = tables["public.vitals_samples"];
+    assert_eq!(
+        vitals["chunks_read"], 0,
+        "unchanged chunks are not read: {vitals}"
+    );
+    assert!(vitals["chunks_skipped"].as_u64().unwrap() > 2, "{vitals}");
+    let changed: BTreeMap<String, u64> = tables["public.patients"]["changed_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().to_owned(), c[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(changed["phone"], 3);
+    assert_eq!(changed["last_name"], 1);
+    assert_eq!(changed["allergies"], 1);
+    assert_eq!(changed["address"], 1);
+
+    // The rows file: owner-only, one line per change, values typed.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&rows_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let lines: Vec<Value> = std::fs::read_to_string(&rows_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, report["rows_written"].as_u64().unwrap());
+    let p4 = lines
+        .iter()
+        .find(|l| l["table"] == "public.patients" && l["key"]["id"] == 4)
+        .expect("patient 4 updated");
+    assert_eq!(p4["change"], "update");
+    assert_eq!(
+        p4["new"]["allergies"],
+        serde_json::json!(["penicillin", "latex"])
+    );
+    assert_eq!(
+        p4["new"]["address"]["city"], "Lyon",
+        "jsonb as a document: {p4}"
+    );
+    assert_eq!(p4["new"]["phone"], "+1-555-0100");
+    assert!(
+        p4["new"].get("last_name").is_none(),
+        "only changed columns: {p4}"
+    );
+    let p3 = lines
+        .iter()
+        .find(|l| l["table"] == "public.patients" && l["key"]["id"] == 3)
+        .unwrap();
+    assert_eq!(p3["new"]["phone"], Value::Null, "value to NULL: {p3}");
+    assert!(p3["new"]["last_name"].as_str().unwrap().ends_with("-x"));
+    let deleted = lines
+        .iter()
+        .find(|l| l["table"] == "public.audit_log" && l["change"] == "delete")
+        .unwrap();
+    assert_eq!(deleted["key"]["id"], 8);
+    assert!(deleted["old"]["occurred_at"].is_string());
+    // Rows are never printed: the text report has counts and column names only.
+    let text = ok(diff(&repo, &[a, b]));
+    assert!(text.contains("public.patients: +0 -0 ~3"), "{text}");
+    assert!(
+        !text.contains("+1-555-0100") && !text.contains("Lyon"),
+        "{text}"
+    );
+    // The rows file is never overwritten.
+    let again = diff(&repo, &[a, b, "--rows", &rows_arg]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // audit_log must only grow: an update and a delete fail the run, naming them.
+    let out = diff(
+        &repo,
+        &[a, b, "--expect-append-only", "audit_log", "-t", "audit_log"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 row(s) updated, 1 deleted")
+            && text.contains(r#"update {"id":7}"#)
+            && text.contains(r#"delete {"id":8}"#),
+        "{text}"
+    );
+    // Growing is what it may do; a table that never changed passes too.
+    let out = diff(
+        &repo,
+        &[a, b, "--expect-append-only", "organization_memberships"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
