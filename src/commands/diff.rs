@@ -12,16 +12,27 @@ use serde::Serialize;
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::OpenBackup;
-use crate::diff::{self, DiffOptions as EngineOptions, TableDiff};
+use crate::archive::Timestamp;
+use crate::diff::{self, DiffOptions as EngineOptions, Later, Live, TableDiff};
 use crate::error::{Class, Failed, Outcome};
+use crate::pg::ConnSpec;
 use crate::plan::select::Selection;
 use crate::progress::Progress;
 
+/// The later snapshot.
+pub enum Second {
+    /// A backup id (or `latest`).
+    Backup(String),
+    /// The database as it is now: a connection string or URL. No `Debug`: it may carry
+    /// a password.
+    Live(String),
+}
+
 pub struct DiffOptions {
     pub repo: RepoAccess,
-    /// Backup ids (or `latest`): the earlier snapshot first.
+    /// The earlier backup's id (or `latest`).
     pub first: String,
-    pub second: String,
+    pub second: Second,
     pub selection: Selection,
     /// A new file for the changed rows, as JSON lines; never overwritten.
     pub rows: Option<PathBuf>,
@@ -49,6 +60,7 @@ pub struct DiffReport {
 
 #[derive(Debug, Serialize)]
 pub struct Snapshot {
+    /// `live` for the database as it was read.
     pub backup_id: String,
     pub snapshot_time: String,
 }
@@ -145,29 +157,61 @@ pub async fn diff(
     let repo = opts.repo.open().await?;
     let mut rows = opts.rows.as_ref().map(RowsFile::create).transpose()?;
     let first = OpenBackup::open(&repo, &opts.first).await?;
-    let second = match OpenBackup::open(&repo, &opts.second).await {
-        Ok(b) => b,
-        Err(e) => {
-            first.release().await?;
-            return Err(e.into());
+    let first_snap = Snapshot {
+        backup_id: first.live().bid.clone(),
+        snapshot_time: first.reader().manifest().started_at.to_string(),
+    };
+    let rows_out = rows.as_mut().map(|r| &mut r.out as &mut (dyn Write + Send));
+    let (outcome, second_snap) = match &opts.second {
+        Second::Backup(which) => {
+            let second = match OpenBackup::open(&repo, which).await {
+                Ok(b) => b,
+                Err(e) => {
+                    first.release().await?;
+                    return Err(e.into());
+                }
+            };
+            let later = Later::Backup(second.reader());
+            let outcome = diff::run(
+                first.reader(),
+                later,
+                &opts.selection,
+                &opts.diff,
+                rows_out,
+                progress,
+            )
+            .await;
+            let snap = Snapshot {
+                backup_id: second.live().bid.clone(),
+                snapshot_time: second.reader().manifest().started_at.to_string(),
+            };
+            second.release().await?;
+            (outcome, snap)
+        }
+        Second::Live(source) => {
+            let snapshot_time = Timestamp::now().to_string();
+            let outcome = async {
+                let live = Live::open(&ConnSpec::parse(Some(source))?).await?;
+                let later = Later::Live(&live);
+                diff::run(
+                    first.reader(),
+                    later,
+                    &opts.selection,
+                    &opts.diff,
+                    rows_out,
+                    progress,
+                )
+                .await
+            }
+            .await;
+            let snap = Snapshot {
+                backup_id: "live".into(),
+                snapshot_time,
+            };
+            (outcome, snap)
         }
     };
-    let outcome = diff::run(
-        first.reader(),
-        second.reader(),
-        &opts.selection,
-        &opts.diff,
-        rows.as_mut().map(|r| &mut r.out as &mut (dyn Write + Send)),
-        progress,
-    )
-    .await;
-    let snapshot = |b: &OpenBackup| Snapshot {
-        backup_id: b.live().bid.clone(),
-        snapshot_time: b.reader().manifest().started_at.to_string(),
-    };
-    let (first_snap, second_snap) = (snapshot(&first), snapshot(&second));
     first.release().await?;
-    second.release().await?;
     let outcome = outcome?;
     if let Some(r) = rows {
         r.finish()?;

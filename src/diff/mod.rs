@@ -5,6 +5,7 @@
 //! whole rows (see [`key`]). Older formats have no ids: every chunk is read.
 
 pub mod key;
+mod live;
 mod render;
 mod rows;
 mod table;
@@ -17,10 +18,13 @@ use serde::Serialize;
 use thiserror::Error;
 
 use self::key::MatchBy;
+pub use self::live::Live;
+use self::live::LiveTable;
 use self::table::{Change, Columns, Side, TableCounts};
-use crate::archive::{ArchiveError, BackupReader};
+use crate::archive::{ArchiveError, BackupReader, TableRecord};
 use crate::catalog::{Catalog, QualName};
 use crate::error::{Class, Classify};
+use crate::pg::PgError;
 use crate::pgcopy::CopyFormatError;
 use crate::plan::pattern::Pattern;
 use crate::plan::select::{SelectError, Selection};
@@ -52,6 +56,8 @@ pub enum DiffError {
     Io(#[from] std::io::Error),
     #[error("a diff worker failed")]
     Worker,
+    #[error(transparent)]
+    Pg(#[from] PgError),
 }
 
 impl Classify for DiffError {
@@ -60,6 +66,7 @@ impl Classify for DiffError {
             DiffError::Archive(e) => e.class(),
             DiffError::Format(_) => Class::Corrupt,
             DiffError::Select(_) => Class::Usage,
+            DiffError::Pg(e) => e.class(),
             DiffError::Io(_) => Class::Io,
             DiffError::TooManyChanges { .. } | DiffError::Decode(_) | DiffError::Worker => {
                 Class::Internal
@@ -70,6 +77,7 @@ impl Classify for DiffError {
     fn hint(&self) -> Option<String> {
         match self {
             DiffError::Archive(e) => e.hint(),
+            DiffError::Pg(e) => e.hint(),
             DiffError::TooManyChanges { .. } => Some(
                 "diff fewer tables at once (-t), or give it more memory with --memory-mb".into(),
             ),
@@ -141,18 +149,32 @@ pub struct DiffOutcome {
     pub warnings: Vec<String>,
 }
 
+/// The later snapshot: another backup, or the database as it is now.
+pub enum Later<'a> {
+    Backup(&'a BackupReader),
+    Live(&'a Live),
+}
+
+impl Later<'_> {
+    fn catalog(&self) -> &Catalog {
+        match self {
+            Later::Backup(r) => &r.manifest().catalog,
+            Later::Live(l) => &l.introspection.catalog,
+        }
+    }
+}
+
 /// Compares the tables `sel` chooses (in either snapshot) between `first` and
 /// `second`, writing every changed row to `rows` when given.
 pub async fn run(
     first: &BackupReader,
-    second: &BackupReader,
+    second: Later<'_>,
     sel: &Selection,
     opts: &DiffOptions,
     mut rows: Option<&mut (dyn Write + Send)>,
     progress: Arc<dyn Progress>,
 ) -> Result<DiffOutcome, DiffError> {
-    let (ca, cb) = (&first.manifest().catalog, &second.manifest().catalog);
-    let names = chosen_tables(ca, cb, sel)?;
+    let names = chosen_tables(&first.manifest().catalog, second.catalog(), sel)?;
     let mut out = DiffOutcome {
         tables: Vec::new(),
         rows_written: 0,
@@ -161,9 +183,26 @@ pub async fn run(
     };
     progress.start("diff", names.len() as u64, 0);
     for name in &names {
-        let label = format!("{}.{}", name.schema, name.name);
+        let label = name.plain();
         progress.table_started(&label);
-        let (a, b) = (side(first, name)?, side(second, name)?);
+        let a = side(first, name)?;
+        let b = match &second {
+            Later::Backup(r) => side(r, name)?.map(|(s, rec)| (s, Some(rec))),
+            Later::Live(l) => l
+                .introspection
+                .catalog
+                .tables
+                .iter()
+                .find(|t| t.name == *name && t.has_data())
+                .map(|t| {
+                    let side = Side {
+                        catalog: &l.introspection.catalog,
+                        table: t,
+                        format: l.format(t),
+                    };
+                    (side, None)
+                }),
+        };
         let append_only = opts
             .expect_append_only
             .iter()
@@ -172,8 +211,8 @@ pub async fn run(
             schema: name.schema.clone(),
             name: name.name.clone(),
             presence: Presence::Both,
-            rows_first: a.map_or(0, |s| s.record.rows),
-            rows_second: b.map_or(0, |s| s.record.rows),
+            rows_first: a.map_or(0, |(_, r)| r.rows),
+            rows_second: b.and_then(|(_, r)| r).map_or(0, |r| r.rows),
             matched_by: None,
             counts: None,
             columns_added: Vec::new(),
@@ -182,23 +221,53 @@ pub async fn run(
             append_only,
         };
         match (a, b) {
-            (Some(a), Some(b)) => {
+            (Some((a, a_rec)), Some((b, b_rec))) => {
                 let cols = Columns::of(&a, &b);
                 d.columns_added.clone_from(&cols.added);
                 d.columns_dropped.clone_from(&cols.dropped);
                 if let Err(why) = table::comparable(&a, &b) {
                     d.not_compared = Some(why);
                 } else {
+                    let (a_chunks, b_chunks, skipped, memory) = match (&second, b_rec) {
+                        (Later::Backup(r), Some(b_rec)) => {
+                            let (ua, ub, skipped) = table::unshared(a_rec, b_rec);
+                            let (ca, cb) = (
+                                table::open_chunks(first, a_rec, ua),
+                                table::open_chunks(r, b_rec, ub),
+                            );
+                            (ca, cb, skipped, opts.memory_bytes)
+                        }
+                        (Later::Backup(_), None) => {
+                            unreachable!("a backup's table has its record")
+                        }
+                        (Later::Live(l), _) => {
+                            let t = LiveTable {
+                                table: b.table,
+                                earlier: a_rec,
+                                keys: first.chunk_keys(),
+                                chunk_bytes: first.manifest().params.chunk_bytes,
+                            };
+                            let scanned = l.scan(t, opts.memory_bytes).await?;
+                            d.rows_second = scanned.rows;
+                            (
+                                table::open_chunks(first, a_rec, scanned.left),
+                                scanned.chunks,
+                                scanned.skipped,
+                                opts.memory_bytes.saturating_sub(scanned.held_bytes),
+                            )
+                        }
+                    };
                     let mut changes = Vec::new();
                     let keep = rows.is_some() || append_only;
-                    let (by, counts) = table::compare(
-                        a,
-                        b,
+                    let (by, mut counts) = table::compare(
+                        (a, a_chunks),
+                        (b, b_chunks),
                         &cols,
-                        opts.memory_bytes,
+                        memory,
                         keep.then_some(&mut changes),
                     )
                     .await?;
+                    counts.chunks_skipped = skipped;
                     if append_only && counts.updated + counts.deleted > 0 {
                         out.violations
                             .push(violation(&label, &counts, &by, &a, &b, &cols, &changes)?);
@@ -280,8 +349,11 @@ fn chosen_tables(a: &Catalog, b: &Catalog, sel: &Selection) -> Result<Vec<QualNa
         .collect())
 }
 
-/// The table `name` as one backup holds it, if it does.
-fn side<'r>(reader: &'r BackupReader, name: &QualName) -> Result<Option<Side<'r>>, DiffError> {
+/// The table `name` as one backup holds it, if it does, with its record.
+fn side<'r>(
+    reader: &'r BackupReader,
+    name: &QualName,
+) -> Result<Option<(Side<'r>, &'r TableRecord)>, DiffError> {
     let m = reader.manifest();
     let Some((no, table)) = m
         .catalog
@@ -298,11 +370,12 @@ fn side<'r>(reader: &'r BackupReader, name: &QualName) -> Result<Option<Side<'r>
             m.backup_id
         ))
     })?;
-    Ok(Some(Side {
-        reader,
+    let side = Side {
+        catalog: &m.catalog,
         table,
-        record,
-    }))
+        format: record.copy_format,
+    };
+    Ok(Some((side, record)))
 }
 
 /// What broke an append-only table's promise, naming the rows by key (whole rows

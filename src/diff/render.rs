@@ -23,21 +23,16 @@ const BATCH_ROWS: usize = 4096;
 /// column name → value, and how many values became null because JSON cannot hold them
 /// (±infinity dates and timestamps).
 fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<(Vec<Map<String, Value>>, u64), DiffError> {
-    let text = side.record.copy_format == CopyFormat::Text;
+    let text = side.format == CopyFormat::Text;
     let types = TypeMap::new(
-        &side.reader.manifest().catalog,
+        side.catalog,
         TypeChoices {
             uuid_as_text: true,
             unsupported_as_binary: true,
             ..TypeChoices::default()
         },
     );
-    let columns: Vec<_> = side
-        .table
-        .columns
-        .iter()
-        .filter(|c| c.generated.is_none())
-        .collect();
+    let columns: Vec<_> = side.copy_columns().collect();
     let kinds: Vec<Kind> = columns
         .iter()
         .map(|c| {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -11,26 +13,30 @@ use super::key::{match_by, MatchBy};
 use super::rows::{each_row, encode, fields_of};
 use super::DiffError;
 use crate::archive::{BackupReader, ChunkRecord, CopyFormat, TableRecord};
-use crate::catalog::Table;
+use crate::catalog::{Catalog, Table};
 use crate::codec::on_cpu_pool;
 
 /// Chunks fetched and opened at once per table.
 const CHUNKS_AT_ONCE: usize = 8;
 
-/// A table as one snapshot holds it.
+/// A table as one snapshot holds it: a backup, or the live database.
 #[derive(Clone, Copy)]
 pub struct Side<'a> {
-    pub reader: &'a BackupReader,
+    /// The catalog the table's column types are read in.
+    pub catalog: &'a Catalog,
     pub table: &'a Table,
-    pub record: &'a TableRecord,
+    pub format: CopyFormat,
 }
 
 impl Side<'_> {
     /// The columns COPY carries, in order: generated columns are never copied.
-    fn copy_columns(&self) -> impl Iterator<Item = &crate::catalog::Column> {
+    pub fn copy_columns(&self) -> impl Iterator<Item = &crate::catalog::Column> {
         self.table.columns.iter().filter(|c| c.generated.is_none())
     }
 }
+
+/// The tuples of the chunks one side does not share with the other, in order.
+pub type Chunks<'a> = BoxStream<'a, Result<Bytes, DiffError>>;
 
 /// A changed row, as the chunks hold it, for the rows file.
 #[derive(Debug, Clone)]
@@ -90,7 +96,7 @@ impl Columns {
 }
 
 /// What changed in one table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TableCounts {
     pub inserted: u64,
     pub deleted: u64,
@@ -104,12 +110,12 @@ pub struct TableCounts {
     pub bytes_read: u64,
 }
 
-/// Compares the rows of one table; `keep` collects each changed row for the rows
-/// file. Holds the first snapshot's rows of the chunks that differ, up to
-/// `memory_bytes`.
+/// Compares the rows of one table from the chunks each side does not share; `keep`
+/// collects each changed row for the rows file. Holds the first snapshot's rows of
+/// those chunks, up to `memory_bytes`.
 pub async fn compare(
-    a: Side<'_>,
-    b: Side<'_>,
+    (a, mut a_chunks): (Side<'_>, Chunks<'_>),
+    (b, mut b_chunks): (Side<'_>, Chunks<'_>),
     cols: &Columns,
     memory_bytes: usize,
     mut keep: Option<&mut Vec<Change>>,
@@ -125,25 +131,17 @@ pub async fn compare(
     } else {
         key_at.iter().map(|&i| cols.common[i]).unzip()
     };
-    let (a_chunks, b_chunks, skipped) = unshared(a.record, b.record);
-    let mut counts = TableCounts {
-        inserted: 0,
-        deleted: 0,
-        updated: 0,
-        changed_columns: Vec::new(),
-        chunks_skipped: skipped,
-        chunks_read: (a_chunks.len() + b_chunks.len()) as u64,
-        bytes_read: a_chunks.iter().chain(&b_chunks).map(|c| c.raw_len).sum(),
-    };
+    let mut counts = TableCounts::default();
     let mut per_column = vec![0u64; cols.common.len()];
-    let table_name = b.table.name.to_string();
+    let table_name = b.table.name.plain();
 
     // The first snapshot's rows of the chunks that differ, by key.
     let mut held: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
     let mut held_bytes = 0usize;
-    let mut opened = open_chunks(a, a_chunks);
-    while let Some(chunk) = opened.try_next().await? {
-        each_row(&chunk, a.record.copy_format, |row| {
+    while let Some(chunk) = a_chunks.try_next().await? {
+        counts.chunks_read += 1;
+        counts.bytes_read += chunk.len() as u64;
+        each_row(&chunk, a.format, |row| {
             let key = encode(&row.fields, a_key.iter().copied());
             held_bytes += key.len() + row.raw.len() + 64;
             if held_bytes > memory_bytes {
@@ -156,9 +154,10 @@ pub async fn compare(
             Ok(())
         })?;
     }
-    let mut opened = open_chunks(b, b_chunks);
-    while let Some(chunk) = opened.try_next().await? {
-        each_row(&chunk, b.record.copy_format, |row| {
+    while let Some(chunk) = b_chunks.try_next().await? {
+        counts.chunks_read += 1;
+        counts.bytes_read += chunk.len() as u64;
+        each_row(&chunk, b.format, |row| {
             let key = encode(&row.fields, b_key.iter().copied());
             let Some(olds) = held.get_mut(&key) else {
                 counts.inserted += 1;
@@ -174,7 +173,7 @@ pub async fn compare(
             if by == MatchBy::WholeRows {
                 return Ok(());
             }
-            let old_fields = fields_of(&old, a.record.copy_format)?;
+            let old_fields = fields_of(&old, a.format)?;
             let changed: Vec<usize> = cols
                 .common
                 .iter()
@@ -218,79 +217,81 @@ pub async fn compare(
     Ok((by, counts))
 }
 
-/// The chunks of each side that the other does not list (by id, counted: a chunk
+/// The chunks of each backup that the other does not list (by id, counted: a chunk
 /// listed twice on one side and once on the other is read once), and how many were
 /// skipped in all. Chunks without ids (formats before 5) are all read.
-fn unshared<'r>(
+pub fn unshared<'r>(
     a: &'r TableRecord,
     b: &'r TableRecord,
 ) -> (Vec<&'r ChunkRecord>, Vec<&'r ChunkRecord>, u64) {
-    let count = |r: &'r TableRecord| {
-        let mut m: HashMap<&'r str, usize> = HashMap::new();
-        for c in &r.chunks {
-            if let Some(id) = &c.id {
-                *m.entry(id.as_str()).or_default() += 1;
-            }
-        }
-        m
-    };
-    let (in_a, in_b) = (count(a), count(b));
-    let mut shared: HashMap<&str, usize> = in_a
-        .iter()
-        .filter_map(|(id, n)| Some((*id, (*n).min(*in_b.get(id)?))))
-        .collect();
-    let total: usize = shared.values().sum();
-    let rest = |r: &'r TableRecord| {
-        let mut left = shared.clone();
-        r.chunks
-            .iter()
-            .filter(|c| {
-                let Some(n) = c.id.as_deref().and_then(|id| left.get_mut(id)) else {
-                    return true;
-                };
-                if *n == 0 {
-                    return true;
-                }
-                *n -= 1;
-                false
-            })
-            .collect::<Vec<_>>()
-    };
-    let (ra, rb) = (rest(a), rest(b));
-    shared.clear();
-    (ra, rb, 2 * total as u64)
+    let mut shared = ids(a);
+    let in_b = ids(b);
+    shared.retain(|id, n| {
+        *n = (*n).min(in_b.get(id).copied().unwrap_or(0));
+        *n > 0
+    });
+    let skipped = 2 * shared.values().sum::<usize>() as u64;
+    (not_in(a, shared.clone()), not_in(b, shared), skipped)
 }
 
-/// The chunks' tuples, fetched and opened a few at a time, in order.
-fn open_chunks<'s>(
-    side: Side<'s>,
+/// How many times `r` lists each chunk id.
+pub fn ids(r: &TableRecord) -> HashMap<&str, usize> {
+    let mut m: HashMap<&str, usize> = HashMap::new();
+    for id in r.chunks.iter().filter_map(|c| c.id.as_deref()) {
+        *m.entry(id).or_default() += 1;
+    }
+    m
+}
+
+/// The chunks of `r` left once each id of `shared` is taken as many times as it says.
+pub fn not_in<'r>(r: &'r TableRecord, mut shared: HashMap<&str, usize>) -> Vec<&'r ChunkRecord> {
+    r.chunks
+        .iter()
+        .filter(
+            |c| match c.id.as_deref().and_then(|id| shared.get_mut(id)) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            },
+        )
+        .collect()
+}
+
+/// A backup's chunks' tuples, fetched and opened a few at a time, in order.
+pub fn open_chunks<'s>(
+    reader: &'s BackupReader,
+    record: &'s TableRecord,
     chunks: Vec<&'s ChunkRecord>,
-) -> impl futures::Stream<Item = Result<Vec<u8>, DiffError>> + 's {
-    let record = Arc::new(side.record.clone());
+) -> Chunks<'s> {
+    let shared = Arc::new(record.clone());
     futures::stream::iter(chunks)
         .map(move |chunk| {
-            let record = Arc::clone(&record);
+            let record = Arc::clone(&shared);
             async move {
-                let fetched = side.reader.fetch_chunk(side.record, chunk).await?;
-                let (reader, chunk) = (side.reader.clone(), chunk.clone());
+                let fetched = reader.fetch_chunk(&record, chunk).await?;
+                let (reader, chunk) = (reader.clone(), chunk.clone());
                 on_cpu_pool(chunk.raw_len as usize, move || {
                     reader.open_chunk(&record, &chunk, fetched)
                 })
                 .await
                 .ok_or(DiffError::Worker)?
+                .map(Bytes::from)
                 .map_err(DiffError::from)
             }
         })
         .buffered(CHUNKS_AT_ONCE)
+        .boxed()
 }
 
 /// Whether the two sides' rows can be compared field by field.
 pub fn comparable(a: &Side<'_>, b: &Side<'_>) -> Result<(), String> {
-    if a.record.copy_format != b.record.copy_format {
+    if a.format != b.format {
         return Err(format!(
-            "the table was backed up in COPY {} format in one snapshot and {} in the other",
-            format_name(a.record.copy_format),
-            format_name(b.record.copy_format)
+            "the table was copied in COPY {} format in one snapshot and {} in the other",
+            format_name(a.format),
+            format_name(b.format)
         ));
     }
     Ok(())

@@ -6,6 +6,8 @@ mod fingerprint;
 mod large_objects;
 mod table;
 
+pub use self::table::copy_sql;
+
 pub use fingerprint::table_fingerprint;
 
 use std::sync::Arc;

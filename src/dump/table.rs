@@ -30,7 +30,9 @@ pub(super) struct UnitResult {
 }
 
 /// The COPY statement of a unit: the whole table, or a TID range scan of its pages.
-fn copy_sql(table: &Table, unit: &WorkUnit, format: CopyFormat) -> String {
+/// `diff --live` reads a table with the same statements, so its rows come in the same
+/// order and cut into the same chunks.
+pub fn copy_sql(table: &Table, unit: &WorkUnit, format: CopyFormat) -> String {
     let options = copy_options(format);
     match unit.pages {
         None => table.copy_statement("TO STDOUT", options),

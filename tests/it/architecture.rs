@@ -62,7 +62,17 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ),
         (
             "diff",
-            vec!["pgcopy", "archive", "catalog", "plan", "codec", "export"],
+            vec![
+                "pg",
+                "pgcopy",
+                "archive",
+                "catalog",
+                "plan",
+                "codec",
+                "introspect",
+                "dump",
+                "export",
+            ],
         ),
         (
             "restored",

@@ -165,6 +165,34 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         .unwrap();
     assert_eq!(deleted["key"]["id"], 8);
     assert!(deleted["old"]["occurred_at"].is_string());
+    // The database now is the second backup's state: --live finds the same changes,
+    // row for row, and skips the chunks that did not change.
+    let live_file = w.dir.path().join("live.jsonl");
+    let url = w.pg.url("heart");
+    let live = json(&ok(diff(
+        &repo,
+        &[
+            a,
+            "--live",
+            &url,
+            "--json",
+            "--rows",
+            &live_file.display().to_string(),
+        ],
+    )));
+    assert_eq!(
+        std::fs::read_to_string(&live_file).unwrap(),
+        std::fs::read_to_string(&rows_file).unwrap()
+    );
+    assert_eq!(live["second"]["backup_id"], "live");
+    for k in [
+        "rows_inserted",
+        "rows_deleted",
+        "rows_updated",
+        "chunks_skipped",
+    ] {
+        assert_eq!(live[k], report[k], "{k}");
+    }
     // Rows are never printed: the text report has counts and column names only.
     let text = ok(diff(&repo, &[a, b]));
     assert!(text.contains("public.patients: +0 -0 ~3"), "{text}");

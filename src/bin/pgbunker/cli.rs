@@ -110,8 +110,8 @@ pub enum Command {
     /// replaced, and a failed or interrupted export removes the files it wrote;
     /// OUT/_pgbunker_export.json, written last, lists the tables and files.
     Export(ExportArgs),
-    /// What changed in each table between two backups, row by row, from the
-    /// repository alone: rows inserted, deleted and updated (with the columns that
+    /// What changed in each table between two backups (or a backup and the database
+    /// now, --live), row by row: rows inserted, deleted and updated (with the columns that
     /// changed), matched by primary key, else by a unique NOT NULL key, else as whole
     /// rows. Chunks both backups share are skipped unread.
     ///
@@ -429,8 +429,13 @@ pub struct DiffArgs {
     #[arg(value_name = "FIRST")]
     pub first: String,
     /// The later backup.
-    #[arg(value_name = "SECOND")]
-    pub second: String,
+    #[arg(value_name = "SECOND", required_unless_present = "live")]
+    pub second: Option<String>,
+    /// Compare FIRST with the database as it is now (read in one snapshot, each table
+    /// cut into chunks as a backup would, so what did not change is not compared row by
+    /// row) instead of with a second backup.
+    #[arg(long, value_name = "DBURL", conflicts_with = "second")]
+    pub live: Option<String>,
     #[command(flatten)]
     pub select: Selection,
     /// Write every changed row to this new file as JSON lines ({"table", "change",

@@ -220,7 +220,11 @@ impl Ctx<'_> {
         Ok(commands::diff::DiffOptions {
             repo: self.repo_access(&a.repo)?,
             first: a.first.clone(),
-            second: a.second.clone(),
+            second: match (&a.second, &a.live) {
+                (_, Some(url)) => commands::diff::Second::Live(url.clone()),
+                (Some(id), None) => commands::diff::Second::Backup(id.clone()),
+                (None, None) => unreachable!("clap requires SECOND or --live"),
+            },
             selection: a.select.clone(),
             rows: a.rows.clone(),
             diff: pgbunker::diff::DiffOptions {
