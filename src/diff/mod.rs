@@ -8,6 +8,7 @@ pub mod key;
 mod live;
 mod render;
 mod rows;
+mod spill;
 mod table;
 
 use std::collections::BTreeSet;
@@ -21,7 +22,7 @@ use self::key::MatchBy;
 pub use self::live::Live;
 use self::live::LiveTable;
 use self::table::{Change, Columns, Side, TableCounts};
-use crate::archive::{ArchiveError, BackupReader, TableRecord};
+use crate::archive::{ArchiveError, BackupReader, ChunkRecord, TableRecord};
 use crate::catalog::{Catalog, QualName};
 use crate::error::{Class, Classify};
 use crate::pg::PgError;
@@ -56,6 +57,8 @@ pub enum DiffError {
     Io(#[from] std::io::Error),
     #[error("a diff worker failed")]
     Worker,
+    #[error("the rows spilled to a temporary file could not be read back: {0}")]
+    Spill(String),
     #[error(transparent)]
     Pg(#[from] PgError),
 }
@@ -68,9 +71,10 @@ impl Classify for DiffError {
             DiffError::Select(_) => Class::Usage,
             DiffError::Pg(e) => e.class(),
             DiffError::Io(_) => Class::Io,
-            DiffError::TooManyChanges { .. } | DiffError::Decode(_) | DiffError::Worker => {
-                Class::Internal
-            }
+            DiffError::TooManyChanges { .. }
+            | DiffError::Decode(_)
+            | DiffError::Worker
+            | DiffError::Spill(_) => Class::Internal,
         }
     }
 
@@ -228,14 +232,16 @@ pub async fn run(
                 if let Err(why) = table::comparable(&a, &b) {
                     d.not_compared = Some(why);
                 } else {
-                    let (a_chunks, b_chunks, skipped, memory) = match (&second, b_rec) {
+                    let bytes = |c: &[&ChunkRecord]| c.iter().map(|c| c.raw_len).sum::<u64>();
+                    let (a_chunks, a_bytes, b_chunks, skipped, memory) = match (&second, b_rec) {
                         (Later::Backup(r), Some(b_rec)) => {
                             let (ua, ub, skipped) = table::unshared(a_rec, b_rec);
+                            let a_bytes = bytes(&ua);
                             let (ca, cb) = (
                                 table::open_chunks(first, a_rec, ua),
                                 table::open_chunks(r, b_rec, ub),
                             );
-                            (ca, cb, skipped, opts.memory_bytes)
+                            (ca, a_bytes, cb, skipped, opts.memory_bytes)
                         }
                         (Later::Backup(_), None) => {
                             unreachable!("a backup's table has its record")
@@ -249,39 +255,60 @@ pub async fn run(
                             };
                             let scanned = l.scan(t, opts.memory_bytes).await?;
                             d.rows_second = scanned.rows;
+                            let a_bytes = bytes(&scanned.left);
                             (
                                 table::open_chunks(first, a_rec, scanned.left),
+                                a_bytes,
                                 scanned.chunks,
                                 scanned.skipped,
                                 opts.memory_bytes.saturating_sub(scanned.held_bytes),
                             )
                         }
                     };
-                    let mut changes = Vec::new();
+                    let by = key::match_by(b.table, |k| cols.names.iter().any(|n| n == k));
                     let keep = rows.is_some() || append_only;
-                    let (by, mut counts) = table::compare(
-                        (a, a_chunks),
+                    // Changed rows go to the rows file as they are found; an
+                    // append-only table keeps the first few it must not have.
+                    let mut broken: Vec<Change> = Vec::new();
+                    let (mut lines, mut nulled) = (0u64, 0u64);
+                    let mut sink = |batch: &[Change]| -> Result<(), DiffError> {
+                        if append_only && broken.len() < NAMED_ROWS {
+                            let room = NAMED_ROWS - broken.len();
+                            broken.extend(
+                                batch
+                                    .iter()
+                                    .filter(|c| !matches!(c, Change::Insert(_)))
+                                    .take(room)
+                                    .cloned(),
+                            );
+                        }
+                        if let Some(w) = rows.as_deref_mut() {
+                            let (l, n) = render::write_changes(w, &a, &b, &cols, &by, batch)?;
+                            lines += l;
+                            nulled += n;
+                        }
+                        Ok(())
+                    };
+                    let mut counts = table::compare(
+                        (a, a_chunks, a_bytes),
                         (b, b_chunks),
                         &cols,
+                        &by,
                         memory,
-                        keep.then_some(&mut changes),
+                        if keep { Some(&mut sink) } else { None },
                     )
                     .await?;
                     counts.chunks_skipped = skipped;
+                    out.rows_written += lines;
+                    if nulled > 0 {
+                        out.warnings.push(format!(
+                            "{label}: {nulled} value(s) JSON cannot hold (±infinity) \
+                             were written as null in the rows file"
+                        ));
+                    }
                     if append_only && counts.updated + counts.deleted > 0 {
                         out.violations
-                            .push(violation(&label, &counts, &by, &a, &b, &cols, &changes)?);
-                    }
-                    if let Some(w) = rows.as_deref_mut() {
-                        let (lines, nulled) =
-                            render::write_changes(w, &a, &b, &cols, &by, &changes)?;
-                        out.rows_written += lines;
-                        if nulled > 0 {
-                            out.warnings.push(format!(
-                                "{label}: {nulled} value(s) JSON cannot hold (±infinity) \
-                                 were written as null in the rows file"
-                            ));
-                        }
+                            .push(violation(&label, &counts, &by, &a, &b, &cols, &broken)?);
                     }
                     d.matched_by = Some(by);
                     progress.chunk_done(&label, counts.bytes_read, 0);

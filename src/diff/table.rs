@@ -9,8 +9,9 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::key::{match_by, MatchBy};
+use super::key::MatchBy;
 use super::rows::{each_row, encode, fields_of};
+use super::spill::Spill;
 use super::DiffError;
 use crate::archive::{BackupReader, ChunkRecord, CopyFormat, TableRecord};
 use crate::catalog::{Catalog, Table};
@@ -108,105 +109,105 @@ pub struct TableCounts {
     pub chunks_read: u64,
     /// Raw bytes of the chunks read.
     pub bytes_read: u64,
+    /// The parts the rows were spilled to disk in, when they did not fit in memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spilled_parts: Option<u64>,
 }
 
-/// Compares the rows of one table from the chunks each side does not share; `keep`
-/// collects each changed row for the rows file. Holds the first snapshot's rows of
-/// those chunks, up to `memory_bytes`.
+/// Takes each batch of changed rows, in order (the rows file, the append-only check).
+pub type Sink<'s> = &'s mut (dyn FnMut(&[Change]) -> Result<(), DiffError> + Send);
+
+/// Changed rows handed to the sink at once.
+const SINK_BATCH: usize = 4096;
+
+/// Memory a held row costs beyond its key and bytes (map entry, vectors).
+const ROW_OVERHEAD: usize = 64;
+
+/// Compares the rows of one table from the chunks each side does not share (`a_bytes`:
+/// the raw bytes of the first side's). The first side's rows are held by key within
+/// `memory_bytes`; when they would not fit, both sides are spilled by key hash to
+/// sealed temporary files and matched part by part (see [`super::spill`]).
 pub async fn compare(
-    (a, mut a_chunks): (Side<'_>, Chunks<'_>),
+    (a, mut a_chunks, a_bytes): (Side<'_>, Chunks<'_>, u64),
     (b, mut b_chunks): (Side<'_>, Chunks<'_>),
     cols: &Columns,
+    by: &MatchBy,
     memory_bytes: usize,
-    mut keep: Option<&mut Vec<Change>>,
-) -> Result<(MatchBy, TableCounts), DiffError> {
-    let by = match_by(b.table, |k| cols.names.iter().any(|n| n == k));
+    sink: Option<Sink<'_>>,
+) -> Result<TableCounts, DiffError> {
     let key_at: Vec<usize> = by
         .columns()
         .iter()
         .map(|k| cols.names.iter().position(|n| n == k).expect("usable"))
         .collect();
-    let (a_key, b_key): (Vec<usize>, Vec<usize>) = if by == MatchBy::WholeRows {
+    let (a_key, b_key): (Vec<usize>, Vec<usize>) = if *by == MatchBy::WholeRows {
         cols.common.iter().copied().unzip()
     } else {
         key_at.iter().map(|&i| cols.common[i]).unzip()
     };
-    let mut counts = TableCounts::default();
-    let mut per_column = vec![0u64; cols.common.len()];
-    let table_name = b.table.name.plain();
-
-    // The first snapshot's rows of the chunks that differ, by key.
-    let mut held: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
-    let mut held_bytes = 0usize;
+    let mut m = Matcher {
+        by,
+        cols,
+        a_format: a.format,
+        held: HashMap::new(),
+        held_bytes: 0,
+        memory_bytes,
+        table: b.table.name.plain(),
+        counts: TableCounts::default(),
+        per_column: vec![0; cols.common.len()],
+        pending: Vec::new(),
+        sink,
+    };
+    // A key and its row cost about twice the row's COPY bytes held.
+    let need = (a_bytes as usize).saturating_mul(2);
+    let mut spill = if need > memory_bytes {
+        Some(Spill::new(need.div_ceil(memory_bytes / 2).min(MAX_PARTS))?)
+    } else {
+        None
+    };
     while let Some(chunk) = a_chunks.try_next().await? {
-        counts.chunks_read += 1;
-        counts.bytes_read += chunk.len() as u64;
+        m.counts.chunks_read += 1;
+        m.counts.bytes_read += chunk.len() as u64;
         each_row(&chunk, a.format, |row| {
             let key = encode(&row.fields, a_key.iter().copied());
-            held_bytes += key.len() + row.raw.len() + 64;
-            if held_bytes > memory_bytes {
-                return Err(DiffError::TooManyChanges {
-                    table: table_name.clone(),
-                    bytes: memory_bytes,
-                });
+            match spill.as_mut() {
+                Some(s) => s.put(0, &key, row.raw),
+                None => m.hold(key, row.raw),
             }
-            held.entry(key).or_default().push(row.raw.to_vec());
-            Ok(())
         })?;
     }
     while let Some(chunk) = b_chunks.try_next().await? {
-        counts.chunks_read += 1;
-        counts.bytes_read += chunk.len() as u64;
+        m.counts.chunks_read += 1;
+        m.counts.bytes_read += chunk.len() as u64;
         each_row(&chunk, b.format, |row| {
             let key = encode(&row.fields, b_key.iter().copied());
-            let Some(olds) = held.get_mut(&key) else {
-                counts.inserted += 1;
-                if let Some(k) = keep.as_deref_mut() {
-                    k.push(Change::Insert(row.raw.to_vec()));
-                }
-                return Ok(());
-            };
-            let old = olds.pop().expect("no empty list is held");
-            if olds.is_empty() {
-                held.remove(&key);
+            match spill.as_mut() {
+                Some(s) => s.put(1, &key, row.raw),
+                None => m.meet(&key, row.raw, &row.fields),
             }
-            if by == MatchBy::WholeRows {
-                return Ok(());
-            }
-            let old_fields = fields_of(&old, a.format)?;
-            let changed: Vec<usize> = cols
-                .common
-                .iter()
-                .enumerate()
-                .filter(|(_, (ia, ib))| old_fields.get(*ia) != row.fields.get(*ib))
-                .map(|(i, _)| i)
-                .collect();
-            if changed.is_empty() {
-                return Ok(());
-            }
-            counts.updated += 1;
-            for &i in &changed {
-                per_column[i] += 1;
-            }
-            if let Some(k) = keep.as_deref_mut() {
-                k.push(Change::Update {
-                    new: row.raw.to_vec(),
-                    old,
-                    columns: changed,
-                });
-            }
-            Ok::<_, DiffError>(())
         })?;
     }
-    // Deleted rows in key order, so two runs list them alike.
-    let mut gone: Vec<_> = held.into_iter().collect();
-    gone.sort_unstable_by(|x, y| x.0.cmp(&y.0));
-    for (_, olds) in gone {
-        counts.deleted += olds.len() as u64;
-        if let Some(k) = keep.as_deref_mut() {
-            k.extend(olds.into_iter().map(Change::Delete));
+    match spill.as_mut() {
+        None => m.gone()?,
+        Some(s) => {
+            m.counts.spilled_parts = Some(s.parts() as u64);
+            s.flush()?;
+            for part in 0..s.parts() {
+                s.each(part, 0, |key, raw| m.hold(key.to_vec(), raw))?;
+                s.each(part, 1, |key, raw| {
+                    let fields = fields_of(raw, b.format)?;
+                    m.meet(key, raw, &fields)
+                })?;
+                m.gone()?;
+            }
         }
     }
+    m.send()?;
+    let Matcher {
+        mut counts,
+        per_column,
+        ..
+    } = m;
     counts.changed_columns = cols
         .names
         .iter()
@@ -214,7 +215,111 @@ pub async fn compare(
         .filter(|(_, n)| *n > 0)
         .map(|(c, n)| (c.clone(), n))
         .collect();
-    Ok((by, counts))
+    Ok(counts)
+}
+
+/// Parts a spilled table is matched in, at most (two files each).
+const MAX_PARTS: usize = 1024;
+
+/// Matches the later side's rows against the earlier side's, held by key.
+struct Matcher<'m, 's> {
+    by: &'m MatchBy,
+    cols: &'m Columns,
+    a_format: CopyFormat,
+    held: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+    held_bytes: usize,
+    memory_bytes: usize,
+    table: String,
+    counts: TableCounts,
+    per_column: Vec<u64>,
+    pending: Vec<Change>,
+    sink: Option<Sink<'s>>,
+}
+
+impl Matcher<'_, '_> {
+    fn hold(&mut self, key: Vec<u8>, raw: &[u8]) -> Result<(), DiffError> {
+        self.held_bytes += key.len() + raw.len() + ROW_OVERHEAD;
+        if self.held_bytes > self.memory_bytes {
+            return Err(DiffError::TooManyChanges {
+                table: self.table.clone(),
+                bytes: self.memory_bytes,
+            });
+        }
+        self.held.entry(key).or_default().push(raw.to_vec());
+        Ok(())
+    }
+
+    /// A row of the later side: inserted, unchanged, or updated.
+    fn meet(&mut self, key: &[u8], raw: &[u8], fields: &[Option<&[u8]>]) -> Result<(), DiffError> {
+        let Some(olds) = self.held.get_mut(key) else {
+            self.counts.inserted += 1;
+            return self.changed(|| Change::Insert(raw.to_vec()));
+        };
+        let old = olds.pop().expect("no empty list is held");
+        if olds.is_empty() {
+            self.held.remove(key);
+        }
+        self.held_bytes -= key.len() + old.len() + ROW_OVERHEAD;
+        if *self.by == MatchBy::WholeRows {
+            return Ok(());
+        }
+        let old_fields = fields_of(&old, self.a_format)?;
+        let columns: Vec<usize> = self
+            .cols
+            .common
+            .iter()
+            .enumerate()
+            .filter(|(_, (ia, ib))| old_fields.get(*ia) != fields.get(*ib))
+            .map(|(i, _)| i)
+            .collect();
+        if columns.is_empty() {
+            return Ok(());
+        }
+        self.counts.updated += 1;
+        for &i in &columns {
+            self.per_column[i] += 1;
+        }
+        self.changed(|| Change::Update {
+            new: raw.to_vec(),
+            old: old.clone(),
+            columns,
+        })
+    }
+
+    /// The held rows no later row matched: deleted, in key order, so two runs list
+    /// them alike.
+    fn gone(&mut self) -> Result<(), DiffError> {
+        let mut gone: Vec<_> = std::mem::take(&mut self.held).into_iter().collect();
+        self.held_bytes = 0;
+        gone.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+        for (_, olds) in gone {
+            for old in olds {
+                self.counts.deleted += 1;
+                self.changed(move || Change::Delete(old))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn changed(&mut self, change: impl FnOnce() -> Change) -> Result<(), DiffError> {
+        if self.sink.is_some() {
+            self.pending.push(change());
+            if self.pending.len() >= SINK_BATCH {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), DiffError> {
+        if let Some(sink) = self.sink.as_mut() {
+            if !self.pending.is_empty() {
+                sink(&self.pending)?;
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
 }
 
 /// The chunks of each backup that the other does not list (by id, counted: a chunk

@@ -446,9 +446,10 @@ pub struct DiffArgs {
     /// their rows was updated or deleted. Repeatable.
     #[arg(long, value_name = "PATTERN", value_parser = Pattern::table)]
     pub expect_append_only: Vec<Pattern>,
-    /// Memory for one table's rows that differ, in MiB.
+    /// Memory for one table's rows that differ, in MiB: more are spilled to sealed
+    /// temporary files ($TMPDIR) and matched part by part.
     #[arg(long, value_name = "MIB", default_value_t = (pgbunker::diff::DEFAULT_MEMORY_BYTES >> 20) as u64,
-          value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub memory_mb: u64,
 }
 
