@@ -13,7 +13,9 @@ use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::OpenBackup;
 use crate::archive::Timestamp;
-use crate::diff::{self, DiffOptions as EngineOptions, Later, Live, TableDiff};
+use crate::diff::{
+    self, DiffOptions as EngineOptions, Later, Live, RowsFormat, RowsOut, TableDiff,
+};
 use crate::error::{Class, Failed, Outcome};
 use crate::pg::ConnSpec;
 use crate::plan::select::Selection;
@@ -34,8 +36,9 @@ pub struct DiffOptions {
     pub first: String,
     pub second: Second,
     pub selection: Selection,
-    /// A new file for the changed rows, as JSON lines; never overwritten.
+    /// A new file (JSON lines) or folder (CSV, Parquet) for the changed rows.
     pub rows: Option<PathBuf>,
+    pub rows_format: RowsFormat,
     pub diff: EngineOptions,
 }
 
@@ -103,48 +106,83 @@ impl Audit for DiffReport {
     }
 }
 
-/// The rows file, created new and readable by its owner only: it holds rows.
-struct RowsFile {
+/// Where the changed rows go, created new and readable by its owner only (it holds
+/// rows): a file of JSON lines, or a folder of one file per table.
+struct RowsDest {
     path: PathBuf,
-    out: BufWriter<File>,
+    format: RowsFormat,
+    /// The JSON lines file; `None` for a folder.
+    out: Option<BufWriter<File>>,
     done: bool,
 }
 
-impl RowsFile {
-    fn create(path: &PathBuf) -> Result<RowsFile, CommandError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                CommandError::Usage(format!(
-                    "cannot create the rows file {}: {e} (diff never overwrites a file)",
-                    path.display()
-                ))
-            })?;
-        Ok(RowsFile {
+impl RowsDest {
+    fn create(path: &PathBuf, format: RowsFormat) -> Result<RowsDest, CommandError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let refused = |e: std::io::Error| {
+            CommandError::Usage(format!(
+                "cannot create {}: {e} (diff never writes into an existing file or folder)",
+                path.display()
+            ))
+        };
+        let out = if format == RowsFormat::Jsonl {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(refused)?;
+            Some(BufWriter::new(file))
+        } else {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(path)
+                .map_err(refused)?;
+            None
+        };
+        Ok(RowsDest {
             path: path.clone(),
-            out: BufWriter::new(file),
+            format,
+            out,
             done: false,
         })
     }
 
+    fn target(&mut self) -> RowsOut<'_> {
+        match &mut self.out {
+            Some(out) => RowsOut::JsonLines(out),
+            None => RowsOut::Files {
+                dir: &self.path,
+                format: self.format,
+            },
+        }
+    }
+
     fn finish(mut self) -> Result<(), CommandError> {
         let io = |e: std::io::Error| CommandError::Diff(e.into());
-        self.out.flush().map_err(io)?;
-        self.out.get_ref().sync_all().map_err(io)?;
+        match &mut self.out {
+            Some(out) => {
+                out.flush().map_err(io)?;
+                out.get_ref().sync_all().map_err(io)?;
+            }
+            None => File::open(&self.path)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?,
+        }
         self.done = true;
         Ok(())
     }
 }
 
-/// A diff that did not finish leaves no rows file that looks whole.
-impl Drop for RowsFile {
+/// A diff that did not finish leaves no rows that look whole.
+impl Drop for RowsDest {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = if self.out.is_some() {
+                std::fs::remove_file(&self.path)
+            } else {
+                std::fs::remove_dir_all(&self.path)
+            };
         }
     }
 }
@@ -155,13 +193,17 @@ pub async fn diff(
 ) -> Result<DiffReport, CommandError> {
     let started = Instant::now();
     let repo = opts.repo.open().await?;
-    let mut rows = opts.rows.as_ref().map(RowsFile::create).transpose()?;
+    let mut rows = opts
+        .rows
+        .as_ref()
+        .map(|p| RowsDest::create(p, opts.rows_format))
+        .transpose()?;
     let first = OpenBackup::open(&repo, &opts.first).await?;
     let first_snap = Snapshot {
         backup_id: first.live().bid.clone(),
         snapshot_time: first.reader().manifest().started_at.to_string(),
     };
-    let rows_out = rows.as_mut().map(|r| &mut r.out as &mut (dyn Write + Send));
+    let rows_out = rows.as_mut().map(RowsDest::target);
     let (outcome, second_snap) = match &opts.second {
         Second::Backup(which) => {
             let second = match OpenBackup::open(&repo, which).await {

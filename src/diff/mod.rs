@@ -4,6 +4,7 @@
 //! and matched, by primary key, else by a unique NOT NULL key, else as a multiset of
 //! whole rows (see [`key`]). Older formats have no ids: every chunk is read.
 
+mod files;
 pub mod key;
 mod live;
 mod render;
@@ -13,11 +14,14 @@ mod table;
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
 
+pub use self::files::RowsFormat;
+use self::files::TableFile;
 use self::key::MatchBy;
 pub use self::live::Live;
 use self::live::LiveTable;
@@ -32,7 +36,7 @@ use crate::plan::select::{SelectError, Selection};
 use crate::progress::Progress;
 
 /// Memory for the first snapshot's rows of the chunks that differ, per table.
-pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
+pub const DEFAULT_MEMORY_BYTES: usize = 128 << 20;
 
 /// Rows of an append-only table named in the report, at most.
 const NAMED_ROWS: usize = 20;
@@ -168,6 +172,14 @@ impl Later<'_> {
     }
 }
 
+/// Where changed rows go.
+pub enum RowsOut<'w> {
+    /// One JSON line per change, every table in one stream.
+    JsonLines(&'w mut (dyn Write + Send)),
+    /// One file per table in this (new, owner-only) folder.
+    Files { dir: &'w Path, format: RowsFormat },
+}
+
 /// Compares the tables `sel` chooses (in either snapshot) between `first` and
 /// `second`, writing every changed row to `rows` when given.
 pub async fn run(
@@ -175,7 +187,7 @@ pub async fn run(
     second: Later<'_>,
     sel: &Selection,
     opts: &DiffOptions,
-    mut rows: Option<&mut (dyn Write + Send)>,
+    mut rows: Option<RowsOut<'_>>,
     progress: Arc<dyn Progress>,
 ) -> Result<DiffOutcome, DiffError> {
     let names = chosen_tables(&first.manifest().catalog, second.catalog(), sel)?;
@@ -270,6 +282,12 @@ pub async fn run(
                     // Changed rows go to the rows file as they are found; an
                     // append-only table keeps the first few it must not have.
                     let mut broken: Vec<Change> = Vec::new();
+                    let mut file = match &rows {
+                        Some(RowsOut::Files { dir, format }) => {
+                            Some(TableFile::new(dir, &name.schema, &name.name, *format))
+                        }
+                        _ => None,
+                    };
                     let (mut lines, mut nulled) = (0u64, 0u64);
                     let mut sink = |batch: &[Change]| -> Result<(), DiffError> {
                         if append_only && broken.len() < NAMED_ROWS {
@@ -282,10 +300,18 @@ pub async fn run(
                                     .cloned(),
                             );
                         }
-                        if let Some(w) = rows.as_deref_mut() {
-                            let (l, n) = render::write_changes(w, &a, &b, &cols, &by, batch)?;
-                            lines += l;
-                            nulled += n;
+                        match rows.as_mut() {
+                            Some(RowsOut::JsonLines(w)) => {
+                                let (l, n) = render::write_changes(*w, &a, &b, &cols, &by, batch)?;
+                                lines += l;
+                                nulled += n;
+                            }
+                            Some(RowsOut::Files { .. }) => {
+                                let f = file.as_mut().expect("made for a folder");
+                                nulled += f.write(&a, &b, &cols, batch)?;
+                                lines += batch.len() as u64;
+                            }
+                            None => {}
                         }
                         Ok(())
                     };
@@ -299,6 +325,15 @@ pub async fn run(
                     )
                     .await?;
                     counts.chunks_skipped = skipped;
+                    if let Some(f) = file {
+                        f.finish()?;
+                        if lines > 0 && !(cols.added.is_empty() && cols.dropped.is_empty()) {
+                            out.warnings.push(format!(
+                                "{label}: its file holds the columns both snapshots have \
+                                 alike, not those added, dropped or retyped"
+                            ));
+                        }
+                    }
                     out.rows_written += lines;
                     if nulled > 0 {
                         out.warnings.push(format!(

@@ -1,4 +1,4 @@
-//! Changed rows as JSON lines: values decoded from the chunks' tuples with the same
+//! Changed rows as JSON lines (and, for `files`, as Arrow batches): values decoded from the chunks' tuples with the same
 //! type mapping as `export` (uuid as text, types with no mapping as their binary form),
 //! so a row reads the same in a diff and in an exported file.
 
@@ -19,10 +19,17 @@ use crate::export::kind::{Kind, Text, TypeChoices, TypeMap};
 /// Rows decoded in one batch.
 const BATCH_ROWS: usize = 4096;
 
-/// Every row of `raws` (one side's tuples, as the chunks hold them) as a JSON object of
-/// column name → value, and how many values became null because JSON cannot hold them
-/// (±infinity dates and timestamps).
-fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<(Vec<Map<String, Value>>, u64), DiffError> {
+/// One side's rows decoded: Arrow batches typed like `export`'s, the names of their
+/// json and jsonb columns, and how many values became null because Arrow cannot hold
+/// them (±infinity dates and timestamps).
+pub struct Decoded {
+    pub batches: Vec<RecordBatch>,
+    pub json_columns: Vec<String>,
+    pub nulled: u64,
+}
+
+/// Decodes `raws` (one side's tuples, as the chunks hold them).
+pub fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<Decoded, DiffError> {
     let text = side.format == CopyFormat::Text;
     let types = TypeMap::new(
         side.catalog,
@@ -51,11 +58,11 @@ fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<(Vec<Map<String, Value>>, u
             .map(|(c, k)| k.field(&c.name, true))
             .collect::<Vec<_>>(),
     ));
-    let json_columns: Vec<&str> = columns
+    let json_columns = columns
         .iter()
         .zip(&kinds)
         .filter(|(_, k)| matches!(k, Kind::Text(Text::Json | Text::Jsonb)))
-        .map(|(c, _)| c.name.as_str())
+        .map(|(c, _)| c.name.clone())
         .collect();
     let mut decoder = TableDecoder::new(schema, &kinds, BATCH_ROWS, false);
     if text {
@@ -74,26 +81,36 @@ fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<(Vec<Map<String, Value>>, u
             })?;
     }
     batches.extend(decoder.flush());
-    let nulled = decoder.lossy().iter().map(|l| l.nulled).sum();
+    Ok(Decoded {
+        batches,
+        json_columns,
+        nulled: decoder.lossy().iter().map(|l| l.nulled).sum(),
+    })
+}
+
+/// Every row of `batches` as a JSON object of column name → value, json and jsonb
+/// values as the documents they are.
+pub fn json_rows(
+    batches: &[RecordBatch],
+    json_columns: &[String],
+) -> Result<Vec<Map<String, Value>>, DiffError> {
+    let err = |e: arrow_schema::ArrowError| DiffError::Decode(e.to_string());
     let mut json = arrow_json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow_json::writer::LineDelimited>(Vec::new());
-    for b in &batches {
-        json.write(&json_safe(b)?)
-            .map_err(|e| DiffError::Decode(format!("{}: {e}", side.table.name)))?;
+    for b in batches {
+        json.write(&json_safe(b)?).map_err(err)?;
     }
-    json.finish()
-        .map_err(|e| DiffError::Decode(format!("{}: {e}", side.table.name)))?;
-    let rows = json
+    json.finish().map_err(err)?;
+    Ok(json
         .into_inner()
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| {
             let mut row: Map<String, Value> =
                 serde_json::from_slice(l).expect("arrow-json writes JSON objects");
-            // json and jsonb values are shown as the documents they are.
-            for name in &json_columns {
-                if let Some(v) = row.get_mut(*name) {
+            for name in json_columns {
+                if let Some(v) = row.get_mut(name) {
                     if let Some(doc) = v.as_str().and_then(|s| serde_json::from_str(s).ok()) {
                         *v = doc;
                     }
@@ -101,8 +118,16 @@ fn decode(side: &Side<'_>, raws: &[&[u8]]) -> Result<(Vec<Map<String, Value>>, u
             }
             row
         })
-        .collect();
-    Ok((rows, nulled))
+        .collect())
+}
+
+/// One side's rows as JSON objects (see [`json_rows`]) and the values nulled.
+fn decode_json(
+    side: &Side<'_>,
+    raws: &[&[u8]],
+) -> Result<(Vec<Map<String, Value>>, u64), DiffError> {
+    let d = decode(side, raws)?;
+    Ok((json_rows(&d.batches, &d.json_columns)?, d.nulled))
 }
 
 /// `batch` with timestamps in UTC written as offset `+00:00`: the JSON writer knows
@@ -165,8 +190,8 @@ pub fn write_changes(
             Change::Delete(_) => None,
         })
         .collect();
-    let (olds, nulled_a) = decode(a, &olds)?;
-    let (news, nulled_b) = decode(b, &news)?;
+    let (olds, nulled_a) = decode_json(a, &olds)?;
+    let (news, nulled_b) = decode_json(b, &news)?;
     let (mut olds, mut news) = (olds.into_iter(), news.into_iter());
     let table = format!("{}.{}", b.table.name.schema, b.table.name.name);
     let pick = |row: &Map<String, Value>, names: &mut dyn Iterator<Item = &String>| {

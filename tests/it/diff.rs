@@ -165,6 +165,77 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         .unwrap();
     assert_eq!(deleted["key"]["id"], 8);
     assert!(deleted["old"]["occurred_at"].is_string());
+    // One file per table: Parquet (read back by pyarrow) and CSV, an update as its
+    // old and new rows under one change number.
+    let pq = w.dir.path().join("pq");
+    ok(diff(
+        &repo,
+        &[
+            a,
+            b,
+            "-t",
+            "patients",
+            "--rows",
+            &pq.display().to_string(),
+            "--format",
+            "parquet",
+        ],
+    ));
+    let file = pq.join("public.patients.parquet");
+    let read = std::process::Command::new(crate::export::python())
+        .args([
+            "-c",
+            "import sys, json, pyarrow.parquet as pq\n\
+             print(json.dumps(pq.read_table(sys.argv[1]).to_pylist(), default=str))",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let parquet: Vec<Value> = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(parquet.len(), 6, "three updates, old and new: {parquet:?}");
+    let p4: Vec<&Value> = parquet.iter().filter(|r| r["id"] == 4).collect();
+    let new4 = p4.iter().find(|r| r["pgbunker_side"] == "new").unwrap();
+    let old4 = p4.iter().find(|r| r["pgbunker_side"] == "old").unwrap();
+    assert_eq!(new4["pgbunker_change"], "update");
+    assert_eq!(new4["pgbunker_change_no"], old4["pgbunker_change_no"]);
+    assert_eq!(
+        new4["allergies"],
+        serde_json::json!(["penicillin", "latex"])
+    );
+    assert_eq!(new4["phone"], "+1-555-0100");
+    let csv_dir = w.dir.path().join("csv");
+    ok(diff(
+        &repo,
+        &[
+            a,
+            b,
+            "-t",
+            "patients",
+            "--rows",
+            &csv_dir.display().to_string(),
+            "--format",
+            "csv",
+        ],
+    ));
+    let mut csv = csv::Reader::from_path(csv_dir.join("public.patients.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    assert_eq!(&header[0], "pgbunker_change_no");
+    let pos = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (id, phone, side) = (pos("id"), pos("phone"), pos("pgbunker_side"));
+    let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 6);
+    assert!(records
+        .iter()
+        .any(|r| &r[id] == "4" && &r[side] == "new" && &r[phone] == "+1-555-0100"));
+    assert!(records
+        .iter()
+        .any(|r| &r[id] == "3" && &r[side] == "new" && r[phone].is_empty()));
+
     // The database now is the second backup's state: --live finds the same changes,
     // row for row, and skips the chunks that did not change.
     let live_file = w.dir.path().join("live.jsonl");

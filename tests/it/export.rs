@@ -51,7 +51,7 @@ use crate::support::{files, ok, pgbunker, run_sql, stderr, World, KEY, OTHER_KEY
 
 /// The Python that has pyarrow: `PGBUNKER_PYTHON`, else `/opt/pgbunker-py/bin/python`
 /// (what .ci/run installs), else `python3`. Never skips: panics with a hint.
-fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
         let candidates: Vec<PathBuf> =

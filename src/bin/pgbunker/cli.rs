@@ -439,9 +439,15 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub select: Selection,
     /// Write every changed row to this new file as JSON lines ({"table", "change",
-    /// "key", "old", "new"}); it is created owner-only and never overwritten.
-    #[arg(long, value_name = "FILE")]
+    /// "key", "old", "new"}), or with --format csv|parquet to this new folder as one
+    /// file per table; created owner-only, never overwritten, removed if the diff fails.
+    #[arg(long, value_name = "PATH")]
     pub rows: Option<std::path::PathBuf>,
+    /// How --rows writes: JSON lines, or per table CSV or Parquet files whose rows are
+    /// numbered changes (pgbunker_change_no, pgbunker_change, pgbunker_side: old or
+    /// new) followed by the table's columns, typed like export's.
+    #[arg(long, value_enum, default_value = "jsonl", requires = "rows")]
+    pub format: pgbunker::diff::RowsFormat,
     /// Tables (patterns as -t) that may only grow: exit 1, naming the rows, when one of
     /// their rows was updated or deleted. Repeatable.
     #[arg(long, value_name = "PATTERN", value_parser = Pattern::table)]

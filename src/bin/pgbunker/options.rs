@@ -227,6 +227,7 @@ impl Ctx<'_> {
             },
             selection: a.select.clone(),
             rows: a.rows.clone(),
+            rows_format: a.format,
             diff: pgbunker::diff::DiffOptions {
                 expect_append_only: a.expect_append_only.clone(),
                 memory_bytes: (a.memory_mb as usize) << 20,
