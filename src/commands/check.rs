@@ -3,6 +3,7 @@
 //! reachable, how old is the newest complete backup, did the last verify pass, is
 //! there room left on a local repository. Optionally a Prometheus textfile.
 
+mod append_only;
 mod inspect;
 pub mod prometheus;
 
@@ -34,6 +35,9 @@ pub struct CheckOptions {
     /// The whole look at the repository, storage retries included: a monitoring
     /// plugin must answer within its own timeout, and cron every few minutes.
     pub timeout: Duration,
+    /// Tables that may only grow, compared between the two newest backups holding
+    /// them: a row updated, deleted or dropped is CRITICAL.
+    pub expect_append_only: Vec<crate::plan::pattern::Pattern>,
     /// The clock; `None` is now. Tests inject time here.
     pub now: Option<OffsetDateTime>,
 }

@@ -168,6 +168,7 @@ fn options(repo: &str, now: Option<time::OffsetDateTime>, prom: Option<&Path>) -
         min_free_percent: 0.0,
         prometheus: prom.map(Path::to_path_buf),
         timeout: pgbunker::commands::check::DEFAULT_TIMEOUT,
+        expect_append_only: Vec::new(),
         now,
     }
 }

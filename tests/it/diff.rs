@@ -293,6 +293,24 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
             && text.contains(r#"delete {"id":8}"#),
         "{text}"
     );
+    // `check` compares the two newest backups holding the table: CRITICAL now.
+    let check = |repo: &str| {
+        let out = pgbunker(
+            &["check", "--repo", repo, "--expect-append-only", "audit_log"],
+            &[("PGBUNKER_KEY", KEY)],
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = check(&repo);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("append-only between") && text.contains("1 deleted"),
+        "{text}"
+    );
+
     // A change in every chunk, diffed in 1 MiB: the rows are spilled to disk by key
     // hash and matched part by part, with the same result as in memory.
     run_sql(
@@ -342,6 +360,10 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         .get(0);
     assert_eq!(updated, expected as u64);
     assert_eq!(vitals(&spilled)["updated"], updated);
+
+    // The newest two backups now agree on audit_log: check has nothing to say of it.
+    let (_, text) = check(&repo);
+    assert!(!text.contains("append-only"), "{text}");
 
     // Growing is what it may do; a table that never changed passes too.
     let out = diff(

@@ -526,6 +526,11 @@ pub struct CheckArgs {
     /// few minutes, leaves the trail alone).
     #[arg(long, env = "PGBUNKER_CHECK_AUDIT")]
     pub audit: bool,
+    /// Tables (patterns as -t) that may only grow: CRITICAL when a row of theirs was
+    /// updated or deleted between the two newest backups holding them (as `diff
+    /// --expect-append-only`; needs the repository key). Repeatable.
+    #[arg(long, value_name = "PATTERN", value_parser = Pattern::table)]
+    pub expect_append_only: Vec<Pattern>,
 }
 
 #[derive(Debug, Args)]

@@ -332,6 +332,7 @@ impl Ctx<'_> {
                 .timeout
                 .or(file.timeout)
                 .map_or(commands::check::DEFAULT_TIMEOUT, Duration::from_secs),
+            expect_append_only: a.expect_append_only.clone(),
             now: None,
         })
     }

@@ -59,6 +59,10 @@ pub(super) async fn inspect(
             });
         }
     }
+    if !opts.expect_append_only.is_empty() {
+        super::append_only::append_only(&repo, &cat.live, &opts.expect_append_only, problems)
+            .await?;
+    }
     // The whole trail, not only verify records: deleting the record of a failed
     // verify must not turn CRITICAL back into OK unseen.
     let trail = repo.audit_trail().await?;
