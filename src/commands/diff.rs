@@ -86,8 +86,9 @@ impl Outcome for DiffReport {
 }
 
 impl Audit for DiffReport {
+    /// The earlier backup: the one a diff always reads (the later may be live).
     fn backup_id(&self) -> Option<String> {
-        Some(self.second.backup_id.clone())
+        Some(self.first.backup_id.clone())
     }
     /// Counts only: table names and rows stay out of the repository's clear records.
     fn details(&self) -> serde_json::Value {
