@@ -188,6 +188,39 @@ impl Drop for RowsDest {
     }
 }
 
+/// The later snapshot, opened: a backup (read-locked) or the live database.
+enum Opened {
+    Backup(OpenBackup),
+    /// With the time it was read at.
+    Live(Live, String),
+}
+
+impl Opened {
+    fn as_later(&self) -> Later<'_> {
+        match self {
+            Opened::Backup(b) => Later::Backup(b.reader()),
+            Opened::Live(live, _) => Later::Live(live),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        match self {
+            Opened::Backup(b) => snapshot(b),
+            Opened::Live(_, at) => Snapshot {
+                backup_id: "live".into(),
+                snapshot_time: at.clone(),
+            },
+        }
+    }
+}
+
+fn snapshot(b: &OpenBackup) -> Snapshot {
+    Snapshot {
+        backup_id: b.live().bid.clone(),
+        snapshot_time: b.reader().manifest().started_at.to_string(),
+    }
+}
+
 pub async fn diff(
     opts: &DiffOptions,
     progress: Arc<dyn Progress>,
@@ -200,61 +233,40 @@ pub async fn diff(
         .map(|p| RowsDest::create(p, opts.rows_format))
         .transpose()?;
     let first = OpenBackup::open(&repo, &opts.first).await?;
-    let first_snap = Snapshot {
-        backup_id: first.live().bid.clone(),
-        snapshot_time: first.reader().manifest().started_at.to_string(),
-    };
-    let rows_out = rows.as_mut().map(RowsDest::target);
-    let (outcome, second_snap) = match &opts.second {
-        Second::Backup(which) => {
-            let second = match OpenBackup::open(&repo, which).await {
-                Ok(b) => b,
-                Err(e) => {
-                    first.release().await?;
-                    return Err(e.into());
-                }
-            };
-            let later = Later::Backup(second.reader());
-            let outcome = diff::run(
-                first.reader(),
-                later,
-                &opts.selection,
-                &opts.diff,
-                rows_out,
-                progress,
-            )
-            .await;
-            let snap = Snapshot {
-                backup_id: second.live().bid.clone(),
-                snapshot_time: second.reader().manifest().started_at.to_string(),
-            };
-            second.release().await?;
-            (outcome, snap)
-        }
-        Second::Live(source) => {
-            let snapshot_time = Timestamp::now().to_string();
-            let outcome = async {
-                let live = Live::open(&ConnSpec::parse(Some(source))?).await?;
-                let later = Later::Live(&live);
-                diff::run(
-                    first.reader(),
-                    later,
-                    &opts.selection,
-                    &opts.diff,
-                    rows_out,
-                    progress,
-                )
+    let later = match &opts.second {
+        Second::Backup(which) => OpenBackup::open(&repo, which)
+            .await
+            .map(Opened::Backup)
+            .map_err(CommandError::from),
+        Second::Live(source) => match ConnSpec::parse(Some(source)) {
+            Ok(conn) => Live::open(&conn)
                 .await
-            }
-            .await;
-            let snap = Snapshot {
-                backup_id: "live".into(),
-                snapshot_time,
-            };
-            (outcome, snap)
+                .map(|live| Opened::Live(live, Timestamp::now().to_string()))
+                .map_err(CommandError::from),
+            Err(e) => Err(e.into()),
+        },
+    };
+    let later = match later {
+        Ok(l) => l,
+        Err(e) => {
+            first.release().await?;
+            return Err(e);
         }
     };
+    let outcome = diff::run(
+        first.reader(),
+        later.as_later(),
+        &opts.selection,
+        &opts.diff,
+        rows.as_mut().map(RowsDest::target),
+        progress,
+    )
+    .await;
+    let (first_snap, second_snap) = (snapshot(&first), later.snapshot());
     first.release().await?;
+    if let Opened::Backup(b) = later {
+        b.release().await?;
+    }
     let outcome = outcome?;
     if let Some(r) = rows {
         r.finish()?;
