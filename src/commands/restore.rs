@@ -11,6 +11,10 @@
 //! report then lists what succeeded and what failed, and its verdict fails the run.
 //! `--dry-run` shows the same plan the restore executes ([`plan`]).
 
+mod merge;
+
+pub use merge::{merge, MergeReport};
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -51,7 +51,7 @@ pub fn match_by(table: &Table, usable: impl Fn(&str) -> bool) -> MatchBy {
             ConstraintKind::Unique => 1,
             _ => return None,
         };
-        let columns = key_columns(&c.definition)?;
+        let columns = column_list(&c.definition)?;
         let not_null = columns.iter().all(|k| {
             table
                 .columns
@@ -73,7 +73,7 @@ pub fn match_by(table: &Table, usable: impl Fn(&str) -> bool) -> MatchBy {
 /// The columns of `PRIMARY KEY (a, "B c")` or `UNIQUE [NULLS NOT DISTINCT] (…)` as
 /// `pg_get_constraintdef` prints them; `None` for a key that is not plain equality
 /// (`WITHOUT OVERLAPS`) or a definition it cannot read.
-fn key_columns(definition: &str) -> Option<Vec<String>> {
+pub(super) fn column_list(definition: &str) -> Option<Vec<String>> {
     let open = definition.find('(')?;
     let mut columns = Vec::new();
     let mut rest = definition[open + 1..].trim_start();
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn key_columns_are_read_as_postgresql_prints_them() {
-        let k = |d: &str| key_columns(d);
+        let k = |d: &str| column_list(d);
         assert_eq!(k("PRIMARY KEY (id)"), Some(vec!["id".into()]));
         assert_eq!(
             k(r#"PRIMARY KEY (a, "B ""c"")", z) INCLUDE (x)"#),

@@ -69,6 +69,26 @@ impl Live {
         })
     }
 
+    /// Connects and opens a read-write transaction (read committed: the tables a merge
+    /// changes are locked before it reads them).
+    pub async fn open_for_change(conn: &ConnSpec) -> Result<Live, DiffError> {
+        let client = conn.connect().await?;
+        prepare_session(&client).await?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| PgError::query("start the merge's transaction", e))?;
+        let introspection = read_catalog(&[&client]).await?;
+        Ok(Live {
+            client,
+            introspection,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The COPY format a backup would read `table` in.
     pub fn format(&self, table: &Table) -> CopyFormat {
         if self.introspection.text_copy.contains_key(&table.oid) {

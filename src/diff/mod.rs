@@ -7,6 +7,7 @@
 mod files;
 pub mod key;
 mod live;
+pub mod merge;
 mod render;
 mod rows;
 mod spill;
@@ -65,6 +66,8 @@ pub enum DiffError {
     Spill(String),
     #[error(transparent)]
     Pg(#[from] PgError),
+    #[error("cannot merge {0}")]
+    Merge(String),
 }
 
 impl Classify for DiffError {
@@ -72,7 +75,7 @@ impl Classify for DiffError {
         match self {
             DiffError::Archive(e) => e.class(),
             DiffError::Format(_) => Class::Corrupt,
-            DiffError::Select(_) => Class::Usage,
+            DiffError::Select(_) | DiffError::Merge(_) => Class::Usage,
             DiffError::Pg(e) => e.class(),
             DiffError::Io(_) => Class::Io,
             DiffError::TooManyChanges { .. }

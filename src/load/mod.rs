@@ -155,8 +155,9 @@ impl Classify for LoadError {
                     .into(),
             ),
             LoadError::WouldOrphan(_) => Some(
-                "add those tables to the restore (-t), or --cascade to empty them too \
-                 (their rows are lost)"
+                "--merge puts the backup's rows back in place without emptying anything \
+                 (those tables keep their rows); or add those tables to the restore (-t), \
+                 or --cascade to empty them too (their rows are lost)"
                     .into(),
             ),
             LoadError::Ddl {
@@ -165,8 +166,8 @@ impl Classify for LoadError {
                 // Never CASCADE: what depends on a dropped object stays.
                 Some("2BP01") => Some(
                     "objects outside the restore depend on it, and restore never drops them \
-                     (no CASCADE): restore them too (-t), drop them yourself, or reload the \
-                     rows only with --data-only"
+                     (no CASCADE): to repair its rows, --merge puts them back in place; or \
+                     restore the dependents too (-t), or drop them yourself"
                         .into(),
                 ),
                 Some("42704") if source.to_string().contains("role \"") => Some(

@@ -377,3 +377,145 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Rows of a table as one digest, to see it untouched.
+async fn digest(w: &World, table: &str) -> String {
+    let client = w.pg.conn("heart").connect().await.unwrap();
+    client
+        .query_one(
+            &format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM {table} t"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Patients copied under new ids, MRNs and chart numbers, without a login.
+fn copies_of_patients(first_id: u32, n: u32) -> String {
+    format!(
+        "INSERT INTO public.patients SELECT (jsonb_populate_record(NULL::public.patients, to_jsonb(p) \
+           || jsonb_build_object('id', {first_id} + rn, 'mrn', 'M-{first_id}-' || rn, \
+              'chart_number', {first_id} + rn, 'user_id', NULL))).* \
+         FROM (SELECT p.*, row_number() OVER (ORDER BY id) AS rn FROM public.patients p \
+               ORDER BY id LIMIT {n}) p;"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_puts_changed_and_deleted_rows_back_in_place() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    // Three patients nothing references, to delete after the backup.
+    run_sql(&w, "heart", &copies_of_patients(900_000, 3)).await;
+    let repo = w.init_repo("repo");
+    let backup = json(&ok(w.backup(&repo, "heart", &["--json"])));
+    let a = backup["backup_id"].as_str().unwrap().to_owned();
+    let snapshot = digest(&w, "public.patients").await;
+    // The bad script: many patients changed, the lonely ones deleted; then a new
+    // patient with a reading, and one without.
+    run_sql(
+        &w,
+        "heart",
+        &format!(
+            "UPDATE public.patients SET last_name = last_name || '!', phone = NULL WHERE id % 2 = 0;
+             DELETE FROM public.patients WHERE id > 900000;
+             {}
+             {}
+             INSERT INTO public.vitals_samples (patient_id, recorded_at, kind, value, unit, source)
+               SELECT 900011, recorded_at, kind, value, unit, source FROM public.vitals_samples LIMIT 1;",
+            copies_of_patients(900_010, 1),
+            copies_of_patients(900_020, 1)
+        ),
+    )
+    .await;
+    let changed: i64 =
+        w.pg.conn("heart")
+            .connect()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT count(*) FROM public.patients WHERE id % 2 = 0 AND id < 900000",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert!(changed > 150, "{changed}");
+    let vitals = digest(&w, "public.vitals_samples").await;
+    let url = w.pg.url("heart");
+    let merge = |extra: &[&str]| {
+        let mut args = vec![
+            "restore", "--repo", &repo, &a, "--target", &url, "-t", "patients", "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&ok(pgbunker(&args, &[("PGBUNKER_KEY", KEY)])))
+    };
+    let patients = |r: &Value| r["tables"][0].clone();
+
+    // A dry run counts and changes nothing.
+    let before = digest(&w, "public.patients").await;
+    let dry = merge(&["--merge", "--dry-run"]);
+    assert_eq!(patients(&dry)["updated"], changed, "{dry}");
+    assert_eq!(patients(&dry)["reinserted"], 3);
+    assert_eq!(digest(&w, "public.patients").await, before);
+
+    // The merge: changed rows back, deleted rows back, the newer patients kept.
+    let done = merge(&["--merge"]);
+    assert_eq!(patients(&done)["updated"], changed, "{done}");
+    assert_eq!(patients(&done)["reinserted"], 3);
+    assert_eq!(patients(&done)["newer_rows"], 2);
+    assert_eq!(
+        digest(&w, "public.vitals_samples").await,
+        vitals,
+        "vitals untouched"
+    );
+    let left = json(&ok(diff(
+        &repo,
+        &[&a, "--live", &url, "-t", "patients", "--json"],
+    )));
+    assert_eq!(
+        (
+            left["rows_inserted"].as_u64(),
+            left["rows_deleted"].as_u64(),
+            left["rows_updated"].as_u64()
+        ),
+        (Some(2), Some(0), Some(0)),
+        "only the two newer patients differ: {left}"
+    );
+
+    // exact: the newer patient a reading references is kept and named, the other goes.
+    let exact = merge(&["--merge=exact"]);
+    assert_eq!(patients(&exact)["deleted"], 1, "{exact}");
+    assert_eq!(patients(&exact)["kept_referenced"], 1);
+    assert_eq!(patients(&exact)["kept_keys"][0], "(900011)");
+    assert_eq!(
+        digest(&w, "public.vitals_samples").await,
+        vitals,
+        "nothing cascaded"
+    );
+    let client = w.pg.conn("heart").connect().await.unwrap();
+    let orphans: i64 = client
+        .query_one(
+            "SELECT count(*) FROM public.vitals_samples v
+              WHERE NOT EXISTS (SELECT FROM public.patients p WHERE p.id = v.patient_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
+    let without_kept = client
+        .query_one(
+            "SELECT count(*)::text || ':' || md5(string_agg(t::text, ',' ORDER BY t::text))
+               FROM public.patients t WHERE id <> 900011",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    assert_eq!(
+        without_kept, snapshot,
+        "patients equal the snapshot but for the kept one"
+    );
+}

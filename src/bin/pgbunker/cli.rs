@@ -334,9 +334,19 @@ pub struct RestoreArgs {
     /// Skip the pre-flight check (see above).
     #[arg(long)]
     pub no_preflight: bool,
-    /// Print the plan (objects and tables in order, with sizes) and change nothing.
+    /// Print the plan (objects and tables in order, with sizes) and change nothing;
+    /// with --merge, count what the merge would change and roll it back.
     #[arg(long)]
     pub dry_run: bool,
+    /// Bring the chosen tables (-t) of the live target back to the backup's rows in
+    /// place, without dropping or emptying them, so tables referencing them keep their
+    /// rows: changed rows are updated and deleted rows inserted again, matched by
+    /// primary key (or a unique NOT NULL key), in one transaction with the tables
+    /// locked against writers. `exact` also deletes rows the backup did not have,
+    /// except those another row references (named, never cascaded).
+    #[arg(long, value_enum, value_name = "keep|exact", num_args = 0..=1,
+          default_missing_value = "keep", requires = "target", conflicts_with = "sql")]
+    pub merge: Option<pgbunker::diff::merge::MergeMode>,
     /// Write the restore's statements, whole, as an SQL script to FILE (`-`: standard
     /// output) and change nothing, like pg_restore -f: the schema only, the rows stay
     /// in the repository.

@@ -240,6 +240,12 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             let work = backup::backup(&o, progress);
             finish(&audited(&o.repo, "backup", work).await?, json)
         }
+        Command::Restore(a) if a.merge.is_some() => {
+            let o = ctx.restore(a)?;
+            let mode = a.merge.expect("checked above");
+            let work = restore::merge(&o, mode, a.dry_run);
+            finish(&audited(&o.repo, "restore", work).await?, json)
+        }
         Command::Restore(a) if a.dry_run => finish(&restore::plan(&ctx.restore(a)?).await?, json),
         Command::Restore(a) if a.sql.is_some() => {
             let script = restore::script(&ctx.restore(a)?).await?;

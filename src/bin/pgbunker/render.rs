@@ -12,8 +12,8 @@ use pgbunker::commands::init::InitReport;
 use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyRotateReport};
 use pgbunker::commands::list::ListReport;
 use pgbunker::commands::prune::PruneReport;
-use pgbunker::commands::restore::RestoreReport;
 use pgbunker::commands::restore::{DryRun, Script};
+use pgbunker::commands::restore::{MergeReport, RestoreReport};
 use pgbunker::commands::restore_test::RestoreTestReport;
 use pgbunker::commands::show::ShowReport;
 use pgbunker::commands::upgrade::UpgradeReport;
@@ -381,6 +381,44 @@ impl Render for DiffReport {
             r.rows_updated,
             count(r.chunks_read, "chunk"),
             r.chunks_skipped,
+            r.seconds
+        );
+    }
+}
+
+/// One line per table: what was put back, deleted, or kept because it is referenced.
+impl Render for MergeReport {
+    fn text(&self) {
+        let r = self;
+        for t in &r.tables {
+            let mut line = format!(
+                "{}.{}: {} updated, {} inserted again",
+                t.schema, t.name, t.updated, t.reinserted
+            );
+            if r.mode == pgbunker::diff::merge::MergeMode::Exact {
+                line.push_str(&format!(", {} deleted", t.deleted));
+            }
+            if t.kept_referenced > 0 {
+                line.push_str(&format!(
+                    "; {} newer row(s) kept because other rows reference them: {}",
+                    t.kept_referenced,
+                    t.kept_keys.join(", ")
+                ));
+            } else if t.newer_rows > 0 {
+                line.push_str(&format!("; {} newer row(s) left as they are", t.newer_rows));
+            }
+            println!("{line} · by {}", t.matched_by.describe());
+        }
+        println!(
+            "{} {} into {} from backup {} in {:.1} s",
+            if r.dry_run {
+                "Dry run, rolled back: would merge"
+            } else {
+                "Merged"
+            },
+            count(r.tables.len() as u64, "table"),
+            r.target,
+            r.backup_id,
             r.seconds
         );
     }
