@@ -166,8 +166,23 @@ pub async fn merge(
             .await?;
         let left = scanned.left;
         let a_bytes = left.iter().map(|c| c.raw_len).sum();
+        // The rows to put back are staged from memory: as much as the diff may hold.
         let mut changes: Vec<Change> = Vec::new();
+        let mut staged = 0usize;
         let mut sink = |batch: &[Change]| {
+            for c in batch {
+                staged += match c {
+                    Change::Update { old, new, .. } => old.len() + new.len(),
+                    Change::Insert(row) | Change::Delete(row) => row.len(),
+                };
+            }
+            if staged > opts.memory_bytes {
+                return Err(refuse(format!(
+                    "more than {} MiB of its rows differ from the backup: reload it whole \
+                     with --data-only (or --clean) instead",
+                    opts.memory_bytes >> 20
+                )));
+            }
             changes.extend_from_slice(batch);
             Ok(())
         };

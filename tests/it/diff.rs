@@ -12,6 +12,8 @@ use crate::support::{json, ok, pgbunker, run_sql, World, KEY};
 /// The changes between the two backups.
 const CHANGES: &str = "
     UPDATE public.patients SET last_name = last_name || '-x', phone = NULL WHERE id = 3;
+    UPDATE public.patients SET emergency_contact = jsonb_build_object('note',
+        (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i)) WHERE id = 6;
     UPDATE public.patients SET phone = '+1-555-0100', allergies = ARRAY['penicillin', 'latex'],
         address = '{\"city\": \"Lyon\", \"zip\": \"69001\"}' WHERE id = 4;
     UPDATE public.patients SET phone = NULL WHERE id = 5 AND phone IS NOT NULL;
@@ -91,7 +93,7 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
     };
     assert_eq!(
         counts("public.patients"),
-        (0, 0, 3),
+        (0, 0, 4),
         "{}",
         tables["public.patients"]
     );
@@ -159,6 +161,13 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         .unwrap();
     assert_eq!(p3["new"]["phone"], Value::Null, "value to NULL: {p3}");
     assert!(p3["new"]["last_name"].as_str().unwrap().ends_with("-x"));
+    // A TOASTed value (12.8 kB of hex, stored out of line) comes whole.
+    let p6 = lines
+        .iter()
+        .find(|l| l["table"] == "public.patients" && l["key"]["id"] == 6)
+        .unwrap();
+    let note = p6["new"]["emergency_contact"]["note"].as_str().unwrap();
+    assert_eq!(note.len(), 12800, "{p6}");
     let deleted = lines
         .iter()
         .find(|l| l["table"] == "public.audit_log" && l["change"] == "delete")
@@ -197,7 +206,7 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         String::from_utf8_lossy(&read.stderr)
     );
     let parquet: Vec<Value> = serde_json::from_slice(&read.stdout).unwrap();
-    assert_eq!(parquet.len(), 6, "three updates, old and new: {parquet:?}");
+    assert_eq!(parquet.len(), 8, "four updates, old and new: {parquet:?}");
     let p4: Vec<&Value> = parquet.iter().filter(|r| r["id"] == 4).collect();
     let new4 = p4.iter().find(|r| r["pgbunker_side"] == "new").unwrap();
     let old4 = p4.iter().find(|r| r["pgbunker_side"] == "old").unwrap();
@@ -228,7 +237,7 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
     let pos = |n: &str| header.iter().position(|h| h == n).unwrap();
     let (id, phone, side) = (pos("id"), pos("phone"), pos("pgbunker_side"));
     let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
-    assert_eq!(records.len(), 6);
+    assert_eq!(records.len(), 8);
     assert!(records
         .iter()
         .any(|r| &r[id] == "4" && &r[side] == "new" && &r[phone] == "+1-555-0100"));
@@ -266,7 +275,7 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
     }
     // Rows are never printed: the text report has counts and column names only.
     let text = ok(diff(&repo, &[a, b]));
-    assert!(text.contains("public.patients: +0 -0 ~3"), "{text}");
+    assert!(text.contains("public.patients: +0 -0 ~4"), "{text}");
     assert!(
         !text.contains("+1-555-0100") && !text.contains("Lyon"),
         "{text}"
