@@ -385,6 +385,31 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // A partial backup says nothing of the tables it left out: not "dropped".
+    let partial = json(&ok(w.backup(&repo, "heart", &["--json", "-t", "patients"])));
+    let p = partial["backup_id"].as_str().unwrap();
+    let out = diff(
+        &repo,
+        &[c, p, "--json", "--expect-append-only", "audit_log"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let audit = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "audit_log")
+        .unwrap();
+    assert_eq!(audit["presence"], "not_held", "{audit}");
+    assert!(report["warnings"]
+        .to_string()
+        .contains("sequence values and large objects"));
 }
 
 /// Rows of a table as one digest, to see it untouched.

@@ -326,6 +326,9 @@ impl Render for DiffReport {
                 Presence::OnlyFirst => {
                     println!("{name}: dropped ({} before)", count(t.rows_first, "row"))
                 }
+                Presence::NotHeld => {
+                    println!("{name}: in one backup only, the other being partial")
+                }
                 Presence::OnlySecond => {
                     println!("{name}: created ({})", count(t.rows_second, "row"))
                 }
