@@ -17,7 +17,7 @@ use super::live::{Live, LiveTable};
 use super::table::{self, Change, Columns, Side};
 use super::DiffError;
 use crate::archive::{BackupReader, CopyFormat};
-use crate::catalog::{quote_ident, ConstraintKind, QualName, Table};
+use crate::catalog::{quote_ident, text_session, ConstraintKind, QualName, Table};
 use crate::pg::{ConnSpec, PgError};
 use crate::pgcopy::{header, TRAILER};
 use crate::plan::select::Selection;
@@ -63,6 +63,7 @@ const NAMED_KEYS: usize = 20;
 /// One chosen table, its rows to put back and its rows the backup did not have.
 struct Planned<'a> {
     table: &'a Table,
+    format: CopyFormat,
     key: Vec<String>,
     columns: Vec<String>,
     olds: Vec<Vec<u8>>,
@@ -131,9 +132,9 @@ pub async fn merge(
                 cols.dropped.join(", ")
             )));
         }
-        if a.format != CopyFormat::Binary || b.format != CopyFormat::Binary {
+        if a.format != b.format {
             return Err(refuse(
-                "tables copied in text format are not merged yet".into(),
+                "the backup copied it in another COPY format than its columns need now".into(),
             ));
         }
         let same_oids = a
@@ -204,6 +205,7 @@ pub async fn merge(
         }
         planned.push(Planned {
             table: b_table,
+            format: b.format,
             key: by.columns().to_vec(),
             columns: b.copy_columns().map(|c| c.name.clone()).collect(),
             olds,
@@ -261,15 +263,16 @@ fn parents_first(planned: &[Planned<'_>]) -> Vec<usize> {
     order
 }
 
-/// Loads `rows` (binary tuples of the table's COPY columns) into a new temporary table
-/// shaped like `table`.
+/// Loads `rows` (tuples of the table's COPY columns, as its chunks hold them) into a
+/// new temporary table shaped like `p.table`.
 async fn temp_rows(
     client: &Client,
-    table: &Table,
+    p: &Planned<'_>,
     name: &str,
     columns: &str,
     rows: &[Vec<u8>],
 ) -> Result<(), DiffError> {
+    let (table, text) = (p.table, p.format == CopyFormat::Text);
     let label = table.name.plain();
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     client
@@ -279,18 +282,28 @@ async fn temp_rows(
         ))
         .await
         .map_err(|e| pg("stage the rows to merge into", e))?;
+    if text {
+        // The values were printed under these settings; read them back under them.
+        client
+            .batch_execute(&text_session(true))
+            .await
+            .map_err(|e| pg("fix the settings text COPY depends on for", e))?;
+    }
+    let format = if text { "text" } else { "binary" };
     let sink = client
         .copy_in::<_, Bytes>(&format!(
-            "COPY {name} ({columns}) FROM STDIN (FORMAT binary)"
+            "COPY {name} ({columns}) FROM STDIN (FORMAT {format})"
         ))
         .await
         .map_err(|e| pg("stage the rows to merge into", e))?;
     futures::pin_mut!(sink);
-    let mut data = header().to_vec();
+    let mut data = if text { Vec::new() } else { header().to_vec() };
     for r in rows {
         data.extend_from_slice(r);
     }
-    data.extend_from_slice(&TRAILER);
+    if !text {
+        data.extend_from_slice(&TRAILER);
+    }
     sink.send(Bytes::from(data))
         .await
         .map_err(|e| pg("stage the rows to merge into", e))?;
@@ -324,7 +337,7 @@ async fn put_back(client: &Client, p: &Planned<'_>) -> Result<(), DiffError> {
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     let name = "pg_temp.pgbunker_merge_rows";
     let columns = quoted_list(&p.columns, "");
-    temp_rows(client, p.table, name, &columns, &p.olds).await?;
+    temp_rows(client, p, name, &columns, &p.olds).await?;
     let set: Vec<String> = p
         .columns
         .iter()
@@ -369,7 +382,7 @@ async fn delete_extras(
     let pg = |what: &str, e| PgError::query(format!("{what} {label}"), e);
     let name = "pg_temp.pgbunker_merge_extra";
     let columns = quoted_list(&p.columns, "");
-    temp_rows(client, p.table, name, &columns, &p.extras).await?;
+    temp_rows(client, p, name, &columns, &p.extras).await?;
     let key_text = format!("ROW({})::text", quoted_list(&p.key, "e."));
     let mut kept = Vec::new();
     for child in tables {

@@ -440,8 +440,16 @@ fn copies_of_patients(first_id: u32, n: u32) -> String {
 async fn a_merge_puts_changed_and_deleted_rows_back_in_place() {
     let w = World::start();
     w.fixture_db("heart", 1).await;
-    // Three patients nothing references, to delete after the backup.
+    // Three patients nothing references, to delete after the backup; a table whose
+    // regclass column makes it copied in text format.
     run_sql(&w, "heart", &copies_of_patients(900_000, 3)).await;
+    run_sql(
+        &w,
+        "heart",
+        "CREATE TABLE public.routes (id int PRIMARY KEY, rel regclass, note text);
+         INSERT INTO public.routes VALUES (1, 'public.patients', 'a'), (2, 'public.users', 'b\tc');",
+    )
+    .await;
     let repo = w.init_repo("repo");
     let backup = json(&ok(w.backup(&repo, "heart", &["--json"])));
     let a = backup["backup_id"].as_str().unwrap().to_owned();
@@ -461,6 +469,13 @@ async fn a_merge_puts_changed_and_deleted_rows_back_in_place() {
             copies_of_patients(900_010, 1),
             copies_of_patients(900_020, 1)
         ),
+    )
+    .await;
+    let routes = digest(&w, "public.routes").await;
+    run_sql(
+        &w,
+        "heart",
+        "UPDATE public.routes SET note = 'changed' WHERE id = 2; DELETE FROM public.routes WHERE id = 1;",
     )
     .await;
     let changed: i64 =
@@ -552,4 +567,15 @@ async fn a_merge_puts_changed_and_deleted_rows_back_in_place() {
         without_kept, snapshot,
         "patients equal the snapshot but for the kept one"
     );
+
+    // A table copied in text format merges the same way.
+    let done = json(&ok(pgbunker(
+        &[
+            "restore", "--repo", &repo, &a, "--target", &url, "-t", "routes", "--merge", "--json",
+        ],
+        &[("PGBUNKER_KEY", KEY)],
+    )));
+    assert_eq!(patients(&done)["updated"], 1, "{done}");
+    assert_eq!(patients(&done)["reinserted"], 1);
+    assert_eq!(digest(&w, "public.routes").await, routes);
 }
