@@ -17,7 +17,7 @@ use super::live::{Live, LiveTable};
 use super::table::{self, Change, Columns, Side};
 use super::DiffError;
 use crate::archive::{BackupReader, CopyFormat};
-use crate::catalog::{quote_ident, text_session, ConstraintKind, QualName, Table};
+use crate::catalog::{quote_ident, text_session, ConstraintKind, IdentityKind, QualName, Table};
 use crate::pg::{ConnSpec, PgError};
 use crate::pgcopy::{header, TRAILER};
 use crate::plan::select::Selection;
@@ -338,10 +338,19 @@ async fn put_back(client: &Client, p: &Planned<'_>) -> Result<(), DiffError> {
     let name = "pg_temp.pgbunker_merge_rows";
     let columns = quoted_list(&p.columns, "");
     temp_rows(client, p, name, &columns, &p.olds).await?;
+    // An identity column GENERATED ALWAYS takes no value from UPDATE (PostgreSQL has
+    // no OVERRIDING there); it keeps its own, as no UPDATE can have changed it.
+    let always: Vec<&str> = p
+        .table
+        .columns
+        .iter()
+        .filter(|c| c.identity == Some(IdentityKind::Always))
+        .map(|c| c.name.as_str())
+        .collect();
     let set: Vec<String> = p
         .columns
         .iter()
-        .filter(|c| !p.key.contains(c))
+        .filter(|c| !p.key.contains(c) && !always.contains(&c.as_str()))
         .map(|c| format!("{q} = s.{q}", q = quote_ident(c)))
         .collect();
     let matched = key_match(&p.key, "t", "s");
