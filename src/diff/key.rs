@@ -70,6 +70,18 @@ pub fn match_by(table: &Table, usable: impl Fn(&str) -> bool) -> MatchBy {
     }
 }
 
+/// The key both snapshots' tables match rows by: the later one's, when the earlier
+/// one had the same key columns too (a key that changed in between may not have been
+/// unique before); else whole rows.
+pub fn shared_key(earlier: &Table, later: &Table, usable: impl Fn(&str) -> bool) -> MatchBy {
+    let by = match_by(later, &usable);
+    if match_by(earlier, &usable).columns() == by.columns() {
+        by
+    } else {
+        MatchBy::WholeRows
+    }
+}
+
 /// The columns of `PRIMARY KEY (a, "B c")` or `UNIQUE [NULLS NOT DISTINCT] (…)` as
 /// `pg_get_constraintdef` prints them; `None` for a key that is not plain equality
 /// (`WITHOUT OVERLAPS`) or a definition it cannot read.

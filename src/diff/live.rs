@@ -8,7 +8,7 @@
 //! memory given; beyond, the table is read a second time in the same transaction
 //! (the same rows, cut the same way) and only those chunks are taken.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -37,6 +37,9 @@ pub struct LiveTable<'a> {
     pub earlier: &'a TableRecord,
     pub keys: &'a ChunkKeys,
     pub chunk_bytes: usize,
+    /// The columns are laid out as the backup's: a chunk with one of its ids holds
+    /// the same rows. Otherwise every chunk is compared.
+    pub match_ids: bool,
 }
 
 /// What reading one table live left to compare.
@@ -105,11 +108,17 @@ impl Live {
         t: LiveTable<'r>,
         memory_bytes: usize,
     ) -> Result<Scanned<'r>, DiffError> {
-        let mut listed = ids(t.earlier);
+        let mut listed = if t.match_ids {
+            ids(t.earlier)
+        } else {
+            Default::default()
+        };
         let mut matched = listed.clone();
         matched.values_mut().for_each(|n| *n = 0);
         let (mut skipped, mut rows) = (0, 0);
-        let mut wanted: HashSet<Place> = HashSet::new();
+        // The chunks to compare, by place, with their ids: a second read must give
+        // them again.
+        let mut wanted: HashMap<Place, String> = HashMap::new();
         let mut held: Option<Vec<Bytes>> = Some(Vec::new());
         let mut held_bytes = 0usize;
         let mut cuts = self.cuts(&t, None).await?;
@@ -124,7 +133,7 @@ impl Live {
                 }
                 _ if data.is_empty() => {}
                 _ => {
-                    wanted.insert(place);
+                    wanted.insert(place, id);
                     held_bytes += data.len();
                     if held_bytes > memory_bytes / 2 {
                         held = None;
@@ -142,8 +151,20 @@ impl Live {
                 held_bytes,
             ),
             None => {
-                let again = self.cuts(&t, Some(wanted)).await?;
-                (again.map_ok(|(_, data, _)| data).boxed(), 0)
+                let again = self
+                    .cuts(&t, Some(wanted.keys().copied().collect()))
+                    .await?;
+                let (keys, label) = (t.keys, t.table.name.plain());
+                let checked = again.and_then(move |(place, data, _)| {
+                    let same = wanted.get(&place) == Some(&keys.id_of(&data).to_string());
+                    let out = if same {
+                        Ok(data)
+                    } else {
+                        Err(DiffError::Unstable(label.clone()))
+                    };
+                    futures::future::ready(out)
+                });
+                (checked.boxed(), 0)
             }
         };
         Ok(Scanned {

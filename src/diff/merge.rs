@@ -12,7 +12,7 @@ use futures::SinkExt;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::key::{match_by, MatchBy};
+use super::key::{shared_key, MatchBy};
 use super::live::{Live, LiveTable};
 use super::table::{self, Change, Columns, Side};
 use super::DiffError;
@@ -63,6 +63,8 @@ const NAMED_KEYS: usize = 20;
 /// One chosen table, its rows to put back and its rows the backup did not have.
 struct Planned<'a> {
     table: &'a Table,
+    /// The table's name and its partitioned ancestors' (see [`ancestry`]).
+    ancestry: Vec<QualName>,
     format: CopyFormat,
     key: Vec<String>,
     columns: Vec<String>,
@@ -125,9 +127,10 @@ pub async fn merge(
             format: live.format(b_table),
         };
         let cols = Columns::of(&a, &b);
-        if !cols.added.is_empty() || !cols.dropped.is_empty() {
+        if !cols.same_layout() {
             return Err(refuse(format!(
-                "its columns changed since the backup (added: {}; dropped or retyped: {})",
+                "its columns changed since the backup (added: {}; dropped or retyped: {}; \
+                 or in another order)",
                 cols.added.join(", "),
                 cols.dropped.join(", ")
             )));
@@ -148,7 +151,7 @@ pub async fn merge(
                     .into(),
             ));
         }
-        let by = match_by(b.table, |k| cols.names.iter().any(|n| n == k));
+        let by = shared_key(a.table, b.table, |k| cols.names.iter().any(|n| n == k));
         if by == MatchBy::WholeRows {
             return Err(refuse(
                 "it has no primary key or unique NOT NULL key to match rows by".into(),
@@ -161,12 +164,17 @@ pub async fn merge(
                     earlier: record,
                     keys: backup.chunk_keys(),
                     chunk_bytes: backup.manifest().params.chunk_bytes,
+                    match_ids: true,
                 },
                 opts.memory_bytes,
             )
             .await?;
         let left = scanned.left;
-        let a_bytes = left.iter().map(|c| c.raw_len).sum();
+        let a_size = (
+            left.iter().map(|c| c.raw_len).sum(),
+            left.iter().map(|c| c.rows).sum(),
+        );
+        let memory = opts.memory_bytes.saturating_sub(scanned.held_bytes);
         // The rows to put back are staged from memory: as much as the diff may hold.
         let mut changes: Vec<Change> = Vec::new();
         let mut staged = 0usize;
@@ -188,11 +196,11 @@ pub async fn merge(
             Ok(())
         };
         let counts = table::compare(
-            (a, table::open_chunks(backup, record, left), a_bytes),
+            (a, table::open_chunks(backup, record, left), a_size),
             (b, scanned.chunks),
             &cols,
             &by,
-            opts.memory_bytes,
+            memory,
             Some(&mut sink),
         )
         .await?;
@@ -205,6 +213,7 @@ pub async fn merge(
         }
         planned.push(Planned {
             table: b_table,
+            ancestry: ancestry(b_table, &live.introspection.catalog.tables),
             format: b.format,
             key: by.columns().to_vec(),
             columns: b.copy_columns().map(|c| c.name.clone()).collect(),
@@ -223,13 +232,12 @@ pub async fn merge(
             },
         });
     }
-    // Parents before children, so a row put back finds the row it references.
     let order = parents_first(&planned);
-    for &i in &order {
-        put_back(client, &planned[i]).await?;
-    }
     if opts.mode == MergeMode::Exact {
+        // Children before parents, and before anything is put back: a row put back
+        // may need the unique value a newer row holds.
         let all: Vec<&Table> = live.introspection.catalog.tables.iter().collect();
+        lock_referencing(client, &planned, &all).await?;
         for &i in order.iter().rev() {
             let p = &mut planned[i];
             let (deleted, kept) = delete_extras(client, p, &all).await?;
@@ -239,6 +247,15 @@ pub async fn merge(
             p.report.kept_keys = kept.into_iter().take(NAMED_KEYS).collect();
         }
     }
+    // Parents before children, so a row put back finds the row it references.
+    for &i in &order {
+        put_back(client, &planned[i]).await?;
+    }
+    // Deferred constraints are checked now, so a dry run fails where the merge would.
+    client
+        .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+        .await
+        .map_err(|e| PgError::query("check the merged tables' constraints", e))?;
     let end = if opts.dry_run { "ROLLBACK" } else { "COMMIT" };
     client
         .batch_execute(end)
@@ -254,13 +271,74 @@ fn parents_first(planned: &[Planned<'_>]) -> Vec<usize> {
     while !left.is_empty() {
         let ready = left.iter().position(|&i| {
             planned[i].table.referenced_tables().all(|r| {
-                r == &planned[i].table.name || !left.iter().any(|&j| planned[j].table.name == *r)
+                left.iter()
+                    .all(|&j| j == i || !planned[j].ancestry.contains(r))
             })
         });
         // A cycle of foreign keys: deferred constraints (or none) let any order do.
         order.push(left.remove(ready.unwrap_or(0)));
     }
     order
+}
+
+/// `table`'s name and its partitioned ancestors': a foreign key to any of them
+/// references its rows.
+fn ancestry(table: &Table, tables: &[Table]) -> Vec<QualName> {
+    let mut names = vec![table.name.clone()];
+    let mut at = table;
+    while let Some(parent) = &at.partition_of {
+        names.push(parent.parent.clone());
+        match tables.iter().find(|t| t.name == parent.parent) {
+            Some(t) if names.len() < 64 => at = t,
+            _ => break,
+        }
+    }
+    names
+}
+
+/// The foreign keys of `tables` that reference a row of `p`'s table.
+fn references_to<'t>(
+    p: &Planned<'_>,
+    tables: &[&'t Table],
+) -> Vec<(&'t Table, &'t crate::catalog::Constraint)> {
+    let mut out = Vec::new();
+    for &child in tables {
+        for c in &child.constraints {
+            let to_it = c
+                .references
+                .as_ref()
+                .is_some_and(|r| p.ancestry.contains(r));
+            if c.kind == ConstraintKind::ForeignKey && to_it {
+                out.push((child, c));
+            }
+        }
+    }
+    out
+}
+
+/// Keeps writers out of every table that references a merged one until the merge
+/// ends: a row inserted there between the check and the delete would otherwise be
+/// cascaded (or set to NULL) by it.
+async fn lock_referencing(
+    client: &Client,
+    planned: &[Planned<'_>],
+    tables: &[&Table],
+) -> Result<(), DiffError> {
+    let mut names: Vec<String> = planned
+        .iter()
+        .flat_map(|p| references_to(p, tables))
+        .map(|(child, _)| child.name.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!("LOCK TABLE {} IN SHARE MODE", names.join(", ")))
+        .await
+        .map_err(|e| PgError::query("lock the tables referencing the merged ones", e))?;
+    Ok(())
 }
 
 /// Loads `rows` (tuples of the table's COPY columns, as its chunks hold them) into a
@@ -394,38 +472,32 @@ async fn delete_extras(
     temp_rows(client, p, name, &columns, &p.extras).await?;
     let key_text = format!("ROW({})::text", quoted_list(&p.key, "e."));
     let mut kept = Vec::new();
-    for child in tables {
-        for c in &child.constraints {
-            if c.kind != ConstraintKind::ForeignKey || c.references.as_ref() != Some(&p.table.name)
-            {
-                continue;
-            }
-            let Some((local, referenced)) = foreign_key_columns(&c.definition) else {
-                return Err(DiffError::Merge(format!(
-                    "{label}: cannot read foreign key {} of {}",
-                    c.name,
-                    child.name.plain()
-                )));
-            };
-            let matched: Vec<String> = local
-                .iter()
-                .zip(&referenced)
-                .map(|(l, r)| format!("c.{} = e.{}", quote_ident(l), quote_ident(r)))
-                .collect();
-            let rows = client
-                .query(
-                    &format!(
-                        "DELETE FROM {name} AS e WHERE EXISTS (SELECT FROM {} AS c WHERE {}) \
-                         RETURNING {key_text}",
-                        child.name,
-                        matched.join(" AND ")
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(|e| pg("look for rows referencing the newer rows of", e))?;
-            kept.extend(rows.iter().map(|r| r.get::<_, String>(0)));
-        }
+    for (child, c) in references_to(p, tables) {
+        let Some((local, referenced)) = foreign_key_columns(&c.definition) else {
+            return Err(DiffError::Merge(format!(
+                "{label}: cannot read foreign key {} of {}",
+                c.name,
+                child.name.plain()
+            )));
+        };
+        let matched: Vec<String> = local
+            .iter()
+            .zip(&referenced)
+            .map(|(l, r)| format!("c.{} = e.{}", quote_ident(l), quote_ident(r)))
+            .collect();
+        let rows = client
+            .query(
+                &format!(
+                    "DELETE FROM {name} AS e WHERE EXISTS (SELECT FROM {} AS c WHERE {}) \
+                     RETURNING {key_text}",
+                    child.name,
+                    matched.join(" AND ")
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| pg("look for rows referencing the newer rows of", e))?;
+        kept.extend(rows.iter().map(|r| r.get::<_, String>(0)));
     }
     let deleted = client
         .execute(

@@ -68,6 +68,11 @@ pub enum DiffError {
     Pg(#[from] PgError),
     #[error("cannot merge {0}")]
     Merge(String),
+    #[error(
+        "{0}: the live table read differently the second time (it should not, inside \
+         one transaction): run the diff again"
+    )]
+    Unstable(String),
 }
 
 impl Classify for DiffError {
@@ -81,7 +86,8 @@ impl Classify for DiffError {
             DiffError::TooManyChanges { .. }
             | DiffError::Decode(_)
             | DiffError::Worker
-            | DiffError::Spill(_) => Class::Internal,
+            | DiffError::Spill(_)
+            | DiffError::Unstable(_) => Class::Internal,
         }
     }
 
@@ -252,13 +258,18 @@ pub async fn run(
                 let cols = Columns::of(&a, &b);
                 d.columns_added.clone_from(&cols.added);
                 d.columns_dropped.clone_from(&cols.dropped);
-                if let Err(why) = table::comparable(&a, &b) {
+                if let Err(why) = table::comparable(&a, &b, &cols) {
                     d.not_compared = Some(why);
                 } else {
-                    let bytes = |c: &[&ChunkRecord]| c.iter().map(|c| c.raw_len).sum::<u64>();
+                    let bytes = |c: &[&ChunkRecord]| {
+                        (
+                            c.iter().map(|c| c.raw_len).sum(),
+                            c.iter().map(|c| c.rows).sum(),
+                        )
+                    };
                     let (a_chunks, a_bytes, b_chunks, skipped, memory) = match (&second, b_rec) {
                         (Later::Backup(r), Some(b_rec)) => {
-                            let (ua, ub, skipped) = table::unshared(a_rec, b_rec);
+                            let (ua, ub, skipped) = table::unshared(a_rec, b_rec, &cols);
                             let a_bytes = bytes(&ua);
                             let (ca, cb) = (
                                 table::open_chunks(first, a_rec, ua),
@@ -275,6 +286,7 @@ pub async fn run(
                                 earlier: a_rec,
                                 keys: first.chunk_keys(),
                                 chunk_bytes: first.manifest().params.chunk_bytes,
+                                match_ids: cols.same_layout(),
                             };
                             let scanned = l.scan(t, opts.memory_bytes).await?;
                             d.rows_second = scanned.rows;
@@ -288,7 +300,8 @@ pub async fn run(
                             )
                         }
                     };
-                    let by = key::match_by(b.table, |k| cols.names.iter().any(|n| n == k));
+                    let by =
+                        key::shared_key(a.table, b.table, |k| cols.names.iter().any(|n| n == k));
                     let keep = rows.is_some() || append_only;
                     // Changed rows go to the rows file as they are found; an
                     // append-only table keeps the first few it must not have.

@@ -63,6 +63,18 @@ pub struct Columns {
 }
 
 impl Columns {
+    /// Both sides copy the same columns in the same order: equal tuples are then
+    /// equal rows, so chunks with the same id may be skipped.
+    pub fn same_layout(&self) -> bool {
+        self.added.is_empty()
+            && self.dropped.is_empty()
+            && self
+                .common
+                .iter()
+                .enumerate()
+                .all(|(i, &(a, b))| a == i && b == i)
+    }
+
     pub fn of(a: &Side<'_>, b: &Side<'_>) -> Columns {
         let a_cols: Vec<_> = a.copy_columns().collect();
         let b_cols: Vec<_> = b.copy_columns().collect();
@@ -128,7 +140,7 @@ const ROW_OVERHEAD: usize = 64;
 /// `memory_bytes`; when they would not fit, both sides are spilled by key hash to
 /// sealed temporary files and matched part by part (see [`super::spill`]).
 pub async fn compare(
-    (a, mut a_chunks, a_bytes): (Side<'_>, Chunks<'_>, u64),
+    (a, mut a_chunks, (a_bytes, a_rows)): (Side<'_>, Chunks<'_>, (u64, u64)),
     (b, mut b_chunks): (Side<'_>, Chunks<'_>),
     cols: &Columns,
     by: &MatchBy,
@@ -158,8 +170,10 @@ pub async fn compare(
         pending: Vec::new(),
         sink,
     };
-    // A key and its row cost about twice the row's COPY bytes held.
-    let need = (a_bytes as usize).saturating_mul(2);
+    // A held row costs its bytes, its key (at most as much again) and its entry.
+    let need = (a_bytes as usize)
+        .saturating_mul(2)
+        .saturating_add((a_rows as usize).saturating_mul(ROW_OVERHEAD));
     let mut spill = if need > memory_bytes {
         Some(Spill::new(need.div_ceil(memory_bytes / 2).min(MAX_PARTS))?)
     } else {
@@ -324,11 +338,16 @@ impl Matcher<'_, '_> {
 
 /// The chunks of each backup that the other does not list (by id, counted: a chunk
 /// listed twice on one side and once on the other is read once), and how many were
-/// skipped in all. Chunks without ids (formats before 5) are all read.
+/// skipped in all. Chunks without ids (formats before 5), or of tables whose columns
+/// are not laid out alike on both sides, are all read.
 pub fn unshared<'r>(
     a: &'r TableRecord,
     b: &'r TableRecord,
+    cols: &Columns,
 ) -> (Vec<&'r ChunkRecord>, Vec<&'r ChunkRecord>, u64) {
+    if !cols.same_layout() {
+        return (a.chunks.iter().collect(), b.chunks.iter().collect(), 0);
+    }
     let mut shared = ids(a);
     let in_b = ids(b);
     shared.retain(|id, n| {
@@ -391,12 +410,28 @@ pub fn open_chunks<'s>(
 }
 
 /// Whether the two sides' rows can be compared field by field.
-pub fn comparable(a: &Side<'_>, b: &Side<'_>) -> Result<(), String> {
+pub fn comparable(a: &Side<'_>, b: &Side<'_>, cols: &Columns) -> Result<(), String> {
     if a.format != b.format {
         return Err(format!(
             "the table was copied in COPY {} format in one snapshot and {} in the other",
             format_name(a.format),
             format_name(b.format)
+        ));
+    }
+    // Binary arrays and composites carry their element types' OIDs: in a database
+    // where those types have other OIDs, every such value would differ.
+    let (ac, bc): (Vec<_>, Vec<_>) = (a.copy_columns().collect(), b.copy_columns().collect());
+    let moved: Vec<&str> = cols
+        .common
+        .iter()
+        .filter(|&&(i, j)| ac[i].type_oid != bc[j].type_oid)
+        .map(|&(i, _)| ac[i].name.as_str())
+        .collect();
+    if a.format == CopyFormat::Binary && !moved.is_empty() {
+        return Err(format!(
+            "the types of {} have other OIDs in one snapshot than in the other (another \
+             database): their binary values cannot be compared",
+            moved.join(", ")
         ));
     }
     Ok(())

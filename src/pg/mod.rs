@@ -89,6 +89,9 @@ pub async fn server_version(client: &Client) -> Result<i32, PgError> {
 /// policy gets an error instead of a silently filtered table. Function bodies are not
 /// checked on creation: an SQL function may name a table or type that the restore
 /// creates later (`pg_depend` does not see inside a quoted body), as pg_restore does.
+/// Tables are read from their first page (no synchronized scan joining another
+/// session's midway), so a table's rows come in the same order each time and cut into
+/// the same chunks, which dedupe and which `diff --live` matches by id.
 /// XML values are read as content, which accepts every value a column can hold, and
 /// notices stay out of the way of the errors that matter. JIT is off: on thousands of
 /// tables the planner's estimates for the catalog walks pass its threshold and each
@@ -110,4 +113,5 @@ pub const SESSION_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', 
       WHERE name IN ('transaction_timeout', 'jit'); \
      SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
      SET check_function_bodies = false; SET xmloption = content; \
-     SET client_min_messages = warning; SET row_security = off";
+     SET client_min_messages = warning; SET row_security = off; \
+     SET synchronize_seqscans = off";

@@ -316,7 +316,7 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
     let (code, text) = check(&repo);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("append-only between") && text.contains("1 deleted"),
+        text.contains("append-only public.audit_log between") && text.contains("1 deleted"),
         "{text}"
     );
 
@@ -533,8 +533,20 @@ async fn a_merge_puts_changed_and_deleted_rows_back_in_place() {
         "only the two newer patients differ: {left}"
     );
 
-    // exact: the newer patient a reading references is kept and named, the other goes.
+    // A newer patient took the MRN of one deleted since: exact deletes it before
+    // putting the old one back, so the unique key holds all along.
+    run_sql(
+        &w,
+        "heart",
+        "DELETE FROM public.patients WHERE id = 900001;
+         UPDATE public.patients SET id = 900030, chart_number = 900030 WHERE id = 900020 + 1;
+         UPDATE public.patients SET mrn = 'M-900000-1' WHERE id = 900030;",
+    )
+    .await;
+
+    // exact: the newer patient a reading references is kept and named, the others go.
     let exact = merge(&["--merge=exact"]);
+    assert_eq!(patients(&exact)["reinserted"], 1, "{exact}");
     assert_eq!(patients(&exact)["deleted"], 1, "{exact}");
     assert_eq!(patients(&exact)["kept_referenced"], 1);
     assert_eq!(patients(&exact)["kept_keys"][0], "(900011)");

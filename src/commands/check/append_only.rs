@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::Status;
 use crate::archive::{LiveBackup, OpenBackup, Repository};
 use crate::commands::CommandError;
-use crate::diff::{self, DiffOptions, Later, DEFAULT_MEMORY_BYTES};
+use crate::diff::{self, DiffOptions, Later, Presence, DEFAULT_MEMORY_BYTES};
 use crate::plan::pattern::Pattern;
 use crate::plan::select::Selection;
 use crate::progress::NoProgress;
@@ -24,7 +24,15 @@ pub(super) async fn append_only(
     // says nothing about them).
     let mut pair: Vec<OpenBackup> = Vec::new();
     for b in newest_first {
-        let open = OpenBackup::open(repo, &b.bid).await?;
+        let open = match OpenBackup::open(repo, &b.bid).await {
+            Ok(open) => open,
+            Err(e) => {
+                for b in pair {
+                    b.release().await?;
+                }
+                return Err(e.into());
+            }
+        };
         let holds = open.reader().manifest().catalog.tables.iter().any(|t| {
             patterns
                 .iter()
@@ -71,10 +79,23 @@ pub(super) async fn append_only(
     for b in pair {
         b.release().await?;
     }
-    for v in outcome?.violations {
+    // Counts only: monitoring output is no place for keys (an MRN can be one);
+    // `pgbunker diff --expect-append-only` names the rows.
+    for t in outcome?.tables.iter().filter(|t| t.append_only) {
+        let (updated, deleted) = t.counts.as_ref().map_or((0, 0), |c| (c.updated, c.deleted));
+        let what = match t.presence {
+            Presence::OnlyFirst => format!("dropped ({} rows gone)", t.rows_first),
+            _ if t.not_compared.is_some() => "not compared, so not proven append-only".into(),
+            _ if updated + deleted > 0 => format!("{updated} row(s) updated, {deleted} deleted"),
+            _ => continue,
+        };
         problems.push((
             Status::Critical,
-            format!("append-only between {} and {}: {v}", ids.0, ids.1),
+            format!(
+                "append-only {}.{} between {} and {}: {what} (`pgbunker diff {} {} -t {}.{} \
+                 --expect-append-only {}.{}` names them)",
+                t.schema, t.name, ids.0, ids.1, ids.0, ids.1, t.schema, t.name, t.schema, t.name
+            ),
         ));
     }
     Ok(())
