@@ -228,6 +228,7 @@ pub const OPERATIONS: &[&str] = &[
     "restore-test",
     "verify",
     "export",
+    "diff",
     "prune",
     "check",
     "hold",

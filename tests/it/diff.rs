@@ -245,6 +245,16 @@ async fn changes_between_two_backups_are_reported_row_by_row() {
         .iter()
         .any(|r| &r[id] == "3" && &r[side] == "new" && r[phone].is_empty()));
 
+    // The run is audited with counts only: no table name, no value.
+    let audit = ok(pgbunker(
+        &["audit", "--repo", &repo, "--operation", "diff", "--json"],
+        &[("PGBUNKER_KEY", KEY)],
+    ));
+    assert!(
+        audit.contains("rows_updated") && !audit.contains("patients"),
+        "{audit}"
+    );
+
     // The database now is the second backup's state: --live finds the same changes,
     // row for row, and skips the chunks that did not change.
     let live_file = w.dir.path().join("live.jsonl");
