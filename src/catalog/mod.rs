@@ -529,11 +529,14 @@ impl Table {
         self.kind == TableKind::Ordinary
     }
 
+    /// The columns COPY carries, in order: generated columns are never copied.
+    pub fn copy_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.generated.is_none())
+    }
+
     /// The quoted column list COPY reads and writes, in column order.
     pub fn copy_column_list(&self) -> String {
-        self.columns
-            .iter()
-            .filter(|c| c.generated.is_none())
+        self.copy_columns()
             .map(|c| quote_ident(&c.name))
             .collect::<Vec<_>>()
             .join(", ")

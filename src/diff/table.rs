@@ -32,7 +32,7 @@ pub struct Side<'a> {
 impl Side<'_> {
     /// The columns COPY carries, in order: generated columns are never copied.
     pub fn copy_columns(&self) -> impl Iterator<Item = &crate::catalog::Column> {
-        self.table.columns.iter().filter(|c| c.generated.is_none())
+        self.table.copy_columns()
     }
 }
 

@@ -339,7 +339,7 @@ pub async fn run(
         }
     }
     for (p, cols) in plans.iter().zip(&lossy) {
-        for ((c, l), k) in copy_columns(&p.table).zip(cols).zip(&p.kinds) {
+        for ((c, l), k) in p.table.copy_columns().zip(cols).zip(&p.kinds) {
             let at = format!("{}, column {} ({})", p.table.name, c.name, c.type_sql);
             if l.nulled > 0 {
                 warnings.push(format!(
@@ -429,11 +429,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// The columns COPY carries, in order: generated columns are never copied.
-fn copy_columns(t: &Table) -> impl Iterator<Item = &crate::catalog::Column> {
-    t.columns.iter().filter(|c| c.generated.is_none())
-}
-
 fn plan_tables(
     reader: &BackupReader,
     scope: &Scope,
@@ -458,7 +453,7 @@ fn plan_tables(
                 table.name
             ))
         })?;
-        let columns: Vec<_> = copy_columns(table).collect();
+        let columns: Vec<_> = table.copy_columns().collect();
         if columns.is_empty() {
             warnings.push(format!(
                 "{}: no columns to export ({} row(s)); Parquet files need at least one column",
@@ -697,7 +692,7 @@ impl FileCtx<'_> {
 /// could not be exported.
 fn decode_error(plan: &TablePlan, row: u64, e: DecodeError) -> ExportError {
     let table = plan.table.name.to_string();
-    let column_of = |i: usize| copy_columns(&plan.table).nth(i);
+    let column_of = |i: usize| plan.table.copy_columns().nth(i);
     match e {
         DecodeError::Value { column, problem } => {
             let c = column_of(column).expect("one kind per copied column");

@@ -72,12 +72,7 @@ pub async fn type_remapper(
     };
     let graph = TypeGraph::new(types.iter().map(|t| (t.oid, shape(&t.shape))));
     // The columns COPY carries, in its order (see `Table::copy_column_list`).
-    let columns: Vec<u32> = table
-        .columns
-        .iter()
-        .filter(|c| c.generated.is_none())
-        .map(|c| c.type_oid)
-        .collect();
+    let columns: Vec<u32> = table.copy_columns().map(|c| c.type_oid).collect();
     let needed: Vec<u32> = graph
         .embedded_oids(&columns)
         .map_err(remap_err)?
