@@ -1,7 +1,8 @@
 //! pgbunker: logical, snapshot-consistent, encrypted PostgreSQL backups without pg_dump.
 //!
 //! Layers (each module imports only from the layers below it; see DESIGN.md):
-//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`, `verify`) →
+//! `commands` → engine (`introspect`, `ddl`, `plan`, `dump`, `load`, `export`, `verify`,
+//! `diff`, `mask`) →
 //! `archive` → leaves (`codec`, `store`, `pg`, `pgcopy`, `catalog`, `sandbox`, `error`,
 //! `progress`, `teardown`). See docs/architecture.md.
 
@@ -17,6 +18,7 @@ pub mod export;
 pub mod interrupt;
 pub mod introspect;
 pub mod load;
+pub mod mask;
 pub mod pg;
 pub mod pgcopy;
 pub mod plan;

@@ -229,6 +229,7 @@ pub const OPERATIONS: &[&str] = &[
     "verify",
     "export",
     "diff",
+    "mask-check",
     "prune",
     "check",
     "hold",

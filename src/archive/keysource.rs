@@ -32,7 +32,7 @@ impl std::fmt::Debug for KeySource {
 /// backup, and one they may write can be swapped for theirs. Like libpq's key rule, a
 /// file owned by root may also be readable by its group (0640), for a key that root
 /// provisions for a service account.
-fn read_secret_file(var: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
+pub fn read_secret_file(var: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let cannot = |e: std::io::Error| {

@@ -30,7 +30,7 @@ pub use chain::{CatalogState, LiveBackup, Tombstone};
 pub use keyerror::KeyError;
 pub use keymgmt::{GenerationInfo, KeyAdded, KeyRotation, KeyStatus, SlotRemoval};
 pub use keyslot::SlotInfo;
-pub use keysource::KeySource;
+pub use keysource::{read_secret_file, KeySource};
 pub use layout::{
     backup_started_at, new_backup_id, parse_shared_chunk, shared_chunk, BackupLayout,
     BACKUPS as BACKUPS_DIR, CHUNKS as CHUNKS_DIR,

@@ -4,6 +4,7 @@
 //! planning read it. New fields must be `#[serde(default)]` so older manifests keep
 //! reading: the manifest is a contract with users' archives.
 
+mod key_columns;
 mod large_object;
 mod object;
 mod text_settings;

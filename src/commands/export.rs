@@ -14,6 +14,7 @@ use crate::error::Outcome;
 use crate::export::sink::{create_private_dir, Destination};
 use crate::export::{self, ExportOptions as EngineOptions, ExportedTable};
 use crate::load::plan::PlanError;
+use crate::mask::{MaskRequest, MaskSummary};
 use crate::plan::scope::scope;
 use crate::plan::select::Selection;
 use crate::progress::Progress;
@@ -26,6 +27,8 @@ pub struct ExportOptions {
     /// A local folder, or an object-storage URL (`s3://…`, `gs://…`, `az://…`).
     pub out: String,
     pub selection: Selection,
+    /// `--mask`: the rules file.
+    pub mask: Option<PathBuf>,
     pub export: EngineOptions,
 }
 
@@ -41,6 +44,9 @@ pub struct ExportReport {
     pub files: usize,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// `--mask`: the files hold masked rows, by these rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked: Option<MaskSummary>,
 }
 
 impl Outcome for ExportReport {}
@@ -60,6 +66,10 @@ impl Audit for ExportReport {
             "raw_bytes": self.raw_bytes,
             "warnings": self.warnings.len(),
             "seconds": self.seconds,
+            "masked": self.masked.as_ref().map(|m| serde_json::json!({
+                "rules_sha256": m.rules_sha256,
+                "columns": m.columns.len(),
+            })),
         })
     }
 }
@@ -90,6 +100,7 @@ pub async fn export(
     progress: Arc<dyn Progress>,
 ) -> Result<ExportReport, CommandError> {
     let started = Instant::now();
+    let mask = opts.mask.as_deref().map(MaskRequest::read).transpose()?;
     let repo = opts.repo.open().await?;
     let dest = destination(&opts.out)?;
     let backup = OpenBackup::open(&repo, &opts.backup).await?;
@@ -97,7 +108,17 @@ pub async fn export(
         let reader = backup.reader();
         let scope =
             scope(&reader.manifest().catalog, &opts.selection, false).map_err(PlanError::from)?;
-        let mut out = export::run(reader, &scope, &dest, &opts.export, progress).await?;
+        let masking = match &mask {
+            Some(m) => Some(Arc::new(m.prepare(reader, &scope).await?)),
+            None => None,
+        };
+        let engine = EngineOptions {
+            mask: masking.clone(),
+            ..opts.export.clone()
+        };
+        let mut out = export::run(reader, &scope, &dest, &engine, progress).await?;
+        out.warnings
+            .extend(masking.iter().flat_map(|m| m.notes.iter().cloned()));
         // Parquet holds tables; a large object is no table, so say what was not written.
         if let Some(los) = &reader.manifest().large_objects {
             out.warnings.push(format!(
@@ -106,12 +127,12 @@ pub async fn export(
                 los.objects.len()
             ));
         }
-        Ok::<_, CommandError>(out)
+        Ok::<_, CommandError>((out, masking.map(|m| m.summary())))
     }
     .await;
     let backup_id = backup.live().bid.clone();
     backup.release().await?;
-    let outcome = outcome?;
+    let (outcome, masked) = outcome?;
     Ok(ExportReport {
         backup_id,
         format: opts.export.format.extension(),
@@ -122,5 +143,6 @@ pub async fn export(
         tables: outcome.tables,
         warnings: outcome.warnings,
         seconds: started.elapsed().as_secs_f64(),
+        masked,
     })
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod mark;
+pub mod mask;
 pub mod prune;
 pub mod restore;
 pub mod restore_test;
@@ -68,6 +69,8 @@ pub enum CommandError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Retention(#[from] RetentionError),
+    #[error(transparent)]
+    Mask(Box<crate::mask::MaskError>),
 }
 
 /// `--create`'s refusals stay usage errors, worded as before.
@@ -108,6 +111,7 @@ impl Classify for CommandError {
             CommandError::Interrupted { .. } => Class::Interrupted,
             CommandError::Plan(e) => e.class(),
             CommandError::Retention(e) => e.class(),
+            CommandError::Mask(e) => e.class(),
         }
     }
 
@@ -122,6 +126,7 @@ impl Classify for CommandError {
             CommandError::Pg(e) => e.hint(),
             CommandError::Sandbox(e) => e.hint(),
             CommandError::Retention(e) => e.hint(),
+            CommandError::Mask(e) => e.hint(),
             CommandError::Interrupted { operation, .. } => crate::interrupt::hint(operation),
             _ => None,
         }
@@ -181,5 +186,12 @@ impl RepoAccess {
             })
             .await
             .cloned()
+    }
+}
+
+/// Boxed: a masking failure is rare and its error large.
+impl From<crate::mask::MaskError> for CommandError {
+    fn from(e: crate::mask::MaskError) -> Self {
+        CommandError::Mask(Box::new(e))
     }
 }

@@ -28,6 +28,7 @@ use crate::load::plan::PlanOptions;
 pub use crate::load::plan::{DryRun, Script};
 use crate::load::restore::Restored;
 use crate::load::{self, Failure};
+use crate::mask::{LargeObjects, MaskRequest, MaskSummary};
 use crate::pg::ConnSpec;
 use crate::progress::Progress;
 use crate::verify::BackupVerdict;
@@ -39,6 +40,8 @@ pub struct RestoreOptions {
     pub backup: String,
     pub target: Option<String>,
     pub plan: PlanOptions,
+    /// `--mask`: the rules file.
+    pub mask: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +73,9 @@ pub struct RestoreReport {
     /// The pre-flight check found this damage, and nothing was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<Box<BackupVerdict>>,
+    /// `--mask`: the target holds masked rows, by these rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked: Option<MaskSummary>,
     /// The first failure's class (which the exit code tells) and the error line.
     #[serde(skip)]
     pub failure: Option<(Class, String)>,
@@ -136,18 +142,23 @@ pub async fn restore(
     opts.plan.check()?;
     let started = Instant::now();
     let target = ConnSpec::parse(opts.target.as_deref())?;
+    let mask = opts.mask.as_deref().map(MaskRequest::read).transpose()?;
     let repo = opts.repo.open().await?;
     let backup = OpenBackup::open(&repo, &opts.backup).await?;
     let restored = async {
         let reader = backup.reader();
-        let plan = load::plan::plan(&reader.manifest().catalog, &opts.plan)?;
+        let mut plan = load::plan::plan(&reader.manifest().catalog, &opts.plan)?;
+        let masked = match &mask {
+            Some(m) => Some(masked_plan(m, reader, opts, &mut plan).await?),
+            None => None,
+        };
         let restored = load::restore::restore(&target, &repo, reader, &plan, progress).await?;
-        Ok::<_, CommandError>((restored, plan))
+        Ok::<_, CommandError>((restored, plan, masked))
     }
     .await;
     let backup_id = backup.live().bid.clone();
     backup.release().await?;
-    let (restored, plan) = restored?;
+    let (restored, plan, masked) = restored?;
     let mut report = RestoreReport {
         backup_id,
         target: target.to_string(),
@@ -160,6 +171,7 @@ pub async fn restore(
         preflight_seconds: None,
         seconds: 0.0,
         refused: None,
+        masked,
         failure: restored.failure(),
     };
     match restored {
@@ -190,6 +202,39 @@ pub async fn restore(
     Ok(report)
 }
 
+/// Compiles the rules for the chosen tables (by the backup's names, before any
+/// `--into-schema` move) and makes the plan mask: rows masked on their way in, the
+/// source's planner statistics left behind (they hold sample values), large objects
+/// left out unless the rules keep them.
+async fn masked_plan(
+    mask: &MaskRequest,
+    reader: &crate::archive::BackupReader,
+    opts: &RestoreOptions,
+    plan: &mut load::plan::Plan,
+) -> Result<MaskSummary, CommandError> {
+    let manifest = reader.manifest();
+    let scope = crate::plan::scope::scope(
+        &manifest.catalog,
+        &opts.plan.selection,
+        opts.plan.with_dependencies,
+    )
+    .map_err(load::plan::PlanError::from)?;
+    let masking = mask.prepare(reader, &scope).await?;
+    plan.notes.extend(masking.notes.iter().cloned());
+    if masking.large_objects == LargeObjects::Drop
+        && load::includes_large_objects(manifest, &plan.scope, &plan.load)
+    {
+        plan.load.large_objects = Some(false);
+        plan.notes.push(format!(
+            "{} large object(s) were not restored: their contents cannot be masked              (`large_objects = \"keep\"` in the rules carries them as they are)",
+            manifest.large_objects.as_ref().map_or(0, |l| l.objects.len())
+        ));
+    }
+    let summary = masking.summary();
+    plan.load.mask = Some(Arc::new(masking));
+    Ok(summary)
+}
+
 impl Audit for RestoreReport {
     fn backup_id(&self) -> Option<String> {
         Some(self.backup_id.clone())
@@ -201,6 +246,10 @@ impl Audit for RestoreReport {
             "tables": self.tables.len(),
             "failed": self.tables.iter().filter(|t| t.error.is_some()).count() + self.failed.len(),
             "preflight_problems": self.refused.as_ref().map(|v| v.problem_count()),
+            "masked": self.masked.as_ref().map(|m| serde_json::json!({
+                "rules_sha256": m.rules_sha256,
+                "columns": m.columns.len(),
+            })),
             "rows": self.rows,
             "seconds": self.seconds,
         })

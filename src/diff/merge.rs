@@ -473,7 +473,7 @@ async fn delete_extras(
     let key_text = format!("ROW({})::text", quoted_list(&p.key, "e."));
     let mut kept = Vec::new();
     for (child, c) in references_to(p, tables) {
-        let Some((local, referenced)) = foreign_key_columns(&c.definition) else {
+        let Some((local, referenced)) = c.foreign_key_columns() else {
             return Err(DiffError::Merge(format!(
                 "{label}: cannot read foreign key {} of {}",
                 c.name,
@@ -515,12 +515,4 @@ async fn delete_extras(
         .await
         .map_err(|e| pg("drop the staged rows of", e))?;
     Ok((deleted, kept))
-}
-
-/// The local and referenced columns of `FOREIGN KEY (a, b) REFERENCES t(x, y) …`.
-fn foreign_key_columns(definition: &str) -> Option<(Vec<String>, Vec<String>)> {
-    let local = super::key::column_list(definition)?;
-    let after = &definition[definition.find(" REFERENCES ")?..];
-    let referenced = super::key::column_list(after)?;
-    (local.len() == referenced.len()).then_some((local, referenced))
 }

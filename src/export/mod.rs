@@ -83,6 +83,8 @@ pub enum ExportError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("masking failed: {0}")]
+    Mask(Box<crate::mask::MaskError>),
 }
 
 impl ExportError {
@@ -109,6 +111,13 @@ impl From<parquet::errors::ParquetError> for ExportError {
     }
 }
 
+/// Boxed: a masking failure is rare and its error large.
+impl From<crate::mask::MaskError> for ExportError {
+    fn from(e: crate::mask::MaskError) -> Self {
+        ExportError::Mask(Box::new(e))
+    }
+}
+
 impl Classify for ExportError {
     fn class(&self) -> Class {
         match self {
@@ -121,6 +130,7 @@ impl Classify for ExportError {
             ExportError::Cancelled => Class::Interrupted,
             ExportError::Archive(e) => e.class(),
             ExportError::Store(e) => e.class(),
+            ExportError::Mask(e) => e.class(),
         }
     }
 
@@ -145,6 +155,7 @@ impl Classify for ExportError {
             ),
             ExportError::Archive(e) => e.hint(),
             ExportError::Store(e) => e.hint(),
+            ExportError::Mask(e) => e.hint(),
             _ => None,
         }
     }
@@ -168,6 +179,8 @@ pub struct ExportOptions {
     pub types: TypeChoices,
     /// Files encoded at once.
     pub jobs: usize,
+    /// `--mask`: rows are masked before they are decoded.
+    pub mask: Option<Arc<crate::mask::Masking>>,
 }
 
 /// One exported table.
@@ -195,6 +208,7 @@ struct TablePlan {
     schema: SchemaRef,
     metadata: FileMetadata,
     dir: String,
+    mask: Option<Arc<crate::mask::rewrite::TableMask>>,
 }
 
 /// One file: a run of a table's chunks.
@@ -540,6 +554,7 @@ fn plan_tables(
             kinds,
             schema: Arc::new(Schema::new(fields)),
             metadata,
+            mask: opts.mask.as_ref().and_then(|m| m.table(table.oid)),
         });
     }
     if !unsupported.is_empty() {
@@ -662,7 +677,10 @@ impl FileCtx<'_> {
                 .block_on(next.take().expect("fetched ahead"))
                 .map_err(|e| ExportError::Encode(format!("a download task failed: {e}")))??;
             next = (i + 1 < chunks.len()).then(|| fetch(i + 1));
-            let plain = self.reader.open_chunk(&plan.record, chunk, object)?;
+            let mut plain = self.reader.open_chunk(&plan.record, chunk, object)?;
+            if let Some(mask) = &plan.mask {
+                plain = mask.rewrite(&plain)?;
+            }
             decoder
                 .push(&plain, &mut |batch| sink.write(&batch))
                 .map_err(|e| match e {

@@ -19,10 +19,11 @@ use std::future::Future;
 
 use tokio_postgres::Client;
 
-use super::table::copy_part;
+use super::table::{copy_part, Part};
 use super::{Failure, LoadError, LoadedTable};
 use crate::archive::BackupReader;
 use crate::catalog::Table;
+use crate::mask::Masking;
 use crate::pg::PgError;
 use crate::plan::scope::Scope;
 use crate::progress::Progress;
@@ -186,6 +187,7 @@ pub(super) async fn load_unit(
     unit: Unit,
     scope: &Scope,
     reader: &BackupReader,
+    mask: Option<&Masking>,
     progress: &dyn Progress,
 ) -> Vec<LoadedTable> {
     let cat = &scope.catalog;
@@ -201,7 +203,14 @@ pub(super) async fn load_unit(
         for (i, parts) in &unit.tables {
             let (t, no) = (&cat.tables[*i], scope.table_numbers[*i]);
             for &part in parts {
-                out.push(copy_part(client, t, no, part, unit.freeze, reader, progress).await?);
+                let target = Part {
+                    table: t,
+                    table_no: no,
+                    part,
+                    freeze: unit.freeze,
+                    mask: mask.and_then(|m| m.table(t.oid)),
+                };
+                out.push(copy_part(client, target, reader, progress).await?);
             }
         }
         Ok(out)

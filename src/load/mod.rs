@@ -90,6 +90,8 @@ pub enum LoadError {
     },
     #[error("a restore worker stopped unexpectedly: {0}")]
     Worker(String),
+    #[error("masking failed: {0}")]
+    Mask(Box<crate::mask::MaskError>),
     /// Large objects keep their OIDs, so one already there under such an OID blocks
     /// the restore.
     #[error("the target database already has {} of the large objects to restore (OIDs {})", .0.len(), oid_list(.0))]
@@ -99,6 +101,13 @@ pub enum LoadError {
 impl From<WorkerLost> for LoadError {
     fn from(e: WorkerLost) -> Self {
         LoadError::Worker(e.0)
+    }
+}
+
+/// Boxed: a masking failure is rare and its error large.
+impl From<crate::mask::MaskError> for LoadError {
+    fn from(e: crate::mask::MaskError) -> Self {
+        LoadError::Mask(Box::new(e))
     }
 }
 
@@ -118,6 +127,7 @@ impl Classify for LoadError {
             LoadError::MissingTypes { .. } => Class::Database,
             LoadError::Remap { .. } => Class::Corrupt,
             LoadError::Worker(_) => Class::Internal,
+            LoadError::Mask(e) => e.class(),
         }
     }
 
@@ -125,6 +135,7 @@ impl Classify for LoadError {
         match self {
             LoadError::Pg(e) => e.hint(),
             LoadError::Archive(e) => e.hint(),
+            LoadError::Mask(e) => e.hint(),
             LoadError::NotEmpty(_) => Some(
                 "restore into a new, empty database (createdb, or --create), add --clean to \
                  drop and recreate them, or --data-only to reload their rows"
@@ -234,6 +245,9 @@ pub struct LoadOptions {
     /// Restore the backup's large objects (`--large-objects`/`--no-large-objects`);
     /// `None`: as pg_restore, with a whole restore but not a partial one.
     pub large_objects: Option<bool>,
+    /// `--mask`: the rows are masked on their way in, and the source's planner
+    /// statistics (which hold sample values) are not carried: ANALYZE runs instead.
+    pub mask: Option<Arc<crate::mask::Masking>>,
 }
 
 impl Default for LoadOptions {
@@ -247,6 +261,7 @@ impl Default for LoadOptions {
             cascade: false,
             roles: RoleOptions::default(),
             large_objects: None,
+            mask: None,
         }
     }
 }
@@ -542,8 +557,9 @@ pub async fn run(
     if analyze {
         statements += cat.tables.len();
     }
-    let import_statistics =
-        analyze && crate::pg::server_version(&admin).await? >= crate::ddl::IMPORT_FROM_VERSION;
+    let import_statistics = analyze
+        && opts.mask.is_none()
+        && crate::pg::server_version(&admin).await? >= crate::ddl::IMPORT_FROM_VERSION;
     let steps = schedule::Steps {
         data: opts.sections.data.then_some(if opts.sections.pre_data {
             data::Tables::Fresh
@@ -555,6 +571,7 @@ pub async fn run(
         post_data,
         analyze,
         import_statistics,
+        mask: opts.mask.clone(),
     };
     let ran = schedule::run(target, reader, &scope, steps, opts.jobs, progress.clone()).await?;
     for (sql, error) in ran.failed {

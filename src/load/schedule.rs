@@ -28,6 +28,7 @@ pub(super) struct Steps {
     /// The target takes the statistics the backup carries (PostgreSQL 18+): a table
     /// that has them gets them instead of ANALYZE.
     pub import_statistics: bool,
+    pub mask: Option<Arc<crate::mask::Masking>>,
 }
 
 /// What the steps left.
@@ -265,9 +266,11 @@ pub(super) async fn run(
         Ok::<_, LoadError>(())
     };
     let import = steps.import_statistics;
+    let mask = steps.mask.clone();
     let (s, r, p) = (scope.clone(), reader.clone(), progress.clone());
     let work = move |client: Arc<Client>, step: Step| {
         let (scope, reader, progress) = (s.clone(), r.clone(), p.clone());
+        let mask = mask.clone();
         let (failed_tables, left) = (failed_tables.clone(), left.clone());
         async move {
             let cat = &scope.catalog;
@@ -278,8 +281,15 @@ pub(super) async fn run(
                         .iter()
                         .map(|(t, p)| (*t, p.len() as u32))
                         .collect();
-                    let out =
-                        data::load_unit(&client, unit, &scope, &reader, progress.as_ref()).await;
+                    let out = data::load_unit(
+                        &client,
+                        unit,
+                        &scope,
+                        &reader,
+                        mask.as_deref(),
+                        progress.as_ref(),
+                    )
+                    .await;
                     if out.iter().any(|t| t.error.is_some()) {
                         failed_tables
                             .lock()

@@ -17,6 +17,7 @@ use crate::catalog::text_session;
 use crate::catalog::types::{TypeInfo, TypeShape};
 use crate::catalog::Table;
 use crate::codec::on_cpu_pool;
+use crate::mask::rewrite::TableMask;
 use crate::pg::PgError;
 use crate::pgcopy::remap::{RemapError, Remapper, Shape, TypeGraph};
 use crate::pgcopy::{header, scan_text_rows, scan_tuples, TupleStats, TRAILER};
@@ -115,19 +116,34 @@ pub async fn type_remapper(
     graph.remapper(&columns, &target).map_err(remap_err)
 }
 
+/// One part of a table to load, and how.
+pub(super) struct Part<'a> {
+    pub table: &'a Table,
+    /// The table's number in the manifest.
+    pub table_no: u32,
+    pub part: u32,
+    pub freeze: bool,
+    /// Masks applied to its rows on the way in (`--mask`).
+    pub mask: Option<Arc<TableMask>>,
+}
+
 /// Streams one part (or the whole table, part 0) into `COPY … FROM STDIN`, inside
 /// the caller's transaction. `freeze` when the caller created or emptied the table in
 /// that transaction: COPY then writes the rows already frozen, sparing the first
 /// VACUUM a rewrite of every page.
 pub(super) async fn copy_part(
     client: &Client,
-    table: &Table,
-    table_no: u32,
-    part: u32,
-    freeze: bool,
+    target: Part<'_>,
     reader: &BackupReader,
     progress: &dyn Progress,
 ) -> Result<LoadedTable, LoadError> {
+    let Part {
+        table,
+        table_no,
+        part,
+        freeze,
+        mask,
+    } = target;
     let label = table.name.plain();
     let rec = reader
         .manifest()
@@ -172,7 +188,7 @@ pub(super) async fn copy_part(
     let opened = futures::stream::iter(chunks)
         .map(|chunk| {
             let (reader, rec, label) = (reader.clone(), rec.clone(), label.clone());
-            let remap = remap.clone();
+            let (remap, mask) = (remap.clone(), mask.clone());
             async move {
                 let object = reader.fetch_chunk(&rec, &chunk).await?;
                 let index = chunk.index;
@@ -206,6 +222,9 @@ pub(super) async fn copy_part(
                                 chunk: Some(index),
                                 source,
                             })?;
+                        if let Some(mask) = &mask {
+                            data = mask.rewrite(&data)?;
+                        }
                         Ok((data, stats, index))
                     },
                 )

@@ -35,6 +35,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("ddl", vec!["catalog"]),
         ("plan", vec!["catalog"]),
         (
+            "mask",
+            vec!["pgcopy", "archive", "catalog", "plan", "codec"],
+        ),
+        (
             "dump",
             vec![
                 "pg",
@@ -49,12 +53,12 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         (
             "load",
             vec![
-                "pg", "pgcopy", "archive", "catalog", "plan", "ddl", "codec", "verify",
+                "pg", "pgcopy", "archive", "catalog", "plan", "ddl", "codec", "verify", "mask",
             ],
         ),
         (
             "export",
-            vec!["pgcopy", "archive", "catalog", "plan", "store"],
+            vec!["pgcopy", "archive", "catalog", "plan", "store", "mask"],
         ),
         (
             "verify",
@@ -97,6 +101,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "export",
                 "verify",
                 "diff",
+                "mask",
             ],
         ),
     ])

@@ -145,6 +145,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeyCommand,
     },
+    /// Masking rules for `restore --mask` and `export --mask`: which columns of a
+    /// backup look like identifiers and whether the rules cover them.
+    Mask {
+        #[command(subcommand)]
+        action: MaskCommand,
+    },
     /// Carry this machine's high-water mark of a repository to another host.
     Mark {
         #[command(subcommand)]
@@ -251,6 +257,46 @@ impl BackupArg {
     }
 }
 
+/// `--mask`, for the verbs that write rows out of the repository.
+#[derive(Debug, Args)]
+pub struct MaskArg {
+    /// Mask the rows on their way out with the rules in this file: names, emails,
+    /// MRNs, dates and notes replaced by the library's keyed transforms, the same in
+    /// every table and run for the same masking key (PGBUNKER_MASK_KEY or
+    /// PGBUNKER_MASK_KEY_FILE, never the repository's key). Refused before anything is
+    /// written while a column that looks like an identifier has no rule, or a rule
+    /// would break a key or foreign key; `pgbunker mask check` shows both.
+    #[arg(long, value_name = "RULES.toml")]
+    pub mask: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaskCommand {
+    /// List every column of BACKUP that looks like an identifier (by its name and by
+    /// a sample of its values: names, emails, phones, SSNs, MRNs, dates of birth,
+    /// free text), what RULES do to each, and the rules that would break a key or a
+    /// foreign key. Exit 1 while any is uncovered: `--mask` refuses then too.
+    Check(MaskCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaskCheckArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Backup id, a unique start of it, or `latest`.
+    #[arg(value_name = "BACKUP")]
+    pub backup: String,
+    /// The rules file to check; without it every flagged column is uncovered.
+    #[arg(value_name = "RULES.toml")]
+    pub rules: Option<std::path::PathBuf>,
+    /// Write a starting rules file covering every flagged column with its suggested
+    /// transform, for review (a new file: never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub write_rules: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub select: Selection,
+}
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
@@ -345,12 +391,14 @@ pub struct RestoreArgs {
     /// locked against writers. `exact` also deletes rows the backup did not have,
     /// except those another row references (named, never cascaded).
     #[arg(long, value_enum, value_name = "keep|exact", num_args = 0..=1,
-          default_missing_value = "keep", requires = "target", conflicts_with = "sql")]
+          default_missing_value = "keep", requires = "target", conflicts_with_all = ["sql", "mask"])]
     pub merge: Option<pgbunker::diff::merge::MergeMode>,
+    #[command(flatten)]
+    pub mask: MaskArg,
     /// Write the restore's statements, whole, as an SQL script to FILE (`-`: standard
     /// output) and change nothing, like pg_restore -f: the schema only, the rows stay
     /// in the repository.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "target"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "target", "mask"])]
     pub sql: Option<std::path::PathBuf>,
     /// Restore `latest` although a complete-looking backup newer than it is missing
     /// from the catalog (a sign that its newest entries were deleted).
@@ -429,6 +477,8 @@ pub struct ExportArgs {
     /// Files decoded and encoded at once [default: the number of CPUs].
     #[arg(short, long, env = "PGBUNKER_EXPORT_JOBS")]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub mask: MaskArg,
 }
 
 #[derive(Debug, Args)]

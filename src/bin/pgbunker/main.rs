@@ -15,8 +15,8 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, diff, export, hold, init, list, mark, prune, restore, restore_test, show,
-    upgrade, verify, CommandError,
+    backup, check, demo, diff, export, hold, init, list, mark, mask, prune, restore, restore_test,
+    show, upgrade, verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
 use pgbunker::interrupt;
@@ -158,6 +158,7 @@ fn operation(command: &Command) -> &'static str {
         Command::Upgrade { .. } => "upgrade",
         Command::Key { .. } => "key",
         Command::Mark { .. } => "mark",
+        Command::Mask { .. } => "mask-check",
         Command::Demo(_) => "demo",
         Command::Generate { .. } => "generate",
     }
@@ -325,6 +326,15 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
         Command::Key { action } => {
             keys::run(&ctx, action, json).await?;
             0
+        }
+        Command::Mask {
+            action: cli::MaskCommand::Check(a),
+        } => {
+            let o = ctx.mask_check(a)?;
+            finish(
+                &audited(&o.repo, "mask-check", mask::check(&o)).await?,
+                json,
+            )
         }
         Command::Mark {
             action: cli::MarkCommand::Export { repo, out },

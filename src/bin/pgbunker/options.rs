@@ -166,6 +166,7 @@ impl Ctx<'_> {
                     (_, true) => Some(false),
                     _ => None,
                 },
+                mask: None,
             },
             preflight: !a.no_preflight,
             selection: a.select.clone(),
@@ -182,6 +183,7 @@ impl Ctx<'_> {
             backup: a.backup.id(),
             target: a.target.clone(),
             plan,
+            mask: a.mask.mask.clone(),
         })
     }
 
@@ -245,6 +247,7 @@ impl Ctx<'_> {
             backup: a.backup.id(),
             out: a.out.clone(),
             selection: a.select.clone(),
+            mask: a.mask.mask.clone(),
             export: pgbunker::export::ExportOptions {
                 format: a.format,
                 codec: a.compression,
@@ -261,7 +264,21 @@ impl Ctx<'_> {
                     self.cfg.export.jobs,
                     pgbunker::export::default_jobs(),
                 ),
+                mask: None,
             },
+        })
+    }
+
+    pub fn mask_check(
+        &self,
+        a: &cli::MaskCheckArgs,
+    ) -> Result<commands::mask::MaskCheckOptions, CommandError> {
+        Ok(commands::mask::MaskCheckOptions {
+            repo: self.repo_access(&a.repo)?,
+            backup: a.backup.clone(),
+            rules: a.rules.clone(),
+            write_rules: a.write_rules.clone(),
+            selection: a.select.clone(),
         })
     }
 

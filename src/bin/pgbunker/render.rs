@@ -11,6 +11,7 @@ use pgbunker::commands::hold::HoldReport;
 use pgbunker::commands::init::InitReport;
 use pgbunker::commands::key::{KeyAddReport, KeyListReport, KeyRemoveReport, KeyRotateReport};
 use pgbunker::commands::list::ListReport;
+use pgbunker::commands::mask::MaskCheckReport;
 use pgbunker::commands::prune::PruneReport;
 use pgbunker::commands::restore::{DryRun, Script};
 use pgbunker::commands::restore::{MergeReport, RestoreReport};
@@ -20,6 +21,7 @@ use pgbunker::commands::upgrade::UpgradeReport;
 use pgbunker::commands::verify::{BackupVerdict, Depth, VerifyReport};
 use pgbunker::commands::CommandError;
 use pgbunker::error::{Classify, Failed};
+use pgbunker::mask::MaskSummary;
 use serde::Serialize;
 
 // Standard output that a closed pipe ends quietly: `pgbunker audit | head -1` and
@@ -164,15 +166,18 @@ impl Render for RestoreReport {
         for w in &r.warnings {
             eprintln!("warning: {w}");
         }
+        if let Some(m) = &r.masked {
+            masked(m);
+        }
         let preflight = match r.preflight_seconds {
             Some(s) => format!(" (pre-flight check {s:.1} s)"),
             None => " (no pre-flight check)".into(),
         };
         let failed = r.tables.iter().filter(|t| t.error.is_some()).count();
-        let verb = if r.complete() {
-            "Restored"
-        } else {
-            "Restore INCOMPLETE:"
+        let verb = match (r.complete(), r.masked.is_some()) {
+            (true, false) => "Restored",
+            (true, true) => "Restored MASKED",
+            (false, _) => "Restore INCOMPLETE:",
         };
         println!(
             "{verb} backup {}{} into {}: {} restored{}, {} rows, {:.1} s{preflight}",
@@ -187,6 +192,62 @@ impl Render for RestoreReport {
             },
             r.rows,
             r.seconds
+        );
+    }
+}
+
+/// What a masked restore or export masked: columns and transforms, never values.
+fn masked(m: &MaskSummary) {
+    println!(
+        "Masked {} by the rules with SHA-256 {}:",
+        count(m.columns.len() as u64, "column"),
+        m.rules_sha256
+    );
+    for c in &m.columns {
+        println!(
+            "  {}.{:<30} {} ({})",
+            c.table, c.column, c.transform, c.source
+        );
+    }
+}
+
+impl Render for MaskCheckReport {
+    fn text(&self) {
+        let r = self;
+        println!(
+            "Columns of backup {} that look like identifiers:",
+            r.backup_id
+        );
+        for f in &r.flagged {
+            println!(
+                "  {:<44} {:<24} {}",
+                format!("{}.{}", f.table, f.column),
+                f.type_sql,
+                f.why.join("; ")
+            );
+            match &f.covered_by {
+                Some(c) => println!("      covered: {c}"),
+                None => println!("      NOT COVERED (suggested: {})", f.suggestion),
+            }
+        }
+        for p in &r.problems {
+            println!("problem: {p}");
+        }
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+        if let Some(w) = &r.written {
+            println!("Wrote a starting rules file to {w}: review it before use.");
+        }
+        println!(
+            "{} flagged, {} not covered, {} rule problem(s){}",
+            count(r.flagged.len() as u64, "column"),
+            r.uncovered,
+            r.problems.len(),
+            r.rules_sha256
+                .as_ref()
+                .map(|s| format!(" (rules SHA-256 {s})"))
+                .unwrap_or_default()
         );
     }
 }
@@ -299,8 +360,12 @@ impl Render for ExportReport {
         for w in &r.warnings {
             println!("warning: {w}");
         }
+        if let Some(m) = &r.masked {
+            masked(m);
+        }
         println!(
-            "Exported backup {} to {} as {}: {} of {} in {} · {} of COPY data in {:.1} s ({:.0} MB/s)",
+            "Exported{} backup {} to {} as {}: {} of {} in {} · {} of COPY data in {:.1} s ({:.0} MB/s)",
+            if r.masked.is_some() { " MASKED" } else { "" },
             r.backup_id,
             r.out,
             r.format,

@@ -258,6 +258,7 @@ pub fn env_secrets() -> Vec<String> {
         "PGBUNKER_PASSPHRASE",
         "PGBUNKER_NEW_KEY",
         "PGBUNKER_NEW_PASSPHRASE",
+        "PGBUNKER_MASK_KEY",
     ] {
         if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
             out.push(v.to_string_lossy().into_owned());
@@ -308,6 +309,7 @@ const SECRET_VARS: &[&str] = &[
     "PGBUNKER_PASSPHRASE",
     "PGBUNKER_NEW_KEY",
     "PGBUNKER_NEW_PASSPHRASE",
+    "PGBUNKER_MASK_KEY",
     "PGPASSWORD",
     "PGBUNKER_AUDIT_DB",
     "AWS_SECRET_ACCESS_KEY",

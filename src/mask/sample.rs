@@ -1,0 +1,180 @@
+//! The survey behind `mask check` and `--mask`'s refusal: every column of the chosen
+//! tables that looks like an identifier, by name and by a sample of the values in the
+//! table's first chunk, with what the rules do to it.
+
+use serde::Serialize;
+
+use super::detect::{by_name, by_values, fitted_default, unique_columns};
+use super::plan::{value_kind, Masking};
+use super::transform::{Transform, ValueKind};
+use super::MaskError;
+use crate::archive::{BackupReader, CopyFormat};
+use crate::catalog::Table;
+use crate::pgcopy::{tuples, value};
+use crate::plan::scope::Scope;
+
+/// Rows of a table's first chunk whose values are looked at.
+const SAMPLE_ROWS: usize = 200;
+
+/// A column that looks like an identifier.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flagged {
+    pub table: String,
+    pub column: String,
+    #[serde(rename = "type")]
+    pub type_sql: String,
+    /// Why it was flagged (its name, its values).
+    pub why: Vec<String>,
+    /// What the rules do to it; `None`: no rule covers it.
+    pub covered_by: Option<String>,
+    /// The transform a starting rules file gives it.
+    #[serde(skip)]
+    pub suggested: Transform,
+    /// The column pattern naming exactly this column.
+    #[serde(skip)]
+    pub pattern: String,
+    pub suggestion: String,
+}
+
+/// Surveys the scope's tables. `masking` says what the rules cover; without rules
+/// nothing is covered. Values are sampled only from columns no rule covers.
+pub async fn survey(
+    reader: &BackupReader,
+    scope: &Scope,
+    masking: Option<&Masking>,
+) -> Result<Vec<Flagged>, MaskError> {
+    let cat = &scope.catalog;
+    let mut out = Vec::new();
+    for (i, t) in cat.tables.iter().enumerate() {
+        let unique = unique_columns(t);
+        let covers = |c: &str| masking.and_then(|m| m.covers(t, c)).map(str::to_string);
+        let columns: Vec<_> = t.copy_columns().collect();
+        let kinds: Vec<ValueKind> = columns.iter().map(|c| value_kind(cat, c)).collect();
+        let sample_at: Vec<usize> = (0..columns.len())
+            .filter(|&k| {
+                matches!(
+                    kinds[k],
+                    ValueKind::Text { .. } | ValueKind::Json | ValueKind::Jsonb
+                ) && covers(&columns[k].name).is_none()
+            })
+            .collect();
+        let samples = if sample_at.is_empty() || !t.has_data() {
+            vec![Vec::new(); columns.len()]
+        } else {
+            sample(reader, t, scope.table_numbers[i], &kinds, columns.len()).await?
+        };
+        for (k, c) in columns.iter().enumerate() {
+            let kind = &kinds[k];
+            let named = by_name(t, c, kind);
+            let valued = if sample_at.contains(&k) {
+                by_values(kind, &samples[k])
+            } else {
+                None
+            };
+            let Some(first) = named.clone().or(valued.clone()) else {
+                continue;
+            };
+            let suggested = fitted_default(&first, c, kind, unique.contains(&c.name));
+            out.push(Flagged {
+                table: t.name.plain(),
+                column: c.name.clone(),
+                type_sql: c.type_sql.clone(),
+                why: named.into_iter().chain(valued).map(|f| f.why).collect(),
+                covered_by: covers(&c.name),
+                pattern: [&t.name.schema, &t.name.name, &c.name]
+                    .map(|p| quote_part(p))
+                    .join("."),
+                suggestion: suggested.describe(),
+                suggested,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The non-null values, as text, of the sampled kinds of columns in the table's
+/// first chunk; empty for others and for tables copied in text format.
+async fn sample(
+    reader: &BackupReader,
+    table: &Table,
+    table_no: u32,
+    kinds: &[ValueKind],
+    width: usize,
+) -> Result<Vec<Vec<String>>, MaskError> {
+    let mut out = vec![Vec::new(); width];
+    let Some(record) = reader.manifest().table(table_no) else {
+        return Ok(out);
+    };
+    let Some(chunk) = record.chunks.first() else {
+        return Ok(out);
+    };
+    if record.copy_format == CopyFormat::Text {
+        return Ok(out);
+    }
+    let fetched = reader.fetch_chunk(record, chunk).await?;
+    let data = reader.open_chunk(record, chunk, fetched)?;
+    for tuple in tuples(&data).take(SAMPLE_ROWS) {
+        let tuple = tuple.map_err(|source| MaskError::Framing {
+            table: table.name.plain(),
+            source,
+        })?;
+        for (k, v) in tuple.enumerate().take(width) {
+            let text = match (&kinds[k], v) {
+                (ValueKind::Text { .. } | ValueKind::Json, Some(v)) => value::text(v).ok(),
+                (ValueKind::Jsonb, Some(v)) => value::jsonb(v).ok(),
+                _ => None,
+            };
+            if let Some(s) = text {
+                out[k].push(s.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A starting rules file: one rule per flagged column, with its suggested transform
+/// and why it was flagged, for the admin to review.
+pub fn starting_rules(flagged: &[Flagged]) -> String {
+    let mut out = String::from(
+        "# pgbunker masking rules, written by `pgbunker mask check --write-rules`.\n\
+         # Review every rule: the flags come from column names and sampled values, and a\n\
+         # column this file does not name is restored as it is.\n\
+         # Transforms: keep, null, redact, hash, fake (kind = first_name, last_name,\n\
+         # full_name, email, phone, address, city), shift_date (by = \"column\",\n\
+         # max_days = 365), year_only, generalize (kind = zip3, age), format_preserving.\n\n\
+         # Large objects cannot be masked: \"drop\" leaves them out, \"keep\" carries them.\n\
+         large_objects = \"drop\"\n",
+    );
+    for f in flagged {
+        out.push_str(&format!(
+            "\n# {}: {}\n[[rule]]\n",
+            f.type_sql,
+            f.why.join("; ")
+        ));
+        let rule = RuleOut {
+            columns: f.pattern.clone(),
+            transform: f.suggested.clone(),
+        };
+        out.push_str(&toml::to_string(&rule).expect("rules serialize"));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct RuleOut {
+    columns: String,
+    #[serde(flatten)]
+    transform: Transform,
+}
+
+/// A name as a pattern matches it exactly: quoted unless it is plain lower case.
+fn quote_part(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        name.into()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
