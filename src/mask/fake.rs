@@ -3,8 +3,8 @@
 //! Names are put together from syllables rather than drawn from a list of real names:
 //! a list of common names would hand some patients their own name back, and a masked
 //! database must not hold any real identity even by chance. Emails use the reserved
-//! `example.org` domain and phone numbers the `555-01xx` block reserved for fiction, so
-//! a test system cannot mail or call anyone.
+//! `example.org` domain and phone numbers the 555 area code, which is not in service,
+//! so a test system cannot mail or call anyone.
 //!
 //! Pure code: the caller gives a seed per input (a keyed hash), so the same input gets
 //! the same fake everywhere.
@@ -118,7 +118,7 @@ pub fn make(kind: FakeKind, seed: [u8; 16]) -> String {
             let l = word(&mut d, 2);
             format!("{f}.{l}{}@example.org", d.below(100))
         }
-        FakeKind::Phone => format!("+1 ({}) 555-01{:02}", 200 + d.below(800), d.below(100)),
+        FakeKind::Phone => format!("+1 (555) {}-{:04}", 200 + d.below(800), d.below(10_000)),
         FakeKind::Address => {
             let n = 1 + d.below(9999);
             let name = capitalized(&word(&mut d, 2));
@@ -164,7 +164,7 @@ mod tests {
     fn fakes_look_like_what_they_stand_for() {
         let s = [42; 16];
         assert!(make(FakeKind::Email, s).ends_with("@example.org"));
-        assert!(make(FakeKind::Phone, s).contains(" 555-01"));
+        assert!(make(FakeKind::Phone, s).starts_with("+1 (555) "));
         let name = make(FakeKind::FirstName, s);
         assert!(name.chars().next().unwrap().is_uppercase(), "{name}");
         assert!(name.chars().all(|c| c.is_ascii_alphabetic()), "{name}");

@@ -83,7 +83,7 @@ pub(crate) fn python() -> &'static Path {
 }
 
 /// Reads an export folder (or `bucket/prefix` on `s3`) with tests/export_read.py.
-fn read_export(root: &str, s3: Option<&S3Server>) -> Value {
+pub(crate) fn read_export(root: &str, s3: Option<&S3Server>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export_read.py");
     let mut cmd = Command::new(python());
     cmd.arg(&script);

@@ -20,6 +20,7 @@ mod format;
 mod interrupted;
 mod keys;
 mod large_objects;
+mod mask;
 mod matrix;
 mod ordering;
 mod partial;
