@@ -2,6 +2,7 @@
 //! tables that looks like an identifier, by name and by a sample of the values in the
 //! table's first chunk, with what the rules do to it.
 
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::detect::{by_name, by_values, fitted_default, unique_columns};
@@ -36,6 +37,9 @@ pub struct Flagged {
     pub suggestion: String,
 }
 
+/// First chunks fetched at once while sampling.
+const SAMPLING_FETCHES: usize = 8;
+
 /// Surveys the scope's tables. `masking` says what the rules cover; without rules
 /// nothing is covered. Values are sampled only from columns no rule covers.
 pub async fn survey(
@@ -44,30 +48,50 @@ pub async fn survey(
     masking: Option<&Masking>,
 ) -> Result<Vec<Flagged>, MaskError> {
     let cat = &scope.catalog;
+    let covers = |t: &Table, c: &str| masking.and_then(|m| m.covers(t, c)).map(str::to_string);
+    // Per table: its copied columns' kinds, and which of them to sample.
+    let plans: Vec<(Vec<ValueKind>, Vec<usize>)> = cat
+        .tables
+        .iter()
+        .map(|t| {
+            let kinds: Vec<ValueKind> = t.copy_columns().map(|c| value_kind(cat, c)).collect();
+            let sample_at = t
+                .copy_columns()
+                .enumerate()
+                .filter(|(k, c)| {
+                    matches!(
+                        kinds[*k],
+                        ValueKind::Text { .. } | ValueKind::Json | ValueKind::Jsonb
+                    ) && covers(t, &c.name).is_none()
+                })
+                .map(|(k, _)| k)
+                .collect();
+            (kinds, sample_at)
+        })
+        .collect();
+    let samples: Vec<Vec<Vec<String>>> = futures::stream::iter(cat.tables.iter().enumerate())
+        .map(|(i, t)| {
+            let (kinds, sample_at) = &plans[i];
+            async move {
+                if sample_at.is_empty() || !t.has_data() {
+                    Ok(vec![Vec::new(); kinds.len()])
+                } else {
+                    sample(reader, t, scope.table_numbers[i], kinds).await
+                }
+            }
+        })
+        .buffered(SAMPLING_FETCHES)
+        .try_collect()
+        .await?;
     let mut out = Vec::new();
     for (i, t) in cat.tables.iter().enumerate() {
         let unique = unique_columns(t);
-        let covers = |c: &str| masking.and_then(|m| m.covers(t, c)).map(str::to_string);
-        let columns: Vec<_> = t.copy_columns().collect();
-        let kinds: Vec<ValueKind> = columns.iter().map(|c| value_kind(cat, c)).collect();
-        let sample_at: Vec<usize> = (0..columns.len())
-            .filter(|&k| {
-                matches!(
-                    kinds[k],
-                    ValueKind::Text { .. } | ValueKind::Json | ValueKind::Jsonb
-                ) && covers(&columns[k].name).is_none()
-            })
-            .collect();
-        let samples = if sample_at.is_empty() || !t.has_data() {
-            vec![Vec::new(); columns.len()]
-        } else {
-            sample(reader, t, scope.table_numbers[i], &kinds, columns.len()).await?
-        };
-        for (k, c) in columns.iter().enumerate() {
+        let (kinds, sample_at) = &plans[i];
+        for (k, c) in t.copy_columns().enumerate() {
             let kind = &kinds[k];
             let named = by_name(t, c, kind);
             let valued = if sample_at.contains(&k) {
-                by_values(kind, &samples[k])
+                by_values(kind, &samples[i][k])
             } else {
                 None
             };
@@ -80,7 +104,7 @@ pub async fn survey(
                 column: c.name.clone(),
                 type_sql: c.type_sql.clone(),
                 why: named.into_iter().chain(valued).map(|f| f.why).collect(),
-                covered_by: covers(&c.name),
+                covered_by: covers(t, &c.name),
                 pattern: [&t.name.schema, &t.name.name, &c.name]
                     .map(|p| quote_part(p))
                     .join("."),
@@ -99,8 +123,8 @@ async fn sample(
     table: &Table,
     table_no: u32,
     kinds: &[ValueKind],
-    width: usize,
 ) -> Result<Vec<Vec<String>>, MaskError> {
+    let width = kinds.len();
     let mut out = vec![Vec::new(); width];
     let Some(record) = reader.manifest().table(table_no) else {
         return Ok(out);

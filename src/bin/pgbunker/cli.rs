@@ -381,8 +381,9 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub no_preflight: bool,
     /// Print the plan (objects and tables in order, with sizes) and change nothing;
-    /// with --merge, count what the merge would change and roll it back.
-    #[arg(long)]
+    /// with --merge, count what the merge would change and roll it back. (For --mask,
+    /// `pgbunker mask check` shows what the rules do.)
+    #[arg(long, conflicts_with = "mask")]
     pub dry_run: bool,
     /// Bring the chosen tables (-t) of the live target back to the backup's rows in
     /// place, without dropping or emptying them, so tables referencing them keep their
