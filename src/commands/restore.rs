@@ -226,8 +226,12 @@ async fn masked_plan(
     {
         plan.load.large_objects = Some(false);
         plan.notes.push(format!(
-            "{} large object(s) were not restored: their contents cannot be masked              (`large_objects = \"keep\"` in the rules carries them as they are)",
-            manifest.large_objects.as_ref().map_or(0, |l| l.objects.len())
+            "{} large object(s) were not restored: their contents cannot be masked \
+             (`large_objects = \"keep\"` in the rules carries them as they are)",
+            manifest
+                .large_objects
+                .as_ref()
+                .map_or(0, |l| l.objects.len())
         ));
     }
     let summary = masking.summary();

@@ -11,6 +11,7 @@
 
 mod data;
 pub mod database;
+mod dependents;
 mod large_objects;
 pub use large_objects::unlink as unlink_large_objects;
 mod parallel;
@@ -248,6 +249,10 @@ pub struct LoadOptions {
     /// `--mask`: the rows are masked on their way in, and the source's planner
     /// statistics (which hold sample values) are not carried: ANALYZE runs instead.
     pub mask: Option<Arc<crate::mask::Masking>>,
+    /// `--with-dependents`: a partial restore also brings back what points at its
+    /// tables from outside it and the target lacks: other tables' foreign keys to them
+    /// (validated) and the views built on them.
+    pub with_dependents: bool,
 }
 
 impl Default for LoadOptions {
@@ -262,6 +267,7 @@ impl Default for LoadOptions {
             roles: RoleOptions::default(),
             large_objects: None,
             mask: None,
+            with_dependents: false,
         }
     }
 }
@@ -502,6 +508,12 @@ pub async fn run(
     }
     let mut scope = scope.clone();
     let mut warnings = fit_to_target(&mut scope.catalog, &state);
+    let outside = if scope.partial && opts.sections.pre_data {
+        dependents::inspect(&admin, &reader.manifest().catalog, &mut scope).await?
+    } else {
+        dependents::Outside::default()
+    };
+    warnings.extend(outside.notes(opts.with_dependents));
     if opts.sections.data && !opts.sections.pre_data && !state.referencing.is_empty() {
         warnings.push(format!(
             "--cascade emptied {}, which reference the restored tables",
@@ -583,6 +595,11 @@ pub async fn run(
     }
     for (sql, error) in ran.analyze_failed {
         warnings.push(format!("`{}` failed: {error}", first_line(&sql)));
+    }
+    if opts.with_dependents && !outside.foreign_keys.is_empty() {
+        progress.phase("foreign keys of other tables");
+        statements += outside.foreign_keys.len();
+        failed.extend(outside.add_foreign_keys(&admin).await);
     }
     let tables = ran.tables;
     Ok(LoadOutcome {

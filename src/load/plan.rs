@@ -92,6 +92,9 @@ impl PlanOptions {
 pub fn plan(cat: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     opts.check()?;
     let mut scope = scope(cat, &opts.selection, opts.with_dependencies)?;
+    if opts.load.with_dependents && scope.partial {
+        scope = scope.with_dependents(cat);
+    }
     ddl::map_roles(&mut scope.catalog, &opts.load.roles.map);
     let mut notes = Vec::new();
     let mut load = opts.load.clone();

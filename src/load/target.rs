@@ -25,7 +25,7 @@ pub struct TargetState {
 }
 
 /// Which of `names` exist in the target.
-async fn present(
+pub(super) async fn present(
     client: &Client,
     names: impl Iterator<Item = &QualName>,
 ) -> Result<BTreeSet<QualName>, LoadError> {

@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::select::{SelectError, Selection};
-use crate::catalog::{Catalog, ObjKey, QualName, PG_CLASS, PG_TYPE};
+use crate::catalog::{Catalog, Constraint, ConstraintKind, ObjKey, QualName, PG_CLASS, PG_TYPE};
 
 /// The catalog a restore recreates, cut to the selection.
 #[derive(Debug, Clone)]
@@ -30,7 +30,26 @@ pub struct Scope {
     /// Schemas the restored objects live in without their own definition being
     /// restored: created only when missing.
     pub ensure_schemas: Vec<String>,
+    /// Views and materialized views outside the selection that were added because
+    /// they are built on its tables (`--with-dependents`): the restore leaves out the
+    /// ones the target still has.
+    pub dependent_objects: Vec<ObjKey>,
 }
+
+/// What points at a restore's tables from outside it, per the backup's catalog:
+/// `DROP TABLE … CASCADE` took these along, and a restore of the table alone does not
+/// bring them back unless asked (`--with-dependents`).
+#[derive(Debug, Clone, Default)]
+pub struct Dependents {
+    /// Foreign keys of tables outside the restore that reference its tables.
+    pub foreign_keys: Vec<(QualName, Constraint)>,
+    /// Views and materialized views outside the restore built on its tables, directly
+    /// or through one another, in dependency order.
+    pub views: Vec<ObjKey>,
+}
+
+/// Kinds of objects that are built on tables and dropped with them by CASCADE.
+const VIEW_KINDS: [&str; 2] = ["view", "materialized view"];
 
 impl Scope {
     /// The whole backup.
@@ -40,6 +59,82 @@ impl Scope {
             table_numbers: (0..cat.tables.len() as u32).collect(),
             partial: false,
             ensure_schemas: Vec::new(),
+            dependent_objects: Vec::new(),
+        }
+    }
+
+    /// What points at this scope's tables from outside it in `cat`, the whole backup's
+    /// catalog (see [`Dependents`]).
+    pub fn dependents(&self, cat: &Catalog) -> Dependents {
+        let inside: HashSet<&QualName> = self.catalog.tables.iter().map(|t| &t.name).collect();
+        let foreign_keys = cat
+            .tables
+            .iter()
+            .filter(|t| !inside.contains(&t.name))
+            .flat_map(|t| {
+                t.constraints
+                    .iter()
+                    .filter(|c| c.kind == ConstraintKind::ForeignKey)
+                    .filter(|c| c.references.as_ref().is_some_and(|r| inside.contains(r)))
+                    .map(|c| (t.name.clone(), c.clone()))
+            })
+            .collect();
+        let kept = keys_of(&self.catalog);
+        let mut reached: HashSet<ObjKey> = self.catalog.tables.iter().map(|t| t.key()).collect();
+        let mut views = Vec::new();
+        loop {
+            let before = views.len();
+            for d in &cat.dependencies {
+                if !reached.contains(&d.referenced) || reached.contains(&d.dependent) {
+                    continue;
+                }
+                let is_view = cat
+                    .objects
+                    .iter()
+                    .any(|o| o.key == d.dependent && VIEW_KINDS.contains(&o.kind.as_str()));
+                if is_view {
+                    reached.insert(d.dependent);
+                    if !kept.contains(&d.dependent) {
+                        views.push(d.dependent);
+                    }
+                }
+            }
+            if views.len() == before {
+                break;
+            }
+        }
+        Dependents {
+            foreign_keys,
+            views,
+        }
+    }
+
+    /// This scope with the views and materialized views built on its tables (and
+    /// their rules and triggers), for `--with-dependents`.
+    pub fn with_dependents(self, cat: &Catalog) -> Scope {
+        let views = self.dependents(cat).views;
+        if views.is_empty() {
+            return self;
+        }
+        let mut keys = keys_of(&self.catalog);
+        keys.extend(views.iter().copied());
+        let catalog = keep(cat, &keys, &self.catalog);
+        let mut ensure = self.ensure_schemas;
+        for o in catalog.objects.iter().filter(|o| views.contains(&o.key)) {
+            if let Some(s) = &o.schema {
+                if !ensure.contains(s)
+                    && s != "public"
+                    && !catalog.schemas.iter().any(|x| &x.name == s)
+                {
+                    ensure.push(s.clone());
+                }
+            }
+        }
+        Scope {
+            catalog,
+            ensure_schemas: ensure,
+            dependent_objects: views,
+            ..self
         }
     }
 
@@ -146,6 +241,7 @@ pub fn scope(
         table_numbers,
         partial: !sel.is_everything(),
         ensure_schemas: ensure.into_iter().collect(),
+        dependent_objects: Vec::new(),
     })
 }
 

@@ -778,3 +778,96 @@ async fn the_restore_script_rebuilds_the_schema_exactly() {
     ));
     assert_eq!(printed, sql);
 }
+
+/// Views on patients, one on another, in the source before its backup.
+const VIEWS: &str =
+    "CREATE VIEW public.patient_summary AS SELECT id, mrn, last_name FROM public.patients;
+     CREATE VIEW public.patient_ids AS SELECT id FROM public.patient_summary;
+     COMMENT ON VIEW public.patient_ids IS 'ids only';";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_dependents_brings_back_what_drop_cascade_took_along() {
+    let w = World::start();
+    w.fixture_db("heart", 1).await;
+    run_sql(&w, "heart", VIEWS).await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "heart", &[]));
+    let fks_to_patients = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+                           AND confrelid = 'public.patients'::regclass";
+    let before = count(&w, "heart", fks_to_patients).await;
+    assert!(
+        before >= 5,
+        "the fixture's tables reference patients: {before}"
+    );
+
+    // Without the flag: patients comes back alone, and the report names every foreign
+    // key and view that did not.
+    full_copy(&w, &repo, "target").await;
+    run_sql(&w, "target", "DROP TABLE public.patients CASCADE").await;
+    let report = restored(&w, &repo, "target", &["-t", "patients"]);
+    let warnings = report["warnings"].to_string();
+    for name in [
+        "vitals_samples_patient_id_fkey",
+        "public.patient_summary",
+        "public.patient_ids",
+    ] {
+        assert!(warnings.contains(name), "{name} is not named: {warnings}");
+    }
+    assert!(warnings.contains("--with-dependents"), "{warnings}");
+    assert_eq!(count(&w, "target", fks_to_patients).await, 0);
+
+    // With it: the database is the source again, schema and rows.
+    run_sql(&w, "target", "DROP TABLE public.patients CASCADE").await;
+    let report = restored(
+        &w,
+        &repo,
+        "target",
+        &["-t", "patients", "--with-dependents"],
+    );
+    assert!(
+        !report["warnings"].to_string().contains("not re-added"),
+        "{report}"
+    );
+    assert_eq!(count(&w, "target", fks_to_patients).await, before);
+    w.assert_same("heart", "target").await;
+
+    // A view the target still has is left as it is; a referencing row without its
+    // patient makes that one foreign key fail, named, and the restore incomplete,
+    // with patients and the other keys in place.
+    run_sql(
+        &w,
+        "target",
+        "DROP VIEW public.patient_ids; DROP TABLE public.patients CASCADE;
+         CREATE VIEW public.patient_summary AS SELECT 1 AS id;
+         INSERT INTO public.vitals_samples (patient_id, kind, recorded_at, value, unit)
+         VALUES (999999, 'heart_rate', now(), 60, 'bpm');",
+    )
+    .await;
+    let (code, report) = restore_json(
+        &w,
+        &repo,
+        "target",
+        &["-t", "patients", "--with-dependents"],
+    );
+    assert_eq!(code, 4, "{report}");
+    let failed = report["failed"].to_string();
+    assert!(
+        failed.contains("vitals_samples_patient_id_fkey"),
+        "{failed}"
+    );
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("public.patient_summary is in the target already"),
+        "{report}"
+    );
+    assert_eq!(count(&w, "target", fks_to_patients).await, before - 1);
+    assert_eq!(
+        count(&w, "target", "SELECT count(*) FROM public.patients").await,
+        count(&w, "heart", "SELECT count(*) FROM public.patients").await
+    );
+    assert_eq!(
+        count(&w, "target", "SELECT count(*) FROM public.patient_ids").await,
+        1
+    );
+}

@@ -316,6 +316,13 @@ pub struct RestoreArgs {
     /// sequences, functions and extensions they use.
     #[arg(long)]
     pub with_dependencies: bool,
+    /// Also bring back what points at the chosen tables from outside them and the
+    /// target lacks (as after `DROP TABLE … CASCADE`): other tables' foreign keys to
+    /// them (validated: rows without a parent make that key fail, named) and the views
+    /// and materialized views built on them. Without it, the report names what was not
+    /// brought back.
+    #[arg(long, conflicts_with = "into_schema")]
+    pub with_dependents: bool,
     /// Restore the chosen tables under this schema (created if missing), beside
     /// the live ones, to compare before replacing. Only the tables, their keys,
     /// indexes and checks, their own sequences, and foreign keys between them come

@@ -167,6 +167,7 @@ impl Ctx<'_> {
                     _ => None,
                 },
                 mask: None,
+                with_dependents: a.with_dependents,
             },
             preflight: !a.no_preflight,
             selection: a.select.clone(),
