@@ -229,6 +229,7 @@ pub const OPERATIONS: &[&str] = &[
     "verify",
     "export",
     "diff",
+    "copy",
     "mask-check",
     "prune",
     "check",

@@ -6,6 +6,7 @@ pub mod audit;
 mod chain;
 mod chunk_index;
 pub mod chunk_sweep;
+pub mod copy;
 mod keyerror;
 mod keymgmt;
 mod keyring;

@@ -149,6 +149,16 @@ impl BackupWriter {
     /// Once no chunk sweep runs (see `chunk_sweep`), the chunks the live
     /// backups store are read, to be reused.
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
+        Self::begin_as(repo, compress_level, &new_backup_id()).await
+    }
+
+    /// [`BackupWriter::begin`] under a given id: a backup copied from another
+    /// repository keeps the id it has there.
+    pub async fn begin_as(
+        repo: &Repository,
+        compress_level: i32,
+        bid: &str,
+    ) -> Result<Self, ArchiveError> {
         if repo.config().version < FORMAT_VERSION {
             return Err(ArchiveError::NeedsUpgrade(repo.config().version));
         }
@@ -161,15 +171,14 @@ impl BackupWriter {
             repo.upgrade_keys().await?;
         }
         let repo = &repo;
-        let bid = new_backup_id();
-        let layout = BackupLayout::new(&bid);
-        let lock = LockGuard::acquire(repo, LockKind::Backup, &bid).await?;
-        let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), &bid));
+        let layout = BackupLayout::new(bid);
+        let lock = LockGuard::acquire(repo, LockKind::Backup, bid).await?;
+        let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), bid));
         if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {
             let rk = &ring.current;
             let wrapped = seal_blob(
                 &rk.dek_wrapping_key(),
-                &dek_aad(repo, &bid, &rk.id(), ring.bound_generation()),
+                &dek_aad(repo, bid, &rk.id(), ring.bound_generation()),
                 dek.secret().expose(),
             )
             .map_err(|e| ArchiveError::codec("wrap the data key", e))?;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod demo;
 pub mod diff;
 pub mod export;

@@ -10,6 +10,7 @@ mod bad_input;
 mod census;
 mod cloud;
 mod consistency;
+mod copy;
 mod dedup;
 mod demo;
 mod diff;

@@ -118,6 +118,14 @@ pub enum Command {
     /// Rows are never printed: --rows FILE writes them as JSON lines. With
     /// --expect-append-only, exit 1 when such a table lost or changed a row.
     Diff(DiffArgs),
+    /// Copy backups into a second repository (3-2-1: a copy off-site), re-sealed
+    /// under its keys and committed to its catalog.
+    ///
+    /// The second repository's key comes from PGBUNKER_TO_KEY, PGBUNKER_TO_KEY_FILE,
+    /// PGBUNKER_TO_PASSPHRASE or PGBUNKER_TO_PASSPHRASE_FILE (the first's from the usual
+    /// PGBUNKER_KEY…). Backups it lists already are skipped: `copy … all` from cron
+    /// copies what is new, and running a copy that stopped again finishes it.
+    Copy(CopyArgs),
     /// List backups, newest first.
     List(ListArgs),
     /// One backup in detail: source database and server, snapshot time, each table
@@ -268,6 +276,19 @@ pub struct MaskArg {
     /// would break a key or foreign key; `pgbunker mask check` shows both.
     #[arg(long, value_name = "RULES.toml")]
     pub mask: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The repository to copy from (as --repo).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The repository to copy into; it must exist (`pgbunker init`).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Backup id, a unique start of it, `latest`, or `all`.
+    #[arg(value_name = "BACKUP", default_value = "latest")]
+    pub backup: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use clap::Parser;
 use pgbunker::commands::audit::{self, audited};
 use pgbunker::commands::{
-    backup, check, demo, diff, export, hold, init, list, mark, mask, prune, restore, restore_test,
-    show, upgrade, verify, CommandError,
+    backup, check, copy, demo, diff, export, hold, init, list, mark, mask, prune, restore,
+    restore_test, show, upgrade, verify, CommandError,
 };
 use pgbunker::error::{Classify, Outcome};
 use pgbunker::interrupt;
@@ -149,6 +149,7 @@ fn operation(command: &Command) -> &'static str {
         Command::Verify(_) => "verify",
         Command::Export(_) => "export",
         Command::Diff(_) => "diff",
+        Command::Copy(_) => "copy",
         Command::List(_) => "list",
         Command::Show(_) => "show",
         Command::Prune(_) => "prune",
@@ -276,6 +277,11 @@ async fn run(cli: &Cli, progress: Arc<dyn Progress>) -> Result<i32, CommandError
             let o = ctx.diff(a)?;
             let work = diff::diff(&o, progress);
             finish(&audited(&o.repo, "diff", work).await?, json)
+        }
+        Command::Copy(a) => {
+            let o = ctx.copy(a)?;
+            let work = copy::copy(&o, progress);
+            finish(&audited(&o.to, "copy", work).await?, json)
         }
         Command::List(a) => finish(&list::list(&ctx.list(a)?).await?, json),
         Command::Show(a) => finish(&show::show(&ctx.show(a)?).await?, json),

@@ -270,6 +270,28 @@ impl Ctx<'_> {
         })
     }
 
+    /// `copy`: the first repository as --repo would be, the second with its key from
+    /// `PGBUNKER_TO_…` (never the first's).
+    pub fn copy(&self, a: &cli::CopyArgs) -> Result<commands::copy::CopyOptions, CommandError> {
+        let from = self.repo_access(&RepoArg {
+            repo: Some(a.from.clone()),
+        })?;
+        let key = KeySource::from_env_with_prefix("PGBUNKER_TO_")?.ok_or_else(|| {
+            CommandError::Usage(
+                "no key for --to: set PGBUNKER_TO_KEY, PGBUNKER_TO_KEY_FILE, \
+                 PGBUNKER_TO_PASSPHRASE or PGBUNKER_TO_PASSPHRASE_FILE"
+                    .into(),
+            )
+        })?;
+        let mut to = RepoAccess::new(a.to.clone(), Some(key), from.state.clone());
+        to.audit_db = from.audit_db.clone();
+        Ok(commands::copy::CopyOptions {
+            from,
+            to,
+            backup: a.backup.clone(),
+        })
+    }
+
     pub fn mask_check(
         &self,
         a: &cli::MaskCheckArgs,

@@ -4,6 +4,7 @@ use pgbunker::archive::MarkImport;
 use pgbunker::commands::audit::AuditReport;
 use pgbunker::commands::backup::BackupReport;
 use pgbunker::commands::check::CheckReport;
+use pgbunker::commands::copy::CopyReport;
 use pgbunker::commands::demo::DemoReport;
 use pgbunker::commands::diff::DiffReport;
 use pgbunker::commands::export::ExportReport;
@@ -191,6 +192,34 @@ impl Render for RestoreReport {
                 String::new()
             },
             r.rows,
+            r.seconds
+        );
+    }
+}
+
+impl Render for CopyReport {
+    fn text(&self) {
+        let r = self;
+        for c in &r.copied {
+            println!(
+                "  {}  {} chunks, {} new ({}), {:.1} s",
+                c.backup_id,
+                c.chunks,
+                c.new_chunks,
+                size(c.new_bytes),
+                c.seconds
+            );
+        }
+        println!(
+            "Copied {} from {} to {}{}, {:.1} s",
+            count(r.copied.len() as u64, "backup"),
+            r.from,
+            r.to,
+            if r.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} there already)", r.skipped.len())
+            },
             r.seconds
         );
     }
