@@ -71,6 +71,31 @@ impl Summary {
     }
 }
 
+/// Says when another backup (or copy) is writing into the repository now: two at once
+/// (two cron lines for one database, a manual run during the nightly one) share the
+/// server's and the storage's capacity and each reads its own snapshot. Not an error:
+/// it may be meant, and prune keeps both safe.
+async fn warn_of_other_writers(repo: &Repository, bid: &str) {
+    let now = time::OffsetDateTime::now_utc();
+    let Ok(scan) = super::lock::all_locks(repo).await else {
+        return;
+    };
+    for (_, l) in scan
+        .locks
+        .iter()
+        .filter(|(_, l)| l.kind == LockKind::Backup && l.bid != bid && l.is_live(now))
+    {
+        tracing::warn!(
+            "another backup ({}) has been writing into this repository since {} (pid {} on \
+             {}): two at once share the database server's and the storage's capacity",
+            l.bid,
+            l.created_at,
+            l.pid,
+            l.host.as_deref().unwrap_or("an unknown host")
+        );
+    }
+}
+
 /// The AAD of a wrapped data key. From format 3 it names the key ring generation, so a
 /// data key wrapped under an older generation's RK cannot pass for a newer backup's.
 pub(crate) fn dek_aad(
@@ -173,6 +198,7 @@ impl BackupWriter {
         let repo = &repo;
         let layout = BackupLayout::new(bid);
         let lock = LockGuard::acquire(repo, LockKind::Backup, bid).await?;
+        warn_of_other_writers(repo, bid).await;
         let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), bid));
         if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {
             let rk = &ring.current;

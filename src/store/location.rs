@@ -300,6 +300,21 @@ impl Location {
                 prefix,
                 options,
             } => {
+                // object_store refuses plain HTTP at the first request, with a message
+                // that names no option of ours: say which one here.
+                let plain_http = options
+                    .iter()
+                    .any(|(k, v)| k == "endpoint" && v.to_ascii_lowercase().starts_with("http://"));
+                let http_allowed = options.iter().any(|(k, _)| k == "allow_http")
+                    || std::env::var_os("AWS_ALLOW_HTTP").is_some();
+                if plain_http && !http_allowed {
+                    return Err(bad(
+                        url,
+                        "the endpoint is plain http://: add allow_http=true to the URL to use \
+                         it (a local test server, or a gateway on a trusted network), or use an \
+                         https:// endpoint",
+                    ));
+                }
                 let mut b = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_retry(retry())

@@ -315,3 +315,36 @@ async fn show_tells_a_backup_in_detail_and_list_names_its_database() {
     let list = ok(pgbunker(&["list", "--repo", &repo], &env));
     assert!(list.contains(" heart "), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_says_when_another_one_is_writing_into_the_repository() {
+    let w = World::start();
+    let repo = w.backed_up().await;
+    let quiet = w.backup(&repo, "heart", &[]);
+    assert!(
+        !stderr(&quiet).contains("another backup"),
+        "{}",
+        stderr(&quiet)
+    );
+    // Another host's backup, refreshed a moment ago.
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let locks = Path::new(&repo).join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(
+        locks.join("0011223344556677.json"),
+        format!(
+            r#"{{"kind": "backup", "bid": "20261207T010000Z-0badcafe", "pid": 4242,
+                "created_at": "{now}", "refreshed_at": "{now}", "host": "db-standby"}}"#
+        ),
+    )
+    .unwrap();
+    let out = w.backup(&repo, "heart", &[]);
+    ok(out.clone());
+    let err = stderr(&out);
+    assert!(
+        err.contains("another backup (20261207T010000Z-0badcafe)") && err.contains("db-standby"),
+        "{err}"
+    );
+}

@@ -65,6 +65,13 @@ async fn missing_buckets_and_pasted_credentials_are_clear() {
         stderr(&o)
     );
 
+    // A plain-HTTP endpoint without allow_http=true: the option to add is named.
+    let plain = repo.replace("&allow_http=true", "");
+    assert_ne!(plain, repo);
+    let o = pgbunker(&["init", "--repo", &plain], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("allow_http=true"), "{}", stderr(&o));
+
     // A credential pasted into the URL is refused and never echoed.
     let pasted = format!(
         "{}&secret_access_key=hunter2hunter2",
