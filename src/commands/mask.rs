@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use super::audit::Audit;
 use super::{CommandError, RepoAccess};
-use crate::archive::{CopyFormat, OpenBackup};
-use crate::catalog::Table;
+use crate::archive::OpenBackup;
 use crate::codec::SecretKey;
 use crate::error::{Class, Failed, Outcome};
 use crate::load::plan::PlanError;
@@ -112,19 +111,9 @@ async fn surveyed(
     let reader = backup.reader();
     let manifest = reader.manifest();
     let scope = scope(&manifest.catalog, &opts.selection, false).map_err(PlanError::from)?;
-    let text_copied = |t: &Table| {
-        scope
-            .catalog
-            .tables
-            .iter()
-            .position(|x| x.oid == t.oid)
-            .and_then(|i| manifest.table(scope.table_numbers[i]))
-            .is_some_and(|r| r.copy_format == CopyFormat::Text)
-    };
     // Compiled only to check the rules and follow foreign keys: no value is masked,
     // so no masking key is needed.
-    let compiled =
-        rules.map(|r| mask::compile(&scope.catalog, r, &SecretKey::random(), &text_copied));
+    let compiled = rules.map(|r| mask::compile_for(reader, r, &SecretKey::random()));
     let (masking, problems) = match compiled {
         Some(Ok(m)) => (Some(m), Vec::new()),
         Some(Err(MaskError::Refused(problems))) => (None, problems),
@@ -141,7 +130,10 @@ async fn surveyed(
                 .map(|r| format!("{} (rule {})", r.transform.describe(), r.number));
         }
     }
-    let notes = masking.map(|m| m.notes).unwrap_or_default();
+    let mut notes = masking.map(|m| m.notes).unwrap_or_default();
+    if let Some(rules) = rules {
+        notes.extend(mask::wildcard_keeps(&flagged, rules));
+    }
     Ok((flagged, problems, notes))
 }
 

@@ -384,6 +384,8 @@ pub async fn run(
         "format": opts.format.extension(),
         "tables": tables,
         "warnings": warnings,
+        // Whoever finds the files learns they are masked, and by which rules.
+        "masked": opts.mask.as_ref().map(|m| m.summary()),
     });
     let summary = serde_json::to_vec_pretty(&summary).expect("JSON of plain values");
     dest.put_small(SUMMARY_KEY, summary).await?;

@@ -47,7 +47,35 @@ const PERSON_TABLES: &[&str] = &[
     "clinician",
 ];
 
-const IP_TYPES: [u32; 2] = [869, 650];
+/// `inet`, `cidr`, `macaddr`, `macaddr8`.
+const ADDRESS_TYPES: [u32; 4] = [869, 650, 829, 774];
+
+/// Who a `…_name` column can name.
+const PERSON_WORDS: &[&str] = &[
+    "patient",
+    "guardian",
+    "doctor",
+    "physician",
+    "nurse",
+    "parent",
+    "mother",
+    "father",
+    "spouse",
+    "contact",
+    "kin",
+    "relative",
+    "caregiver",
+    "provider",
+    "referrer",
+    "witness",
+    "emergency",
+    "person",
+    "owner",
+    "holder",
+    "member",
+    "customer",
+    "employee",
+];
 
 /// Whether the name holds one of the words: multi-word keys (`first_name`) anywhere,
 /// single words as a whole `_`-separated part, its plural, or (five letters and more)
@@ -74,8 +102,36 @@ pub fn by_name(table: &Table, column: &Column, kind: &ValueKind) -> Option<Findi
         })
     };
     let fake = |kind: FakeKind| Transform::Fake { kind };
-    if IP_TYPES.contains(&column.type_oid) {
-        return found("IP address", Transform::Null);
+    if ADDRESS_TYPES.contains(&column.type_oid) {
+        return found("IP or hardware address", Transform::Null);
+    }
+    if has(
+        &n,
+        &[
+            "latitude",
+            "longitude",
+            "lat",
+            "lon",
+            "lng",
+            "geo",
+            "geolocation",
+            "coordinates",
+        ],
+    ) {
+        return found("geographic coordinates", Transform::Null);
+    }
+    // Arrays and other types transforms cannot rewrite: named like identifiers, they
+    // are flagged for `null` (or an explicit `keep`).
+    if matches!(kind, ValueKind::Other)
+        && has(
+            &n,
+            &["phone", "email", "address", "name", "ssn", "mrn", "contact"],
+        )
+    {
+        return found(
+            "identifiers in a type masking can only null",
+            Transform::Null,
+        );
     }
     match kind {
         ValueKind::Text { .. } => {
@@ -90,13 +146,15 @@ pub fn by_name(table: &Table, column: &Column, kind: &ValueKind) -> Option<Findi
                     "full_name",
                     "fullname",
                     "display_name",
-                    "patient_name",
-                    "contact_name",
                     "maiden",
+                    "nickname",
                 ],
             ) || (n == "name" && has(&t, PERSON_TABLES))
+                || (n.ends_with("_name") && has(&n, PERSON_WORDS))
             {
                 found("person's name", fake(FakeKind::FullName))
+            } else if has(&n, &["username", "user_name", "login"]) {
+                found("user name", Transform::FormatPreserving)
             } else if has(&n, &["email", "e_mail"]) {
                 found("email address", fake(FakeKind::Email))
             } else if has(&n, &["phone", "fax", "mobile", "cellphone"]) {

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 pub use fake::FakeKind;
 pub use plan::{compile, MaskSummary, MaskedColumn, Masking};
 pub use rules::{LargeObjects, Rules};
-pub use sample::{starting_rules, survey, Flagged};
+pub use sample::{starting_rules, survey, wildcard_keeps, Flagged};
 
 use crate::archive::{ArchiveError, BackupReader, CopyFormat};
 use crate::catalog::Table;
@@ -114,6 +114,25 @@ impl Classify for MaskError {
     }
 }
 
+/// Compiles `rules` against the backup's whole catalog (see [`compile`]).
+pub fn compile_for(
+    reader: &BackupReader,
+    rules: &Rules,
+    key: &SecretKey,
+) -> Result<Masking, MaskError> {
+    let manifest = reader.manifest();
+    let cat = &manifest.catalog;
+    // A table's number in the manifest is its position in the catalog.
+    let text_copied = |t: &Table| {
+        cat.tables
+            .iter()
+            .position(|x| x.oid == t.oid)
+            .and_then(|i| manifest.table(i as u32))
+            .is_some_and(|r| r.copy_format == CopyFormat::Text)
+    };
+    compile(cat, rules, key, &text_copied)
+}
+
 /// `--mask`: the rules and the key, read before the repository is opened so that a
 /// mistake in either costs nothing.
 pub struct MaskRequest {
@@ -183,32 +202,20 @@ pub fn key_from_env() -> Result<SecretKey, MaskError> {
     parse_key_bytes(&bytes).map_err(|e| MaskError::BadKey(format!("{var}: {e}")))
 }
 
-/// Compiles `rules` for `scope` of the backup (names as the backup has them) and
-/// refuses, before anything is written, while a column that looks like an identifier
-/// is covered by no rule.
+/// Compiles `rules` against the whole backup's catalog, so that a column referencing a
+/// masked one is masked alike even when a partial restore leaves the masked one out,
+/// and refuses, before anything is written, while a column of `scope` that looks like
+/// an identifier is covered by no rule.
 pub async fn prepare(
     reader: &BackupReader,
     scope: &Scope,
     rules: &Rules,
     key: &SecretKey,
 ) -> Result<Masking, MaskError> {
-    let manifest = reader.manifest();
-    let numbers: std::collections::HashMap<u32, u32> = scope
-        .catalog
-        .tables
-        .iter()
-        .zip(&scope.table_numbers)
-        .map(|(t, n)| (t.oid, *n))
-        .collect();
-    let text_copied = |t: &Table| {
-        numbers
-            .get(&t.oid)
-            .and_then(|n| manifest.table(*n))
-            .is_some_and(|r| r.copy_format == CopyFormat::Text)
-    };
-    let masking = compile(&scope.catalog, rules, key, &text_copied)?;
-    let uncovered: Vec<String> = survey(reader, scope, Some(&masking))
-        .await?
+    let mut masking = compile_for(reader, rules, key)?;
+    let flagged = survey(reader, scope, Some(&masking)).await?;
+    masking.notes.extend(wildcard_keeps(&flagged, rules));
+    let uncovered: Vec<String> = flagged
         .into_iter()
         .filter(|f| f.covered_by.is_none())
         .map(|f| {

@@ -98,6 +98,20 @@ pub fn value_kind(cat: &Catalog, column: &Column) -> ValueKind {
     } else {
         ""
     };
+    // citext (an extension's type, with a per-cluster OID) sends its text as text does.
+    let named_citext =
+        |name: &str| name.rsplit('.').next().map(|n| n.trim_matches('"')) == Some("citext");
+    let citext = cat
+        .types
+        .iter()
+        .any(|t| t.oid == oid && named_citext(&t.name))
+        || (oid == column.type_oid && named_citext(&column.type_sql));
+    if citext {
+        return ValueKind::Text {
+            max_chars: None,
+            padded: false,
+        };
+    }
     ValueKind::of(oid, sql)
 }
 
@@ -151,6 +165,94 @@ pub fn mentioned_columns(sql: &str, table: &Table) -> BTreeSet<String> {
         .collect()
 }
 
+/// `t` and the tables it takes rows or columns from: partitioned parents and
+/// inheritance parents, nearest first.
+fn ancestors<'c>(cat: &'c Catalog, t: &'c Table) -> Vec<&'c Table> {
+    let mut out = vec![t];
+    let mut i = 0;
+    while i < out.len() && out.len() < 64 {
+        let parents: Vec<&Table> = out[i]
+            .partition_of
+            .iter()
+            .map(|p| &p.parent)
+            .chain(&out[i].inherits)
+            .filter_map(|n| cat.table(n))
+            .collect();
+        for p in parents {
+            if !out.iter().any(|x| x.name == p.name) {
+                out.push(p);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The integer width of the narrowest column each column is linked to by foreign keys
+/// (itself included), for `format_preserving` (see `Context::group_width`).
+fn group_widths(
+    cat: &Catalog,
+    fk_pairs: &[(usize, String, usize, String, String)],
+) -> HashMap<(usize, String), u8> {
+    let width = |ti: usize, c: &str| {
+        cat.tables[ti]
+            .columns
+            .iter()
+            .find(|x| x.name == c)
+            .and_then(|x| match value_kind(cat, x) {
+                ValueKind::Int(w) => Some(w),
+                _ => None,
+            })
+    };
+    let mut out: HashMap<(usize, String), u8> = HashMap::new();
+    for (ti, l, ri, r, _) in fk_pairs {
+        if let (Some(a), Some(b)) = (width(*ti, l), width(*ri, r)) {
+            for k in [(*ti, l.clone()), (*ri, r.clone())] {
+                let w = out.entry(k).or_insert(a.min(b));
+                *w = (*w).min(a.min(b));
+            }
+        }
+    }
+    // Chains (a → b → c): spread the narrowest width until nothing changes.
+    loop {
+        let mut changed = false;
+        for (ti, l, ri, r, _) in fk_pairs {
+            let (a, b) = (
+                out.get(&(*ti, l.clone())).copied(),
+                out.get(&(*ri, r.clone())).copied(),
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                if a != b {
+                    let m = a.min(b);
+                    out.insert((*ti, l.clone()), m);
+                    out.insert((*ri, r.clone()), m);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    out
+}
+
+/// A unique index's key (between `USING method (` and `INCLUDE` or `WHERE`) and its
+/// predicate, as `pg_get_indexdef` prints them.
+fn index_parts(definition: &str) -> (&str, &str) {
+    let key = definition.find(" USING ").map_or("", |p| &definition[p..]);
+    let (key, predicate) = key.split_once(" WHERE ").unwrap_or((key, ""));
+    (key.split(" INCLUDE ").next().unwrap_or(key), predicate)
+}
+
+/// The domain a column is of, if any.
+fn domain_of(cat: &Catalog, column: &Column) -> Option<String> {
+    cat.types
+        .iter()
+        .find(|t| t.oid == column.type_oid && matches!(t.shape, TypeShape::Domain { .. }))
+        .map(|t| t.name.clone())
+}
+
 /// What the rules do to one column once foreign keys are followed.
 #[derive(Clone)]
 struct Effective {
@@ -168,14 +270,29 @@ pub fn compile(
 ) -> Result<Masking, MaskError> {
     let positions = cat.table_positions();
     let mut eff: HashMap<(usize, String), Effective> = HashMap::new();
+    let mut used = BTreeSet::new();
     for (ti, t) in cat.tables.iter().enumerate() {
+        let lineage = ancestors(cat, t);
         for c in t.copy_columns() {
-            if let Some(r) = rules.rule_for(&t.name.schema, &t.name.name, &c.name) {
+            // A rule naming a partitioned or inheritance parent's column holds for its
+            // children's rows, which is where the rows are.
+            let found = lineage.iter().find_map(|a| {
+                rules
+                    .rule_for(&a.name.schema, &a.name.name, &c.name)
+                    .map(|r| (a, r))
+            });
+            if let Some((a, r)) = found {
+                used.insert(r.number);
+                let source = if a.name == t.name {
+                    format!("rule {}", r.number)
+                } else {
+                    format!("rule {} through {}", r.number, a.name.plain())
+                };
                 eff.insert(
                     (ti, c.name.clone()),
                     Effective {
                         transform: r.transform.clone(),
-                        source: format!("rule {}", r.number),
+                        source,
                     },
                 );
             }
@@ -267,7 +384,23 @@ pub fn compile(
     let keys = Arc::new(Keys::derive(key));
     let mut tables = HashMap::new();
     let mut columns = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = rules
+        .rules
+        .iter()
+        .filter(|r| !used.contains(&r.number))
+        .map(|r| {
+            format!(
+                "rule {} ({}) names no column of the backup: a typo?",
+                r.number,
+                r.columns
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let widths = group_widths(cat, &fk_pairs);
     for (ti, t) in cat.tables.iter().enumerate() {
         let copied: Vec<&Column> = t.copy_columns().collect();
         let mut fields: Vec<Option<FieldMask>> = Vec::new();
@@ -311,11 +444,19 @@ pub fn compile(
                 transform: e.transform.describe(),
                 source: e.source.clone(),
             });
+            let group_width = widths.get(&(ti, c.name.clone())).copied();
+            if let Some(domain) = domain_of(cat, c) {
+                notes.push(format!(
+                    "{here} is of domain {domain}: a masked value its constraints reject stops \
+                     that table's load"
+                ));
+            }
             fields.push(Some(FieldMask {
                 column: c.name.clone(),
                 transform: e.transform,
                 kind,
                 entity,
+                group_width,
             }));
         }
         if masked_names.is_empty() {
@@ -430,17 +571,32 @@ fn check_unique(
         .iter()
         .filter(|i| i.definition.starts_with("CREATE UNIQUE INDEX"))
     {
-        let after_on = i
-            .definition
-            .find(" USING ")
-            .map_or("", |p| &i.definition[p..]);
+        let (key, predicate) = index_parts(&i.definition);
         sets.push((
             i.name.clone(),
-            mentioned_columns(after_on, t),
+            mentioned_columns(key, t),
             i.definition.contains("NULLS NOT DISTINCT"),
         ));
+        // Masking a column of the predicate could change which rows the index covers.
+        for col in mentioned_columns(predicate, t).intersection(masked) {
+            problems.push(format!(
+                "{}.{col} is in the predicate of the partial unique index {}: masked, it \
+                 could bring rows under the index that collide; keep it",
+                t.name.plain(),
+                i.name
+            ));
+        }
     }
-    for (name, cols, nulls_not_distinct) in sets {
+    for (name, mut cols, nulls_not_distinct) in sets {
+        // A generated column under the key is made of other columns: they count too.
+        let generated: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| cols.contains(&c.name))
+            .filter_map(|c| c.generated.as_deref())
+            .flat_map(|expr| mentioned_columns(expr, t))
+            .collect();
+        cols.extend(generated);
         for col in cols.intersection(masked) {
             let e = &eff[&(ti, col.clone())];
             let ok = match e.transform.injective() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::transform::{apply, entity_bytes, Keys, Transform, ValueKind};
+use super::transform::{apply, entity_bytes, Context, Keys, Transform, ValueKind};
 use super::MaskError;
 use crate::pgcopy::tuples;
 
@@ -14,6 +14,8 @@ pub struct FieldMask {
     pub kind: ValueKind,
     /// For `shift_date`: the position and kind of the column naming the entity.
     pub entity: Option<(usize, ValueKind)>,
+    /// See [`Context::group_width`].
+    pub group_width: Option<u8>,
 }
 
 /// One table's masks, one entry per copied column (`None`: carried as is).
@@ -59,7 +61,13 @@ impl TableMask {
                             None => Ok(Vec::new()),
                         };
                         entity
-                            .and_then(|e| apply(&f.transform, &f.kind, v, &e, &self.keys))
+                            .and_then(|e| {
+                                let cx = Context {
+                                    entity: &e,
+                                    group_width: f.group_width,
+                                };
+                                apply(&f.transform, &f.kind, v, &cx, &self.keys)
+                            })
                             .map_err(|problem| MaskError::Value {
                                 table: self.table.clone(),
                                 column: f.column.clone(),
@@ -119,12 +127,14 @@ mod tests {
                     transform: Transform::Redact { text: None },
                     kind: text.clone(),
                     entity: None,
+                    group_width: None,
                 }),
                 Some(FieldMask {
                     column: "note".into(),
                     transform: Transform::Null,
                     kind: text,
                     entity: None,
+                    group_width: None,
                 }),
             ],
             keys,

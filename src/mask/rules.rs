@@ -21,6 +21,9 @@ use super::transform::Transform;
 use super::MaskError;
 use crate::plan::pattern::Pattern;
 
+/// The furthest `shift_date` moves a date: 100 years.
+const MAX_SHIFT_DAYS: u32 = 36_500;
+
 /// What a masked restore does with the backup's large objects, whose contents are
 /// opaque (often scanned documents): they are left out unless the rules say `keep`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +113,8 @@ struct File {
 impl Rules {
     pub fn parse(text: &str) -> Result<Rules, MaskError> {
         let bad = |what: String| MaskError::Rules(what);
-        let file: File = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
+        // The whole message: it says the line and column.
+        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
         let mut rules = Vec::new();
         for (i, mut table) in file.rule.into_iter().enumerate() {
             let number = i + 1;
@@ -148,8 +152,13 @@ impl Rules {
             let transform: Transform = toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| bad(format!("rule {number}: {}", e.message())))?;
-            if let Transform::ShiftDate { max_days: 0, .. } = transform {
-                return Err(bad(format!("rule {number}: max_days must be at least 1")));
+            if let Transform::ShiftDate { max_days, .. } = transform {
+                if !(1..=MAX_SHIFT_DAYS).contains(&max_days) {
+                    return Err(bad(format!(
+                        "rule {number}: max_days must be 1 to {MAX_SHIFT_DAYS} (100 years), not \
+                         {max_days}"
+                    )));
+                }
             }
             rules.push(Rule {
                 number,
@@ -230,5 +239,14 @@ mod tests {
         assert!(err("[[rule]]\ncolumns = \"a.b\"\ntransform = \"scramble\"").contains("scramble"));
         assert!(err("[[rule]]\ncolumns = \"a.b.c.d\"\ntransform = \"null\"").contains("a.b.c.d"));
         assert!(err("rules = 1").contains("rules"));
+        assert!(
+            err("[[rule]]\ncolumns = ").contains("line 2"),
+            "{}",
+            err("[[rule]]\ncolumns = ")
+        );
+        assert!(err(
+            "[[rule]]\ncolumns = \"a.b\"\ntransform = \"shift_date\"\nby = \"x\"\nmax_days = 99999"
+        )
+        .contains("36500"));
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::detect::{by_name, by_values, fitted_default, unique_columns};
 use super::plan::{value_kind, Masking};
+use super::rules::Rules;
 use super::transform::{Transform, ValueKind};
 use super::MaskError;
 use crate::archive::{BackupReader, CopyFormat};
@@ -154,6 +155,37 @@ async fn sample(
         }
     }
     Ok(out)
+}
+
+/// Flagged columns that a `keep` rule with a wildcard acknowledges (`columns = "*"`):
+/// named, since a blanket `keep` silences every check it covers.
+pub fn wildcard_keeps(flagged: &[Flagged], rules: &Rules) -> Vec<String> {
+    let mut by_rule: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for f in flagged {
+        let Some((schema, table)) = f.table.split_once('.') else {
+            continue;
+        };
+        let Some(rule) = rules.rule_for(schema, table, &f.column) else {
+            continue;
+        };
+        let wild = rule.columns.iter().any(|p| p.as_str().contains(['*', '?']));
+        if wild && rule.transform == Transform::Keep {
+            by_rule
+                .entry(rule.number)
+                .or_default()
+                .push(format!("{}.{}", f.table, f.column));
+        }
+    }
+    by_rule
+        .into_iter()
+        .map(|(n, cols)| {
+            format!(
+                "rule {n} keeps {} column(s) that look like identifiers through a wildcard: {}",
+                cols.len(),
+                cols.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// A starting rules file: one rule per flagged column, with its suggested transform

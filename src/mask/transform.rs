@@ -305,19 +305,41 @@ const HASH_ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const PG_EPOCH_JULIAN: i32 = 2_451_545;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The masked value of `v` (`None`: NULL). `entity` is the row's entity for
-/// `shift_date`, from [`entity_bytes`]. The caller has checked that the transform
+/// What besides the value a transform may need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The row's entity for `shift_date`, from [`entity_bytes`].
+    pub entity: &'a [u8],
+    /// For integers under `format_preserving`: the width of the narrowest column of
+    /// the foreign-key group the column is in, so a value masks alike in an `int4` key
+    /// and the `int8` columns referencing it.
+    pub group_width: Option<u8>,
+}
+
+/// The masked value of `v` (`None`: NULL). The caller has checked that the transform
 /// [`applies_to`](Transform::applies_to) the kind.
 pub fn apply(
     t: &Transform,
     kind: &ValueKind,
     v: &[u8],
-    entity: &[u8],
+    cx: &Context<'_>,
     keys: &Keys,
 ) -> Result<Option<Vec<u8>>, ValueError> {
     use ValueKind as K;
+    if *t == Transform::Keep {
+        return Ok(Some(v.to_vec()));
+    }
+    // `char(n)` values come padded; the same text in a `varchar` key masks alike, and
+    // the server pads what comes back.
+    let v = match kind {
+        K::Text { padded: true, .. } => {
+            let end = v.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
+            &v[..end]
+        }
+        _ => v,
+    };
     Ok(Some(match (t, kind) {
-        (Transform::Keep, _) => v.to_vec(),
+        (Transform::Keep, _) => unreachable!("returned above"),
         (Transform::Null, _) => return Ok(None),
         (Transform::Redact { text }, _) => {
             let text = text.as_deref().unwrap_or(REDACTED);
@@ -364,25 +386,20 @@ pub fn apply(
             b
         }
         (Transform::Fake { kind: fk }, _) => {
-            let mut s = value::text(v)?;
-            if matches!(kind, K::Text { padded: true, .. }) {
-                s = s.trim_end_matches(' ');
-            }
+            let s = value::text(v)?;
             let mut seed = [0u8; 16];
             keys.digest(&keys.fake, fk.name().as_bytes(), s.as_bytes(), &mut seed);
             fit(fake::make(*fk, seed), kind)
         }
         (Transform::ShiftDate { max_days, .. }, _) => {
-            let days = keys.shift_days(entity, *max_days);
+            let days = keys.shift_days(cx.entity, *max_days);
             match kind {
                 K::Date => match value::date(v)? {
                     Ok(d) => shifted_date(d, days)?.to_be_bytes().to_vec(),
                     Err(_) => v.to_vec(),
                 },
                 _ => match value::timestamp(v)? {
-                    Ok(us) => (us - value::PG_EPOCH_MICROS)
-                        .checked_add(days * MICROS_PER_DAY)
-                        .ok_or(ValueError::OutOfRange)?
+                    Ok(us) => shifted_timestamp(us - value::PG_EPOCH_MICROS, days)?
                         .to_be_bytes()
                         .to_vec(),
                     Err(_) => v.to_vec(),
@@ -408,9 +425,10 @@ pub fn apply(
         (Transform::FormatPreserving, K::Text { .. }) => {
             format_preserving_text(&keys.prp, value::text(v)?).into_bytes()
         }
-        (Transform::FormatPreserving, K::Int(w)) => {
-            int_bytes(*w, format_preserving_int(&keys.prp, int_value(v)?, *w))
-        }
+        (Transform::FormatPreserving, K::Int(w)) => int_bytes(
+            *w,
+            format_preserving_int(&keys.prp, int_value(v)?, *w, cx.group_width.unwrap_or(*w)),
+        ),
         (Transform::FormatPreserving, _) => {
             let x = u128::from_be_bytes(value::uuid(v)?);
             keys.prp
@@ -421,10 +439,31 @@ pub fn apply(
     }))
 }
 
-/// `d` (days since 2000-01-01) moved by `days`.
+/// The dates PostgreSQL takes, in days since 2000-01-01: 4713-01-01 BC to
+/// 5874897-12-31.
+const DATE_RANGE: std::ops::RangeInclusive<i64> = -2_451_545..=2_145_031_948;
+/// The timestamps it takes, in microseconds since 2000-01-01: 4714-11-24 BC to
+/// 294276-12-31 23:59:59.999999.
+const TIMESTAMP_RANGE: std::ops::RangeInclusive<i64> =
+    -211_813_488_000_000_000..=9_223_371_331_199_999_999;
+
+/// `d` (days since 1970-01-01, as `value::date` gives it) moved by `days`, in the
+/// wire's days since 2000-01-01; a date moved out of PostgreSQL's range is an error
+/// naming the column, not a failed table.
 fn shifted_date(d: i32, days: i64) -> Result<i32, ValueError> {
-    // value::date counts from 1970; the wire counts from 2000.
-    i32::try_from(i64::from(d - value::PG_EPOCH_DAYS) + days).map_err(|_| ValueError::OutOfRange)
+    let moved = i64::from(d - value::PG_EPOCH_DAYS) + days;
+    if !DATE_RANGE.contains(&moved) {
+        return Err(ValueError::OutOfRange);
+    }
+    Ok(moved as i32)
+}
+
+/// `us` (microseconds since 2000-01-01) moved by `days`.
+fn shifted_timestamp(us: i64, days: i64) -> Result<i64, ValueError> {
+    days.checked_mul(MICROS_PER_DAY)
+        .and_then(|d| us.checked_add(d))
+        .filter(|t| TIMESTAMP_RANGE.contains(t))
+        .ok_or(ValueError::OutOfRange)
 }
 
 /// January 1st of the year of `d`, both in days since 2000-01-01.
@@ -461,57 +500,116 @@ fn generalize(g: Generalization, kind: &ValueKind, v: &[u8]) -> Result<Vec<u8>, 
     })
 }
 
-/// Which class a character's position holds, for [`format_preserving_text`].
-fn class_of(c: char) -> char {
-    if c.is_ascii_digit() {
-        '9'
-    } else if c.is_ascii_alphabetic() {
-        'a'
-    } else {
-        c
+/// Which class a character's position holds, for [`format_preserving_text`]: its
+/// characters are permuted within their class, and anything else stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    /// ASCII digits.
+    Digit,
+    /// ASCII letters, case-folded (each position keeps its case).
+    Letter,
+    /// Other letters and digits, within their 256 code points (`U+0400`–`U+04FF`, …;
+    /// Latin-1's `U+00C0`–`U+00FF` alone): names in any script change, and stay in it.
+    Page(u32),
+}
+
+impl Class {
+    fn of(c: char) -> Option<Class> {
+        let cp = c as u32;
+        if c.is_ascii_digit() {
+            Some(Class::Digit)
+        } else if c.is_ascii_alphabetic() {
+            Some(Class::Letter)
+        } else if c.is_alphanumeric() && cp >= 0xC0 {
+            Some(Class::Page(cp >> 8))
+        } else {
+            None
+        }
+    }
+
+    /// The first code point of the class and how many it has.
+    fn span(self) -> (u32, u32) {
+        match self {
+            Class::Digit => ('0' as u32, 10),
+            Class::Letter => ('a' as u32, 26),
+            Class::Page(0) => (0xC0, 0x40),
+            Class::Page(p) => (p << 8, 0x100),
+        }
+    }
+
+    /// Its place in the shape: bytes no UTF-8 text holds, then the page.
+    fn tag(self) -> Vec<u8> {
+        match self {
+            Class::Digit => vec![0xFE, 0],
+            Class::Letter => vec![0xFE, 1],
+            Class::Page(p) => [&[0xFF][..], &p.to_be_bytes()[1..]].concat(),
+        }
     }
 }
 
-/// Permutes the ASCII digits and, apart, the ASCII letters (case-folded, each keeping
-/// its case) of `s`; other characters stay. The tweak is the shape of the string, so
-/// the shape is kept, and for each shape digits and letters are permuted: distinct
-/// inputs stay distinct, and inputs that differ only in case give outputs that do.
+/// Permutes the characters of `s` within their classes ([`Class`]); other characters
+/// stay. The tweak is the shape of the string (each position's class, the other
+/// characters as they are), so the shape is kept, and for each shape each class is
+/// permuted: distinct inputs stay distinct, and ASCII that differs only in case gives
+/// outputs that differ only in case, so `lower()` keeps them distinct too.
 fn format_preserving_text(prp: &Prp, s: &str) -> String {
-    let shape: String = s.chars().map(class_of).collect();
-    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
-    let letters: Vec<u32> = s
-        .chars()
-        .filter(|c| c.is_ascii_alphabetic())
-        .map(|c| (c.to_ascii_lowercase() as u32) - ('a' as u32))
-        .collect();
-    let digits = permute_numerals(prp, &shape, b'9', 10, &digits);
-    let letters = permute_numerals(prp, &shape, b'a', 26, &letters);
-    let (mut d, mut l) = (digits.into_iter(), letters.into_iter());
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_digit() {
-                char::from_digit(d.next().expect("one per digit"), 10).expect("a digit")
-            } else if c.is_ascii_alphabetic() {
-                let lower = char::from(b'a' + l.next().expect("one per letter") as u8);
-                if c.is_ascii_uppercase() {
-                    lower.to_ascii_uppercase()
-                } else {
-                    lower
-                }
-            } else {
-                c
+    let mut shape = Vec::with_capacity(s.len() + 8);
+    let mut numerals: std::collections::BTreeMap<Class, Vec<u32>> = Default::default();
+    for c in s.chars() {
+        match Class::of(c) {
+            Some(class) => {
+                shape.extend(class.tag());
+                let (first, _) = class.span();
+                numerals
+                    .entry(class)
+                    .or_default()
+                    .push(c.to_ascii_lowercase() as u32 - first);
             }
+            None => {
+                let mut buf = [0u8; 4];
+                shape.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    let mut permuted: std::collections::BTreeMap<Class, std::vec::IntoIter<u32>> = numerals
+        .iter()
+        .map(|(class, n)| {
+            let (_, radix) = class.span();
+            let out = permute_numerals(prp, &shape, &class.tag(), radix, n);
+            (*class, out.into_iter())
+        })
+        .collect();
+    s.chars()
+        .map(|c| match Class::of(c) {
+            Some(class) => {
+                let n = permuted
+                    .get_mut(&class)
+                    .and_then(Iterator::next)
+                    .expect("one numeral per character of the class");
+                let out = char::from_u32(class.span().0 + n).expect("a code point of the class");
+                if c.is_ascii_uppercase() {
+                    out.to_ascii_uppercase()
+                } else {
+                    out
+                }
+            }
+            None => c,
         })
         .collect()
 }
 
 /// Permutes a numeral string in blocks as long as one permutation takes; each block's
 /// tweak holds the blocks before it, so a repeated block does not repeat its output.
-fn permute_numerals(prp: &Prp, shape: &str, class: u8, radix: u32, numerals: &[u32]) -> Vec<u32> {
+fn permute_numerals(
+    prp: &Prp,
+    shape: &[u8],
+    class: &[u8],
+    radix: u32,
+    numerals: &[u32],
+) -> Vec<u32> {
     let mut out = Vec::with_capacity(numerals.len());
-    let mut tweak = shape.as_bytes().to_vec();
-    tweak.push(0);
-    tweak.push(class);
+    let mut tweak = shape.to_vec();
+    tweak.extend_from_slice(class);
     for block in numerals.chunks(Prp::max_len(radix) as usize) {
         let x = block
             .iter()
@@ -524,30 +622,48 @@ fn permute_numerals(prp: &Prp, shape: &str, class: u8, radix: u32, numerals: &[u
         }
         out[start..].reverse();
         tweak.extend(block.iter().map(|&n| n as u8));
+        tweak.push(0xFF);
     }
     out
 }
 
 /// Permutes `v` among the integers of the same sign and number of digits that the
-/// type holds.
-fn format_preserving_int(prp: &Prp, v: i64, width: u8) -> i64 {
-    let (min, max) = int_range(width);
+/// type holds (zero counts among the non-negative one-digit numbers). The values the
+/// narrowest column of its foreign-key group (`group`) holds are permuted among
+/// themselves, so a key and its wider references agree; the others only among the
+/// others, so no two values meet.
+fn format_preserving_int(prp: &Prp, v: i64, width: u8, group: u8) -> i64 {
     let negative = v < 0;
-    let magnitude = u128::from(v.unsigned_abs());
-    let limit = u128::from(if negative {
-        min.unsigned_abs()
-    } else {
-        max as u64
-    });
-    let digits = magnitude.checked_ilog10().map_or(1, |l| l + 1);
-    let lo = if digits == 1 {
-        0
-    } else {
-        10u128.pow(digits - 1)
+    let limit = |w: u8| {
+        let (min, max) = int_range(w);
+        u128::from(if negative {
+            min.unsigned_abs()
+        } else {
+            max as u64
+        })
     };
-    let hi = (10u128.pow(digits) - 1).min(limit);
+    let magnitude = u128::from(v.unsigned_abs());
+    let digits = magnitude.checked_ilog10().map_or(1, |l| l + 1);
+    let lo = match (digits, negative) {
+        (1, false) => 0,
+        (1, true) => 1,
+        _ => 10u128.pow(digits - 1),
+    };
+    let full = 10u128.pow(digits) - 1;
+    let cut = full.min(limit(group.min(width)));
+    let top = full.min(limit(width));
     let tweak = [b'i', u8::from(negative), digits as u8];
-    let y = lo + prp.permute(&tweak, 10, digits, Some(hi - lo + 1), magnitude - lo);
+    let y = if magnitude <= cut {
+        lo + prp.permute(&tweak, 10, digits, Some(cut - lo + 1), magnitude - lo)
+    } else {
+        let mut y = magnitude - lo;
+        loop {
+            y = prp.permute(&tweak, 10, digits, Some(top - lo + 1), y);
+            if lo + y > cut {
+                break lo + y;
+            }
+        }
+    };
     if negative {
         (y as i128).wrapping_neg() as i64
     } else {
@@ -564,7 +680,9 @@ mod tests {
     }
 
     fn text(t: &Transform, s: &str, kind: &ValueKind) -> String {
-        let out = apply(t, kind, s.as_bytes(), b"", &keys()).unwrap().unwrap();
+        let out = apply(t, kind, s.as_bytes(), &Context::default(), &keys())
+            .unwrap()
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -593,7 +711,7 @@ mod tests {
             lower,
             "case follows the input, letters do not"
         );
-        assert_eq!(text(&t, "é-1", &TEXT).chars().next(), Some('é'));
+        assert_ne!(text(&t, "é-1", &TEXT).chars().next(), Some('é'));
         let long: String = "1234567890".repeat(9);
         assert_eq!(text(&t, &long, &TEXT).len(), 90);
     }
@@ -602,27 +720,80 @@ mod tests {
     fn format_preserving_integers_keep_sign_and_digits_and_stay_distinct() {
         let p = keys();
         let mut seen = std::collections::BTreeSet::new();
-        for v in (100_000i64..101_000).chain([-5, 0, 7, i64::MAX, i64::MIN, -1000]) {
-            let out = format_preserving_int(&p.prp, v, 8);
+        let values = (100_000i64..101_000)
+            .chain(-9..=9)
+            .chain([i64::MAX, i64::MIN, -1000]);
+        for v in values {
+            let out = format_preserving_int(&p.prp, v, 8, 8);
             assert_eq!(out < 0, v < 0, "{v} -> {out}");
             assert_eq!(
                 out.unsigned_abs().to_string().len(),
                 v.unsigned_abs().to_string().len()
             );
-            assert!(seen.insert(out));
+            assert!(seen.insert(out), "{v} -> {out} twice");
         }
         assert!(
             (i32::MIN as i64..=i32::MAX as i64).contains(&format_preserving_int(
                 &p.prp,
                 i32::MAX as i64,
+                4,
                 4
             ))
         );
-        assert_eq!(
-            format_preserving_int(&p.prp, 12345, 4),
-            format_preserving_int(&p.prp, 12345, 8),
-            "a foreign key of another width masks alike"
-        );
+    }
+
+    #[test]
+    fn integers_mask_alike_in_a_key_and_its_wider_references_and_never_meet() {
+        let p = keys();
+        // An int2 key referenced from int4, an int4 key referenced from int8: the values
+        // the key holds mask alike on both sides.
+        for (v, narrow) in [(12_345i64, 2u8), (31_000, 2), (1_500_000_000, 4), (-7, 2)] {
+            let key = format_preserving_int(&p.prp, v, narrow, narrow);
+            assert_eq!(format_preserving_int(&p.prp, v, 8, narrow), key, "{v}");
+        }
+        // In the wide column, values above the narrow one's range keep out of its range:
+        // every five-digit value stays distinct.
+        let mut seen = std::collections::BTreeSet::new();
+        for v in 10_000i64..100_000 {
+            assert!(seen.insert(format_preserving_int(&p.prp, v, 4, 2)), "{v}");
+        }
+    }
+
+    #[test]
+    fn other_scripts_change_and_stay_in_their_script() {
+        let t = Transform::FormatPreserving;
+        for name in [
+            "Олег Петров",
+            "王小明",
+            "Jürgen.Müller@web.de",
+            "ivan@пример.рф",
+        ] {
+            let out = text(&t, name, &TEXT);
+            assert_eq!(out.chars().count(), name.chars().count());
+            for (a, b) in name.chars().zip(out.chars()) {
+                if a.is_alphanumeric() {
+                    assert_eq!(a as u32 >> 8, b as u32 >> 8, "{name} -> {out}");
+                } else {
+                    assert_eq!(a, b);
+                }
+            }
+            let kept = name
+                .chars()
+                .zip(out.chars())
+                .filter(|(a, b)| a.is_alphanumeric() && a == b);
+            assert!(kept.count() * 4 <= name.chars().count(), "{name} -> {out}");
+        }
+    }
+
+    #[test]
+    fn padded_text_masks_as_the_same_text_unpadded() {
+        let padded = ValueKind::Text {
+            max_chars: Some(5),
+            padded: true,
+        };
+        for t in [Transform::FormatPreserving, Transform::Hash] {
+            assert_eq!(text(&t, "AB1  ", &padded), text(&t, "AB1", &TEXT));
+        }
     }
 
     #[test]
@@ -636,10 +807,14 @@ mod tests {
         let e1 = entity_bytes(&ValueKind::Int(4), Some(&5i32.to_be_bytes())).unwrap();
         let e1_wide = entity_bytes(&ValueKind::Int(8), Some(&5i64.to_be_bytes())).unwrap();
         assert_eq!(e1, e1_wide);
-        let a = apply(&shift, &ValueKind::Date, &day(20_000), &e1, &k)
+        let cx = Context {
+            entity: &e1,
+            group_width: None,
+        };
+        let a = apply(&shift, &ValueKind::Date, &day(20_000), &cx, &k)
             .unwrap()
             .unwrap();
-        let b = apply(&shift, &ValueKind::Date, &day(20_010), &e1, &k)
+        let b = apply(&shift, &ValueKind::Date, &day(20_010), &cx, &k)
             .unwrap()
             .unwrap();
         let (a, b) = (
@@ -654,7 +829,7 @@ mod tests {
             &Transform::YearOnly,
             &ValueKind::Date,
             &8961i32.to_be_bytes(),
-            b"",
+            &Context::default(),
             &k,
         );
         assert_eq!(y.unwrap().unwrap(), 8766i32.to_be_bytes());
@@ -663,7 +838,7 @@ mod tests {
             &Transform::YearOnly,
             &ValueKind::Timestamp,
             &ts.to_be_bytes(),
-            b"",
+            &Context::default(),
             &k,
         );
         assert_eq!(
@@ -689,7 +864,7 @@ mod tests {
             &Transform::Redact { text: None },
             &ValueKind::Jsonb,
             b"\x01{}",
-            b"",
+            &Context::default(),
             &keys(),
         );
         assert_eq!(j.unwrap().unwrap(), b"\x01\"[redacted]\"");
@@ -710,8 +885,9 @@ mod tests {
     fn another_key_masks_differently() {
         let other = Keys::derive(&SecretKey::from_bytes([4; 32]));
         let t = Transform::FormatPreserving;
-        let a = apply(&t, &TEXT, b"MRN-00001234", b"", &keys()).unwrap();
-        let b = apply(&t, &TEXT, b"MRN-00001234", b"", &other).unwrap();
+        let cx = Context::default();
+        let a = apply(&t, &TEXT, b"MRN-00001234", &cx, &keys()).unwrap();
+        let b = apply(&t, &TEXT, b"MRN-00001234", &cx, &other).unwrap();
         assert_ne!(a, b);
     }
 }

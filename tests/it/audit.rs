@@ -595,7 +595,8 @@ async fn operation_filter_knows_the_operations_and_restore_includes_restore_test
     assert!(
         stderr(&typo).contains(
             "--operation \"restores\": no such operation; use one of init, backup, restore, \
-             restore-test, verify, export, diff, prune, check, hold, upgrade, key-add, key-remove, key-rotate"
+             restore-test, verify, export, diff, copy, mask-check, prune, check, hold, upgrade, \
+             key-add, key-remove, key-rotate"
         ),
         "{}",
         stderr(&typo)

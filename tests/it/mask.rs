@@ -623,3 +623,155 @@ fn strings(v: &Value, out: &mut BTreeSet<String>) {
         _ => {}
     }
 }
+
+/// Types, partitions and keys the fixture does not have: citext, char(n) keys
+/// referenced from varchar, a smallint key referenced from integer columns, a
+/// partitioned table whose rule names the parent.
+const SHAPES: &str = "
+    CREATE EXTENSION citext;
+    CREATE TABLE public.accounts (
+        id smallint PRIMARY KEY,
+        email citext NOT NULL UNIQUE,
+        code char(6) UNIQUE,
+        deleted_at timestamptz);
+    CREATE UNIQUE INDEX accounts_live_email ON public.accounts (email) WHERE deleted_at IS NULL;
+    CREATE TABLE public.logins (
+        id integer PRIMARY KEY,
+        account_id integer NOT NULL REFERENCES public.accounts (id),
+        code varchar(6) REFERENCES public.accounts (code));
+    CREATE TABLE public.visits (id integer, visited date, diagnosis text, PRIMARY KEY (id, visited))
+        PARTITION BY RANGE (visited);
+    CREATE TABLE public.visits_2024 PARTITION OF public.visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+    CREATE TABLE public.visits_2025 PARTITION OF public.visits FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    CREATE TABLE public.authors (id integer PRIMARY KEY, author text,
+        author_key text GENERATED ALWAYS AS (lower(author)) STORED UNIQUE);
+    INSERT INTO public.accounts
+        SELECT 10000 + i, 'Person' || i || '@Example.com', 'AB' || lpad(i::text, 3, '0'), NULL
+        FROM generate_series(1, 60) i;
+    INSERT INTO public.logins SELECT i, 10000 + 1 + i % 60, 'AB' || lpad((1 + i % 60)::text, 3, '0')
+        FROM generate_series(1, 300) i;
+    INSERT INTO public.visits SELECT i, date '2024-06-01' + i * 2, 'HIV positive ' || i
+        FROM generate_series(1, 200) i;
+    INSERT INTO public.authors SELECT i, 'Author ' || i FROM generate_series(1, 20) i;";
+
+const SHAPE_RULES: &str = r#"
+[[rule]]
+columns = ["accounts.id", "accounts.email", "accounts.code"]
+transform = "format_preserving"
+[[rule]]
+columns = ["visits.diagnosis", "authors.author"]
+transform = "format_preserving"
+"#;
+
+/// The rows of `logins`, sorted.
+async fn login_rows(c: &Client) -> Vec<String> {
+    let mut r: Vec<String> = c
+        .query("SELECT l::text FROM logins l", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    r.sort();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn masking_follows_types_partitions_and_foreign_keys_of_any_width() {
+    let w = World::start();
+    w.empty_db("shapes").await;
+    crate::support::run_sql(&w, "shapes", SHAPES).await;
+    let repo = w.init_repo("repo");
+    ok(w.backup(&repo, "shapes", &[]));
+    let rules = w.dir.path().join("rules.toml");
+    std::fs::write(&rules, SHAPE_RULES).unwrap();
+
+    // citext is masked as text; the partitions follow their parent's rule; the
+    // integer and varchar references follow their smallint and char(6) keys, so every
+    // foreign key validates.
+    w.empty_db("masked").await;
+    let report = json(&ok(masked_restore(&w, &repo, "masked", &rules, MASK_KEY)));
+    let masked: Vec<String> = report["masked"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}.{}",
+                c["table"].as_str().unwrap(),
+                c["column"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for c in [
+        "public.visits_2024.diagnosis",
+        "public.logins.account_id",
+        "public.logins.code",
+    ] {
+        assert!(masked.contains(&c.to_string()), "{c}: {masked:?}");
+    }
+    let target = connect(&w, "masked").await;
+    let one = |sql: &str| {
+        let c = &target;
+        let sql = sql.to_string();
+        async move { c.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        one("SELECT count(*) FROM accounts WHERE email::text LIKE 'Person%'").await,
+        0
+    );
+    assert_eq!(
+        one("SELECT count(*) FROM visits WHERE diagnosis LIKE 'HIV%'").await,
+        0
+    );
+    assert_eq!(one("SELECT count(*) FROM visits").await, 200);
+    assert_eq!(
+        one("SELECT count(*) FROM accounts WHERE id BETWEEN 10000 AND 32767").await,
+        60
+    );
+    assert!(
+        one("SELECT count(*) FROM accounts WHERE id BETWEEN 10001 AND 10060").await < 10,
+        "the keys moved"
+    );
+
+    // A partial reload of the referencing table alone masks its keys as the full
+    // restore did: its foreign keys find their masked rows.
+    let before = login_rows(&target).await;
+    crate::support::run_sql(&w, "masked", "DELETE FROM logins").await;
+    let target_url = w.pg.url("masked");
+    ok(pgbunker(
+        &[
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &target_url,
+            "-t",
+            "logins",
+            "--data-only",
+            "--mask",
+            &rules.display().to_string(),
+        ],
+        &[("PGBUNKER_KEY", KEY), ("PGBUNKER_MASK_KEY", MASK_KEY)],
+    ));
+    assert_eq!(login_rows(&target).await, before);
+
+    // Rules that would break a partial unique index's predicate, or a unique generated
+    // column made of a masked one, are refused before anything is written.
+    let breaking = w.dir.path().join("breaking.toml");
+    std::fs::write(
+        &breaking,
+        format!(
+            "{SHAPE_RULES}\n[[rule]]\ncolumns = \"accounts.deleted_at\"\ntransform = \"null\"\n"
+        )
+        .replace("\"authors.author\"]\ntransform = \"format_preserving\"", "\"x.y.z\"]\ntransform = \"format_preserving\"\n[[rule]]\ncolumns = \"authors.author\"\ntransform = \"redact\""),
+    )
+    .unwrap();
+    w.empty_db("refused").await;
+    let o = masked_restore(&w, &repo, "refused", &breaking, MASK_KEY);
+    let why = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{why}");
+    assert!(why.contains("accounts_live_email"), "{why}");
+    assert!(why.contains("authors_author_key_key"), "{why}");
+}

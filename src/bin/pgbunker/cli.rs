@@ -30,20 +30,44 @@ pub struct Cli {
     pub no_progress: bool,
     /// Settings file (default: ~/.config/pgbunker/pgbunker.toml, then
     /// /etc/pgbunker/pgbunker.toml).
-    #[arg(long, global = true, help_heading = "Global options", env = "PGBUNKER_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PGBUNKER_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<std::path::PathBuf>,
     /// Where this machine remembers what it saw of each repository, to refuse a
     /// rolled-back or swapped one (default: ~/.local/state/pgbunker).
-    #[arg(long, global = true, help_heading = "Global options", env = "PGBUNKER_STATE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PGBUNKER_STATE_DIR",
+        value_name = "DIR"
+    )]
     pub state_dir: Option<std::path::PathBuf>,
     /// Refuse a repository whose newest catalog entry is below N: what a host with no
     /// mark of it (a DR host) knows from the primary (`pgbunker mark export`, `list
     /// --json`'s catalog_seq).
-    #[arg(long, global = true, help_heading = "Global options", env = "PGBUNKER_EXPECT_SEQ", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PGBUNKER_EXPECT_SEQ",
+        value_name = "N"
+    )]
     pub expect_seq: Option<u64>,
     /// Also log every operation as a row of this database's `backup_audit_log` table
     /// (the runbook's schema; created when missing).
-    #[arg(long, global = true, help_heading = "Global options", env = "PGBUNKER_AUDIT_DB", value_name = "DBURL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PGBUNKER_AUDIT_DB",
+        value_name = "DBURL"
+    )]
     pub audit_db: Option<String>,
     #[command(subcommand)]
     pub command: Command,
