@@ -3,18 +3,7 @@
 //! there and restore identical to the source (the round-trip oracle); what the second
 //! repository has is skipped, and a copy stopped midway is finished by running it again.
 
-use pgbunker::sandbox::s3::S3Server;
-
 use crate::support::{json, ok, pgbunker, run_sql, stderr, table_chunks, World, KEY, OTHER_KEY};
-
-fn s3() -> S3Server {
-    S3Server::start().unwrap_or_else(|e| {
-        panic!(
-            "could not start the S3 test server: {e}\n\
-             hint: pip install 'moto[server]' (or set PGBUNKER_MOTO_SERVER)"
-        )
-    })
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backups_copy_to_s3_and_back_under_other_keys_and_restore_identical() {
@@ -22,7 +11,7 @@ async fn backups_copy_to_s3_and_back_under_other_keys_and_restore_identical() {
     let local = w.backed_up().await;
     run_sql(&w, "heart", "DELETE FROM public.audit_log WHERE id % 3 = 0").await;
     ok(w.backup(&local, "heart", &[]));
-    let server = s3();
+    let server = crate::s3::s3();
     server.create_bucket("offsite").unwrap();
     let remote = server.repo_url("offsite", "clinic");
     let [aws_id, aws_secret] = server.env();

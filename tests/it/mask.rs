@@ -159,6 +159,47 @@ fn leaks(
     out.into_iter().take(20).collect()
 }
 
+/// What a scan for leaks needs from the source and the masked run's report.
+struct Scan {
+    /// Every text-castable column's values in the source.
+    source_values: BTreeMap<String, BTreeSet<String>>,
+    /// `schema.table.column` of every masked column.
+    masked_cols: BTreeSet<String>,
+    /// The originals looked for ([`originals`]).
+    wanted: BTreeSet<String>,
+}
+
+async fn scan(source: &Client, report: &Value) -> Scan {
+    let types: HashMap<String, String> = columns(source)
+        .await
+        .into_iter()
+        .map(|(t, c, ty)| (format!("{t}.{c}"), ty))
+        .collect();
+    let source_values = every_value(source).await;
+    let wanted = originals(report, &source_values, &types);
+    Scan {
+        masked_cols: masked_columns(report),
+        source_values,
+        wanted,
+    }
+}
+
+/// `schema.table.column` of every column a report says it masked.
+fn masked_columns(report: &Value) -> BTreeSet<String> {
+    report["masked"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}.{}",
+                c["table"].as_str().unwrap(),
+                c["column"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// `id → (entity, epoch seconds)` of a table's dated column.
 async fn dated(c: &Client, table: &str, entity: &str, column: &str) -> HashMap<i64, (i64, f64)> {
     c.query(
@@ -402,26 +443,12 @@ async fn a_masked_restore_keeps_the_database_and_loses_the_identities() {
     assert!(a != b, "the rows were masked");
 
     // No original value of a masked column anywhere in the target.
-    let types: HashMap<String, String> = columns(&source)
-        .await
-        .into_iter()
-        .map(|(t, c, ty)| (format!("{t}.{c}"), ty))
-        .collect();
-    let source_values = every_value(&source).await;
+    let Scan {
+        source_values,
+        masked_cols,
+        wanted,
+    } = scan(&source, &report).await;
     let target_values = every_value(&target).await;
-    let masked_cols: BTreeSet<String> = report["masked"]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}.{}",
-                c["table"].as_str().unwrap(),
-                c["column"].as_str().unwrap()
-            )
-        })
-        .collect();
-    let wanted = originals(&report, &source_values, &types);
     assert!(
         wanted.len() > 1000,
         "the scan looks for names, emails, MRNs, notes: {}",
@@ -547,25 +574,11 @@ async fn a_masked_export_reads_back_without_identities() {
         &[("PGBUNKER_KEY", KEY), ("PGBUNKER_MASK_KEY", MASK_KEY)],
     )));
     let read = crate::export::read_export(&out.display().to_string(), None);
-    let types: HashMap<String, String> = columns(&source)
-        .await
-        .into_iter()
-        .map(|(t, c, ty)| (format!("{t}.{c}"), ty))
-        .collect();
-    let source_values = every_value(&source).await;
-    let wanted = originals(&report, &source_values, &types);
-    let masked_cols: BTreeSet<String> = report["masked"]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}.{}",
-                c["table"].as_str().unwrap(),
-                c["column"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let Scan {
+        source_values,
+        masked_cols,
+        wanted,
+    } = scan(&source, &report).await;
     // Every string pyarrow reads, by column, and the strings inside JSON documents.
     let mut exported: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut rows = 0;
@@ -691,24 +704,13 @@ async fn masking_follows_types_partitions_and_foreign_keys_of_any_width() {
     // foreign key validates.
     w.empty_db("masked").await;
     let report = json(&ok(masked_restore(&w, &repo, "masked", &rules, MASK_KEY)));
-    let masked: Vec<String> = report["masked"]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}.{}",
-                c["table"].as_str().unwrap(),
-                c["column"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let masked = masked_columns(&report);
     for c in [
         "public.visits_2024.diagnosis",
         "public.logins.account_id",
         "public.logins.code",
     ] {
-        assert!(masked.contains(&c.to_string()), "{c}: {masked:?}");
+        assert!(masked.contains(c), "{c}: {masked:?}");
     }
     let target = connect(&w, "masked").await;
     let one = |sql: &str| {

@@ -6,7 +6,7 @@ use pgbunker::store::Store;
 
 use crate::support::{pgbunker, stderr, World, KEY};
 
-fn s3() -> S3Server {
+pub(crate) fn s3() -> S3Server {
     S3Server::start().unwrap_or_else(|e| {
         panic!(
             "could not start the S3 test server: {e}\n\
