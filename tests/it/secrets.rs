@@ -46,6 +46,7 @@ fn forbidden() -> Vec<(String, Vec<u8>)> {
             b64_url.encode(KEY_BYTES).into_bytes(),
         ),
         ("the wrong key".into(), WRONG_KEY.as_bytes().to_vec()),
+        ("the masking key".into(), MASK_KEY.as_bytes().to_vec()),
     ];
     for (what, s) in [
         ("the password", PASSWORD),
@@ -172,6 +173,29 @@ async fn no_secret_in_any_output_of_a_full_cycle() {
             &url("restored"),
         ],
         &env,
+    ));
+    // A masked restore, with the masking key in the environment too.
+    let preset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/heart_recovery/mask.toml")
+        .display()
+        .to_string();
+    let mut masked_env = env.to_vec();
+    masked_env.push(("PGBUNKER_MASK_KEY", MASK_KEY));
+    w.empty_db("masked").await;
+    ok(run(
+        &[
+            "-vv",
+            "--json",
+            "restore",
+            "--repo",
+            &repo,
+            "latest",
+            "--target",
+            &url("masked"),
+            "--mask",
+            &preset,
+        ],
+        &masked_env,
     ));
     ok(run(
         &[
@@ -605,6 +629,9 @@ impl Silent {
     }
 }
 
+/// A masking key, kept out of `/proc` like the repository's.
+const MASK_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
 #[test]
 fn a_running_pgbunker_shows_no_secret_in_proc_and_cannot_dump_core() {
     use std::os::unix::fs::MetadataExt;
@@ -618,6 +645,7 @@ fn a_running_pgbunker_shows_no_secret_in_proc_and_cannot_dump_core() {
     let key = hex::encode(KEY_BYTES);
     let env = [
         ("PGBUNKER_KEY", key.as_str()),
+        ("PGBUNKER_MASK_KEY", MASK_KEY),
         ("PGPASSWORD", WRONG_PASSWORD),
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", CLOUD_SECRET),
@@ -676,6 +704,7 @@ fn a_running_pgbunker_shows_no_secret_in_proc_and_cannot_dump_core() {
             assert!(text.contains("AWS_ACCESS_KEY_ID=AKIAEXAMPLE"), "{text:?}");
             for name in [
                 "PGBUNKER_KEY=",
+                "PGBUNKER_MASK_KEY=",
                 "PGBUNKER_HIDDEN_ARGS=",
                 "PGPASSWORD=",
                 "AWS_SECRET_ACCESS_KEY=",
