@@ -42,7 +42,7 @@ pub struct Flagged {
 const SAMPLING_FETCHES: usize = 8;
 
 /// Surveys the scope's tables. `masking` says what the rules cover; without rules
-/// nothing is covered. Values are sampled only from columns no rule covers.
+/// nothing is covered. Values are sampled only from columns no rule masks.
 pub async fn survey(
     reader: &BackupReader,
     scope: &Scope,
@@ -59,11 +59,13 @@ pub async fn survey(
             let sample_at = t
                 .copy_columns()
                 .enumerate()
+                // A `keep` is looked behind too: a wildcard one is named with what it
+                // keeps.
                 .filter(|(k, c)| {
                     matches!(
                         kinds[*k],
                         ValueKind::Text { .. } | ValueKind::Json | ValueKind::Jsonb
-                    ) && covers(t, &c.name).is_none()
+                    ) && covers(t, &c.name).is_none_or(|c| c.starts_with("keep"))
                 })
                 .map(|(k, _)| k)
                 .collect();
