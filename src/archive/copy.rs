@@ -49,9 +49,6 @@ pub async fn copy_backup(
     let started = Instant::now();
     let reader = BackupReader::open(from, live).await?;
     let source = reader.manifest().clone();
-    // What an attempt that stopped midway left of this backup (its data key, a
-    // manifest never committed): the shared chunks it uploaded stay, to be reused.
-    to.delete_backup_objects(&live.bid).await?;
     let writer =
         Arc::new(BackupWriter::begin_as(to, source.params.compress_level, &live.bid).await?);
     let copied = async {

@@ -135,6 +135,11 @@ impl LockGuard {
         self.delete().await
     }
 
+    /// Whether the lock object at `key` is this one.
+    pub fn is(&self, key: &str) -> bool {
+        self.key == key
+    }
+
     /// Deletes the lock now: for holders that share the guard.
     pub async fn delete(&self) -> Result<(), ArchiveError> {
         self.heartbeat.abort();

@@ -164,6 +164,17 @@ pub enum ArchiveError {
         found: u64,
         mark_file: String,
     },
+    /// Another process writes a backup under the same id now: a copy run twice at once.
+    #[error(
+        "backup {bid} is being written into this repository by another process (pid {pid} \
+         on {host}, since {since}): a copy running twice at once"
+    )]
+    SameBackupBusy {
+        bid: String,
+        pid: u32,
+        host: String,
+        since: String,
+    },
     #[error("invalid JSON in {what}: {source}")]
     Json {
         what: String,
@@ -220,6 +231,11 @@ impl Classify for ArchiveError {
             ArchiveError::Store(e) => e.hint(),
             ArchiveError::Keys(e) => e.hint(),
             ArchiveError::Trust(e) => e.hint(),
+            ArchiveError::SameBackupBusy { .. } => Some(
+                "nothing was written; run it again when the other one has ended (the lock of a \
+                 process that died ends on its host at once, elsewhere after a few minutes)"
+                    .into(),
+            ),
             ArchiveError::Codec { source, .. } if source.class() == Class::Key => Some(
                 "PGBUNKER_KEY must be 64 hex characters; a key file must hold 32 raw bytes, \
                  64 hex characters or base64 of 32 bytes"

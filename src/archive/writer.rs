@@ -71,6 +71,27 @@ impl Summary {
     }
 }
 
+/// Refuses when another live backup lock names `bid` (ours is `mine`).
+async fn only_writer_of(
+    repo: &Repository,
+    bid: &str,
+    mine: &LockGuard,
+) -> Result<(), ArchiveError> {
+    let now = time::OffsetDateTime::now_utc();
+    let scan = super::lock::all_locks(repo).await?;
+    match scan.locks.iter().find(|(key, l)| {
+        l.kind == LockKind::Backup && l.bid == bid && l.is_live(now) && !mine.is(key)
+    }) {
+        Some((_, l)) => Err(ArchiveError::SameBackupBusy {
+            bid: bid.into(),
+            pid: l.pid,
+            host: l.host.clone().unwrap_or_else(|| "an unknown host".into()),
+            since: l.created_at.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Says when another backup (or copy) is writing into the repository now: two at once
 /// (two cron lines for one database, a manual run during the nightly one) share the
 /// server's and the storage's capacity and each reads its own snapshot. Not an error:
@@ -198,6 +219,15 @@ impl BackupWriter {
         let repo = &repo;
         let layout = BackupLayout::new(bid);
         let lock = LockGuard::acquire(repo, LockKind::Backup, bid).await?;
+        // A copy keeps its backup's id: a second process writing the same id (a copy
+        // run twice at once) would swap the data key under the first one's manifest.
+        if let Err(e) = only_writer_of(repo, bid, &lock).await {
+            let _ = lock.delete().await;
+            return Err(e);
+        }
+        // What an attempt that stopped midway left of this id (its data key, a manifest
+        // never committed) goes first; the shared chunks it stored stay, to be reused.
+        repo.delete_backup_objects(bid).await?;
         warn_of_other_writers(repo, bid).await;
         let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), bid));
         if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {

@@ -1,8 +1,9 @@
 //! `pgbunker copy`: backups of one repository re-sealed into another and committed to
 //! its catalog (3-2-1: a second copy off-site, under its own keys, with its own catalog
-//! chain). What the second repository lists already is skipped, so `copy … all` from
-//! cron copies what is new and a copy that stopped midway is finished by running it
-//! again.
+//! chain). `all` means what is newer than the newest backup the second repository holds,
+//! so `copy … all` from cron copies what is new, never brings back what the second
+//! repository's own retention pruned, and finishes a copy that stopped midway. A backup
+//! that cannot be copied is named and the others go on.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use super::audit::Audit;
 use super::{CommandError, RepoAccess};
 use crate::archive::copy::{copy_backup, Copied};
 use crate::archive::{LiveBackup, LockNeed, ReadLock};
-use crate::error::Outcome;
+use crate::error::{Class, Classify, Failed, Outcome};
 use crate::progress::Progress;
 
 pub struct CopyOptions {
@@ -23,17 +24,46 @@ pub struct CopyOptions {
     pub backup: String,
 }
 
+/// A backup that could not be copied; the others went on.
+#[derive(Debug, Serialize)]
+pub struct NotCopied {
+    pub backup_id: String,
+    pub error: String,
+    #[serde(skip)]
+    class: Class,
+}
+
 #[derive(Debug, Serialize)]
 pub struct CopyReport {
     pub from: String,
     pub to: String,
     pub copied: Vec<Copied>,
-    /// Backups the second repository lists already.
+    /// Backups the second repository lists already, or pruned.
     pub skipped: Vec<String>,
+    pub failed: Vec<NotCopied>,
     pub seconds: f64,
 }
 
-impl Outcome for CopyReport {}
+impl Outcome for CopyReport {
+    fn failed(&self) -> Option<Failed> {
+        let first = self.failed.first()?;
+        Some(Failed {
+            class: first.class,
+            message: format!(
+                "{} backup(s) not copied, the first {}: {}",
+                self.failed.len(),
+                first.backup_id,
+                first.error
+            ),
+            hint: Some(
+                "the others were copied; `pgbunker verify --data` on the first repository \
+                 shows what is wrong with a backup that does not read, and the same copy \
+                 command run again copies the rest"
+                    .into(),
+            ),
+        })
+    }
+}
 
 /// Ids and counts only.
 impl Audit for CopyReport {
@@ -44,6 +74,7 @@ impl Audit for CopyReport {
         serde_json::json!({
             "copied": self.copied.iter().map(|c| &c.backup_id).collect::<Vec<_>>(),
             "skipped": self.skipped.len(),
+            "failed": self.failed.iter().map(|f| &f.backup_id).collect::<Vec<_>>(),
             "new_chunks": self.copied.iter().map(|c| c.new_chunks).sum::<u64>(),
             "new_bytes": self.copied.iter().map(|c| c.new_bytes).sum::<u64>(),
             "seconds": self.seconds,
@@ -63,24 +94,43 @@ pub async fn copy(
     }
     let from = opts.from.open().await?;
     let to = opts.to.open().await?;
+    let there = to.catalog().await?;
+    // What the second repository has, or had and pruned: its retention decides there.
+    let had = |b: &LiveBackup| {
+        there.live.iter().any(|t| t.bid == b.bid) || there.tombstones.iter().any(|t| t.bid == b.bid)
+    };
     let mut wanted: Vec<LiveBackup> = if opts.backup == "all" {
-        from.catalog().await?.live
+        // Newer than the newest it holds: the older ones were copied, or pruned there.
+        let newest = crate::archive::trust::newest(&there.live).map(|b| b.created_at.time());
+        from.catalog()
+            .await?
+            .live
+            .into_iter()
+            .filter(|b| newest.is_none_or(|n| b.created_at.time() > n))
+            .collect()
     } else {
         vec![from.resolve(&opts.backup).await?]
     };
     // Oldest first: each copy can then store its chunks as deltas of the one before.
-    wanted.sort_by(|a, b| a.bid.cmp(&b.bid));
-    let there = to.catalog().await?.live;
-    let (skipped, wanted): (Vec<LiveBackup>, Vec<LiveBackup>) = wanted
-        .into_iter()
-        .partition(|b| there.iter().any(|t| t.bid == b.bid));
+    wanted.sort_by(|a, b| (a.created_at.time(), &a.bid).cmp(&(b.created_at.time(), &b.bid)));
+    let (skipped, wanted): (Vec<LiveBackup>, Vec<LiveBackup>) = wanted.into_iter().partition(had);
     let mut copied = Vec::new();
+    let mut failed = Vec::new();
     for live in &wanted {
         // Keeps prune in the first repository away from the backup while it is read.
         let lock = ReadLock::take(&from, live, LockNeed::Required).await?;
         let result = copy_backup(&from, &to, lock.live(), progress.as_ref()).await;
         lock.release().await?;
-        copied.push(result?);
+        match result {
+            Ok(c) => copied.push(c),
+            // One backup that does not read must not keep the newer ones from going
+            // off-site.
+            Err(e) => failed.push(NotCopied {
+                backup_id: live.bid.clone(),
+                class: e.class(),
+                error: e.to_string(),
+            }),
+        }
     }
     progress.finish();
     Ok(CopyReport {
@@ -88,6 +138,7 @@ pub async fn copy(
         to: opts.to.location.clone(),
         copied,
         skipped: skipped.into_iter().map(|b| b.bid).collect(),
+        failed,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -3,7 +3,9 @@
 //! there and restore identical to the source (the round-trip oracle); what the second
 //! repository has is skipped, and a copy stopped midway is finished by running it again.
 
-use crate::support::{json, ok, pgbunker, run_sql, stderr, table_chunks, World, KEY, OTHER_KEY};
+use crate::support::{
+    json, ok, pgbunker, run_sql, stderr, stdout, table_chunks, World, KEY, OTHER_KEY,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backups_copy_to_s3_and_back_under_other_keys_and_restore_identical() {
@@ -106,9 +108,17 @@ async fn backups_copy_to_s3_and_back_under_other_keys_and_restore_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_copy_that_fails_midway_commits_nothing_and_the_next_run_finishes_it() {
+async fn copies_go_on_past_a_bad_backup_never_twice_at_once_and_never_bring_back_the_pruned() {
     let w = World::start();
-    let local = w.backed_up().await;
+    w.fixture_db("heart", 1).await;
+    let local = w.init_repo("repo");
+    let small = ["--json", "--chunk-size-kb", "64"];
+    let id = |out: String| json(&out)["backup_id"].as_str().unwrap().to_string();
+    let a = id(ok(w.backup(&local, "heart", &small)));
+    // A later backup of patients alone: it shares no chunk with vitals_samples.
+    let mut partial = small.to_vec();
+    partial.extend(["-t", "public.patients"]);
+    let b = id(ok(w.backup(&local, "heart", &partial)));
     let other = w.repo("other");
     ok(pgbunker(
         &["init", "--repo", &other],
@@ -116,42 +126,106 @@ async fn a_copy_that_fails_midway_commits_nothing_and_the_next_run_finishes_it()
     ));
     let env = [("PGBUNKER_KEY", KEY), ("PGBUNKER_TO_KEY", OTHER_KEY)];
     let other_env = [("PGBUNKER_KEY", OTHER_KEY)];
-    let listed = |w: &[(&str, &str)]| {
-        json(&ok(pgbunker(&["list", "--repo", &other, "--json"], w)))["backups"]
+    let listed = || -> Vec<String> {
+        json(&ok(pgbunker(
+            &["list", "--repo", &other, "--json"],
+            &other_env,
+        )))["backups"]
             .as_array()
             .unwrap()
-            .len()
+            .iter()
+            .filter(|b| b["status"] == "complete")
+            .map(|b| b["backup_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let copy = |which: &str| {
+        pgbunker(
+            &["--json", "copy", "--from", &local, "--to", &other, which],
+            &env,
+        )
     };
 
-    // The last chunk of the biggest table is damaged: the copy stops there, after the
-    // chunks before it went up, and commits nothing.
-    let chunks = table_chunks(&local, "latest", "public.vitals_samples").await;
-    assert!(chunks.len() > 1, "{chunks:?}");
-    let last = chunks.last().unwrap();
-    let good = std::fs::read(last).unwrap();
+    // A chunk only the older backup has is damaged: that backup is named and not
+    // copied, the newer one is.
+    let chunks = table_chunks(&local, &a, "public.vitals_samples").await;
+    let damaged = chunks.last().unwrap();
+    let good = std::fs::read(damaged).unwrap();
     let mut bad = good.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x55;
-    std::fs::write(last, &bad).unwrap();
-    let o = pgbunker(&["copy", "--from", &local, "--to", &other, "latest"], &env);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("SHA-256"), "{}", stderr(&o));
-    assert_eq!(listed(&other_env), 0, "nothing committed");
+    std::fs::write(damaged, &bad).unwrap();
+    let o = copy("all");
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let report = json(&stdout(&o));
+    assert_eq!(report["failed"][0]["backup_id"], a.as_str(), "{report}");
+    assert!(
+        report["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SHA-256"),
+        "{report}"
+    );
+    assert_eq!(report["copied"][0]["backup_id"], b.as_str(), "{report}");
+    assert_eq!(listed(), [b.clone()]);
 
-    // Mended, the same command finishes it, reusing what the failed run stored.
-    std::fs::write(last, &good).unwrap();
-    let report = json(&ok(pgbunker(
-        &["copy", "--from", &local, "--to", &other, "latest", "--json"],
-        &env,
-    )));
+    // Mended, the older one is copied by its id (`all` only looks past the newest the
+    // second repository holds), reusing the chunks stored already.
+    std::fs::write(damaged, &good).unwrap();
+    let report = json(&ok(copy(&a)));
     let copied = &report["copied"][0];
     assert!(
         copied["new_chunks"].as_u64().unwrap() < copied["chunks"].as_u64().unwrap(),
-        "the chunks stored before the failure are reused: {copied}"
+        "the chunks stored before are reused: {copied}"
     );
-    assert_eq!(listed(&other_env), 1);
     ok(pgbunker(
         &["verify", "--repo", &other, "all", "--data"],
         &other_env,
     ));
+
+    // Another process writing the same backup there (a copy run twice at once): refused,
+    // nothing written; once it is gone, the copy goes.
+    let c = id(ok(w.backup(&local, "heart", &small)));
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let locks = std::path::Path::new(&other).join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = locks.join("00aa00aa00aa00aa.json");
+    std::fs::write(
+        &lock,
+        format!(
+            r#"{{"kind": "backup", "bid": "{c}", "pid": 4242, "created_at": "{now}",
+                "refreshed_at": "{now}", "host": "dr-host"}}"#
+        ),
+    )
+    .unwrap();
+    let o = copy("all");
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("another process (pid 4242 on dr-host"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(listed().len(), 2);
+    std::fs::remove_file(&lock).unwrap();
+    ok(copy("all"));
+    assert_eq!(listed().len(), 3);
+
+    // The second repository's own retention holds: what it pruned is not copied back.
+    ok(pgbunker(
+        &[
+            "prune",
+            "--repo",
+            &other,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+        ],
+        &other_env,
+    ));
+    assert_eq!(listed(), [c.clone()]);
+    let report = json(&ok(copy("all")));
+    assert_eq!(report["copied"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(listed(), [c]);
 }

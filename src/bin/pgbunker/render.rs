@@ -210,6 +210,9 @@ impl Render for CopyReport {
                 c.seconds
             );
         }
+        for f in &r.failed {
+            println!("  {}  NOT COPIED: {}", f.backup_id, f.error);
+        }
         println!(
             "Copied {} from {} to {}{}, {:.1} s",
             count(r.copied.len() as u64, "backup"),
@@ -218,7 +221,7 @@ impl Render for CopyReport {
             if r.skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({} there already)", r.skipped.len())
+                format!(" ({} there already or pruned there)", r.skipped.len())
             },
             r.seconds
         );
