@@ -233,7 +233,7 @@ async fn copies_go_on_past_a_bad_backup_never_twice_at_once_and_never_bring_back
         ],
         &other_env,
     ));
-    assert_eq!(listed(), [c.clone()]);
+    assert_eq!(listed(), std::slice::from_ref(&c));
     let report = json(&ok(copy("all")));
     assert_eq!(report["copied"].as_array().unwrap().len(), 0, "{report}");
     assert_eq!(listed(), [c]);
