@@ -97,6 +97,12 @@ impl Outcome for RestoreReport {
                  (`pgbunker verify all` shows which are sound)",
                 v.backup_id
             ),
+            None if self.tables.iter().all(|t| t.error.is_none()) => {
+                "every table was restored; the statements named above failed (a foreign key \
+                 that rows of the target violate, …): fix what they report, then run them \
+                 again (`restore --sql` prints them whole)"
+                    .into()
+            }
             None => "the failed tables were rolled back and the report says why; fix the \
                      cause, then re-run the same restore with --clean (or --data-only for \
                      the failed tables) to complete it"

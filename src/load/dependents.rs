@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 
 use super::target::present;
 use super::{Failure, LoadError};
-use crate::catalog::{quote_ident, Catalog, Constraint, ObjKey, QualName};
+use crate::catalog::{quote_ident, Catalog, Constraint, ObjKey, QualName, SchemaObject};
 use crate::pg::PgError;
 use crate::plan::scope::Scope;
 
@@ -21,39 +21,78 @@ pub(super) struct Outside {
     /// Other tables' foreign keys to the restored tables that the target lacks, on
     /// tables it has.
     pub foreign_keys: Vec<(QualName, Constraint)>,
-    /// Views built on the restored tables that the target lacks and the restore does
-    /// not bring.
-    views: Vec<QualName>,
+    /// Objects built on the restored tables that the restore does not bring
+    /// (`kind name`).
+    missing: Vec<String>,
     /// Views the restore would bring that the target still has: left as they are.
     kept: Vec<QualName>,
+    /// What the restore would bring but leaves out, being built on a view it keeps.
+    skipped: Vec<(String, QualName)>,
 }
 
-/// Looks the dependents up in the target (`client`), and takes the views it still has
-/// out of `scope`. `full` is the backup's whole catalog.
+const VIEW_KINDS: [&str; 2] = ["view", "materialized view"];
+
+/// An object as the report names it: its kind and its name, qualified when the name
+/// does not say where it is (`view public.v`, `policy p on public.t`).
+fn shown(o: &SchemaObject) -> String {
+    match &o.schema {
+        Some(s) if !o.name.contains('.') => format!("{} {s}.{}", o.kind, o.name),
+        _ => format!("{} {}", o.kind, o.name),
+    }
+}
+
+/// Looks the dependents up in the target (`client`), and takes out of `scope` the
+/// views it still has and what is built on them. `full` is the backup's whole catalog.
+/// Only views can be there: whatever else is built on a table is dropped with it, and
+/// the restore creates the table.
 pub(super) async fn inspect(
     client: &Client,
     full: &Catalog,
     scope: &mut Scope,
 ) -> Result<Outside, LoadError> {
     let deps = scope.dependents(full);
-    let name_of = |k: &ObjKey| {
-        full.objects
-            .iter()
-            .find(|o| o.key == *k)
+    let object = |k: &ObjKey| full.objects.iter().find(|o| o.key == *k);
+    let view_name = |k: &ObjKey| {
+        object(k)
+            .filter(|o| VIEW_KINDS.contains(&o.kind.as_str()))
             .and_then(|o| Some(QualName::new(o.schema.clone()?, o.name.clone())))
     };
-    let brought: Vec<QualName> = scope.dependent_objects.iter().filter_map(name_of).collect();
-    let missing: Vec<QualName> = deps.views.iter().filter_map(name_of).collect();
-    let there = present(client, brought.iter().chain(&missing)).await?;
-    let kept: Vec<QualName> = brought.into_iter().filter(|n| there.contains(n)).collect();
+    let brought: Vec<(ObjKey, QualName)> = scope
+        .dependent_objects
+        .iter()
+        .filter_map(|k| Some((*k, view_name(k)?)))
+        .collect();
+    let there = present(client, brought.iter().map(|(_, n)| n)).await?;
+    let kept: Vec<(ObjKey, QualName)> = brought
+        .into_iter()
+        .filter(|(_, n)| there.contains(n))
+        .collect();
+    // What is built on a kept view (which may not be the backup's view any more).
+    let mut out_keys: std::collections::HashSet<ObjKey> = kept.iter().map(|(k, _)| *k).collect();
+    let mut skipped = Vec::new();
+    loop {
+        let before = out_keys.len();
+        for d in &full.dependencies {
+            if out_keys.contains(&d.referenced)
+                && scope.dependent_objects.contains(&d.dependent)
+                && out_keys.insert(d.dependent)
+            {
+                if let Some(o) = object(&d.dependent) {
+                    let on = kept
+                        .iter()
+                        .find(|(k, _)| *k == d.referenced)
+                        .map_or_else(|| QualName::new("", ""), |(_, n)| n.clone());
+                    skipped.push((shown(o), on));
+                }
+            }
+        }
+        if out_keys.len() == before {
+            break;
+        }
+    }
+    let kept_names: Vec<QualName> = kept.into_iter().map(|(_, n)| n).collect();
     scope.catalog.objects.retain(|o| {
-        let own = o
-            .schema
-            .as_ref()
-            .map(|s| QualName::new(s.clone(), o.name.clone()));
-        !kept
-            .iter()
-            .any(|k| own.as_ref() == Some(k) || o.table.as_ref() == Some(k))
+        !out_keys.contains(&o.key) && !o.table.as_ref().is_some_and(|t| kept_names.contains(t))
     });
     let tables = present(client, deps.foreign_keys.iter().map(|(t, _)| t)).await?;
     let candidates: Vec<&(QualName, Constraint)> = deps
@@ -69,9 +108,23 @@ pub(super) async fn inspect(
             .filter(|(i, _)| !existing.contains(i))
             .map(|(_, fk)| fk.clone())
             .collect(),
-        views: missing.into_iter().filter(|n| !there.contains(n)).collect(),
-        kept,
+        missing: deps
+            .objects
+            .iter()
+            .filter_map(|k| object(k).map(shown))
+            .collect(),
+        kept: kept_names,
+        skipped,
     })
+}
+
+/// The statement that adds another table's foreign key back.
+pub(super) fn add_foreign_key(table: &QualName, c: &Constraint) -> String {
+    format!(
+        "ALTER TABLE {table} ADD CONSTRAINT {} {}",
+        quote_ident(&c.name),
+        c.definition
+    )
 }
 
 /// Which of the foreign keys (by position) the target has: by table and name.
@@ -99,7 +152,7 @@ async fn existing_constraints(
 
 impl Outside {
     /// What the report says: what was not brought back (without `--with-dependents`),
-    /// and the views left as the target has them.
+    /// the views left as the target has them and what was left out with them.
     pub fn notes(&self, with_dependents: bool) -> Vec<String> {
         let mut out = Vec::new();
         if !with_dependents {
@@ -112,11 +165,10 @@ impl Outside {
                     c.references.as_ref().map_or(String::new(), QualName::plain)
                 )
             }));
-            out.extend(self.views.iter().map(|v| {
+            out.extend(self.missing.iter().map(|o| {
                 format!(
-                    "view {} is built on the restored tables and is not in the target: \
-                     not recreated (--with-dependents recreates it)",
-                    v.plain()
+                    "{o} is built on the restored tables and was not recreated (--with-dependents \
+                     recreates what DROP … CASCADE took along)"
                 )
             }));
         }
@@ -124,6 +176,12 @@ impl Outside {
             format!(
                 "view {} is in the target already and was left as it is",
                 v.plain()
+            )
+        }));
+        out.extend(self.skipped.iter().map(|(o, on)| {
+            format!(
+                "{o} was not recreated: it is built on {}, which the target has as it is",
+                on.plain()
             )
         }));
         out
@@ -134,11 +192,7 @@ impl Outside {
     pub async fn add_foreign_keys(&self, client: &Client) -> Vec<Failure> {
         let mut failed = Vec::new();
         for (t, c) in &self.foreign_keys {
-            let sql = format!(
-                "ALTER TABLE {t} ADD CONSTRAINT {} {}",
-                quote_ident(&c.name),
-                c.definition
-            );
+            let sql = add_foreign_key(t, c);
             if let Err(e) = client.batch_execute(&sql).await {
                 let what = format!("foreign key {} of {}", c.name, t.plain());
                 let err = LoadError::from(PgError::query(format!("re-add {what}"), e));

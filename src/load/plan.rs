@@ -197,6 +197,20 @@ impl Plan {
     /// pre-data, where each table's rows would load (the rows themselves are not in
     /// it), sequence values and post-data, each statement whole. For reading and
     /// diffing a backup's schema, or running it with psql.
+    /// `--with-dependents`: the statements that add other tables' foreign keys to the
+    /// restored ones back, which the restore runs where the target lacks them.
+    fn dependent_foreign_keys(&self, m: &Manifest) -> Vec<String> {
+        if !(self.load.with_dependents && self.scope.partial && self.load.sections.pre_data) {
+            return Vec::new();
+        }
+        self.scope
+            .dependents(&m.catalog)
+            .foreign_keys
+            .iter()
+            .map(|(t, c)| super::dependents::add_foreign_key(t, c))
+            .collect()
+    }
+
     pub fn script(&self, backup_id: &str, m: &Manifest) -> Script {
         let mut out = format!(
             "-- pgbunker restore script of backup {backup_id} (database {}, PostgreSQL {})\n\
@@ -242,6 +256,11 @@ impl Plan {
             );
         }
         section(&mut out, "post-data", &self.post_data());
+        section(
+            &mut out,
+            "foreign keys of other tables (the restore adds those the target lacks)",
+            &self.dependent_foreign_keys(m),
+        );
         Script {
             backup_id: backup_id.to_owned(),
             statements,
@@ -274,7 +293,12 @@ impl Plan {
         } else {
             Vec::new()
         };
-        let post_data = self.post_data().iter().map(|s| first_line(s)).collect();
+        let post_data = self
+            .post_data()
+            .iter()
+            .chain(&self.dependent_foreign_keys(m))
+            .map(|s| first_line(s))
+            .collect();
         let mut notes = self.notes.clone();
         for outside in scope.outside_tables() {
             notes.push(format!(

@@ -30,9 +30,9 @@ pub struct Scope {
     /// Schemas the restored objects live in without their own definition being
     /// restored: created only when missing.
     pub ensure_schemas: Vec<String>,
-    /// Views and materialized views outside the selection that were added because
-    /// they are built on its tables (`--with-dependents`): the restore leaves out the
-    /// ones the target still has.
+    /// Objects outside the selection that were added because they are built on its
+    /// tables (`--with-dependents`): the restore leaves out the views the target
+    /// still has, and what is built on those.
     pub dependent_objects: Vec<ObjKey>,
 }
 
@@ -43,13 +43,12 @@ pub struct Scope {
 pub struct Dependents {
     /// Foreign keys of tables outside the restore that reference its tables.
     pub foreign_keys: Vec<(QualName, Constraint)>,
-    /// Views and materialized views outside the restore built on its tables, directly
-    /// or through one another, in dependency order.
-    pub views: Vec<ObjKey>,
+    /// Objects outside the restore that `pg_depend` says are built on its tables,
+    /// directly or through one another (views, materialized views, functions with
+    /// SQL-standard bodies, other tables' policies, rules and triggers): what `DROP
+    /// … CASCADE` drops with them.
+    pub objects: Vec<ObjKey>,
 }
-
-/// Kinds of objects that are built on tables and dropped with them by CASCADE.
-const VIEW_KINDS: [&str; 2] = ["view", "materialized view"];
 
 impl Scope {
     /// The whole backup.
@@ -81,38 +80,34 @@ impl Scope {
             .collect();
         let kept = keys_of(&self.catalog);
         let mut reached: HashSet<ObjKey> = self.catalog.tables.iter().map(|t| t.key()).collect();
-        let mut views = Vec::new();
+        let mut objects = Vec::new();
         loop {
-            let before = views.len();
+            let before = reached.len();
             for d in &cat.dependencies {
                 if !reached.contains(&d.referenced) || reached.contains(&d.dependent) {
                     continue;
                 }
-                let is_view = cat
-                    .objects
-                    .iter()
-                    .any(|o| o.key == d.dependent && VIEW_KINDS.contains(&o.kind.as_str()));
-                if is_view {
+                if cat.objects.iter().any(|o| o.key == d.dependent) {
                     reached.insert(d.dependent);
                     if !kept.contains(&d.dependent) {
-                        views.push(d.dependent);
+                        objects.push(d.dependent);
                     }
                 }
             }
-            if views.len() == before {
+            if reached.len() == before {
                 break;
             }
         }
         Dependents {
             foreign_keys,
-            views,
+            objects,
         }
     }
 
-    /// This scope with the views and materialized views built on its tables (and
-    /// their rules and triggers), for `--with-dependents`.
+    /// This scope with the objects built on its tables (see [`Dependents::objects`];
+    /// with the rules and triggers of views among them), for `--with-dependents`.
     pub fn with_dependents(self, cat: &Catalog) -> Scope {
-        let views = self.dependents(cat).views;
+        let views = self.dependents(cat).objects;
         if views.is_empty() {
             return self;
         }
