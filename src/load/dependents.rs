@@ -28,6 +28,9 @@ pub(super) struct Outside {
     kept: Vec<QualName>,
     /// What the restore would bring but leaves out, being built on a view it keeps.
     skipped: Vec<(String, QualName)>,
+    /// Other tables' column defaults drawing from the restored sequences that the
+    /// target lacks, on tables it has.
+    defaults: Vec<(QualName, String, String)>,
 }
 
 const VIEW_KINDS: [&str; 2] = ["view", "materialized view"];
@@ -101,7 +104,9 @@ pub(super) async fn inspect(
         .filter(|(t, _)| tables.contains(t))
         .collect();
     let existing = existing_constraints(client, &candidates).await?;
+    let defaults = missing_defaults(client, &deps.defaults).await?;
     Ok(Outside {
+        defaults,
         foreign_keys: candidates
             .into_iter()
             .enumerate()
@@ -125,6 +130,29 @@ pub(super) fn add_foreign_key(table: &QualName, c: &Constraint) -> String {
         quote_ident(&c.name),
         c.definition
     )
+}
+
+/// The defaults whose column the target has without a default.
+async fn missing_defaults(
+    client: &Client,
+    defaults: &[(QualName, String, String)],
+) -> Result<Vec<(QualName, String, String)>, LoadError> {
+    let tables: Vec<String> = defaults.iter().map(|(t, _, _)| t.to_string()).collect();
+    let columns: Vec<&str> = defaults.iter().map(|(_, c, _)| c.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT u.i::int4 FROM ROWS FROM (pg_catalog.unnest($1::text[]), \
+             pg_catalog.unnest($2::text[])) WITH ORDINALITY AS u(t, c, i) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass(u.t) \
+                  AND a.attname = u.c AND NOT a.attisdropped AND NOT a.atthasdef",
+            &[&tables, &columns],
+        )
+        .await
+        .map_err(|e| PgError::query("inspect the target's column defaults", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| defaults[r.get::<_, i32>(0) as usize - 1].clone())
+        .collect())
 }
 
 /// Which of the foreign keys (by position) the target has: by table and name.
@@ -165,6 +193,13 @@ impl Outside {
                     c.references.as_ref().map_or(String::new(), QualName::plain)
                 )
             }));
+            out.extend(self.defaults.iter().map(|(t, c, _)| {
+                format!(
+                    "the default of {}.{c} draws from a restored sequence and is not in the \
+                     target: not set again (--with-dependents sets it)",
+                    t.plain()
+                )
+            }));
             out.extend(self.missing.iter().map(|o| {
                 format!(
                     "{o} is built on the restored tables and was not recreated (--with-dependents \
@@ -187,10 +222,27 @@ impl Outside {
         out
     }
 
-    /// Adds the foreign keys, each in its own statement: one that rows of the target
-    /// violate fails alone, named, and the restored rows stay.
-    pub async fn add_foreign_keys(&self, client: &Client) -> Vec<Failure> {
+    /// What the restore adds back at its end: other tables' column defaults and foreign
+    /// keys.
+    pub fn statements(&self) -> usize {
+        self.defaults.len() + self.foreign_keys.len()
+    }
+
+    /// Sets the defaults, then adds the foreign keys, each in its own statement: one
+    /// that rows of the target violate fails alone, named, and the restored rows stay.
+    pub async fn add_back(&self, client: &Client) -> Vec<Failure> {
         let mut failed = Vec::new();
+        for (t, c, d) in &self.defaults {
+            let sql = format!(
+                "ALTER TABLE {t} ALTER COLUMN {} SET DEFAULT {d}",
+                quote_ident(c)
+            );
+            if let Err(e) = client.batch_execute(&sql).await {
+                let what = format!("the default of {}.{c}", t.plain());
+                let err = LoadError::from(PgError::query(format!("set {what}"), e));
+                failed.push(Failure::new(what, &err));
+            }
+        }
         for (t, c) in &self.foreign_keys {
             let sql = add_foreign_key(t, c);
             if let Err(e) = client.batch_execute(&sql).await {

@@ -596,10 +596,10 @@ pub async fn run(
     for (sql, error) in ran.analyze_failed {
         warnings.push(format!("`{}` failed: {error}", first_line(&sql)));
     }
-    if opts.with_dependents && !outside.foreign_keys.is_empty() {
-        progress.phase("foreign keys of other tables");
-        statements += outside.foreign_keys.len();
-        failed.extend(outside.add_foreign_keys(&admin).await);
+    if opts.with_dependents && outside.statements() > 0 {
+        progress.phase("foreign keys and defaults of other tables");
+        statements += outside.statements();
+        failed.extend(outside.add_back(&admin).await);
     }
     let tables = ran.tables;
     Ok(LoadOutcome {

@@ -48,6 +48,9 @@ pub struct Dependents {
     /// SQL-standard bodies, other tables' policies, rules and triggers): what `DROP
     /// … CASCADE` drops with them.
     pub objects: Vec<ObjKey>,
+    /// Columns of tables outside the restore whose default draws from a sequence of
+    /// it: (table, column, default).
+    pub defaults: Vec<(QualName, String, String)>,
 }
 
 impl Scope {
@@ -98,9 +101,32 @@ impl Scope {
                 break;
             }
         }
+        // A default names its sequence quoted and qualified (`nextval('"s"."q"'…)`) or
+        // as the search path at backup time printed it.
+        let sequences: Vec<(String, String)> = self
+            .catalog
+            .sequences
+            .iter()
+            .map(|s| (s.name.to_string(), s.name.plain()))
+            .collect();
+        let defaults = cat
+            .tables
+            .iter()
+            .filter(|t| !inside.contains(&t.name))
+            .flat_map(|t| {
+                t.columns.iter().filter_map(|c| {
+                    let d = c.default.as_ref()?;
+                    sequences
+                        .iter()
+                        .any(|(q, p)| d.contains(q.as_str()) || d.contains(&format!("'{p}'")))
+                        .then(|| (t.name.clone(), c.name.clone(), d.clone()))
+                })
+            })
+            .collect();
         Dependents {
             foreign_keys,
             objects,
+            defaults,
         }
     }
 

@@ -790,7 +790,8 @@ const VIEWS: &str =
          BEGIN ATOMIC SELECT count(*) FROM public.patients; END;
      ALTER TABLE public.vitals_samples ENABLE ROW LEVEL SECURITY;
      CREATE POLICY vitals_of_known_patients ON public.vitals_samples AS RESTRICTIVE
-         USING (patient_id IN (SELECT id FROM public.patients));";
+         USING (patient_id IN (SELECT id FROM public.patients));
+     CREATE TABLE public.tickets (id bigint DEFAULT nextval('public.patients_id_seq'), note text);";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_dependents_brings_back_what_drop_cascade_took_along() {
@@ -819,6 +820,7 @@ async fn with_dependents_brings_back_what_drop_cascade_took_along() {
         "public.patient_ids",
         "patient_count",
         "vitals_of_known_patients",
+        "public.tickets.id",
     ] {
         assert!(warnings.contains(name), "{name} is not named: {warnings}");
     }
