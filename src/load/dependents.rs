@@ -1,9 +1,10 @@
 //! What points at a partial restore's tables from outside it ([`Scope::dependents`])
 //! and what the target has of it. After `DROP TABLE patients CASCADE`, restoring
-//! `patients` alone leaves the other tables without their foreign keys to it and the
-//! views on it gone: the restore says so, and with `--with-dependents` brings back
-//! what the target lacks (views and their rules with the pre-data, foreign keys last,
-//! each validated on its own so one with orphaned rows fails alone).
+//! `patients` alone leaves the other tables without their foreign keys to it and
+//! without what was built on it (views, functions, policies, defaults): the restore
+//! says so, and with `--with-dependents` brings back what the target lacks (the
+//! objects with the pre- and post-data, other tables' defaults and foreign keys last,
+//! each foreign key validated on its own so one with orphaned rows fails alone).
 
 use std::collections::BTreeSet;
 
