@@ -71,50 +71,42 @@ impl Summary {
     }
 }
 
-/// Refuses when another live backup lock names `bid` (ours is `mine`).
-async fn only_writer_of(
+/// Looks at the other backups writing into the repository now, in one listing of the
+/// locks. Another one under `bid` (a copy run twice at once) is refused: it would swap
+/// the data key under the first one's manifest. Others are only warned about: two at
+/// once (two cron lines for one database, a manual run during the nightly one) share
+/// the server's and the storage's capacity and each reads its own snapshot, which may
+/// be meant, and prune keeps both safe.
+async fn check_other_writers(
     repo: &Repository,
     bid: &str,
     mine: &LockGuard,
 ) -> Result<(), ArchiveError> {
     let now = time::OffsetDateTime::now_utc();
     let scan = super::lock::all_locks(repo).await?;
-    match scan.locks.iter().find(|(key, l)| {
-        l.kind == LockKind::Backup && l.bid == bid && l.is_live(now) && !mine.is(key)
-    }) {
-        Some((_, l)) => Err(ArchiveError::SameBackupBusy {
-            bid: bid.into(),
-            pid: l.pid,
-            host: l.host.clone().unwrap_or_else(|| "an unknown host".into()),
-            since: l.created_at.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Says when another backup (or copy) is writing into the repository now: two at once
-/// (two cron lines for one database, a manual run during the nightly one) share the
-/// server's and the storage's capacity and each reads its own snapshot. Not an error:
-/// it may be meant, and prune keeps both safe.
-async fn warn_of_other_writers(repo: &Repository, bid: &str) {
-    let now = time::OffsetDateTime::now_utc();
-    let Ok(scan) = super::lock::all_locks(repo).await else {
-        return;
-    };
-    for (_, l) in scan
+    let live = scan
         .locks
         .iter()
-        .filter(|(_, l)| l.kind == LockKind::Backup && l.bid != bid && l.is_live(now))
-    {
+        .filter(|(key, l)| l.kind == LockKind::Backup && l.is_live(now) && !mine.is(key));
+    for (_, l) in live {
+        let host = l.host.as_deref().unwrap_or("an unknown host");
+        if l.bid == bid {
+            return Err(ArchiveError::SameBackupBusy {
+                bid: bid.into(),
+                pid: l.pid,
+                host: host.into(),
+                since: l.created_at.to_string(),
+            });
+        }
         tracing::warn!(
             "another backup ({}) has been writing into this repository since {} (pid {} on \
-             {}): two at once share the database server's and the storage's capacity",
+             {host}): two at once share the database server's and the storage's capacity",
             l.bid,
             l.created_at,
             l.pid,
-            l.host.as_deref().unwrap_or("an unknown host")
         );
     }
+    Ok(())
 }
 
 /// The AAD of a wrapped data key. From format 3 it names the key ring generation, so a
@@ -195,15 +187,26 @@ impl BackupWriter {
     /// Once no chunk sweep runs (see `chunk_sweep`), the chunks the live
     /// backups store are read, to be reused.
     pub async fn begin(repo: &Repository, compress_level: i32) -> Result<Self, ArchiveError> {
-        Self::begin_as(repo, compress_level, &new_backup_id()).await
+        Self::start(repo, compress_level, &new_backup_id(), false).await
     }
 
     /// [`BackupWriter::begin`] under a given id: a backup copied from another
-    /// repository keeps the id it has there.
+    /// repository keeps the id it has there. What an attempt that stopped midway left
+    /// of that id (its data key, a manifest never committed) goes first; the shared
+    /// chunks it stored stay, to be reused.
     pub async fn begin_as(
         repo: &Repository,
         compress_level: i32,
         bid: &str,
+    ) -> Result<Self, ArchiveError> {
+        Self::start(repo, compress_level, bid, true).await
+    }
+
+    async fn start(
+        repo: &Repository,
+        compress_level: i32,
+        bid: &str,
+        leftovers: bool,
     ) -> Result<Self, ArchiveError> {
         if repo.config().version < FORMAT_VERSION {
             return Err(ArchiveError::NeedsUpgrade(repo.config().version));
@@ -219,16 +222,14 @@ impl BackupWriter {
         let repo = &repo;
         let layout = BackupLayout::new(bid);
         let lock = LockGuard::acquire(repo, LockKind::Backup, bid).await?;
-        // A copy keeps its backup's id: a second process writing the same id (a copy
-        // run twice at once) would swap the data key under the first one's manifest.
-        if let Err(e) = only_writer_of(repo, bid, &lock).await {
+        if let Err(e) = check_other_writers(repo, bid, &lock).await {
             let _ = lock.delete().await;
             return Err(e);
         }
-        // What an attempt that stopped midway left of this id (its data key, a manifest
-        // never committed) goes first; the shared chunks it stored stay, to be reused.
-        repo.delete_backup_objects(bid).await?;
-        warn_of_other_writers(repo, bid).await;
+        // Only once the id is ours: a fresh one has nothing to clean.
+        if leftovers {
+            repo.delete_backup_objects(bid).await?;
+        }
         let dek = repo.keys().map(|_| DataKey::new(SecretKey::random(), bid));
         if let (Some(ring), Some(dek)) = (repo.keys(), &dek) {
             let rk = &ring.current;

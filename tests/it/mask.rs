@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use pgbunker::pg::ConnSpec;
 use serde_json::Value;
 use tokio_postgres::Client;
 
@@ -241,11 +240,7 @@ fn shifts(
 }
 
 async fn connect(w: &World, db: &str) -> Client {
-    ConnSpec::parse(Some(&w.pg.url(db)))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    w.pg.conn(db).connect().await.unwrap()
 }
 
 /// `id → (date of birth, chart number)` of every patient.
@@ -433,8 +428,8 @@ async fn a_masked_restore_keeps_the_database_and_loses_the_identities() {
         .get(0);
     assert_eq!(invalid, 0);
     let (a, b) = (
-        all_rows(&ConnSpec::parse(Some(&w.pg.url("heart"))).unwrap()).await,
-        all_rows(&ConnSpec::parse(Some(&w.pg.url("masked"))).unwrap()).await,
+        all_rows(&w.pg.conn("heart")).await,
+        all_rows(&w.pg.conn("masked")).await,
     );
     let counts = |rows: &[(String, Vec<String>)]| -> Vec<(String, usize)> {
         rows.iter().map(|(t, r)| (t.clone(), r.len())).collect()
@@ -499,7 +494,7 @@ async fn a_masked_restore_keeps_the_database_and_loses_the_identities() {
     // The same key gives the same database; another key another one.
     w.empty_db("again").await;
     ok(masked_restore(&w, &repo, "again", &preset(), MASK_KEY));
-    let again = all_rows(&ConnSpec::parse(Some(&w.pg.url("again"))).unwrap()).await;
+    let again = all_rows(&w.pg.conn("again")).await;
     assert!(b == again, "two runs with one key are identical");
     w.empty_db("other").await;
     ok(masked_restore(
