@@ -77,21 +77,34 @@ pub fn split(tuples: &[u8]) -> Option<Vec<u8>> {
     let mut at = 0usize;
     while at < tuples.len() {
         at += 2;
-        for f in 0..fields {
-            let raw_len = &tuples[at..at + 4];
-            out[len_at[f]..len_at[f] + 4].copy_from_slice(raw_len);
-            len_at[f] += 4;
+        for (l, v) in len_at.iter_mut().zip(value_at.iter_mut()) {
+            let raw_len: [u8; 4] = tuples[at..at + 4].try_into().expect("4 bytes");
+            out[*l..*l + 4].copy_from_slice(&raw_len);
+            *l += 4;
             at += 4;
-            let len = i32::from_be_bytes(raw_len.try_into().expect("4 bytes"));
+            let len = i32::from_be_bytes(raw_len);
             if len > 0 {
                 let len = len as usize;
-                out[value_at[f]..value_at[f] + len].copy_from_slice(&tuples[at..at + len]);
-                value_at[f] += len;
+                copy_value(&mut out[*v..*v + len], &tuples[at..at + len]);
+                *v += len;
                 at += len;
             }
         }
     }
     Some(out)
+}
+
+/// Copies one value into a slice of its length. The widths most columns have (int4,
+/// int8, float8, timestamps, uuid) are fixed-size moves the compiler inlines: a
+/// memcpy call per value of a few bytes was a quarter of the layout's time.
+#[inline(always)]
+fn copy_value(to: &mut [u8], from: &[u8]) {
+    match from.len() {
+        4 => to[..4].copy_from_slice(&from[..4]),
+        8 => to[..8].copy_from_slice(&from[..8]),
+        16 => to[..16].copy_from_slice(&from[..16]),
+        _ => to.copy_from_slice(from),
+    }
 }
 
 fn malformed(what: &str) -> CodecError {
@@ -146,7 +159,13 @@ pub fn join(columns: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecError> {
             out.extend_from_slice(&len.to_be_bytes());
             if len > 0 {
                 let len = len as usize;
-                out.extend_from_slice(&columns[*at..*at + len]);
+                let value = &columns[*at..*at + len];
+                match len {
+                    4 => out.extend_from_slice(&value[..4]),
+                    8 => out.extend_from_slice(&value[..8]),
+                    16 => out.extend_from_slice(&value[..16]),
+                    _ => out.extend_from_slice(value),
+                }
                 *at += len;
             }
         }

@@ -283,8 +283,27 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
         opened => opened?,
     };
-    file.write_all(bytes)
+    file.write_all(bytes)?;
+    start_writeback(&file);
+    Ok(())
 }
+
+/// Asks the kernel to start writing the file's pages now, without waiting: the flush
+/// that makes a backup durable then finds them written, instead of starting every
+/// write after the last chunk (on the 1.2 GB bench database the disk sat idle during
+/// the backup and the final flush of 110 MB kept the CPUs idle). Errors are left to
+/// that flush, which reports them.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor stays open for the call, which reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &std::fs::File) {}
 
 /// Wraps a backend error with what we were doing, for `map_err`.
 fn backend<'k>(
