@@ -53,7 +53,8 @@
 #                decoding, checking or scheduling;
 #     Before each timed step: CHECKPOINT, and no backend left running. Backup outputs
 #     are made anew each round (the restores read the last round's); each restore goes
-#     into a new database, checked and dropped before the next step;
+#     into a new database, checked and renamed aside. Nothing is deleted until the
+#     database's restores are done (previous outputs are moved aside): see set_aside;
 #   * measures per step: wall seconds; client CPU seconds (user+sys from GNU time: the
 #     command and every child it waited for, so pg_dump -j's and pg_restore -j's worker
 #     processes and both ends of the runbook's pipe); server CPU seconds (the
@@ -100,7 +101,8 @@
 # Environment: PGBUNKER_PG_BIN (server binaries), PGBUNKER_PG_DUMP (pg_dump and
 # pg_restore), PGBUNKER_BIN (use this pgbunker, skip the build), TMPDIR (where the
 # cluster and the outputs go: room for the databases, the five backups of one
-# database, one restored copy at a time, and the floor's binary COPY files). Needs
+# database for every run, every restored copy of one database, and the floor's
+# binary COPY files). Needs
 # bash, pgrep, xargs, and psql, createdb, dropdb from the server's bin folder; openssl
 # and GNU time as /usr/bin/time are optional (without GNU time: no client CPU, no
 # RSS). It installs nothing.
@@ -442,8 +444,26 @@ backup_once() {
   esac
 }
 
+# keep_restored DB — renames a restored database out of the way instead of dropping
+# it (for the reason files are set aside, above: the server creates a file per table,
+# index and TOAST table, and on 3000 tables a restore after a drop spent most of its
+# time in the kernel's inode search); the copies are dropped with the database's
+# outputs, after its restores.
+keep_restored() {
+  kept=$(( ${kept:-0} + 1 ))
+  psql_q -d postgres -c "ALTER DATABASE \"$1\" RENAME TO \"${1}_kept_$kept\"" >/dev/null
+}
+
+# drop_kept DB — drops the restored copies of DB kept by keep_restored.
+drop_kept() {
+  local k
+  for k in $(psql_q -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE '${1}\_r\_%\_kept\_%'"); do
+    "$bindir/dropdb" --if-exists "$k"
+  done
+}
+
 # restore_once DB ROW — one run of a restore row into a new database, checked against
-# the source, then dropped.
+# the source, then kept aside.
 restore_once() {
   local db=$1 row=$2 id=$1.$2 rdb=$1_r_$2 c na=()
   last_rc=0
@@ -463,7 +483,7 @@ restore_once() {
       if ! floor_prepare "$rdb" "$out/$db.gzip.fd"; then
         NRUN[$id]=$(( ${NRUN[$id]:-0} + 1 ))
         fail_run "$id" "preparing the restore floor failed" "$logs/$rdb-pre.log"
-        "$bindir/dropdb" --if-exists "$rdb"
+        keep_restored "$rdb"
         return 0
       fi
       restore_step "$id" "$rdb" bash -c 'set -o pipefail
@@ -472,7 +492,7 @@ restore_once() {
         floor "$fdir" "$jobs" "$bindir" "$rdb" "$out/$db.gzip.fd" "$dumpbin" ;;
   esac
   if [ "$last_rc" = 0 ]; then verify_restore "$id" "$db" "$rdb"; fi
-  "$bindir/dropdb" --if-exists "$rdb"
+  keep_restored "$rdb"
 }
 
 reports=()
@@ -535,6 +555,7 @@ bench_db() {
   reports+=("$(report_db "$db" "$label" "$db_bytes" "$heap_bytes" "$ntables")")
 
   # Free the disk before the next database.
+  drop_kept "$db"
   rm -rf "${out:?}"/"$db"*
 }
 
