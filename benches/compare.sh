@@ -410,7 +410,8 @@ row_name() {
 set_aside() {
   [ -e "$1" ] || return 0
   mkdir -p "$out/${db:?}-aside"
-  mv "$1" "$(mktemp -u "$out/$db-aside/XXXXXX")"
+  aside=$(( ${aside:-0} + 1 ))
+  mv "$1" "$out/$db-aside/$aside"
 }
 
 # backup_once DB ROW — one run of a backup row (the output of the previous run set aside).
@@ -641,23 +642,11 @@ if [ "$pgbench_scale" -gt 0 ]; then
     || { tail -n 30 "$logs/load-bench.log" >&2; die "pgbench -i failed"; }
 fi
 
-# many: `parent` (50 rows), then t1 … tN: id int primary key, ref int references
-# `parent` (odd N) or the table before (even N), note text, an index on ref; 50 rows each.
+# many: N small tables (create_small_tables in lib.sh).
 if [ "$tables" -gt 0 ]; then
   echo "creating $tables small tables ..." >&2
-  "$bindir/createdb" many
   t0=$(now)
-  psql_q -d many >"$logs/load-many.log" 2>&1 <<SQL || { tail -n 30 "$logs/load-many.log" >&2; die "creating the tables failed"; }
-CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO parent SELECT g, 'parent ' || g FROM generate_series(1, 50) AS g;
-SELECT format('CREATE TABLE %I (id int PRIMARY KEY, ref int NOT NULL REFERENCES %I (id), note text NOT NULL)', t, r),
-       format('CREATE INDEX ON %I (ref)', t),
-       format('INSERT INTO %I SELECT g, 51 - g, md5(%L || g) || md5(g || %L) FROM generate_series(1, 50) AS g', t, t, t)
-  FROM (SELECT 't' || lpad(i::text, ${#tables}, '0') AS t,
-               CASE WHEN i % 2 = 0 THEN 't' || lpad((i - 1)::text, ${#tables}, '0') ELSE 'parent' END AS r
-          FROM generate_series(1, $tables) AS i) AS s
-\\gexec
-SQL
+  create_small_tables many "$tables"
   load_many=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
 fi
 

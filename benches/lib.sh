@@ -14,6 +14,7 @@
 #   find_pgbunker                sets pgbunker (PGBUNKER_BIN, else cargo build --release)
 #   start_cluster [CONF_LINE]... initdb + start; sets port, postmaster, PGHOST/PGPORT/PGUSER
 #   load_fixture DB SCALE        creates DB with the fixture; sets load_seconds
+#   create_small_tables DB N     creates DB with N small tables and a parent
 # after parse_args and may use die, is_uint, check_scale, usage, now, as_server, url, psql_q,
 # random_hex32, machine_line, postmaster_ticks, wait_backends_gone, median.
 
@@ -276,6 +277,25 @@ load_fixture() {
   PGOPTIONS="-c pgbunker.scale=$scale" psql_q -f "$fixture_dir/schema.sql" -f "$fixture_dir/data.sql" \
     -d "$db" >"$logs/load-$db.log" 2>&1 || { tail -n 30 "$logs/load-$db.log" >&2; die "fixture load failed"; }
   load_seconds=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+}
+
+# create_small_tables DB N — creates DB with `parent` (50 rows) and t1 … tN: id int
+# primary key, ref int references `parent` (odd N) or the table before (even N), note
+# text, an index on ref; 50 rows each (compare.sh's `many`, scaling.sh's databases).
+create_small_tables() {
+  local db=$1 n=$2
+  "$bindir/createdb" "$db"
+  psql_q -d "$db" >"$logs/load-$db.log" 2>&1 <<SQL || { tail -n 30 "$logs/load-$db.log" >&2; die "creating the tables failed"; }
+CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO parent SELECT g, 'parent ' || g FROM generate_series(1, 50) AS g;
+SELECT format('CREATE TABLE %I (id int PRIMARY KEY, ref int NOT NULL REFERENCES %I (id), note text NOT NULL)', t, r),
+       format('CREATE INDEX ON %I (ref)', t),
+       format('INSERT INTO %I SELECT g, 51 - g, md5(%L || g) || md5(g || %L) FROM generate_series(1, 50) AS g', t, t, t)
+  FROM (SELECT 't' || lpad(i::text, ${#n}, '0') AS t,
+               CASE WHEN i % 2 = 0 THEN 't' || lpad((i - 1)::text, ${#n}, '0') ELSE 'parent' END AS r
+          FROM generate_series(1, $n) AS i) AS s
+\\gexec
+SQL
 }
 
 # One line about the machine, for the report.

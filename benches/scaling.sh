@@ -48,19 +48,8 @@ key=$(random_hex32)
 
 for n in "${ns[@]}"; do
   echo "creating $n small tables ..." >&2
-  "$bindir/createdb" "t$n"
-  psql_q -d "t$n" >"$logs/load-$n.log" 2>&1 <<SQL || { tail -n 30 "$logs/load-$n.log" >&2; die "creating the tables failed"; }
-CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO parent SELECT g, 'parent ' || g FROM generate_series(1, 50) AS g;
-SELECT format('CREATE TABLE %I (id int PRIMARY KEY, ref int NOT NULL REFERENCES %I (id), note text NOT NULL)', t, r),
-       format('CREATE INDEX ON %I (ref)', t),
-       format('INSERT INTO %I SELECT g, 51 - g, md5(%L || g) || md5(g || %L) FROM generate_series(1, 50) AS g', t, t, t)
-  FROM (SELECT 't' || lpad(i::text, ${#n}, '0') AS t,
-               CASE WHEN i % 2 = 0 THEN 't' || lpad((i - 1)::text, ${#n}, '0') ELSE 'parent' END AS r
-          FROM generate_series(1, $n) AS i) AS s
-\\gexec
-VACUUM (FREEZE, ANALYZE);
-SQL
+  create_small_tables "t$n" "$n"
+  psql_q -d "t$n" -c "VACUUM (FREEZE, ANALYZE)" >/dev/null
 done
 
 # time_step NAME COMMAND... — appends "NAME wall cpu" to $work/times.
