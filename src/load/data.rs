@@ -80,8 +80,9 @@ where
     out
 }
 
-/// Tables with less raw data than this load without `TRUNCATE` and `FREEZE`.
-const FREEZE_FROM_BYTES: u64 = 1 << 20;
+/// Tables with less raw data than this load without `TRUNCATE` and `FREEZE`, and get
+/// their keys, indexes and ANALYZE in one step.
+pub(super) const SMALL_TABLE_BYTES: u64 = 1 << 20;
 
 /// One unit of work: the parts of one or more tables, in one transaction.
 pub(super) struct Unit {
@@ -130,7 +131,7 @@ pub(super) fn units(reader: &BackupReader, scope: &Scope, mode: Tables) -> Vec<U
                 // (3000 small tables: 1 s of server time), so a small table is one
                 // plain COPY, atomic by itself.
                 let raw = record(i).map_or(0, |t| t.raw_bytes);
-                let freeze = parts.len() == 1 && raw >= FREEZE_FROM_BYTES;
+                let freeze = parts.len() == 1 && raw >= SMALL_TABLE_BYTES;
                 let name = &cat.tables[i].name;
                 parts.into_iter().map(move |p| Unit {
                     tables: vec![(i, vec![p])],

@@ -14,6 +14,7 @@ use super::data::{self, Tables};
 use super::parallel::{reason, BUILD_SETTINGS};
 use super::{first_line, LoadError, LoadedTable};
 use crate::archive::BackupReader;
+use crate::catalog::TableKind;
 use crate::ddl::{import_statistics, PostData};
 use crate::pg::{run_graph, ConnSpec, Node, PgError};
 use crate::plan::scope::Scope;
@@ -48,6 +49,15 @@ enum Step {
     /// Statements run in order on one session; one that fails is reported and the
     /// others still run.
     Statements(Vec<String>),
+    /// A small table's keys and indexes, then its ANALYZE (`analyze`, unless its rows
+    /// failed to load), sent as one batch: one round trip and one transaction instead
+    /// of one each. If the batch fails, each statement runs again by itself, so the
+    /// failure is named and the others still take effect.
+    Finish {
+        table: usize,
+        statements: Vec<String>,
+        analyze: bool,
+    },
     Analyze(usize),
 }
 
@@ -56,6 +66,10 @@ enum Done {
     Emptied(usize),
     Failed(Vec<(String, String)>),
     AnalyzeFailed(Option<(String, String)>),
+    Finished {
+        failed: Vec<(String, String)>,
+        analyze_failed: Option<(String, String)>,
+    },
 }
 
 /// Adds nodes to a graph and remembers their positions.
@@ -65,7 +79,22 @@ struct Graph {
 
 impl Graph {
     fn add(&mut self, item: Step, after: Vec<usize>, cost: u64) -> usize {
-        self.nodes.push(Node { item, after, cost });
+        self.add_holding(item, after, Vec::new(), cost)
+    }
+
+    fn add_holding(
+        &mut self,
+        item: Step,
+        after: Vec<usize>,
+        holds: Vec<usize>,
+        cost: u64,
+    ) -> usize {
+        self.nodes.push(Node {
+            item,
+            after,
+            holds,
+            cost,
+        });
         self.nodes.len() - 1
     }
 }
@@ -74,10 +103,15 @@ impl Graph {
 /// every check after them.
 const URGENT: u64 = u64::MAX / 2;
 
-/// Added to the cost of steps that finish a table rather than start another: its
-/// keys, and the rows of tables that foreign keys reference. The additions of foreign
-/// keys, one after another, are then waiting on as little as possible.
-const FINISH_FIRST: u64 = u64::MAX / 4;
+/// Added to the cost of a table's keys and indexes: a table that has its rows gets
+/// them before another table starts loading, so the foreign keys that wait for them
+/// (on a thousand small tables, one long line of additions to the table they all
+/// reference) can start early instead of after every load.
+const KEYS: u64 = u64::MAX / 4;
+
+/// Added to the cost of loading a table that foreign keys reference: the additions
+/// need its keys too.
+const REFERENCED: u64 = u64::MAX / 8;
 
 /// The graph, with how many parts each table loads and the raw bytes they hold.
 fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32>, u64) {
@@ -95,14 +129,19 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
     let mut parts_of = vec![0u32; n];
     let mut bytes = 0u64;
     let positions = cat.table_positions();
-    let mut referenced = vec![false; n];
+    // How many foreign keys reference each table: their additions all wait for its
+    // keys.
+    let mut referenced = vec![0u64; n];
     if steps.post_data.is_some() {
         for t in &cat.tables {
             for r in t.referenced_tables().filter_map(|r| positions.get(r)) {
-                referenced[*r] = true;
+                referenced[*r] += 1;
             }
         }
     }
+    // Among tables alike, those more foreign keys wait for first, then the larger.
+    let urgency =
+        |t: usize, bytes: u64| (referenced[t].min(0xffff) << 44) | bytes.min((1 << 44) - 1);
     if let Some(mode) = steps.data {
         for unit in data::units(reader, scope, mode) {
             bytes += unit.raw_bytes;
@@ -110,10 +149,9 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
                 parts_of[*t] += parts.len() as u32;
             }
             let tables: Vec<usize> = unit.tables.iter().map(|t| t.0).collect();
-            let cost = if tables.iter().any(|&t| referenced[t]) {
-                FINISH_FIRST + unit.raw_bytes
-            } else {
-                unit.raw_bytes
+            let cost = match tables.iter().copied().max_by_key(|&t| referenced[t]) {
+                Some(t) if referenced[t] > 0 => REFERENCED + urgency(t, unit.raw_bytes),
+                _ => unit.raw_bytes,
             };
             let id = g.add(Step::Load(unit), Vec::new(), cost);
             for t in tables {
@@ -128,17 +166,52 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
         }
     }
     let mut before_analyze = loaded.clone();
+    // Tables analyzed with their keys.
+    let mut analyzed = vec![false; n];
+    let analyzed_after_rest = tables_analyze_reads_in_rest(cat, &positions);
     if let Some(post) = &steps.post_data {
         // What a table's constraints wait for: its rows and its keys.
         let mut keyed = loaded.clone();
         let mut indexes = Vec::new();
+        // A large table's indexes are built in parallel, each by itself; a small
+        // table's are one step with its ANALYZE, where nothing set later changes what
+        // ANALYZE reads.
+        let analyze_with_keys = |t: usize| {
+            steps.analyze
+                && steps.data.is_some()
+                && !analyzed_after_rest[t]
+                && !(steps.import_statistics && cat.tables[t].statistics.is_some())
+        };
+        let mut small: Vec<Option<Vec<String>>> = (0..n)
+            .map(|t| (raw(t) < data::SMALL_TABLE_BYTES && parts_of[t] <= 1).then(Vec::new))
+            .collect();
         for (t, sql) in &post.indexes {
+            if let Some(batch) = &mut small[*t] {
+                batch.push(sql.clone());
+                continue;
+            }
             let id = g.add(
                 Step::Statements(vec![sql.clone()]),
                 loaded[*t].clone(),
-                FINISH_FIRST + raw(*t),
+                KEYS + urgency(*t, raw(*t)),
             );
             keyed[*t].push(id);
+            indexes.push(id);
+        }
+        for (t, batch) in small.into_iter().enumerate() {
+            let Some(statements) = batch else { continue };
+            let analyze = analyze_with_keys(t);
+            if statements.is_empty() && !analyze {
+                continue;
+            }
+            analyzed[t] = analyze;
+            let step = Step::Finish {
+                table: t,
+                statements,
+                analyze,
+            };
+            let id = g.add(step, loaded[t].clone(), KEYS + urgency(t, raw(t)));
+            keyed[t].push(id);
             indexes.push(id);
         }
         let mut constraints = indexes.clone();
@@ -147,17 +220,43 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
             keyed = vec![vec![attach]; n];
             constraints = vec![attach];
         }
-        for group in &post.constraint_groups {
-            // One addition after another, each as soon as its table and the tables it
-            // references have their keys: on a thousand tables referencing one, the
-            // additions (each slower than the last, as PostgreSQL rereads the
-            // referenced table's triggers) overlap the other tables' loads instead of
-            // waiting for all of them. Largest table first, as they load.
-            let mut add: Vec<&(usize, String)> = group.add.iter().collect();
-            add.sort_by_key(|(t, _)| std::cmp::Reverse(raw(*t)));
+        // Partitions and inheritance children are locked by their parent's statements
+        // too, beyond the tables an addition names.
+        let in_hierarchy: Vec<bool> = {
+            let mut parents = std::collections::HashSet::new();
+            for t in &cat.tables {
+                parents.extend(t.inherits.iter());
+                parents.extend(t.partition_of.as_ref().map(|p| &p.parent));
+            }
+            cat.tables
+                .iter()
+                .map(|t| {
+                    t.kind != TableKind::Ordinary
+                        || t.partition_of.is_some()
+                        || !t.inherits.is_empty()
+                        || parents.contains(&t.name)
+                })
+                .collect()
+        };
+        for (gi, group) in post.constraint_groups.iter().enumerate() {
+            // Each addition as soon as its table and the tables it references have
+            // their keys, holding those tables: additions that share a table run one
+            // at a time (each locks both of its tables, and two waiting on each other
+            // would deadlock), the others at once. On a thousand tables referencing
+            // one, the additions to it (each slower than the last, as PostgreSQL
+            // rereads the referenced table's triggers) run one after another in the
+            // order their tables load, beside the others' loads and keys. A group
+            // that reaches partitions or inheritance children holds the whole group,
+            // one addition after another: those lock tables they do not name.
+            let whole_group = group.add.iter().any(|(t, _)| {
+                in_hierarchy[*t]
+                    || cat.tables[*t]
+                        .referenced_tables()
+                        .filter_map(|r| positions.get(r))
+                        .any(|&r| in_hierarchy[r])
+            });
             let mut last_of = std::collections::HashMap::new();
-            let mut prev: Option<usize> = None;
-            for (t, sql) in add {
+            for (t, sql) in &group.add {
                 let tables: Vec<usize> = std::iter::once(*t)
                     .chain(
                         cat.tables[*t]
@@ -165,20 +264,27 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
                             .filter_map(|r| positions.get(r).copied()),
                     )
                     .collect();
+                // A table's own additions, one after another in the order ddl gives.
                 let mut after: Vec<usize> = tables
                     .iter()
                     .flat_map(|&r| keyed[r].iter().copied())
-                    .chain(prev)
+                    .chain(last_of.get(t).copied())
                     .collect();
                 after.sort_unstable();
                 after.dedup();
-                let id = g.add(Step::Statements(vec![sql.clone()]), after, URGENT);
+                let mut holds = if whole_group {
+                    vec![n + gi]
+                } else {
+                    tables.clone()
+                };
+                holds.sort_unstable();
+                holds.dedup();
+                let id = g.add_holding(Step::Statements(vec![sql.clone()]), after, holds, URGENT);
                 for r in tables {
                     before_analyze[r].push(id);
                 }
                 last_of.insert(*t, id);
                 constraints.push(id);
-                prev = Some(id);
             }
             for (t, sql) in &group.validate {
                 let after = last_of.get(t).copied().into_iter().collect();
@@ -192,7 +298,6 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
         // keys are still built: after its keys and every foreign key on it or
         // pointing at it. The rest sets index statistics targets and creates extended
         // statistics objects, which ANALYZE reads: their tables wait for it.
-        let analyzed_after_rest = tables_analyze_reads_in_rest(cat, &positions);
         for (t, after) in before_analyze.iter_mut().enumerate() {
             after.extend(&keyed[t]);
             if analyzed_after_rest[t] {
@@ -204,7 +309,9 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
     }
     if steps.analyze && steps.data.is_some() {
         for (t, after) in before_analyze.into_iter().enumerate() {
-            g.add(Step::Analyze(t), after, raw(t));
+            if !analyzed[t] {
+                g.add(Step::Analyze(t), after, raw(t));
+            }
         }
     }
     (g, parts_of, bytes)
@@ -251,6 +358,11 @@ pub(super) async fn run(
         .iter()
         .map(|n| match &n.item {
             Step::Statements(s) => s.len() as u64,
+            Step::Finish {
+                statements,
+                analyze,
+                ..
+            } => statements.len() as u64 + u64::from(*analyze),
             Step::Analyze(_) => 1,
             Step::Load(_) | Step::Settle(_) => 0,
         })
@@ -314,20 +426,56 @@ pub(super) async fn run(
                     Done::Emptied(t)
                 }
                 Step::Statements(group) => {
-                    let mut failed = Vec::new();
-                    for sql in group {
-                        let label = first_line(&sql);
-                        progress.step_started(&label);
-                        let done = client.batch_execute(&sql).await;
-                        progress.step_finished(&label);
-                        if let Err(e) = done {
-                            if client.is_closed() {
-                                return Err(PgError::query("run post-data", e).into());
+                    Done::Failed(run_each(&client, group, progress.as_ref(), false).await?)
+                }
+                Step::Finish {
+                    table,
+                    statements,
+                    analyze,
+                } => {
+                    let analyze = (analyze
+                        && !failed_tables.lock().expect("lock").contains(&table))
+                    .then(|| format!("ANALYZE {}", cat.tables[table].name));
+                    let labels: Vec<String> = statements
+                        .iter()
+                        .chain(&analyze)
+                        .map(|s| first_line(s))
+                        .collect();
+                    for l in &labels {
+                        progress.step_started(l);
+                    }
+                    let batch = statements
+                        .iter()
+                        .chain(&analyze)
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(";\n");
+                    match client.batch_execute(&batch).await {
+                        Ok(()) => {
+                            for l in &labels {
+                                progress.step_finished(l);
                             }
-                            failed.push((sql, reason(&e)));
+                            Done::Finished {
+                                failed: Vec::new(),
+                                analyze_failed: None,
+                            }
+                        }
+                        Err(e) if client.is_closed() => {
+                            return Err(PgError::query("run post-data", e).into())
+                        }
+                        Err(_) => {
+                            let p = progress.as_ref();
+                            let failed = run_each(&client, statements, p, true).await?;
+                            let analyze_failed = match analyze {
+                                Some(sql) => run_each(&client, vec![sql], p, true).await?.pop(),
+                                None => None,
+                            };
+                            Done::Finished {
+                                failed,
+                                analyze_failed,
+                            }
                         }
                     }
-                    Done::Failed(failed)
                 }
                 Step::Analyze(t) => {
                     let table = &cat.tables[t];
@@ -390,6 +538,13 @@ pub(super) async fn run(
             Done::Emptied(t) => emptied.push(scope.catalog.tables[t].name.plain()),
             Done::Failed(f) => ran.failed.extend(f),
             Done::AnalyzeFailed(f) => ran.analyze_failed.extend(f),
+            Done::Finished {
+                failed,
+                analyze_failed,
+            } => {
+                ran.failed.extend(failed);
+                ran.analyze_failed.extend(analyze_failed);
+            }
         }
     }
     ran.tables = data::by_table(parts);
@@ -398,4 +553,31 @@ pub(super) async fn run(
         t.raw_bytes = 0;
     }
     Ok(ran)
+}
+
+/// Runs statements one after another on one session; one that fails is reported with
+/// the server's message and the others still run. Only a lost session is an error.
+/// `announced`: progress was already told they started.
+async fn run_each(
+    client: &Client,
+    statements: Vec<String>,
+    progress: &dyn Progress,
+    announced: bool,
+) -> Result<Vec<(String, String)>, LoadError> {
+    let mut failed = Vec::new();
+    for sql in statements {
+        let label = first_line(&sql);
+        if !announced {
+            progress.step_started(&label);
+        }
+        let done = client.batch_execute(&sql).await;
+        progress.step_finished(&label);
+        if let Err(e) = done {
+            if client.is_closed() {
+                return Err(PgError::query("run post-data", e).into());
+            }
+            failed.push((sql, reason(&e)));
+        }
+    }
+    Ok(failed)
 }

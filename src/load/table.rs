@@ -166,24 +166,6 @@ pub(super) async fn copy_part(
             .await
             .map_err(|e| pg("fix the settings text COPY depends on for", e))?;
     }
-    let options = match (text, freeze) {
-        (false, true) => "FORMAT binary, FREEZE",
-        (false, false) => "FORMAT binary",
-        (true, true) => "FORMAT text, FREEZE",
-        (true, false) => "FORMAT text",
-    };
-    let sql = table.copy_statement("FROM STDIN", options);
-    let sink = client
-        .copy_in::<_, Bytes>(&sql)
-        .await
-        .map_err(|e| pg("copy into", e))?;
-    futures::pin_mut!(sink);
-    if !text {
-        sink.send(Bytes::copy_from_slice(&header()))
-            .await
-            .map_err(|e| pg("copy into", e))?;
-    }
-
     let chunks: Vec<ChunkRecord> = rec.part_chunks(part).cloned().collect();
     let opened = futures::stream::iter(chunks)
         .map(|chunk| {
@@ -234,16 +216,41 @@ pub(super) async fn copy_part(
         })
         .buffered(READ_AHEAD);
     futures::pin_mut!(opened);
+    // The first chunk is fetched and opened before COPY starts: the server's
+    // transaction then never waits on the store, and a small table's rows go out at
+    // once, header and trailer with them.
+    let first = opened.try_next().await?;
+
+    let options = match (text, freeze) {
+        (false, true) => "FORMAT binary, FREEZE",
+        (false, false) => "FORMAT binary",
+        (true, true) => "FORMAT text, FREEZE",
+        (true, false) => "FORMAT text",
+    };
+    let sql = table.copy_statement("FROM STDIN", options);
+    let sink = client
+        .copy_in::<_, Bytes>(&sql)
+        .await
+        .map_err(|e| pg("copy into", e))?;
+    futures::pin_mut!(sink);
+    // Queued, not sent: it goes out with the first chunk.
+    if !text {
+        sink.feed(Bytes::copy_from_slice(&header()))
+            .await
+            .map_err(|e| pg("copy into", e))?;
+    }
 
     let mut total = TupleStats::default();
     let mut raw = 0u64;
-    while let Some((data, stats, _)) = opened.try_next().await? {
+    let mut next = first;
+    while let Some((data, stats, _)) = next {
         total.merge(stats);
         raw += data.len() as u64;
         progress.chunk_done(&label, data.len() as u64, stats.rows);
         sink.send(Bytes::from(data))
             .await
             .map_err(|e| pg("copy into", e))?;
+        next = opened.try_next().await?;
     }
     if format!("{:032x}", total.checksum) != want_checksum {
         return Err(LoadError::Mismatch {

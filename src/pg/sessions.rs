@@ -3,7 +3,7 @@
 //! once their prerequisites have finished. The first error stops the other workers.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -60,6 +60,7 @@ where
         .map(|(i, item)| Node {
             item,
             after: Vec::new(),
+            holds: Vec::new(),
             cost: n - i as u64,
         })
         .collect();
@@ -72,6 +73,11 @@ pub struct Node<T> {
     /// Positions of the items that must have finished (succeeded or not: a failure
     /// the work recorded is its own business) before this one starts.
     pub after: Vec<usize>,
+    /// Resources the item holds while it runs: no two items that name one run at
+    /// once, in whichever order they become ready. Statements that lock the same
+    /// tables then never wait for each other, so they cannot deadlock, and need no
+    /// fixed order that one late prerequisite would hold up.
+    pub holds: Vec<usize>,
     /// Among the items that may start, the costliest goes first.
     pub cost: u64,
 }
@@ -83,6 +89,11 @@ struct Schedule<T> {
     dependents: Vec<Vec<usize>>,
     ready: BinaryHeap<(u64, Reverse<usize>)>,
     costs: Vec<u64>,
+    holds: Vec<Vec<usize>>,
+    /// Resources held by running items.
+    held: HashSet<usize>,
+    /// Ready items set aside because a resource they hold was taken, by resource.
+    blocked: HashMap<usize, BinaryHeap<(u64, Reverse<usize>)>>,
     unstarted: usize,
 }
 
@@ -101,29 +112,65 @@ impl<T> Schedule<T> {
             .filter(|&i| waiting_on[i] == 0)
             .map(|i| (costs[i], Reverse(i)))
             .collect();
+        let mut holds = Vec::with_capacity(nodes.len());
+        let mut items = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            holds.push(n.holds);
+            items.push(Some(n.item));
+        }
         Schedule {
-            unstarted: nodes.len(),
-            items: nodes.into_iter().map(|n| Some(n.item)).collect(),
+            unstarted: items.len(),
+            items,
             waiting_on,
             dependents,
             ready,
             costs,
+            holds,
+            held: HashSet::new(),
+            blocked: HashMap::new(),
         }
     }
 
     /// The next item to start; `Err(())` when every item has started.
     fn next(&mut self) -> Result<Option<(usize, T)>, ()> {
-        match self.ready.pop() {
-            Some((_, Reverse(i))) => {
-                self.unstarted -= 1;
-                Ok(self.items[i].take().map(|t| (i, t)))
+        while let Some((cost, Reverse(i))) = self.ready.pop() {
+            if let Some(&taken) = self.holds[i].iter().find(|r| self.held.contains(r)) {
+                self.blocked
+                    .entry(taken)
+                    .or_default()
+                    .push((cost, Reverse(i)));
+                // It may have been the one let go when another of its resources was
+                // freed: the next in that resource's line takes its place.
+                for r in self.holds[i].clone() {
+                    if !self.held.contains(&r) {
+                        self.release_one(r);
+                    }
+                }
+                continue;
             }
-            None if self.unstarted == 0 => Err(()),
-            None => Ok(None),
+            self.held.extend(self.holds[i].iter().copied());
+            self.unstarted -= 1;
+            return Ok(self.items[i].take().map(|t| (i, t)));
+        }
+        if self.unstarted == 0 {
+            Err(())
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Makes the costliest item set aside for `resource` ready again.
+    fn release_one(&mut self, resource: usize) {
+        if let Some(next) = self.blocked.get_mut(&resource).and_then(|b| b.pop()) {
+            self.ready.push(next);
         }
     }
 
     fn finished(&mut self, i: usize) {
+        for r in std::mem::take(&mut self.holds[i]) {
+            self.held.remove(&r);
+            self.release_one(r);
+        }
         for d in std::mem::take(&mut self.dependents[i]) {
             self.waiting_on[d] -= 1;
             if self.waiting_on[d] == 0 {
@@ -243,4 +290,75 @@ where
         }
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Node, Schedule};
+
+    fn node(after: Vec<usize>, holds: Vec<usize>, cost: u64) -> Node<usize> {
+        Node {
+            item: 0,
+            after,
+            holds,
+            cost,
+        }
+    }
+
+    /// Starts what may start, as `workers` sessions would, and finishes the oldest
+    /// running item when none may; returns the order items started in.
+    fn simulate(nodes: Vec<Node<usize>>, workers: usize) -> Vec<usize> {
+        let mut s = Schedule::new(nodes);
+        let (mut running, mut order): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+        loop {
+            while running.len() < workers {
+                match s.next() {
+                    Ok(Some((i, _))) => {
+                        for &r in &running {
+                            let shared = s.holds[i].iter().any(|h| s.holds[r].contains(h));
+                            assert!(!shared, "{i} and {r} hold one resource at once");
+                        }
+                        running.push(i);
+                        order.push(i);
+                    }
+                    Ok(None) => break,
+                    Err(()) => return order,
+                }
+            }
+            assert!(!running.is_empty(), "stalled after {order:?}");
+            s.finished(running.remove(0));
+        }
+    }
+
+    #[test]
+    fn items_holding_one_resource_never_run_at_once_and_none_is_left_behind() {
+        // 0 and 1 load two tables; 2..=5 hold table 10 (the parent), 6 and 7 other
+        // tables, 8 holds 10 and 11 together, 9 waits for 8.
+        let nodes = vec![
+            node(vec![], vec![], 1),
+            node(vec![], vec![], 1),
+            node(vec![0], vec![10], 9),
+            node(vec![0], vec![10], 9),
+            node(vec![1], vec![10, 12], 9),
+            node(vec![1], vec![10], 9),
+            node(vec![0], vec![12], 5),
+            node(vec![1], vec![13], 5),
+            node(vec![], vec![10, 11], 2),
+            node(vec![8], vec![11], 2),
+        ];
+        let order = simulate(nodes, 3);
+        let mut all = order.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>(), "{order:?}");
+    }
+
+    #[test]
+    fn the_costliest_ready_item_goes_first_among_those_free_to_start() {
+        let nodes = vec![
+            node(vec![], vec![1], 1),
+            node(vec![], vec![1], 7),
+            node(vec![], vec![2], 3),
+        ];
+        assert_eq!(simulate(nodes, 1), vec![1, 2, 0]);
+    }
 }

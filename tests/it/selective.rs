@@ -603,6 +603,34 @@ async fn clean_create_and_sections_reach_the_same_database() {
         ok(w.restore_with(&repo, "latest", "sections", &["--section", section]));
     }
     w.assert_same("heart", "sections").await;
+    // A key that cannot be built (a duplicate row slipped in between the sections)
+    // fails by itself and is named; the table's other indexes are still built.
+    w.empty_db("duplicate").await;
+    for section in ["pre-data", "data"] {
+        ok(w.restore_with(&repo, "latest", "duplicate", &["--section", section]));
+    }
+    run_sql(
+        &w,
+        "duplicate",
+        "INSERT INTO public.medications OVERRIDING SYSTEM VALUE \
+         SELECT * FROM public.medications LIMIT 1",
+    )
+    .await;
+    let (code, report) = restore_json(&w, &repo, "duplicate", &["--section", "post-data"]);
+    assert_eq!(code, 4, "{report}");
+    let failed = report["failed"].to_string();
+    assert!(failed.contains("medications_pkey"), "{failed}");
+    assert!(!failed.contains("medications_patient_idx"), "{failed}");
+    assert_eq!(
+        count(
+            &w,
+            "duplicate",
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'medications' \
+             AND indexname IN ('medications_patient_idx', 'medications_active_idx')"
+        )
+        .await,
+        2
+    );
     // --schema-only: every object, no rows.
     w.empty_db("schema").await;
     ok(w.restore_with(&repo, "latest", "schema", &["--schema-only"]));
