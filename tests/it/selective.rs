@@ -604,7 +604,8 @@ async fn clean_create_and_sections_reach_the_same_database() {
     }
     w.assert_same("heart", "sections").await;
     // A key that cannot be built (a duplicate row slipped in between the sections)
-    // fails by itself and is named; the table's other indexes are still built.
+    // fails by itself and is named; the table's other indexes are still built. So does
+    // a foreign key an orphan row breaks: the others added with it are in place.
     w.empty_db("duplicate").await;
     for section in ["pre-data", "data"] {
         ok(w.restore_with(&repo, "latest", "duplicate", &["--section", section]));
@@ -613,14 +614,36 @@ async fn clean_create_and_sections_reach_the_same_database() {
         &w,
         "duplicate",
         "INSERT INTO public.medications OVERRIDING SYSTEM VALUE \
-         SELECT * FROM public.medications LIMIT 1",
+         SELECT * FROM public.medications LIMIT 1; \
+         UPDATE clinical.clinical_notes SET patient_id = 999999 \
+         WHERE id = (SELECT min(id) FROM clinical.clinical_notes)",
     )
     .await;
     let (code, report) = restore_json(&w, &repo, "duplicate", &["--section", "post-data"]);
     assert_eq!(code, 4, "{report}");
     let failed = report["failed"].to_string();
     assert!(failed.contains("medications_pkey"), "{failed}");
-    assert!(!failed.contains("medications_patient_idx"), "{failed}");
+    assert!(
+        failed.contains("clinical_notes_patient_id_fkey"),
+        "{failed}"
+    );
+    for kept in [
+        "medications_patient_idx",
+        "medications_patient_id_fkey",
+        "clinical_notes_author_id_fkey",
+    ] {
+        assert!(!failed.contains(kept), "{failed}");
+    }
+    assert_eq!(
+        count(
+            &w,
+            "duplicate",
+            "SELECT count(*) FROM pg_constraint WHERE conname IN \
+             ('medications_patient_id_fkey', 'clinical_notes_author_id_fkey')"
+        )
+        .await,
+        2
+    );
     assert_eq!(
         count(
             &w,
