@@ -175,12 +175,32 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
         // What a table's constraints wait for: its rows and its keys.
         let mut keyed = loaded.clone();
         let mut indexes = Vec::new();
+        // Partitions and inheritance children are locked by their parent's statements
+        // too, beyond the tables an addition names; and ANALYZE of a parent samples its
+        // children, so it waits for theirs.
+        let in_hierarchy: Vec<bool> = {
+            let mut parents = std::collections::HashSet::new();
+            for t in &cat.tables {
+                parents.extend(t.inherits.iter());
+                parents.extend(t.partition_of.as_ref().map(|p| &p.parent));
+            }
+            cat.tables
+                .iter()
+                .map(|t| {
+                    t.kind != TableKind::Ordinary
+                        || t.partition_of.is_some()
+                        || !t.inherits.is_empty()
+                        || parents.contains(&t.name)
+                })
+                .collect()
+        };
         // A large table's indexes are built in parallel, each by itself; a small
         // table's are one step with its ANALYZE, where nothing set later changes what
-        // ANALYZE reads.
+        // ANALYZE reads and it reads no other table's rows.
         let analyze_with_keys = |t: usize| {
             steps.analyze
                 && steps.data.is_some()
+                && !in_hierarchy[t]
                 && !analyzed_after_rest[t]
                 && !(steps.import_statistics && cat.tables[t].statistics.is_some())
         };
@@ -221,24 +241,6 @@ fn graph(reader: &BackupReader, scope: &Scope, steps: &Steps) -> (Graph, Vec<u32
             keyed = vec![vec![attach]; n];
             constraints = vec![attach];
         }
-        // Partitions and inheritance children are locked by their parent's statements
-        // too, beyond the tables an addition names.
-        let in_hierarchy: Vec<bool> = {
-            let mut parents = std::collections::HashSet::new();
-            for t in &cat.tables {
-                parents.extend(t.inherits.iter());
-                parents.extend(t.partition_of.as_ref().map(|p| &p.parent));
-            }
-            cat.tables
-                .iter()
-                .map(|t| {
-                    t.kind != TableKind::Ordinary
-                        || t.partition_of.is_some()
-                        || !t.inherits.is_empty()
-                        || parents.contains(&t.name)
-                })
-                .collect()
-        };
         for (gi, group) in post.constraint_groups.iter().enumerate() {
             // Each addition as soon as its table and the tables it references have
             // their keys, holding those tables: additions that share a table run one
